@@ -1,0 +1,53 @@
+"""One settings model for every Stadspuls service, read from `STADSPULS_*` variables and `.env`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_CATALOG = Path(__file__).parent / "catalog" / "stockholm.yaml"
+_PLACEHOLDER_SECRETS = {"changethis", "changeme", "secret", "password"}
+
+
+class Settings(BaseSettings):
+    """Configuration shared by ingest, aggregate, api and the command line."""
+
+    model_config = SettingsConfigDict(env_prefix="STADSPULS_", env_file=".env", extra="ignore")
+
+    kafka_bootstrap: str | None = Field(
+        default=None,
+        description="Kafka bootstrap servers (host:port,...); unset means `stadspuls up` starts a local broker.",
+    )
+    topic_prefix: str = Field(default="", description="Prefix for every topic name (one cluster, many environments).")
+    database_url: str = Field(
+        default="sqlite:///stadspuls.db",
+        description="SQLAlchemy URL of the read model (PostgreSQL in production, SQLite embedded).",
+    )
+    catalog_path: Path = Field(default=DEFAULT_CATALOG, description="The catalog YAML file.")
+    host: str = Field(default="127.0.0.1", description="Address the HTTP servers bind to.")
+    api_port: int = Field(default=8080, description="Port of the read API.")
+    ingest_port: int = Field(default=8081, description="Port of the ingest API.")
+    aggregate_port: int = Field(default=8082, description="Port of the aggregator's metrics/health server.")
+    key_secret: SecretStr = Field(
+        default=SecretStr("stadspuls-local-development-only"),
+        description="Server secret (pepper) mixed into source-key hashes; set a strong value in production.",
+    )
+    max_rows: int = Field(default=10_000, description="Most observations accepted in one batch.")
+    max_body_bytes: int = Field(default=20 * 1024 * 1024, description="Largest request body accepted by ingest.")
+    aggregate_app_id: str = Field(default="stadspuls-aggregate", description="Faust app id / consumer group.")
+    aggregate_batch_size: int = Field(default=1000, description="Most events the aggregator applies per SQL transaction.")
+    aggregate_batch_seconds: float = Field(default=0.1, description="Longest wait to fill an aggregator batch.")
+    environment: str = Field(default="local", description="`local`, `test` or `production`.")
+
+    @field_validator("key_secret")
+    @classmethod
+    def _refuse_placeholder(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value().lower() in _PLACEHOLDER_SECRETS:
+            raise ValueError("key_secret is a placeholder; set STADSPULS_KEY_SECRET to a real secret")
+        return value
+
+    def topic(self, name: str) -> str:
+        """Return the full topic name for a logical topic such as `observations.v1`."""
+        return f"{self.topic_prefix}stadspuls.{name}"

@@ -1,0 +1,159 @@
+"""The SQL read model and the ingest service's own tables (SQLAlchemy Core).
+
+Changes go through Alembic migrations in `shared/db/migrations`; a test checks that the migrations
+and this metadata agree, on PostgreSQL and SQLite.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+
+def _ts(name: str, nullable: bool = True) -> Column[object]:
+    return Column(name, DateTime(timezone=True), nullable=nullable)
+
+
+# One row per series (indicator, area, period, gender): the winning reported version, the sums
+# of the children's contributions, and the effective value (reported wins over computed).
+series = Table(
+    "series",
+    metadata,
+    Column("indicator", String(100), primary_key=True),
+    Column("area", String(100), primary_key=True),
+    Column("period", String(16), primary_key=True),
+    Column("gender", String(1), primary_key=True),
+    Column("area_level", String(20), nullable=False),
+    Column("period_start", Float, nullable=False),
+    # the winning reported version (a retraction wins too, so older versions stay out)
+    Column("observation_id", String(36)),
+    Column("source", String(100)),
+    _ts("updated_at"),
+    _ts("received_at"),
+    Column("reported_value", Float),
+    Column("reported_numerator", Float),
+    Column("reported_denominator", Float),
+    Column("reported_status", String(16)),
+    Column("retracted", Boolean, nullable=False, default=False),
+    Column("comment", Text),
+    # the sums of the children's effective contributions
+    Column("sum_numerator", Float, nullable=False, default=0.0),
+    Column("sum_denominator", Float, nullable=False, default=0.0),
+    Column("sum_value", Float, nullable=False, default=0.0),
+    Column("n_reporting", Integer, nullable=False, default=0),
+    Column("n_children", Integer, nullable=False, default=0),
+    Column("computed_value", Float),
+    Column("coverage", Float),
+    # what a reader sees
+    Column("value", Float),
+    Column("numerator", Float),
+    Column("denominator", Float),
+    Column("origin", String(10)),  # reported | computed | NULL when nothing is known
+    Column("status", String(16)),
+    _ts("data_as_of"),
+    _ts("committed_at"),
+)
+
+indicator_status = Table(
+    "indicator_status",
+    metadata,
+    Column("indicator", String(100), primary_key=True),
+    Column("area", String(100), primary_key=True),
+    Column("gender", String(1), primary_key=True),
+    Column("status", String(20), nullable=False),
+    Column("trend", String(20)),
+    Column("reason", String(40)),
+    Column("stale", Boolean, nullable=False, default=False),
+    Column("latest_period", String(16)),
+    Column("latest_value", Float),
+    Column("inputs", JSON, nullable=False),
+    _ts("data_as_of"),
+    _ts("computed_at", nullable=False),
+)
+
+etappmal_status = Table(
+    "etappmal_status",
+    metadata,
+    Column("etappmal", String(100), primary_key=True),
+    Column("status", String(20), nullable=False),
+    Column("counts", JSON, nullable=False),
+    Column("document", JSON, nullable=False),
+    _ts("data_as_of"),
+    _ts("computed_at", nullable=False),
+)
+
+namnd_rollup = Table(
+    "namnd_rollup",
+    metadata,
+    Column("namnd", String(100), primary_key=True),
+    Column("counts", JSON, nullable=False),
+    Column("document", JSON, nullable=False),
+    _ts("data_as_of"),
+    _ts("computed_at", nullable=False),
+)
+
+risk_index = Table(
+    "risk_index",
+    metadata,
+    Column("area", String(100), primary_key=True),
+    Column("area_level", String(20), nullable=False),
+    Column("sociala_riskfaktorer", Float),
+    Column("halsa", Float),
+    Column("sakerhet_trygghet", Float),
+    Column("forsorjning", Float),
+    Column("composite", Float),
+    Column("rank", Integer),
+    Column("document", JSON, nullable=False),
+    _ts("computed_at", nullable=False),
+)
+
+# A single row: the newest received_at reflected and a counter bumped by every commit (ETags).
+read_model_state = Table(
+    "read_model_state",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _ts("data_as_of"),
+    Column("revision", Integer, nullable=False, default=0),
+    _ts("committed_at"),
+)
+
+source_keys = Table(
+    "source_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("source", String(100), nullable=False, index=True),
+    Column("key_hash", String(128), nullable=False),
+    Column("label", String(200)),
+    _ts("created_at", nullable=False),
+    _ts("revoked_at"),
+)
+
+idempotency_records = Table(
+    "idempotency_records",
+    metadata,
+    Column("source", String(100), primary_key=True),
+    Column("idempotency_key", String(200), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response", JSON, nullable=False),
+    _ts("created_at", nullable=False),
+)

@@ -1,0 +1,115 @@
+"""The `observation.v1` event: one value of one indicator for one area, period and gender.
+
+The wire format lives here once. Sources send `ObservationIn` rows; the ingest service adds
+`observation_id`, `source`, `received_at` and `schema` and publishes an `Observation` on the canonical
+topic, keyed by its series key.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from shared.domain.catalog import Gender
+
+SCHEMA = "observation.v1"
+MAX_COMMENT = 1000
+
+
+class ObservationStatus(StrEnum):
+    """Whether the source considers the value settled."""
+
+    PRELIMINARY = "preliminary"
+    FINAL = "final"
+
+
+def series_key(indicator: str, area: str, period: str, gender: str) -> str:
+    """The series key `{indicator}|{area}|{period}|{gender}`: Kafka key of every observation."""
+    return f"{indicator}|{area}|{period}|{gender}"
+
+
+def split_series_key(key: str) -> tuple[str, str, str, str]:
+    """Split a series key into (indicator, area, period, gender); ValueError when malformed."""
+    parts = key.split("|")
+    if len(parts) != 4 or not all(parts):
+        raise ValueError(f"{key!r} is not a series key indicator|area|period|gender")
+    return parts[0], parts[1], parts[2], parts[3]
+
+
+class ObservationIn(BaseModel):
+    """One row as a source system sends it (JSON object or CSV row)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    indicator: str = Field(description="Indicator id from the catalog.", examples=["behorighet-gymnasiet-ak9"])
+    area: str = Field(description="Area id from the catalog.", examples=["rinkeby"])
+    period: str = Field(description="Period matching the indicator's period type.", examples=["2024"])
+    gender: Gender = Field(default=Gender.T, description="T total, K kvinnor, M män.")
+    value: float | None = Field(default=None, description="The value; required unless `retract`.", examples=[71.3])
+    numerator: float | None = Field(default=None, description="Numerator, required for ratio indicators.")
+    denominator: float | None = Field(default=None, description="Denominator, required for ratio indicators.")
+    status: ObservationStatus = Field(default=ObservationStatus.FINAL, description="preliminary or final.")
+    updated_at: AwareDatetime | None = Field(
+        default=None, description="When the source produced this version (RFC 3339); default: time received."
+    )
+    comment: str | None = Field(default=None, max_length=MAX_COMMENT, description="Optional free text.")
+    retract: bool = Field(default=False, description="True withdraws the series' value.")
+    observation_id: UUID | None = Field(default=None, description="Optional id from the source; else a UUID is made.")
+
+
+class Observation(BaseModel):
+    """A validated observation as published on `stadspuls.observations.v1`."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    schema_: Literal["observation.v1"] = Field(default="observation.v1", alias="schema", description="Event schema.")
+    observation_id: UUID = Field(description="Unique id of this version.")
+    source: str = Field(description="Source system that sent it (from its key, never from the body).")
+    received_at: AwareDatetime = Field(description="When ingest received it.")
+    indicator: str
+    area: str
+    period: str
+    gender: Gender = Gender.T
+    value: float | None = None
+    numerator: float | None = None
+    denominator: float | None = None
+    status: ObservationStatus = ObservationStatus.FINAL
+    updated_at: AwareDatetime
+    comment: str | None = None
+    retract: bool = False
+
+    @field_validator("value", "numerator", "denominator")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+    @property
+    def series_key(self) -> str:
+        """This observation's series key."""
+        return series_key(self.indicator, self.area, self.period, self.gender.value)
+
+    @property
+    def version(self) -> tuple[datetime, str]:
+        """Version order within a series: greatest (updated_at, observation_id) wins."""
+        return version_of(self.updated_at, self.observation_id)
+
+    def to_json(self) -> bytes:
+        """Serialise for Kafka (with `schema`, UTC times)."""
+        return self.model_dump_json(by_alias=True, exclude_none=True).encode()
+
+
+def version_of(updated_at: datetime, observation_id: UUID | str) -> tuple[datetime, str]:
+    """The comparable version of an observation."""
+    return updated_at.astimezone(UTC), str(observation_id)
+
+
+def utcnow() -> datetime:
+    """The current time in UTC (the one clock of the domain's callers)."""
+    return datetime.now(UTC)

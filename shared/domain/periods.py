@@ -16,7 +16,8 @@ from shared.domain.catalog import PeriodType
 MIN_YEAR = 1900
 MAX_YEAR = 2999
 
-_PATTERN = re.compile(r"^(?P<year>\d{4})(?:-(?P<sub>T[1-3]|Q[1-4]|0[1-9]|1[0-2]|VT|HT))?$")
+# [0-9], not \d: \d would accept other scripts' digits; fullmatch, not $: $ accepts a trailing "\n".
+_PATTERN = re.compile(r"(?P<year>[0-9]{4})(?:-(?P<sub>T[1-3]|Q[1-4]|0[1-9]|1[0-2]|VT|HT))?")
 
 MONTHS_PER_PERIOD: dict[PeriodType, int] = {
     PeriodType.YEAR: 12,
@@ -92,7 +93,7 @@ class Period:
 
 def parse_period(text: str, expected: PeriodType | None = None) -> Period:
     """Parse a period text; raise PeriodError if malformed or not of the `expected` type."""
-    match = _PATTERN.match(text) if isinstance(text, str) else None
+    match = _PATTERN.fullmatch(text) if isinstance(text, str) else None
     if match is None:
         raise PeriodError(
             f"{text!r} is not a period: use 2024, 2024-T1..T3, 2024-Q1..Q4, 2024-01..12,"

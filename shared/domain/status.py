@@ -158,6 +158,7 @@ def combine(statuses: Sequence[StatusCode]) -> tuple[StatusCode, dict[str, int]]
     ranked = [code for code in RANKED if counts[code.value]]
     if ranked:
         return ranked[0], counts
-    if counts[StatusCode.SAKNAR_DATA.value]:
+    # Nothing at all to combine is missing data, not a missing target.
+    if counts[StatusCode.SAKNAR_DATA.value] or not statuses:
         return StatusCode.SAKNAR_DATA, counts
     return StatusCode.SAKNAR_MAL, counts

@@ -1,0 +1,121 @@
+"""The aggregator: a faust-streaming worker. Run with `stadspuls serve aggregate`.
+
+One agent reads the canonical observation topic in batches, applies each batch to the read model in
+one SQL transaction (see `store.py`) and only then lets faust commit the offsets. Messages it cannot
+decode or place go to the dead-letter topic with the reason; the stream never stalls on them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
+from sqlalchemy import Engine, text
+
+from services.aggregate.metrics import AggregateMetrics
+from services.aggregate.store import SeriesStore
+from shared.domain.catalog import Catalog
+from shared.domain.observation import Observation
+from shared.domain.rollup import InvalidObservationError, Outcome
+from shared.settings import Settings
+
+log = logging.getLogger("stadspuls.aggregate")
+
+
+def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.App:
+    """Wire the faust app: topics, the agent, the web pages for metrics and health."""
+    app = faust.App(
+        settings.aggregate_app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="memory://",
+        processing_guarantee="at_least_once",
+        value_serializer="raw",
+        key_serializer="raw",
+        consumer_auto_offset_reset="earliest",
+        stream_wait_empty=False,
+        broker_max_poll_records=settings.aggregate_batch_size,
+        web_enabled=True,
+        web_bind=settings.host,
+        web_port=settings.aggregate_port,
+        web_in_thread=False,
+        topic_allow_declare=True,
+        topic_disable_leader=True,
+    )
+    metrics = AggregateMetrics()
+    store = SeriesStore(engine, catalog)
+    observations = app.topic(settings.topic("observations.v1"), value_type=bytes, key_type=bytes)
+    dlq = app.topic(settings.topic("observations.dlq.v1"), value_type=bytes, key_type=bytes)
+
+    async def to_dlq(event: Any, reason: str, error: str) -> None:
+        metrics.dlq.labels(reason).inc()
+        metrics.events.labels(Outcome.INVALID.value).inc()
+        headers = dict(event.message.headers or {})
+        headers["error"] = error.encode()[:1000]
+        await dlq.send(key=event.key, value=event.value, headers=headers)
+
+    @app.agent(observations, concurrency=1)
+    async def apply_observations(stream: Any) -> None:
+        """Apply batches of observations to the read model; send what cannot be used to the DLQ."""
+        async for events in stream.take_events(
+            settings.aggregate_batch_size, settings.aggregate_batch_seconds
+        ):
+            batch: list[Observation] = []
+            for event in events:
+                try:
+                    obs = Observation.model_validate_json(event.value)
+                    store.rollup.check(obs)
+                    batch.append(obs)
+                except ValidationError as exc:
+                    await to_dlq(event, "malformed", _first_error(exc))
+                except InvalidObservationError as exc:
+                    await to_dlq(event, "invalid", str(exc))
+            if not batch:
+                continue
+            with metrics.batch_seconds.time():
+                result = await asyncio.to_thread(store.apply, batch)
+            for outcome in result.outcomes:
+                metrics.events.labels(outcome.value).inc()
+            committed = result.committed_at
+            assert committed is not None
+            for obs, outcome in zip(batch, result.outcomes, strict=True):
+                if outcome is Outcome.APPLIED:
+                    metrics.freshness.observe(
+                        max(0.0, (committed - obs.received_at).total_seconds())
+                    )
+
+    @app.page("/metrics")
+    async def metrics_page(web: Any, request: Any) -> Any:
+        return web.bytes(
+            generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0]
+        )
+
+    @app.page("/healthz")
+    async def healthz(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok"})
+
+    @app.page("/readyz")
+    async def readyz(web: Any, request: Any) -> Any:
+        try:
+            await asyncio.to_thread(_ping, engine)
+        except Exception as exc:
+            return web.json({"status": "unavailable", "database": str(exc)[:200]}, status=503)
+        return web.json({"status": "ok"})
+
+    app.stadspuls_metrics = metrics  # type: ignore[attr-defined]
+    app.stadspuls_store = store  # type: ignore[attr-defined]
+    return app
+
+
+def _ping(engine: Engine) -> None:
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "message"
+    return f"{where}: {err['msg']}"

@@ -1,0 +1,68 @@
+"""The aggregator's Prometheus metrics, declared once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+FRESHNESS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 10, 30, 60, 300)
+
+
+@dataclass
+class AggregateMetrics:
+    """Counters, histograms and gauges of one aggregator worker."""
+
+    registry: CollectorRegistry = field(
+        default_factory=lambda: CollectorRegistry(auto_describe=True)
+    )
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.events = Counter(
+            "stadspuls_aggregate_events_total",
+            "Observations consumed by outcome: applied, duplicate, superseded or invalid.",
+            ["outcome"],
+            registry=r,
+        )
+        self.freshness = Histogram(
+            "stadspuls_aggregate_freshness_seconds",
+            "Seconds from an observation's received_at to its read-model commit.",
+            buckets=FRESHNESS_BUCKETS,
+            registry=r,
+        )
+        self.batch_seconds = Histogram(
+            "stadspuls_aggregate_batch_seconds",
+            "Seconds to apply one batch to the read model.",
+            registry=r,
+        )
+        self.lag = Gauge(
+            "stadspuls_aggregate_consumer_lag",
+            "Messages not yet committed by the aggregator's consumer group, per partition.",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.newest_period_age = Gauge(
+            "stadspuls_indicator_newest_period_age_seconds",
+            "Seconds since the end of an indicator's newest period with a city-level value.",
+            ["indicator", "namnd"],
+            registry=r,
+        )
+        self.stale = Gauge(
+            "stadspuls_indicator_stale",
+            "1 when an indicator's newest period is older than cadence + publication lag + grace.",
+            ["indicator", "namnd"],
+            registry=r,
+        )
+        self.etappmal_status = Gauge(
+            "stadspuls_etappmal_status",
+            "1 for an etappmål's current status, 0 for the others.",
+            ["etappmal", "status"],
+            registry=r,
+        )
+        self.dlq = Counter(
+            "stadspuls_aggregate_dlq_total",
+            "Messages the aggregator could not use and sent to the dead-letter topic.",
+            ["reason"],
+            registry=r,
+        )

@@ -1,0 +1,237 @@
+"""The `stadspuls` command line: run the system, serve one service, manage keys, check a catalog."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+
+from shared.domain.catalog import Catalog
+from shared.settings import Settings
+
+app = typer.Typer(
+    help="Stadspuls: follow-up of Stockholm's social-sustainability roadmap.", no_args_is_help=True
+)
+keys_app = typer.Typer(help="Source keys: create, revoke, list.", no_args_is_help=True)
+catalog_app = typer.Typer(help="The catalog file.", no_args_is_help=True)
+db_app = typer.Typer(help="The SQL read model.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(db_app, name="db")
+
+SERVICES = ("ingest", "aggregate", "api")
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+@app.command()
+def serve(service: Annotated[str, typer.Argument(help="ingest, aggregate or api")]) -> None:
+    """Run one service in the foreground (what containers and `stadspuls up` run)."""
+    from shared.services import serve_service
+
+    if service not in SERVICES:
+        raise typer.BadParameter(
+            f"unknown service {service!r}; choose one of {', '.join(SERVICES)}"
+        )
+    serve_service(service, _settings())
+
+
+@app.command()
+def up(
+    workdir: Annotated[
+        Path | None, typer.Option(help="Folder for the local broker's data and logs.")
+    ] = None,
+) -> None:
+    """Run the whole system here: local Kafka (unless configured), the read model, all three services."""
+    from shared.db.engine import upgrade
+    from shared.infra.kafka import LocalKafka
+    from shared.topics import ensure_topics
+
+    settings = _settings()
+    _load_catalog(settings)
+    kafka: LocalKafka | None = None
+    env = dict(os.environ)
+    if not settings.kafka_bootstrap:
+        folder = workdir or Path(tempfile.mkdtemp(prefix="stadspuls-up-"))
+        typer.echo(f"starting a local Kafka broker (log: {folder / 'broker.log'}) …")
+        kafka = LocalKafka(folder).start()
+        env["STADSPULS_KAFKA_BOOTSTRAP"] = kafka.bootstrap
+        settings = Settings(kafka_bootstrap=kafka.bootstrap)
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        ensure_topics(settings)
+        upgrade(settings.database_url)
+        for name in SERVICES:
+            children.append(
+                subprocess.Popen([sys.executable, "-m", "shared.cli", "serve", name], env=env)
+            )
+        urls = {
+            "ingest": f"http://{settings.host}:{settings.ingest_port}",
+            "aggregate": f"http://{settings.host}:{settings.aggregate_port}",
+            "api": f"http://{settings.host}:{settings.api_port}",
+        }
+        _wait_healthy(urls, children)
+        typer.echo(f"Kafka       {settings.kafka_bootstrap}")
+        typer.echo(f"read model  {settings.database_url}")
+        for name, url in urls.items():
+            typer.echo(f"{name:<11} {url}  (/healthz, /metrics)")
+        typer.echo(f"API docs    {urls['api']}/docs   ingest docs {urls['ingest']}/docs")
+        typer.echo("Stadspuls is up. Ctrl-C stops everything.")
+        _wait_for_interrupt(children)
+    finally:
+        _stop_children(children)
+        if kafka is not None:
+            kafka.stop()
+            typer.echo("stopped.")
+
+
+def _wait_healthy(
+    urls: dict[str, str], children: list[subprocess.Popen[bytes]], timeout: float = 120
+) -> None:
+    deadline = time.monotonic() + timeout
+    pending = dict(urls)
+    while pending:
+        for child in children:
+            if child.poll() is not None:
+                raise typer.Exit(f"a service exited early with code {child.returncode}")  # type: ignore[arg-type]
+        for name, url in list(pending.items()):
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    del pending[name]
+            except httpx.HTTPError:
+                pass
+        if time.monotonic() > deadline:
+            raise typer.Exit(f"services not healthy after {timeout:.0f}s: {', '.join(pending)}")  # type: ignore[arg-type]
+        time.sleep(0.2)
+
+
+def _wait_for_interrupt(children: list[subprocess.Popen[bytes]]) -> None:
+    stop = {"now": False}
+
+    def _handler(signum: int, frame: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, _handler)
+    try:
+        while not stop["now"] and all(c.poll() is None for c in children):
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+
+
+def _stop_children(children: list[subprocess.Popen[bytes]], timeout: float = 20) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for child in children:
+        try:
+            child.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def _load_catalog(settings: Settings) -> Catalog:
+    from shared.catalog.loader import load_catalog
+
+    return load_catalog(settings.catalog_path)
+
+
+@catalog_app.command("check")
+def catalog_check(file: Annotated[Path, typer.Argument(help="A catalog YAML file.")]) -> None:
+    """Validate a catalog file and say what is wrong, where."""
+    from shared.catalog.loader import check_catalog
+
+    problems = check_catalog(file)
+    for problem in problems:
+        typer.echo(str(problem), err=True)
+    if problems:
+        typer.echo(f"{len(problems)} problem(s) in {file}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{file}: OK")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the read model to the newest schema."""
+    from shared.db.engine import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    typer.echo("read model is at the newest schema")
+
+
+@keys_app.command("create")
+def keys_create(
+    source: Annotated[str, typer.Argument(help="A source id from the catalog.")],
+    label: Annotated[str | None, typer.Option(help="A note on who holds the key.")] = None,
+) -> None:
+    """Create a key for a source; the key is printed once, alone on the last line."""
+    from shared.db.engine import make_engine, upgrade
+    from shared.keys import create_key
+
+    settings = _settings()
+    catalog = _load_catalog(settings)
+    if source not in catalog.source:  # type: ignore[attr-defined]
+        typer.echo(
+            f"unknown source {source!r}; the catalog has: {', '.join(catalog.source)}", err=True
+        )  # type: ignore[attr-defined]
+        raise typer.Exit(2)
+    upgrade(settings.database_url)
+    key_id, key = create_key(make_engine(settings.database_url), settings, source, label)
+    typer.echo(f"created key {key_id} for source {source}; store it now, it is not shown again:")
+    typer.echo(key)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key id printed by `keys create`.")],
+) -> None:
+    """Revoke a key; a running ingest service refuses it from then on."""
+    from shared.db.engine import make_engine
+    from shared.keys import revoke_key
+
+    settings = _settings()
+    if not revoke_key(make_engine(settings.database_url), key_id):
+        typer.echo(f"no active key {key_id!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked {key_id}")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys (ids, sources, dates; never the keys themselves)."""
+    from shared.db.engine import make_engine
+    from shared.keys import list_keys
+
+    for info in list_keys(make_engine(_settings().database_url)):
+        typer.echo(str(info))
+
+
+@app.command("topics")
+def topics() -> None:
+    """Create the project's Kafka topics on the configured cluster (existing ones are kept)."""
+    from shared.topics import ensure_topics
+
+    for name in ensure_topics(_settings()):
+        typer.echo(name)
+
+
+def main() -> None:
+    """Entry point of the `stadspuls` console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""The project's Kafka topics, their partitions and configuration, and how to declare them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from shared.infra.kafka import create_topics
+from shared.settings import Settings
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A logical topic: name without prefix, partitions, topic configuration."""
+
+    name: str
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+TOPICS = (
+    TopicSpec("observations.raw.v1", 12),
+    TopicSpec("observations.v1", 12),
+    TopicSpec("observations.dlq.v1", 4),
+    TopicSpec("rollups.v1", 12, {"cleanup.policy": "compact"}),
+)
+
+
+def ensure_topics(settings: Settings, partitions: int | None = None) -> list[str]:
+    """Create every project topic that is missing (existing ones are left as they are)."""
+    assert settings.kafka_bootstrap, "STADSPULS_KAFKA_BOOTSTRAP must be set"
+    names = []
+    for spec in TOPICS:
+        name = settings.topic(spec.name)
+        create_topics(settings.kafka_bootstrap, [name], partitions or spec.partitions, spec.config)
+        names.append(name)
+    return names

@@ -1,0 +1,181 @@
+"""Summaries the read side serves: per indicator, per etappmål and per nämnd, as JSON-native dicts.
+
+Pure: the aggregator feeds them values read from the read model and stores what they return; the
+reference oracle feeds them values computed from the raw events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from shared.domain.catalog import Catalog, NamndType, Role
+from shared.domain.periods import parse_period
+from shared.domain.staleness import is_stale, newest_period_age_seconds
+from shared.domain.status import DEFAULT_THRESHOLDS, Point, StatusCode, Thresholds, assess, combine
+
+Document = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AreaValue:
+    """An area's latest value of an indicator beside the city's for the same period."""
+
+    period: str
+    area_value: float | None
+    city_value: float | None
+
+    @property
+    def gap(self) -> float | None:
+        """Area minus city, when both are known."""
+        if self.area_value is None or self.city_value is None:
+            return None
+        return self.area_value - self.city_value
+
+
+def indicator_summary(
+    catalog: Catalog,
+    indicator_id: str,
+    points: Sequence[Point],
+    now: datetime,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+) -> Document:
+    """Status, trend, staleness and every input of one indicator's series (city, total)."""
+    indicator = catalog.indicator[indicator_id]
+    baseline, target = catalog.target_of(indicator_id)
+    latest = max((parse_period(p.period) for p in points), default=None)
+    stale = latest is not None and is_stale(
+        latest, indicator.cadence, indicator.publication_lag, indicator.grace, now.date()
+    )
+    result = assess(
+        points, indicator.direction, baseline, target, stale=stale, thresholds=thresholds
+    )
+    latest_value = next((p.value for p in points if latest and p.period == latest.text), None)
+    return {
+        "indicator": indicator_id,
+        "name": indicator.name,
+        "unit": indicator.unit,
+        "direction": indicator.direction.value,
+        "status": result.status.value,
+        "trend": result.trend.value if result.trend else None,
+        "reason": result.reason.value if result.reason else None,
+        "stale": stale,
+        "latest_period": latest.text if latest else None,
+        "latest_value": latest_value,
+        "newest_period_age_seconds": newest_period_age_seconds(latest, now) if latest else None,
+        "periods": len(points),
+        "baseline": baseline.model_dump() if baseline else None,
+        "target": target.model_dump() if target else None,
+        "inputs": result.as_dict(),
+        "responsible": [r.model_dump(mode="json") for r in catalog.responsible_for(indicator_id)],
+    }
+
+
+def etappmal_summary(
+    catalog: Catalog, goal_id: str, indicators: Mapping[str, Document]
+) -> Document:
+    """An etappmål's status: the least favourable of its indicators', with theirs beside it."""
+    goal = catalog.goal[goal_id]
+    rows = [indicators.get(i) or _no_data(catalog, i) for i in goal.indicators]
+    status, counts = combine([StatusCode(r["status"]) for r in rows])
+    return {
+        "id": goal.id,
+        "malomrade": goal.malomrade,
+        "title": goal.title,
+        "direction": goal.direction.value,
+        "status": status.value,
+        "counts": counts,
+        "baseline": goal.baseline.model_dump() if goal.baseline else None,
+        "target": goal.target.model_dump() if goal.target else None,
+        "headline": goal.headline,
+        "indicators": rows,
+        "responsible": [r.model_dump(mode="json") for r in goal.responsible],
+    }
+
+
+def namnd_summary(
+    catalog: Catalog,
+    namnd_id: str,
+    indicators: Mapping[str, Document],
+    goals: Mapping[str, Document],
+    area_values: Mapping[str, AreaValue],
+) -> Document:
+    """A nämnd's rollup: the etappmål and indicators it leads or is involved in, counts per status,
+    and for a stadsdelsnämnd its area's latest values against the city."""
+    namnd = catalog.committee[namnd_id]
+    goal_rows = []
+    for goal in catalog.etappmal:
+        role = _role(goal.responsible, namnd_id)
+        if role is not None:
+            doc = goals.get(goal.id) or {"status": StatusCode.SAKNAR_DATA.value}
+            goal_rows.append(
+                {"id": goal.id, "title": goal.title, "role": role, "status": doc["status"]}
+            )
+    indicator_rows = []
+    for ind in catalog.indikatorer:
+        role = _role(catalog.responsible_for(ind.id), namnd_id)
+        if role is not None:
+            doc = indicators.get(ind.id) or _no_data(catalog, ind.id)
+            indicator_rows.append(
+                {"id": ind.id, "name": ind.name, "role": role}
+                | {
+                    k: doc[k]
+                    for k in ("status", "trend", "reason", "stale", "latest_period", "latest_value")
+                }
+            )
+    comparison = []
+    if namnd.type is NamndType.STADSDELSNAMND and namnd.area:
+        for ind_id, value in sorted(area_values.items()):
+            ind = catalog.indicator[ind_id]
+            comparison.append(
+                {
+                    "indicator": ind_id,
+                    "name": ind.name,
+                    "unit": ind.unit,
+                    "direction": ind.direction.value,
+                    "period": value.period,
+                    "area_value": value.area_value,
+                    "city_value": value.city_value,
+                    "gap": value.gap,
+                }  # fmt: skip
+            )
+    return {
+        "id": namnd.id,
+        "name": namnd.name,
+        "type": namnd.type.value,
+        "area": namnd.area,
+        "counts": {
+            "etappmal": _counts(r["status"] for r in goal_rows),
+            "indikatorer": _counts(r["status"] for r in indicator_rows),
+        },
+        "etappmal": goal_rows,
+        "indikatorer": indicator_rows,
+        "area_comparison": comparison,
+    }
+
+
+def _role(responsible: Sequence[Any], namnd_id: str) -> str | None:
+    roles = {r.role for r in responsible if r.namnd == namnd_id}
+    if not roles:
+        return None
+    return (Role.HUVUDANSVARIG if Role.HUVUDANSVARIG in roles else Role.BEROD).value
+
+
+def _counts(statuses: Any) -> dict[str, int]:
+    counts = {code.value: 0 for code in StatusCode}
+    for status in statuses:
+        counts[status] += 1
+    return counts
+
+
+def _no_data(catalog: Catalog, indicator_id: str) -> Document:
+    indicator = catalog.indicator[indicator_id]
+    return {
+        "indicator": indicator_id, "name": indicator.name, "unit": indicator.unit,
+        "direction": indicator.direction.value, "status": StatusCode.SAKNAR_DATA.value, "trend": None,
+        "reason": "no_data", "stale": False, "latest_period": None, "latest_value": None,
+        "newest_period_age_seconds": None, "periods": 0, "baseline": None, "target": None,
+        "inputs": {}, "responsible": [],
+    }  # fmt: skip

@@ -139,7 +139,7 @@ def namnd_summary(
                     "area_value": value.area_value,
                     "city_value": value.city_value,
                     "gap": value.gap,
-                }  # fmt: skip
+                }
             )
     return {
         "id": namnd.id,

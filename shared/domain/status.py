@@ -146,7 +146,9 @@ def _assess(
     t_target = None if target is None else float(target.year)
     numbers = {"x0": x0, "t0": t0, "xt": xt, "t": t, "x_target": x_target, "t_target": t_target}
     verdict = judge(direction, th, x0=x0, t0=t0, xt=xt, t=t, x_target=x_target, t_target=t_target)
-    fields: dict[str, Any] = verdict | numbers
+    # Non-finite inputs (already judged invalid) are reported as null to keep answers JSON-native.
+    shown = {k: v if v is None or math.isfinite(v) else None for k, v in numbers.items()}
+    fields: dict[str, Any] = verdict | shown
     return StatusResult(**fields, baseline_period=start.text, latest_period=latest.text)
 
 

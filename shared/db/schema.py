@@ -86,6 +86,7 @@ indicator_status = Table(
     Column("latest_period", String(16)),
     Column("latest_value", Float),
     Column("inputs", JSON, nullable=False),
+    Column("document", JSON, nullable=False),
     _ts("data_as_of"),
     _ts("computed_at", nullable=False),
 )

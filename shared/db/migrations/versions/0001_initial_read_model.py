@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("latest_period", sa.String(length=16), nullable=True),
         sa.Column("latest_value", sa.Float(), nullable=True),
         sa.Column("inputs", sa.JSON(), nullable=False),
+        sa.Column("document", sa.JSON(), nullable=False),
         sa.Column("data_as_of", sa.DateTime(timezone=True), nullable=True),
         sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("indicator", "area", "gender", name=op.f("pk_indicator_status")),

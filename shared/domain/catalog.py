@@ -355,13 +355,13 @@ def cross_check(catalog: Catalog) -> Iterator[tuple[str, str]]:
 
     for n, goal in enumerate(catalog.etappmal):
         yield from missing(f"etappmal[{n}].malomrade", goal.malomrade, "malomraden")
-        for k, ind in enumerate(goal.indicators):
-            yield from missing(f"etappmal[{n}].indicators[{k}]", ind, "indikatorer")
+        for k, ind_id in enumerate(goal.indicators):
+            yield from missing(f"etappmal[{n}].indicators[{k}]", ind_id, "indikatorer")
         for k, resp in enumerate(goal.responsible):
             yield from missing(f"etappmal[{n}].responsible[{k}].namnd", resp.namnd, "namnder")
     for n, ind in enumerate(catalog.indikatorer):
-        for k, src in enumerate(ind.sources):
-            yield from missing(f"indikatorer[{n}].sources[{k}]", src, "kallor")
+        for k, src_id in enumerate(ind.sources):
+            yield from missing(f"indikatorer[{n}].sources[{k}]", src_id, "kallor")
         for k, resp in enumerate(ind.responsible):
             yield from missing(f"indikatorer[{n}].responsible[{k}].namnd", resp.namnd, "namnder")
     for n, nd in enumerate(catalog.namnder):

@@ -7,6 +7,7 @@ import math
 import subprocess
 import sys
 from dataclasses import replace
+from random import Random
 
 import pytest
 from hypothesis import given
@@ -330,12 +331,12 @@ def test_mixed_period_types_use_decimal_positions() -> None:
 
 # --- laws -------------------------------------------------------------------------------------
 
-YEARS = st.integers(2000, 2030)
+Case = tuple[list[Point], Direction, Baseline, Target]
 POSITIVE = st.floats(0.01, 1e6, allow_nan=False)
 
 
 @st.composite
-def judged(draw: st.DrawFn) -> tuple[list[Point], Direction, Baseline, Target]:
+def judged(draw: st.DrawFn) -> Case:
     """A well-formed case: positive values, data after the baseline, a target beyond it."""
     direction = draw(st.sampled_from(list(Direction)))
     t0 = draw(st.integers(2000, 2020))
@@ -378,7 +379,7 @@ def test_assess_never_raises_and_is_json_native(
 
 
 @given(judged())
-def test_uppnatt_exactly_when_the_target_is_reached(case: tuple) -> None:  # type: ignore[type-arg]
+def test_uppnatt_exactly_when_the_target_is_reached(case: Case) -> None:
     pts, direction, baseline, target = case
     r = assess(pts, direction, baseline, target)
     latest = max(pts[1:], key=lambda p: p.period).value
@@ -389,7 +390,7 @@ def test_uppnatt_exactly_when_the_target_is_reached(case: tuple) -> None:  # typ
 
 
 @given(judged())
-def test_ratio_sign_follows_movement_in_the_desired_direction(case: tuple) -> None:  # type: ignore[type-arg]
+def test_ratio_sign_follows_movement_in_the_desired_direction(case: Case) -> None:
     pts, direction, baseline, target = case
     r = assess(pts, direction, baseline, target)
     assert r.ratio is not None
@@ -403,7 +404,7 @@ def test_ratio_sign_follows_movement_in_the_desired_direction(case: tuple) -> No
 
 
 @given(judged(), st.floats(0.01, 100))
-def test_rescaling_all_values_leaves_the_ratio_unchanged(case: tuple, k: float) -> None:  # type: ignore[type-arg]
+def test_rescaling_all_values_leaves_the_ratio_unchanged(case: Case, k: float) -> None:
     pts, direction, baseline, target = case
     scaled = assess(
         [Point(p.period, p.value * k) for p in pts],
@@ -415,10 +416,10 @@ def test_rescaling_all_values_leaves_the_ratio_unchanged(case: tuple, k: float) 
 
 
 @given(judged(), st.randoms())
-def test_order_of_points_does_not_matter(case: tuple, rnd: object) -> None:  # type: ignore[type-arg]
+def test_order_of_points_does_not_matter(case: Case, rnd: Random) -> None:
     pts, direction, _, target = case
     shuffled = list(pts)
-    rnd.shuffle(shuffled)  # type: ignore[attr-defined]
+    rnd.shuffle(shuffled)
     assert assess(shuffled, direction, None, target) == assess(pts, direction, None, target)
 
 

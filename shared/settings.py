@@ -20,7 +20,9 @@ class Settings(BaseSettings):
         default=None,
         description="Kafka bootstrap servers (host:port,...); unset means `stadspuls up` starts a local broker.",
     )
-    topic_prefix: str = Field(default="", description="Prefix for every topic name (one cluster, many environments).")
+    topic_prefix: str = Field(
+        default="", description="Prefix for every topic name (one cluster, many environments)."
+    )
     database_url: str = Field(
         default="sqlite:///stadspuls.db",
         description="SQLAlchemy URL of the read model (PostgreSQL in production, SQLite embedded).",
@@ -29,23 +31,42 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address the HTTP servers bind to.")
     api_port: int = Field(default=8080, description="Port of the read API.")
     ingest_port: int = Field(default=8081, description="Port of the ingest API.")
-    aggregate_port: int = Field(default=8082, description="Port of the aggregator's metrics/health server.")
+    aggregate_port: int = Field(
+        default=8082, description="Port of the aggregator's metrics/health server."
+    )
     key_secret: SecretStr = Field(
         default=SecretStr("stadspuls-local-development-only"),
         description="Server secret (pepper) mixed into source-key hashes; set a strong value in production.",
     )
     max_rows: int = Field(default=10_000, description="Most observations accepted in one batch.")
-    max_body_bytes: int = Field(default=20 * 1024 * 1024, description="Largest request body accepted by ingest.")
-    aggregate_app_id: str = Field(default="stadspuls-aggregate", description="Faust app id / consumer group.")
-    aggregate_batch_size: int = Field(default=1000, description="Most events the aggregator applies per SQL transaction.")
-    aggregate_batch_seconds: float = Field(default=0.1, description="Longest wait to fill an aggregator batch.")
+    max_body_bytes: int = Field(
+        default=20 * 1024 * 1024, description="Largest request body accepted by ingest."
+    )
+    aggregate_app_id: str = Field(
+        default="stadspuls-aggregate", description="Faust app id / consumer group."
+    )
+    aggregate_batch_size: int = Field(
+        default=1000, description="Most events the aggregator applies per SQL transaction."
+    )
+    aggregate_batch_seconds: float = Field(
+        default=0.1, description="Longest wait to fill an aggregator batch."
+    )
+    aggregate_refresh_seconds: float = Field(
+        default=60.0,
+        description="How often the aggregator recomputes every summary (staleness moves with time).",
+    )
+    aggregate_lag_seconds: float = Field(
+        default=10.0, description="How often consumer lag is measured."
+    )
     environment: str = Field(default="local", description="`local`, `test` or `production`.")
 
     @field_validator("key_secret")
     @classmethod
     def _refuse_placeholder(cls, value: SecretStr) -> SecretStr:
         if value.get_secret_value().lower() in _PLACEHOLDER_SECRETS:
-            raise ValueError("key_secret is a placeholder; set STADSPULS_KEY_SECRET to a real secret")
+            raise ValueError(
+                "key_secret is a placeholder; set STADSPULS_KEY_SECRET to a real secret"
+            )
         return value
 
     def topic(self, name: str) -> str:

@@ -12,14 +12,17 @@ import logging
 from typing import Any
 
 import faust
+import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 from sqlalchemy import Engine, text
 
-from services.aggregate.metrics import AggregateMetrics
+from services.aggregate.lag import consumer_lag
+from services.aggregate.metrics import AggregateMetrics, update_gauges
+from services.aggregate.projections import Projector
 from services.aggregate.store import SeriesStore
 from shared.domain.catalog import Catalog
-from shared.domain.observation import Observation
+from shared.domain.observation import Observation, utcnow
 from shared.domain.rollup import InvalidObservationError, Outcome
 from shared.settings import Settings
 
@@ -47,14 +50,16 @@ def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.Ap
     )
     metrics = AggregateMetrics()
     store = SeriesStore(engine, catalog)
+    projector = Projector(catalog)
     observations = app.topic(settings.topic("observations.v1"), value_type=bytes, key_type=bytes)
     dlq = app.topic(settings.topic("observations.dlq.v1"), value_type=bytes, key_type=bytes)
+    rollups = app.topic(settings.topic("rollups.v1"), value_type=bytes, key_type=bytes)
 
     async def to_dlq(event: Any, reason: str, error: str) -> None:
         metrics.dlq.labels(reason).inc()
         metrics.events.labels(Outcome.INVALID.value).inc()
-        headers = dict(event.message.headers or {})
-        headers["error"] = error.encode()[:1000]
+        headers = list(_headers(event.message.headers))
+        headers.append(("error", error.encode()[:1000]))
         await dlq.send(key=event.key, value=event.value, headers=headers)
 
     @app.agent(observations, concurrency=1)
@@ -76,7 +81,7 @@ def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.Ap
             if not batch:
                 continue
             with metrics.batch_seconds.time():
-                result = await asyncio.to_thread(store.apply, batch)
+                result = await asyncio.to_thread(store.apply, batch, projector)
             for outcome in result.outcomes:
                 metrics.events.labels(outcome.value).inc()
             committed = result.committed_at
@@ -86,6 +91,25 @@ def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.Ap
                     metrics.freshness.observe(
                         max(0.0, (committed - obs.received_at).total_seconds())
                     )
+            await publish(result.documents)
+
+    async def publish(documents: list[tuple[str, dict[str, Any]]]) -> None:
+        for rollup_id, document in documents:
+            await rollups.send(key=rollup_id.encode(), value=orjson.dumps(document))
+        update_gauges(catalog, metrics, [d for _, d in documents])
+
+    @app.timer(interval=settings.aggregate_refresh_seconds)
+    async def refresh_summaries() -> None:
+        """Recompute every summary now and then: an indicator turns stale as time passes."""
+        documents = await asyncio.to_thread(_refresh_all, engine, projector, catalog)
+        await publish(documents)
+
+    @app.timer(interval=settings.aggregate_lag_seconds)
+    async def measure_lag() -> None:
+        """Export the consumer group's lag per partition."""
+        lag = await asyncio.to_thread(consumer_lag, settings, observations.get_topic_name())
+        for (topic, partition), value in lag.items():
+            metrics.lag.labels(topic, str(partition)).set(value)
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
@@ -108,6 +132,20 @@ def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.Ap
     app.stadspuls_metrics = metrics  # type: ignore[attr-defined]
     app.stadspuls_store = store  # type: ignore[attr-defined]
     return app
+
+
+def _refresh_all(
+    engine: Engine, projector: Projector, catalog: Catalog
+) -> list[tuple[str, dict[str, Any]]]:
+    with engine.begin() as conn:
+        return projector.refresh(conn, catalog.indicator, utcnow())
+
+
+def _headers(raw: Any) -> list[tuple[str, bytes]]:
+    if not raw:
+        return []
+    items = raw.items() if isinstance(raw, dict) else raw
+    return [(k, v) for k, v in items if k != "error"]
 
 
 def _ping(engine: Engine) -> None:

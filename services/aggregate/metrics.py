@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from shared.domain.catalog import Catalog
+from shared.domain.status import StatusCode
 
 FRESHNESS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 10, 30, 60, 300)
 
@@ -66,3 +71,22 @@ class AggregateMetrics:
             ["reason"],
             registry=r,
         )
+
+
+def update_gauges(
+    catalog: Catalog, metrics: AggregateMetrics, documents: Sequence[dict[str, Any]]
+) -> None:
+    """Set the staleness, age and status gauges from freshly computed summaries."""
+    for doc in documents:
+        if "indicator" in doc and "inputs" in doc:
+            lead = catalog.lead_of(doc["indicator"]) or ""
+            metrics.stale.labels(doc["indicator"], lead).set(1 if doc["stale"] else 0)
+            if doc["newest_period_age_seconds"] is not None:
+                metrics.newest_period_age.labels(doc["indicator"], lead).set(
+                    doc["newest_period_age_seconds"]
+                )
+        elif "headline" in doc:
+            for code in StatusCode:
+                metrics.etappmal_status.labels(doc["id"], code.value).set(
+                    1 if doc["status"] == code.value else 0
+                )

@@ -9,9 +9,10 @@ offsets are committed only after the transaction, which makes at-least-once deli
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine, select, text, tuple_, update
 
@@ -31,7 +32,12 @@ class BatchResult:
     outcomes: list[Outcome] = field(default_factory=list)
     changed: dict[SeriesId, SeriesRow] = field(default_factory=dict)
     touched_indicators: set[str] = field(default_factory=set)
+    documents: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     committed_at: datetime | None = None
+
+
+# A projection run inside the batch's transaction, after the series rows are written.
+AfterCommit = Callable[[Connection, "BatchResult"], None]
 
 
 class SeriesStore:
@@ -100,13 +106,6 @@ class SeriesStore:
             "data_as_of": row.received_at,
             "committed_at": now,
         }
-
-
-class AfterCommit:
-    """A projection run inside the batch's transaction, after the series rows are written."""
-
-    def __call__(self, conn: Connection, result: BatchResult) -> None:  # pragma: no cover
-        raise NotImplementedError
 
 
 def _lock_groups(conn: Connection, keys: Iterable[SeriesId]) -> None:

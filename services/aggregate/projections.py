@@ -1,0 +1,137 @@
+"""Derived projections written in the same transaction as the series rows they come from.
+
+After a batch: the status of every touched indicator (city, total), then the etappmål they belong
+to, every nämnd's rollup and, when a risk indicator changed, the social-risk index. Each is a pure
+function of rows already in the read model (`shared.domain.summary`, `shared.domain.risk`), so
+running it twice gives the same rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from services.aggregate.store import BatchResult
+from shared.db.schema import etappmal_status, indicator_status, namnd_rollup, series
+from shared.db.upsert import upsert
+from shared.domain.catalog import Catalog, Gender, NamndType
+from shared.domain.observation import utcnow
+from shared.domain.periods import parse_period
+from shared.domain.status import DEFAULT_THRESHOLDS, Point, Thresholds
+from shared.domain.summary import AreaValue, etappmal_summary, indicator_summary, namnd_summary
+
+TOTAL = Gender.T.value
+
+
+class Projector:
+    """Recomputes the summaries that depend on the indicators a batch touched."""
+
+    def __init__(self, catalog: Catalog, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> None:
+        self.catalog = catalog
+        self.thresholds = thresholds
+
+    def __call__(self, conn: Connection, result: BatchResult) -> None:
+        """Run inside the batch's transaction; the documents go on `result` for the rollups topic."""
+        result.documents = self.refresh(conn, result.touched_indicators, utcnow())
+
+    def refresh(
+        self, conn: Connection, indicators: Iterable[str], now: datetime
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Recompute indicator, etappmål, nämnd and risk summaries; return (rollup id, document)s."""
+        touched = sorted(set(indicators) & set(self.catalog.indicator))
+        if not touched:
+            return []
+        ind_docs = {i: self._indicator(conn, i, now) for i in touched}
+        upsert(
+            conn,
+            indicator_status,
+            [_status_row(d, self.catalog.root, now) for d in ind_docs.values()],
+        )
+        goals = sorted({g.id for i in touched for g in self.catalog.goals_of_indicator(i)})
+        all_docs = self._stored_indicator_docs(conn) | ind_docs
+        goal_docs = {g: etappmal_summary(self.catalog, g, all_docs) for g in goals}
+        upsert(conn, etappmal_status, [
+            {"etappmal": g, "status": d["status"], "counts": d["counts"], "document": d, "computed_at": now}
+            for g, d in goal_docs.items()
+        ])  # fmt: skip
+        all_goals = self._stored_goal_docs(conn) | goal_docs
+        area_values = self._area_values(conn)
+        namnd_docs = {
+            n.id: namnd_summary(
+                self.catalog, n.id, all_docs, all_goals, area_values.get(n.area or "", {})
+            )
+            for n in self.catalog.namnder
+        }
+        upsert(conn, namnd_rollup, [
+            {"namnd": n, "counts": d["counts"], "document": d, "computed_at": now}
+            for n, d in namnd_docs.items()
+        ])  # fmt: skip
+        return (
+            [(f"indikator:{i}", d) for i, d in ind_docs.items()]
+            + [(f"etappmal:{g}", d) for g, d in goal_docs.items()]
+            + [(f"namnd:{n}", d) for n, d in namnd_docs.items()]
+        )
+
+    def _indicator(self, conn: Connection, indicator_id: str, now: datetime) -> dict[str, Any]:
+        query = select(series.c.period, series.c.value).where(
+            series.c.indicator == indicator_id,
+            series.c.area == self.catalog.root,
+            series.c.gender == TOTAL,
+            series.c.value.is_not(None),
+        )
+        points = [Point(r.period, r.value) for r in conn.execute(query)]
+        return indicator_summary(self.catalog, indicator_id, points, now, self.thresholds)
+
+    def _stored_indicator_docs(self, conn: Connection) -> dict[str, dict[str, Any]]:
+        query = select(indicator_status.c.indicator, indicator_status.c.document).where(
+            indicator_status.c.area == self.catalog.root, indicator_status.c.gender == TOTAL
+        )
+        return {r.indicator: r.document for r in conn.execute(query)}
+
+    def _stored_goal_docs(self, conn: Connection) -> dict[str, dict[str, Any]]:
+        return {r.etappmal: r.document for r in conn.execute(select(etappmal_status))}
+
+    def _area_values(self, conn: Connection) -> dict[str, dict[str, AreaValue]]:
+        """Each stadsdelsnämnd area's latest value per indicator beside the city's, same period."""
+        areas = [
+            n.area for n in self.catalog.namnder if n.type is NamndType.STADSDELSNAMND and n.area
+        ]
+        query = select(series.c.indicator, series.c.area, series.c.period, series.c.value).where(
+            series.c.area.in_([*areas, self.catalog.root]),
+            series.c.gender == TOTAL,
+            series.c.value.is_not(None),
+        )
+        values: dict[tuple[str, str], dict[str, float]] = {}
+        for r in conn.execute(query):
+            values.setdefault((r.indicator, r.area), {})[r.period] = r.value
+        result: dict[str, dict[str, AreaValue]] = {}
+        for (indicator, area), by_period in values.items():
+            if area == self.catalog.root:
+                continue
+            city = values.get((indicator, self.catalog.root), {})
+            common = [p for p in by_period if p in city] or list(by_period)
+            period = max(common, key=lambda p: parse_period(p).sort_key)
+            result.setdefault(area, {})[indicator] = AreaValue(
+                period, by_period[period], city.get(period)
+            )
+        return result
+
+
+def _status_row(doc: dict[str, Any], root: str, now: datetime) -> dict[str, Any]:
+    return {
+        "indicator": doc["indicator"],
+        "area": root,
+        "gender": TOTAL,
+        "status": doc["status"],
+        "trend": doc["trend"],
+        "reason": doc["reason"],
+        "stale": doc["stale"],
+        "latest_period": doc["latest_period"],
+        "latest_value": doc["latest_value"],
+        "inputs": doc["inputs"],
+        "document": doc,
+        "computed_at": now,
+    }

@@ -1,0 +1,155 @@
+"""Reference oracle for rollups: plain loops over the full event list, no incremental state.
+
+Written from the contract's rules, not from `shared.domain.rollup`: pick each series' final winner
+(greatest (updated_at, observation_id)), then walk the area tree recursively for every
+(indicator, period, gender) and compute each area's sums, coverage and visible value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from shared.domain.catalog import AreaLevel, Catalog, Indikator, Kind
+from shared.domain.observation import Observation
+
+SeriesId = tuple[str, str, str, str]  # indicator, area, period, gender
+VIRTUAL_AREAS = {"ytterstaden": "ytterstad", "fokusomraden": "fokus"}
+
+
+@dataclass(frozen=True)
+class OracleRow:
+    """What a series should show once every event has been seen."""
+
+    value: float | None
+    numerator: float | None
+    denominator: float | None
+    origin: str | None  # "reported", "computed" or None
+    computed_value: float | None
+    coverage: float | None
+    winner: str | None  # observation_id of the winning version, retraction or not
+    retracted: bool
+
+
+@dataclass(frozen=True)
+class _Sums:
+    numerator: float
+    denominator: float
+    value: float
+    contributing: int
+
+
+def version(obs: Observation) -> tuple[datetime, str]:
+    """The order of versions within a series."""
+    return obs.updated_at.astimezone(UTC), str(obs.observation_id)
+
+
+def winners(events: Iterable[Observation]) -> dict[SeriesId, Observation]:
+    """The final winning version of every series in the events."""
+    best: dict[SeriesId, Observation] = {}
+    for obs in events:
+        key = (obs.indicator, obs.area, obs.period, obs.gender.value)
+        if key not in best or version(obs) > version(best[key]):
+            best[key] = obs
+    return best
+
+
+def direct_children(catalog: Catalog) -> dict[str, list[str]]:
+    """Direct children of every tree and virtual area (virtual: member stadsdelsområden)."""
+    children: dict[str, list[str]] = {a.id: [] for a in catalog.omraden}
+    for area in catalog.omraden:
+        if area.parent is not None:
+            children[area.parent].append(area.id)
+    for virtual, flag in VIRTUAL_AREAS.items():
+        children[virtual] = [
+            a.id
+            for a in catalog.omraden
+            if a.level is AreaLevel.STADSDELSOMRADE and getattr(a, flag)
+        ]
+    return children
+
+
+def oracle_rows(catalog: Catalog, events: Iterable[Observation]) -> dict[SeriesId, OracleRow]:
+    """Every area's row for every (indicator, period, gender) that the events mention."""
+    final = winners(events)
+    children = direct_children(catalog)
+    rows: dict[SeriesId, OracleRow] = {}
+    for indicator_id, period, gender in {(k[0], k[2], k[3]) for k in final}:
+        walk = _Walk(catalog.indicator[indicator_id], period, gender, final, children)
+        for area in children:
+            rows[(indicator_id, area, period, gender)] = walk.row(area)
+    return rows
+
+
+@dataclass(frozen=True)
+class _Walk:
+    """The tree of one (indicator, period, gender), walked from any area down to the leaves."""
+
+    indicator: Indikator
+    period: str
+    gender: str
+    final: dict[SeriesId, Observation]
+    children: dict[str, list[str]]
+
+    def winner(self, area: str) -> Observation | None:
+        return self.final.get((self.indicator.id, area, self.period, self.gender))
+
+    def reported(self, area: str) -> Observation | None:
+        obs = self.winner(area)
+        return obs if obs is not None and not obs.retract else None
+
+    def sums(self, area: str) -> _Sums:
+        num = den = val = 0.0
+        n = 0
+        for child in self.children[area]:
+            part = self.contribution(child)
+            if part is not None:
+                num, den, val, n = num + part[0], den + part[1], val + part[2], n + 1
+        return _Sums(num, den, val, n)
+
+    def contribution(self, area: str) -> tuple[float, float, float] | None:
+        if self.indicator.kind is Kind.LEVEL:
+            return None
+        obs = self.reported(area)
+        if obs is not None:
+            if self.indicator.kind is Kind.RATIO:
+                return (obs.numerator or 0.0, obs.denominator or 0.0, 0.0)
+            return (0.0, 0.0, obs.value or 0.0)
+        own = self.sums(area)
+        return (own.numerator, own.denominator, own.value) if own.contributing else None
+
+    def row(self, area: str) -> OracleRow:
+        return _row(
+            self.indicator, self.winner(area), self.reported(area), self.sums(area),
+            self.children[area],
+        )  # fmt: skip
+
+
+def _row(
+    indicator: Indikator,
+    winner: Observation | None,
+    reported: Observation | None,
+    sums: _Sums,
+    children: list[str],
+) -> OracleRow:
+    computed: float | None = None
+    if sums.contributing and indicator.kind is Kind.COUNT:
+        computed = sums.value
+    elif sums.contributing and indicator.kind is Kind.RATIO and sums.denominator != 0:
+        scale = 100.0 if indicator.unit == "percent" else 1.0
+        computed = scale * sums.numerator / sums.denominator
+    coverage = sums.contributing / len(children) if children else None
+    winner_id = str(winner.observation_id) if winner is not None else None
+    retracted = winner is not None and winner.retract
+    if reported is not None:
+        return OracleRow(
+            reported.value, reported.numerator, reported.denominator, "reported",
+            computed, coverage, winner_id, retracted,
+        )  # fmt: skip
+    if computed is not None:
+        num, den = (
+            (sums.numerator, sums.denominator) if indicator.kind is Kind.RATIO else (None, None)
+        )
+        return OracleRow(computed, num, den, "computed", computed, coverage, winner_id, retracted)
+    return OracleRow(None, None, None, None, None, coverage, winner_id, retracted)

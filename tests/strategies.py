@@ -1,0 +1,184 @@
+"""Hypothesis strategies for rollup tests: a small fixed catalog and event streams over it.
+
+The catalog has three stadsdelsområden with two or three stadsdelar each and one without any, so
+that a stadsdelsområde can be a leaf; two are ytterstad, one is fokus; stadsdelar carry the flags
+too, to prove only stadsdelsområden feed the virtual areas. Streams mix corrections, retractions,
+reported parents, exact repeats and ties in `updated_at` broken by `observation_id`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from uuid import UUID
+
+from hypothesis import strategies as st
+
+from shared.domain.catalog import AreaLevel, Catalog, Duration, Gender, Indikator, Kind, Omrade
+from shared.domain.observation import Observation
+
+CITY = "stockholm"
+SHARE = "andel-behoriga"  # ratio, percent
+RATE = "fall-per-invanare"  # ratio, plain number
+COUNT = "antal-lagenheter"  # count
+LEVEL = "medianinkomst"  # level
+QUARTERLY = "andel-arbetslosa"  # ratio, percent, quarters
+
+BASE_TIME = datetime(2025, 1, 1, 8, 0, tzinfo=UTC)
+ZONES = (UTC, timezone(timedelta(hours=1)), timezone(timedelta(hours=-5)))
+PERIODS = {SHARE: ("2023", "2024"), RATE: ("2024",), COUNT: ("2024",), LEVEL: ("2024",)}
+PERIODS[QUARTERLY] = ("2024-Q1", "2024-Q2")
+
+
+def _area(id_: str, level: AreaLevel, parent: str | None, **flags: bool) -> Omrade:
+    return Omrade(id=id_, name=id_.title(), level=level, parent=parent, **flags)
+
+
+def _indicator(id_: str, kind: Kind, unit: str, period_type: str = "year") -> Indikator:
+    return Indikator.model_validate(
+        {
+            "id": id_,
+            "name": id_,
+            "unit": unit,
+            "kind": kind,
+            "direction": "increase",
+            "period_type": period_type,
+            "area_levels": ["stad", "stadsdelsomrade", "stadsdel"],
+            "genders": ["T", "K", "M"],
+            "cadence": Duration(months=12),
+        }
+    )
+
+
+def small_catalog() -> Catalog:
+    """The fixed test catalog: stad → 4 stadsdelsområden → 0–3 stadsdelar, 5 indicators."""
+    sdo, sd = AreaLevel.STADSDELSOMRADE, AreaLevel.STADSDEL
+    areas = [
+        _area(CITY, AreaLevel.STAD, None),
+        _area("rinkeby-kista", sdo, CITY, ytterstad=True, fokus=True),
+        _area("rinkeby", sd, "rinkeby-kista", ytterstad=True, fokus=True),
+        _area("kista", sd, "rinkeby-kista", ytterstad=True, fokus=True),
+        _area("husby", sd, "rinkeby-kista", ytterstad=True, fokus=True),
+        _area("bromma", sdo, CITY, ytterstad=True),
+        _area("abrahamsberg", sd, "bromma", ytterstad=True),
+        _area("alvik", sd, "bromma", ytterstad=True),
+        _area("sodermalm", sdo, CITY),
+        _area("hogalid", sd, "sodermalm"),
+        _area("katarina", sd, "sodermalm"),
+        _area("skarpnack", sdo, CITY),
+    ]
+    indicators = [
+        _indicator(SHARE, Kind.RATIO, "percent"),
+        _indicator(RATE, Kind.RATIO, "number"),
+        _indicator(COUNT, Kind.COUNT, "count"),
+        _indicator(LEVEL, Kind.LEVEL, "sek"),
+        _indicator(QUARTERLY, Kind.RATIO, "percent", "quarter"),
+    ]
+    return Catalog(
+        malomraden=(),
+        etappmal=(),
+        indikatorer=tuple(indicators),
+        namnder=(),
+        omraden=tuple(areas),
+        kallor=(),
+    )
+
+
+CATALOG = small_catalog()
+AREAS = tuple(a.id for a in CATALOG.omraden)
+
+
+def observation(
+    indicator: str,
+    area: str,
+    period: str,
+    *,
+    gender: str = "T",
+    value: float | None = None,
+    numerator: float | None = None,
+    denominator: float | None = None,
+    updated_at: datetime = BASE_TIME,
+    observation_id: UUID | str | None = None,
+    retract: bool = False,
+) -> Observation:
+    """An observation for tests; a ratio's value follows from numerator and denominator."""
+    if value is None and numerator is not None and denominator:
+        scale = 100.0 if CATALOG.indicator[indicator].unit == "percent" else 1.0
+        value = scale * numerator / denominator
+    return Observation(
+        observation_id=UUID(str(observation_id)) if observation_id else _next_id(),
+        source="test",
+        received_at=updated_at,
+        indicator=indicator,
+        area=area,
+        period=period,
+        gender=Gender(gender),
+        value=value,
+        numerator=numerator,
+        denominator=denominator,
+        updated_at=updated_at,
+        retract=retract,
+    )
+
+
+_counter = [0]
+
+
+def _next_id() -> UUID:
+    _counter[0] += 1
+    return UUID(int=_counter[0])
+
+
+Group = tuple[str, str, str]  # indicator, period, gender
+
+GROUPS: tuple[Group, ...] = tuple(
+    (ind, period, gender) for ind in sorted(PERIODS) for period in PERIODS[ind] for gender in "TK"
+)
+
+
+@st.composite
+def observations(draw: st.DrawFn, groups: tuple[Group, ...] = GROUPS) -> Observation:
+    """One valid observation of one of `groups`, for any area of the catalog."""
+    indicator, period, gender = draw(st.sampled_from(groups))
+    area = draw(st.sampled_from(AREAS))
+    # Few distinct instants and several zones: ties in updated_at are common, across offsets too.
+    instant = BASE_TIME + timedelta(minutes=draw(st.integers(0, 4)))
+    updated_at = instant.astimezone(draw(st.sampled_from(ZONES)))
+    oid = draw(st.uuids())
+    if draw(st.integers(0, 4)) == 0:
+        return observation(
+            indicator, area, period, gender=gender, updated_at=updated_at,
+            observation_id=oid, retract=True,
+        )  # fmt: skip
+    kind = CATALOG.indicator[indicator].kind
+    if kind is Kind.RATIO:
+        den = draw(st.integers(1, 500))
+        num = draw(st.integers(0, den))
+        return observation(
+            indicator, area, period, gender=gender, numerator=num, denominator=den,
+            updated_at=updated_at, observation_id=oid,
+        )  # fmt: skip
+    amount = draw(st.integers(0, 100_000)) / 10
+    return observation(
+        indicator, area, period, gender=gender, value=amount, updated_at=updated_at,
+        observation_id=oid,
+    )  # fmt: skip
+
+
+@st.composite
+def streams(draw: st.DrawFn, min_events: int = 0, max_events: int = 40) -> list[Observation]:
+    """Distinct observations plus exact repeats of some, in a random order.
+
+    Each stream keeps to one to three (indicator, period, gender) groups, so that series collide
+    (corrections, retractions of reported values) and children and parents meet in one tree.
+    """
+    groups = tuple(draw(st.lists(st.sampled_from(GROUPS), min_size=1, max_size=3, unique=True)))
+    events = draw(
+        st.lists(
+            observations(groups),
+            min_size=min_events,
+            max_size=max_events,
+            unique_by=lambda o: o.observation_id,
+        )
+    )
+    repeats = draw(st.lists(st.sampled_from(events), max_size=10)) if events else []
+    return list(draw(st.permutations(events + repeats)))

@@ -1,0 +1,38 @@
+"""Validation of observation rows against the catalog: the one judge every ingest path calls.
+
+The HTTP endpoint (JSON and CSV) and the Kafka raw-topic validator both use `validate_batch` /
+`validate_row`. A rejected row is data — `RowError(row, field, code, message)` with a stable
+`ErrorCode` — never an exception. Pure: no I/O; the clock comes in through `Scope`.
+"""
+
+from shared.domain.validation.batch import BatchResult, validate_batch
+from shared.domain.validation.cells import CLOCK_SKEW, iso_utc
+from shared.domain.validation.codes import DESCRIPTIONS, ErrorCode, RowError
+from shared.domain.validation.rules import (
+    FIELDS,
+    RATIO_SCALE,
+    RATIO_TOLERANCE,
+    RESERVED,
+    Scope,
+    ValidRow,
+    allowed_indicators,
+    validate_row,
+)
+
+__all__ = [
+    "CLOCK_SKEW",
+    "DESCRIPTIONS",
+    "FIELDS",
+    "RATIO_SCALE",
+    "RATIO_TOLERANCE",
+    "RESERVED",
+    "BatchResult",
+    "ErrorCode",
+    "RowError",
+    "Scope",
+    "ValidRow",
+    "allowed_indicators",
+    "iso_utc",
+    "validate_batch",
+    "validate_row",
+]

@@ -1,0 +1,115 @@
+"""The stable error codes of rejected rows, with the description users read in the docs and OpenAPI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    """Why a row was rejected. Codes are part of the contract: add freely, rename none."""
+
+    NOT_AN_OBJECT = "not_an_object"
+    BAD_ROW = "bad_row"
+    UNKNOWN_FIELD = "unknown_field"
+    RESERVED_FIELD = "reserved_field"
+    MISSING_FIELD = "missing_field"
+    BAD_TYPE = "bad_type"
+    UNKNOWN_INDICATOR = "unknown_indicator"
+    FORBIDDEN_INDICATOR = "forbidden_indicator"
+    UNKNOWN_AREA = "unknown_area"
+    AREA_LEVEL_NOT_ALLOWED = "area_level_not_allowed"
+    BAD_PERIOD = "bad_period"
+    PERIOD_TYPE_MISMATCH = "period_type_mismatch"
+    FUTURE_PERIOD = "future_period"
+    BAD_GENDER = "bad_gender"
+    GENDER_NOT_ALLOWED = "gender_not_allowed"
+    BAD_STATUS = "bad_status"
+    BAD_BOOLEAN = "bad_boolean"
+    BAD_NUMBER = "bad_number"
+    NOT_FINITE = "not_finite"
+    MISSING_VALUE = "missing_value"
+    MISSING_NUMERATOR = "missing_numerator"
+    MISSING_DENOMINATOR = "missing_denominator"
+    BAD_DENOMINATOR = "bad_denominator"
+    NEGATIVE_NUMERATOR = "negative_numerator"
+    NEGATIVE_COUNT = "negative_count"
+    INCONSISTENT_VALUE = "inconsistent_value"
+    RATIO_PARTS_NOT_ALLOWED = "ratio_parts_not_allowed"
+    BAD_TIMESTAMP = "bad_timestamp"
+    FUTURE_TIMESTAMP = "future_timestamp"
+    COMMENT_TOO_LONG = "comment_too_long"
+    BAD_OBSERVATION_ID = "bad_observation_id"
+    DUPLICATE_SERIES = "duplicate_series"
+    BATCH_REJECTED = "batch_rejected"
+
+
+DESCRIPTIONS: dict[ErrorCode, str] = {
+    ErrorCode.NOT_AN_OBJECT: "The row is not an object of fields (JSON), e.g. a number or a list.",
+    ErrorCode.BAD_ROW: "A CSV record has more cells than the header row has columns.",
+    ErrorCode.UNKNOWN_FIELD: "A field that is not part of the observation; check the spelling.",
+    ErrorCode.RESERVED_FIELD: "`source`, `received_at` or `schema`: set by the ingest service only.",
+    ErrorCode.MISSING_FIELD: "`indicator`, `area` or `period` is absent or empty.",
+    ErrorCode.BAD_TYPE: "A text field (`indicator`, `area`, `period`, `comment`) is not a string.",
+    ErrorCode.UNKNOWN_INDICATOR: "No indicator with this id in the catalog.",
+    ErrorCode.FORBIDDEN_INDICATOR: "The indicator exists but the key's source may not report it.",
+    ErrorCode.UNKNOWN_AREA: "No area with this id in the catalog.",
+    ErrorCode.AREA_LEVEL_NOT_ALLOWED: "The indicator is not reported at this area's level.",
+    ErrorCode.BAD_PERIOD: "Not a period: use 2024, 2024-T1, 2024-Q1, 2024-01, 2024-VT or 2024-HT.",
+    ErrorCode.PERIOD_TYPE_MISMATCH: "The period's type differs from the indicator's period type.",
+    ErrorCode.FUTURE_PERIOD: "The period starts after today.",
+    ErrorCode.BAD_GENDER: "`gender` is not T, K or M.",
+    ErrorCode.GENDER_NOT_ALLOWED: "The indicator is not broken down by this gender.",
+    ErrorCode.BAD_STATUS: "`status` is not `preliminary` or `final`.",
+    ErrorCode.BAD_BOOLEAN: "`retract` is not true/false (CSV also: 1/0, yes/no).",
+    ErrorCode.BAD_NUMBER: "`value`, `numerator` or `denominator` is not a number.",
+    ErrorCode.NOT_FINITE: "A number is NaN or infinite.",
+    ErrorCode.MISSING_VALUE: "`value` is absent and `retract` is not true (and it cannot be computed).",
+    ErrorCode.MISSING_NUMERATOR: "A ratio indicator's row lacks `numerator`.",
+    ErrorCode.MISSING_DENOMINATOR: "A ratio indicator's row lacks `denominator`.",
+    ErrorCode.BAD_DENOMINATOR: "`denominator` is zero or negative.",
+    ErrorCode.NEGATIVE_NUMERATOR: "`numerator` is negative.",
+    ErrorCode.NEGATIVE_COUNT: "A count indicator's `value` is negative.",
+    ErrorCode.INCONSISTENT_VALUE: "`value` differs from scale·numerator/denominator by more than 0.05.",
+    ErrorCode.RATIO_PARTS_NOT_ALLOWED: "`numerator`/`denominator` sent for a count or level indicator.",
+    ErrorCode.BAD_TIMESTAMP: "`updated_at` is not an RFC 3339 time with a UTC offset.",
+    ErrorCode.FUTURE_TIMESTAMP: "`updated_at` is more than five minutes ahead of the server clock.",
+    ErrorCode.COMMENT_TOO_LONG: "`comment` is longer than 1000 characters.",
+    ErrorCode.BAD_OBSERVATION_ID: "`observation_id` is not a UUID.",
+    ErrorCode.DUPLICATE_SERIES: "An earlier row of the same batch has the same series key.",
+    ErrorCode.BATCH_REJECTED: "atomic=true and another row was rejected (row 0 says how many).",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """Why one row (1-based; 0 = the batch as a whole) was rejected."""
+
+    row: int
+    field: str | None
+    code: ErrorCode
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-native form `{row, field, code, message}`."""
+        return {
+            "row": self.row,
+            "field": self.field,
+            "code": self.code.value,
+            "message": self.message,
+        }
+
+
+class Errors:
+    """The errors of one row, collected as the rules run."""
+
+    __slots__ = ("items", "row")
+
+    def __init__(self, row: int) -> None:
+        self.row = row
+        self.items: list[RowError] = []
+
+    def add(self, field: str | None, code: ErrorCode, message: str) -> None:
+        """Record one error."""
+        self.items.append(RowError(self.row, field, code, message))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
-from functools import total_ordering
+from functools import lru_cache, total_ordering
 
 from shared.domain.catalog import PeriodType
 
@@ -93,7 +93,17 @@ class Period:
 
 def parse_period(text: str, expected: PeriodType | None = None) -> Period:
     """Parse a period text; raise PeriodError if malformed or not of the `expected` type."""
-    match = _PATTERN.fullmatch(text) if isinstance(text, str) else None
+    if not isinstance(text, str):
+        raise PeriodError(f"{text!r} is not a period: a period is a text like 2024 or 2024-Q1")
+    period = _parse(text)
+    if expected is not None and period.type is not expected:
+        raise PeriodError(f"{text!r} is a {period.type.value} period, expected {expected.value}")
+    return period
+
+
+@lru_cache(maxsize=4096)  # the aggregator parses the same few period texts over and over
+def _parse(text: str) -> Period:
+    match = _PATTERN.fullmatch(text)
     if match is None:
         raise PeriodError(
             f"{text!r} is not a period: use 2024, 2024-T1..T3, 2024-Q1..Q4, 2024-01..12,"
@@ -104,18 +114,14 @@ def parse_period(text: str, expected: PeriodType | None = None) -> Period:
         raise PeriodError(f"{text!r}: year must be between {MIN_YEAR} and {MAX_YEAR}")
     sub = match["sub"]
     if sub is None:
-        period = Period(text, PeriodType.YEAR, year, 1)
-    elif sub in ("VT", "HT"):
-        period = Period(text, PeriodType.TERM, year, 1 if sub == "VT" else 2)
-    elif sub[0] == "T":
-        period = Period(text, PeriodType.TERTIAL, year, int(sub[1]))
-    elif sub[0] == "Q":
-        period = Period(text, PeriodType.QUARTER, year, int(sub[1]))
-    else:
-        period = Period(text, PeriodType.MONTH, year, int(sub))
-    if expected is not None and period.type is not expected:
-        raise PeriodError(f"{text!r} is a {period.type.value} period, expected {expected.value}")
-    return period
+        return Period(text, PeriodType.YEAR, year, 1)
+    if sub in ("VT", "HT"):
+        return Period(text, PeriodType.TERM, year, 1 if sub == "VT" else 2)
+    if sub[0] == "T":
+        return Period(text, PeriodType.TERTIAL, year, int(sub[1]))
+    if sub[0] == "Q":
+        return Period(text, PeriodType.QUARTER, year, int(sub[1]))
+    return Period(text, PeriodType.MONTH, year, int(sub))
 
 
 def period_type_of(text: str) -> PeriodType:

@@ -77,8 +77,11 @@ def cagr(x_from: float, x_to: float, years: float) -> float | None:
     """Compound annual growth rate from x_from to x_to over `years`; None when undefined."""
     if years <= 0 or x_from <= 0 or x_to < 0:
         return None
+    if x_to == 0:
+        return -1.0
     try:
-        value = math.pow(x_to / x_from, 1.0 / years) - 1.0
+        # expm1/log rather than pow − 1, so tiny changes keep their sign instead of rounding to 0.
+        value = math.expm1(math.log(x_to / x_from) / years)
     except (OverflowError, ValueError, ZeroDivisionError):
         return None
     return value if math.isfinite(value) else None

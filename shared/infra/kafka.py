@@ -1,0 +1,231 @@
+"""A real single-node Apache Kafka (KRaft) broker on 127.0.0.1, no Docker.
+
+Run one by hand with `python -m shared.infra.kafka [--port N] [--workdir DIR]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import base64
+import ctypes
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+import weakref
+from collections import deque
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from kafka import KafkaAdminClient
+
+from shared.infra.kafka_admin import ExternalKafka, KafkaEndpoint, create_topics
+from shared.infra.kafka_dist import (
+    KAFKA_VERSION,
+    ensure_kafka_jars,
+    kafka_deploy_dir,
+    repo_root,
+    server_properties,
+)
+from shared.infra.ports import free_port
+from shared.infra.wait import wait_for
+
+__all__ = [
+    "KAFKA_VERSION",
+    "ExternalKafka",
+    "KafkaEndpoint",
+    "LocalKafka",
+    "create_topics",
+    "ensure_kafka_jars",
+    "repo_root",
+]
+
+_PR_SET_PDEATHSIG = 1
+_running: weakref.WeakSet[LocalKafka] = weakref.WeakSet()
+
+
+def _new_cluster_id() -> str:
+    while True:  # Kafka rejects ids that start with '-' (they look like command-line flags)
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
+def _die_with_parent() -> None:
+    # Runs in the child before exec: the broker gets SIGKILL if the Python process dies abruptly.
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+class LocalKafka:
+    """A combined broker+controller KRaft node with its own ports, data dir and log file."""
+
+    def __init__(self, workdir: Path | None = None, *, port: int | None = None, heap: str = "512m"):
+        self._owns_workdir = workdir is None
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="stadspuls-kafka-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.controller_port = free_port()
+        self.heap = heap
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.data_dir = self.workdir / "data"
+        self.log_path = self.workdir / "broker.log"
+        self.config_path = self.workdir / "server.properties"
+        self._cluster_id = _new_cluster_id()
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def _java(self, *args: str) -> list[str]:
+        libs = ensure_kafka_jars()
+        log4j = kafka_deploy_dir() / "log4j2.properties"
+        return ["java", f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*", *args]
+
+    def start(self, timeout: float = 90) -> LocalKafka:
+        """Format storage if needed, launch the broker and wait until it serves metadata."""
+        if self.is_running():
+            return self
+        deadline = time.monotonic() + timeout
+        self.config_path.write_text(
+            server_properties(self.port, self.controller_port, self.data_dir)
+        )
+        try:
+            with self.log_path.open("ab") as log:
+                if not (self.data_dir / "meta.properties").exists():  # a restart skips a JVM launch
+                    subprocess.run(
+                        self._java(
+                            "-XX:TieredStopAtLevel=1", "kafka.tools.StorageTool", "format",
+                            "--ignore-formatted", "-t", self._cluster_id, "-c", str(self.config_path),
+                        ),
+                        stdout=log, stderr=subprocess.STDOUT, check=True, timeout=timeout,
+                    )  # fmt: skip
+                in_main = threading.current_thread() is threading.main_thread()
+                self._proc = subprocess.Popen(
+                    self._java(f"-Xmx{self.heap}", "-XX:+ExitOnOutOfMemoryError", "kafka.Kafka",
+                               str(self.config_path)),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    # PDEATHSIG fires when the forking *thread* ends: safe from the main one.
+                    preexec_fn=_die_with_parent if in_main else None,
+                )  # fmt: skip
+            _running.add(self)
+            remaining = max(deadline - time.monotonic(), 0.1)
+            wait_for(
+                self._ready, timeout=remaining, interval=0.2, what=f"Kafka at {self.bootstrap}"
+            )
+        except BaseException as exc:
+            self.kill()
+            raise RuntimeError(
+                f"Kafka did not start ({exc}); log tail:\n{self.log_tail()}"
+            ) from exc
+        return self
+
+    def _ready(self) -> bool:
+        if self._proc is None or self._proc.poll() is not None:
+            code = None if self._proc is None else self._proc.returncode
+            raise RuntimeError(f"Kafka exited with code {code}")
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+            with KafkaAdminClient(
+                bootstrap_servers=self.bootstrap,
+                bootstrap_timeout_ms=2000,
+                request_timeout_ms=2000,
+                client_id="stadspuls-readiness",
+            ) as admin:
+                cluster: dict[str, Any] = admin.describe_cluster()
+        except Exception:
+            return False
+        brokers = [b for b in cluster.get("brokers", []) if not b.get("is_fenced")]
+        return cluster.get("controller_id", -1) >= 0 and bool(brokers)
+
+    def is_running(self) -> bool:
+        """Tell whether the broker process is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def wait(self) -> int:
+        """Block until the broker process exits and return its exit code."""
+        return self._proc.wait() if self._proc is not None else 0
+
+    def stop(self, timeout: float = 30) -> None:
+        """Shut the broker down cleanly (SIGTERM), escalating to SIGKILL after `timeout` seconds."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        _running.discard(self)
+
+    def kill(self) -> None:
+        """Kill the broker at once (SIGKILL), as a crash would."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        _running.discard(self)
+
+    def close(self) -> None:
+        """Stop the broker and delete its working directory if this object created it."""
+        self.stop()
+        if self._owns_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def log_tail(self, lines: int = 50) -> str:
+        """Return the last `lines` lines of the broker log."""
+        if not self.log_path.exists():
+            return "(no log yet)"
+        with self.log_path.open(errors="replace") as log:
+            return "".join(deque(log, maxlen=lines))
+
+    def create_topics(
+        self, names: list[str], partitions: int = 4, config: dict[str, str] | None = None
+    ) -> None:
+        """Create topics on this broker; existing topics are left as they are."""
+        create_topics(self.bootstrap, names, partitions, config)
+
+    def __enter__(self) -> LocalKafka:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    for broker in list(_running):
+        broker.kill()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start a broker, print its bootstrap address and run until Ctrl-C."""
+    parser = argparse.ArgumentParser(prog="python -m shared.infra.kafka", description=main.__doc__)
+    parser.add_argument("--port", type=int, default=None, help="broker port (default: a free one)")
+    parser.add_argument("--workdir", type=Path, default=None, help="data dir (default: temporary)")
+    args = parser.parse_args(argv)
+    for signum in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: background shells ignore it
+        signal.signal(signum, _interrupt)
+    with LocalKafka(args.workdir, port=args.port) as broker:
+        print(f"Kafka {KAFKA_VERSION} ready: bootstrap={broker.bootstrap} log={broker.log_path}")
+        print("Ctrl-C to stop.", flush=True)
+        try:
+            return broker.wait()
+        except KeyboardInterrupt:
+            return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

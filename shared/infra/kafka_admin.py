@@ -1,0 +1,40 @@
+"""Talking to any Kafka cluster, local or not: where it is, and creating topics on it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from kafka import KafkaAdminClient
+from kafka.errors import TopicAlreadyExistsError
+
+
+class KafkaEndpoint(Protocol):
+    """Anything that tells clients where a Kafka cluster is."""
+
+    @property
+    def bootstrap(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class ExternalKafka:
+    """A cluster someone else runs; only its bootstrap address is known."""
+
+    bootstrap: str
+
+
+def create_topics(
+    bootstrap: str,
+    names: list[str],
+    partitions: int = 4,
+    config: dict[str, str] | None = None,
+) -> None:
+    """Create `names` on the cluster at `bootstrap` and wait for leaders; existing ones are fine."""
+    spec = {"num_partitions": partitions, "replication_factor": 1, "configs": config or {}}
+    with KafkaAdminClient(bootstrap_servers=bootstrap, client_id="stadspuls-infra") as admin:
+        result = admin.create_topics({name: dict(spec) for name in names}, raise_errors=False)
+        for topic in result["topics"]:
+            code = topic["error_code"]
+            if code not in (0, TopicAlreadyExistsError.errno):
+                raise RuntimeError(f"creating topic {topic['name']!r} failed: {topic}")
+        admin.wait_for_topics(names, timeout_ms=30_000)

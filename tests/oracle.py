@@ -7,6 +7,7 @@ Written from the contract's rules, not from `shared.domain.rollup`: pick each se
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,6 +39,13 @@ class _Sums:
     denominator: float
     value: float
     contributing: int
+
+
+def close(a: float | None, b: float | None) -> bool:
+    """Equal as numbers within rel 1e-9 / abs 1e-9, or both missing."""
+    if a is None or b is None:
+        return a is None and b is None
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
 
 
 def version(obs: Observation) -> tuple[datetime, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator, MutableMapping
 from datetime import datetime
 
@@ -11,7 +10,7 @@ from hypothesis import strategies as st
 
 from shared.domain.observation import Observation
 from shared.domain.rollup import Outcome, RollupEngine, SeriesId, SeriesRow, visible
-from tests.oracle import OracleRow, oracle_rows, version
+from tests.oracle import OracleRow, close, oracle_rows, version
 from tests.strategies import CATALOG, streams
 
 SETTINGS = settings(max_examples=200, deadline=None)
@@ -22,13 +21,6 @@ def run(events: Iterable[Observation]) -> tuple[dict[SeriesId, SeriesRow], list[
     engine, rows = RollupEngine(CATALOG), dict[SeriesId, SeriesRow]()
     outcomes = [engine.apply(rows, obs) for obs in events]
     return rows, outcomes
-
-
-def close(a: float | None, b: float | None) -> bool:
-    """Equal as numbers within rel 1e-9 / abs 1e-9, or both missing."""
-    if a is None or b is None:
-        return a is None and b is None
-    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
 
 
 def mismatches(rows: dict[SeriesId, SeriesRow], expected: dict[SeriesId, OracleRow]) -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,12 +57,12 @@ class SeriesStore:
         with self.engine.begin() as conn:
             _lock_groups(conn, keys)
             rows = self._load(conn, keys)
-            before = {k: asdict(r) for k, r in rows.items()}
+            before = {k: vars(r).copy() for k, r in rows.items()}
             for obs in observations:
                 result.outcomes.append(self.rollup.apply(rows, obs))
                 result.touched_indicators.add(obs.indicator)
             now = utcnow()
-            result.changed = {k: r for k, r in rows.items() if before.get(k) != asdict(r)}
+            result.changed = {k: r for k, r in rows.items() if before.get(k) != vars(r)}
             upsert(conn, series, [self._db_row(r, now) for r in result.changed.values()])
             newest = max((o.received_at for o in observations), default=None)
             _bump_state(conn, newest, now)
@@ -93,7 +93,7 @@ class SeriesStore:
     def _db_row(self, row: SeriesRow, now: datetime) -> dict[str, object]:
         seen = visible(self.catalog.indicator[row.indicator], row)
         return {
-            **asdict(row),
+            **vars(row),
             "computed_value": seen.computed_value,
             "coverage": seen.coverage,
             "value": seen.value,

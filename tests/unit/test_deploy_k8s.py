@@ -145,11 +145,19 @@ def test_every_workload_uses_one_image_run_as_the_dockerfile_user() -> None:
         assert pod["securityContext"]["runAsNonRoot"] is True, name
 
 
-def test_migrate_job_runs_db_upgrade_with_the_same_configuration() -> None:
-    """The Job migrates the schema with the env the services get."""
-    job = _by_name("Job")["stadspuls-migrate"]
-    (container,) = job["spec"]["template"]["spec"]["containers"]
-    assert container["command"] == ["stadspuls", "db", "upgrade"]
+@pytest.mark.parametrize(
+    ("job", "command"),
+    [
+        ("stadspuls-migrate", ["stadspuls", "db", "upgrade"]),
+        ("stadspuls-topics", ["stadspuls", "topics"]),
+    ],
+)
+def test_one_shot_jobs_run_with_the_services_configuration(job: str, command: list[str]) -> None:
+    """The migrate and topics Jobs run their command with the env the services get."""
+    spec = _by_name("Job")[job]["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    assert container["command"] == command
+    assert spec["restartPolicy"] == "Never"
     service_env = _by_name("Deployment")["stadspuls-api"]["spec"]["template"]["spec"]["containers"][
         0
     ]["envFrom"]

@@ -60,13 +60,16 @@ def docker_compose() -> str:
 
 
 def _compose(
-    docker_compose: str, *args: str, secrets: bool = True
+    docker_compose: str, tmp_path: Path, *args: str, secrets: bool = True
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in SECRETS}
     if secrets:
         env |= {name: f"test-{name.lower()}" for name in SECRETS}
+    # An empty env file keeps a developer's .env out of the test.
+    env_file = tmp_path / "empty.env"
+    env_file.write_text("")
     return subprocess.run(
-        [docker_compose, "-f", str(COMPOSE), *args],
+        [docker_compose, "--env-file", str(env_file), "-f", str(COMPOSE), *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -76,22 +79,24 @@ def _compose(
     )
 
 
-def test_compose_config_is_valid(docker_compose: str) -> None:
+def test_compose_config_is_valid(docker_compose: str, tmp_path: Path) -> None:
     """`docker-compose config -q` accepts the file, depends_on conditions included."""
-    result = _compose(docker_compose, "config", "-q")
+    result = _compose(docker_compose, tmp_path, "config", "-q")
     assert result.returncode == 0, result.stderr
 
 
-def test_compose_refuses_to_start_without_secrets(docker_compose: str) -> None:
+def test_compose_refuses_to_start_without_secrets(docker_compose: str, tmp_path: Path) -> None:
     """No password or key secret has a committed default: compose names the missing variable."""
-    result = _compose(docker_compose, "config", "-q", secrets=False)
+    result = _compose(docker_compose, tmp_path, "config", "-q", secrets=False)
     assert result.returncode != 0
     assert any(name in result.stderr for name in SECRETS), result.stderr
 
 
-def test_resolved_config_wires_secrets_from_the_environment(docker_compose: str) -> None:
+def test_resolved_config_wires_secrets_from_the_environment(
+    docker_compose: str, tmp_path: Path
+) -> None:
     """The services receive the database password and key secret given in the environment."""
-    result = _compose(docker_compose, "config")
+    result = _compose(docker_compose, tmp_path, "config")
     assert result.returncode == 0, result.stderr
     resolved = yaml.safe_load(result.stdout)["services"]
     for name in PORTS:

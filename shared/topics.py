@@ -17,9 +17,10 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
+# The canonical topic is the source of truth that the read model is rebuilt from: kept forever.
 TOPICS = (
-    TopicSpec("observations.raw.v1", 12),
-    TopicSpec("observations.v1", 12),
+    TopicSpec("observations.raw.v1", 12, {"retention.ms": str(30 * 24 * 3600 * 1000)}),
+    TopicSpec("observations.v1", 12, {"retention.ms": "-1", "cleanup.policy": "delete"}),
     TopicSpec("observations.dlq.v1", 4),
     TopicSpec("rollups.v1", 12, {"cleanup.policy": "compact"}),
 )

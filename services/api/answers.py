@@ -1,0 +1,150 @@
+"""Turning rows into HTTP answers: JSON or CSV, paged, with ETag, 304, X-Data-As-Of, Cache-Control.
+
+A route hands `Answers.page` (or `.one`) a function of (connection, read state); the function only
+runs when neither the client's copy (If-None-Match → 304) nor this replica's memo can answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from pydantic import BaseModel
+from sqlalchemy import Connection, Engine
+from starlette.requests import Request
+from starlette.responses import Response
+
+from services.api import csv
+from services.api.caching import (
+    CACHE_CONTROL,
+    AnswerMemo,
+    ReadState,
+    Rendered,
+    make_etag,
+    matches,
+    read_state,
+)
+
+JSON_TYPE = "application/json"
+JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
+Rows = Sequence[dict[str, Any]]
+Producer = Callable[[Connection, ReadState], Any]
+
+
+@dataclass(frozen=True)
+class Paging:
+    """`limit` and `offset` of a list request."""
+
+    limit: int
+    offset: int
+
+
+def wants_csv(request: Request, fmt: str | None) -> bool:
+    """CSV when `format=csv`, or when Accept prefers text/csv to application/json."""
+    if fmt is not None:
+        return fmt == "csv"
+    accept = request.headers.get("accept", "")
+    if "csv" not in accept:
+        return False
+    weights: dict[str, float] = {}
+    for part in accept.split(","):
+        media, _, params = part.strip().partition(";")
+        q = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        weights[media.strip().lower()] = max(q, weights.get(media.strip().lower(), 0.0))
+    csv_q = weights.get("text/csv", 0.0)
+    return csv_q > 0 and csv_q >= weights.get(JSON_TYPE, 0.0)
+
+
+def _links(request: Request, paging: Paging, total: int) -> str | None:
+    links = []
+    query = dict(request.query_params)
+    for rel, offset in (
+        ("prev", max(0, paging.offset - paging.limit) if paging.offset > 0 else None),
+        ("next", paging.offset + paging.limit if paging.offset + paging.limit < total else None),
+    ):
+        if offset is not None:
+            url = request.url.path + "?" + urlencode(query | {"offset": str(offset)})
+            links.append(f'<{url}>; rel="{rel}"')
+    return ", ".join(links) or None
+
+
+class Answers:
+    """Renders answers for one app: its engine, memo and catalog tag."""
+
+    def __init__(self, engine: Engine, catalog_tag: str, memo: AnswerMemo) -> None:
+        self.engine = engine
+        self.catalog_tag = catalog_tag
+        self.memo = memo
+
+    def page(
+        self,
+        request: Request,
+        fmt: str | None,
+        model: type[BaseModel],
+        paging: Paging,
+        produce: Producer,
+    ) -> Response:
+        """A list answer; `produce` returns all rows, or (total, rows of this page) if it pages."""
+
+        def render(conn: Connection, state: ReadState, as_csv: bool) -> Rendered:
+            produced = produce(conn, state)
+            if isinstance(produced, tuple):
+                total, items = produced
+            else:
+                total, items = len(produced), produced[paging.offset : paging.offset + paging.limit]
+            headers = [("X-Total-Count", str(total))]
+            link = _links(request, paging, total)
+            if link:
+                headers.append(("Link", link))
+            if as_csv:
+                return Rendered(csv.render(model, items), csv.CONTENT_TYPE, tuple(headers))
+            body = {"total": total, "limit": paging.limit, "offset": paging.offset, "items": items}
+            return Rendered(orjson.dumps(body, option=JSON_OPTIONS), JSON_TYPE, tuple(headers))
+
+        return self._answer(request, wants_csv(request, fmt), render)
+
+    def one(self, request: Request, produce: Producer) -> Response:
+        """A single-resource JSON answer; `produce` returns the document."""
+
+        def render(conn: Connection, state: ReadState, as_csv: bool) -> Rendered:
+            body = orjson.dumps(produce(conn, state), option=JSON_OPTIONS)
+            return Rendered(body, JSON_TYPE)
+
+        return self._answer(request, False, render)
+
+    def _answer(
+        self,
+        request: Request,
+        as_csv: bool,
+        render: Callable[[Connection, ReadState, bool], Rendered],
+    ) -> Response:
+        query = sorted(request.query_params.multi_items())
+        variant = f"{request.url.path}?{urlencode(query)}|{'csv' if as_csv else 'json'}"
+        with self.engine.connect() as conn:
+            state = read_state(conn)
+            etag = make_etag(state, self.catalog_tag, variant)
+            headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept"}
+            as_of = state.header()
+            if as_of:
+                headers["X-Data-As-Of"] = as_of
+            if matches(request.headers.get("if-none-match"), etag):
+                return Response(status_code=304, headers=headers)
+            rendered = self.memo.get(etag)
+            if rendered is None:
+                rendered = render(conn, state, as_csv)
+                self.memo.put(etag, rendered)
+        headers.update(rendered.headers)
+        if as_csv:
+            name = request.url.path.rstrip("/").rsplit("/", 1)[-1] or "answer"
+            headers["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+        return Response(rendered.body, media_type=rendered.media_type, headers=headers)

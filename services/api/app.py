@@ -1,0 +1,88 @@
+"""The read API for BI tools and other systems. Run with `stadspuls serve api`.
+
+A stateless FastAPI app over the SQL read model: every replica reads the same database with
+SQLAlchemy Core and holds nothing another replica needs. `create_app` is the composition root.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import orjson
+from alembic.script import ScriptDirectory
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from services.api import errors
+from services.api.answers import Answers
+from services.api.caching import AnswerMemo
+from services.api.db import read_only
+from services.api.deps import ApiContext
+from services.api.metrics import ApiMetrics, MetricsMiddleware
+from services.api.routers import catalog as catalog_routes
+from services.api.routers import etappmal, health, indikatorer, namnder, omraden
+from shared.catalog.loader import catalog_document, load_catalog
+from shared.db.engine import alembic_config, make_engine
+from shared.domain.catalog import Catalog
+from shared.settings import Settings
+
+DESCRIPTION = """\
+Status of Stockholm's social-sustainability roadmap for BI tools and other systems.
+
+* Every list answers JSON `{"total", "limit", "offset", "items"}` by default and CSV (same rows,
+  flattened, UTF-8, header row) with `Accept: text/csv` or `?format=csv`. Page with `limit`/`offset`.
+* Every answer carries `ETag` (send it back in `If-None-Match` for a `304`), `X-Data-As-Of` (newest
+  `received_at` reflected) and `Cache-Control`.
+* Errors are `application/problem+json`; `400` names each bad parameter, `404` the unknown id.
+"""
+
+
+def create_app(
+    settings: Settings, *, engine: Engine | None = None, catalog: Catalog | None = None
+) -> FastAPI:
+    """Build the API with its real adapters: the read model's engine and the catalog."""
+    catalog = catalog or load_catalog(settings.catalog_path)
+    engine = read_only(engine or make_engine(settings.database_url))
+    document = catalog_document(catalog)
+    catalog_tag = hashlib.blake2b(orjson.dumps(document), digest_size=8).hexdigest()
+    metrics = ApiMetrics()
+    app = FastAPI(
+        title="Stadspuls read API",
+        version="1",
+        description=DESCRIPTION,
+    )
+    app.state.context = ApiContext(
+        catalog=catalog,
+        engine=engine,
+        answers=Answers(engine, catalog_tag, AnswerMemo()),
+        metrics=metrics,
+        catalog_document=document,
+        indicator_entries={entry["id"]: entry for entry in document["indikatorer"]},
+        migrations=_migrations(settings.database_url),
+    )
+    for module in (catalog_routes, etappmal, namnder, indikatorer, omraden, health):
+        app.include_router(module.router)
+    errors.install(app)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    _document_problems(app)
+    return app
+
+
+def _migrations(url: str) -> tuple[str | None, frozenset[str]]:
+    """The newest schema revision this code knows, and every revision it knows."""
+    script = ScriptDirectory.from_config(alembic_config(url))
+    known = frozenset(r.revision for r in script.walk_revisions())
+    return script.get_current_head(), known
+
+
+def _document_problems(app: FastAPI) -> None:
+    """OpenAPI: our 400 problem documents instead of FastAPI's 422."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = errors.openapi_problems(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,124 @@
+"""Cacheable answers: the read model's revision makes the ETag; answers are memoised per revision.
+
+Every aggregator commit bumps `read_model_state.revision` (and its `committed_at`), so an answer is a
+pure function of (revision, catalog, URL, representation). The ETag hashes those, a conditional
+request is answered 304 after one single-row query, and each replica keeps a small memo of rendered
+answers keyed the same way: a replica holds no state another one needs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, select
+
+from shared.db.schema import read_model_state
+
+CACHE_CONTROL = "public, max-age=15"
+NO_STORE = "no-store"
+
+
+@dataclass(frozen=True)
+class ReadState:
+    """What the read model reflects: its revision, newest received_at and last commit."""
+
+    revision: int
+    data_as_of: datetime | None
+    committed_at: datetime | None
+
+    @property
+    def tag(self) -> str:
+        """A short text that changes with every commit, also after a rebuild from scratch."""
+        committed = self.committed_at.isoformat() if self.committed_at else "-"
+        return f"{self.revision}|{committed}"
+
+    def header(self) -> str | None:
+        """`X-Data-As-Of`: RFC 3339 in UTC, or None while nothing is known."""
+        return rfc3339(self.data_as_of) if self.data_as_of else None
+
+
+EMPTY = ReadState(0, None, None)
+
+
+def rfc3339(moment: datetime) -> str:
+    """RFC 3339 text in UTC with `Z` (SQLite hands back naive UTC datetimes)."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def read_state(conn: Connection) -> ReadState:
+    """The read model's state row (revision 0 while the aggregator has committed nothing)."""
+    query = select(
+        read_model_state.c.revision, read_model_state.c.data_as_of, read_model_state.c.committed_at
+    ).where(read_model_state.c.id == 1)
+    row = conn.execute(query).first()
+    if row is None:
+        return EMPTY
+    return ReadState(int(row.revision), row.data_as_of, row.committed_at)
+
+
+def make_etag(state: ReadState, catalog_tag: str, variant: str) -> str:
+    """A weak ETag for one representation of one resource at one revision."""
+    digest = hashlib.blake2b(
+        f"{state.tag}|{catalog_tag}|{variant}".encode(), digest_size=12
+    ).hexdigest()
+    return f'W/"{digest}"'
+
+
+def matches(if_none_match: str | None, etag: str) -> bool:
+    """True when an If-None-Match header names `etag` (weak comparison) or is `*`."""
+    if not if_none_match:
+        return False
+    wanted = etag.removeprefix("W/")
+    for candidate in if_none_match.split(","):
+        candidate = candidate.strip()
+        if candidate == "*" or candidate.removeprefix("W/") == wanted:
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A rendered answer body with its media type and the headers that depend on the body."""
+
+    body: bytes
+    media_type: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+class AnswerMemo:
+    """A bounded LRU of rendered answers keyed by ETag (thread-safe; sized in bytes)."""
+
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024, max_entry: int = 8 * 1024 * 1024) -> None:
+        self.max_bytes = max_bytes
+        self.max_entry = max_entry
+        self._items: OrderedDict[str, Rendered] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Rendered | None:
+        """The memoised answer for `key`, if any."""
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: str, answer: Rendered) -> None:
+        """Remember an answer, evicting the least recently used beyond the byte budget."""
+        size = len(answer.body)
+        if size > self.max_entry or self.max_bytes <= 0:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._size -= len(old.body)
+            self._items[key] = answer
+            self._size += size
+            while self._size > self.max_bytes and self._items:
+                _, dropped = self._items.popitem(last=False)
+                self._size -= len(dropped.body)

@@ -1,0 +1,121 @@
+"""CSV answers: the JSON items of a list, flattened into columns derived from the answer model.
+
+Columns are fixed per model, so a CSV of no rows still has its header. A nested object becomes
+columns `parent_child`; a list of scalars becomes one cell joined with `;`; a list of objects becomes
+one cell joined with `;` of each item rendered by the field's `x-csv-join` template (and is left out
+when it has none); a mapping is left out. Decimal point `.`, times RFC 3339 UTC, empty cell = null.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import types
+import typing
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel
+
+CONTENT_TYPE = "text/csv; charset=utf-8; header=present"
+JOIN = ";"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One CSV column: its name, the path to its value in an item, and how lists are joined."""
+
+    name: str
+    path: tuple[str, ...]
+    template: str | None = None  # for lists: how each item is written
+
+
+def _unwrap(annotation: Any) -> Any:
+    """`X | None` → X."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+@cache
+def columns(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> tuple[Column, ...]:
+    """The CSV columns of an answer model, in field order."""
+    result: list[Column] = []
+    for name, field in model.model_fields.items():
+        annotation = _unwrap(field.annotation)
+        path = (*prefix, name)
+        origin = typing.get_origin(annotation)
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        if _is_model(annotation):
+            result.extend(columns(annotation, path))
+        elif origin in (dict, Mapping):
+            continue
+        elif origin in (list, tuple, Sequence):
+            item = _unwrap(typing.get_args(annotation)[0])
+            template = extra.get("x-csv-join")
+            if _is_model(item) and not isinstance(template, str):
+                continue
+            result.append(
+                Column("_".join(path), path, template if isinstance(template, str) else "{}")
+            )
+        else:
+            result.append(Column("_".join(path), path))
+    return tuple(result)
+
+
+def header(model: type[BaseModel]) -> list[str]:
+    """The CSV header of an answer model."""
+    return [c.name for c in columns(model)]
+
+
+def cell(value: Any) -> str:
+    """One value as CSV text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return str(value)
+
+
+def _value(item: Mapping[str, Any], column: Column) -> str:
+    current: Any = item
+    for key in column.path:
+        if not isinstance(current, Mapping):
+            return ""
+        current = current.get(key)
+    if column.template is None:
+        return cell(current)
+    if not current:
+        return ""
+    template = column.template
+    parts = (
+        template.format_map({k: cell(v) for k, v in part.items()})
+        if isinstance(part, Mapping)
+        else template.format(cell(part))
+        for part in current
+    )
+    return JOIN.join(parts)
+
+
+def render(model: type[BaseModel], items: Iterable[Mapping[str, Any]]) -> bytes:
+    """A CSV document (UTF-8, header row, CRLF line ends) of JSON-native items."""
+    cols = columns(model)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([c.name for c in cols])
+    writer.writerows([_value(item, c) for c in cols] for item in items)
+    return out.getvalue().encode("utf-8")

@@ -1,0 +1,112 @@
+"""Dependencies of the routes: the app's context and the parameters lists share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request
+from sqlalchemy import Engine
+
+from services.api.answers import Answers, Paging
+from services.api.caching import ReadState
+from services.api.errors import bad_parameter
+from services.api.metrics import ApiMetrics
+from shared.domain.catalog import Catalog
+from shared.domain.observation import utcnow
+
+DEFAULT_LIMIT = 1000
+MAX_LIMIT = 50_000
+MAX_OFFSET = 2**31 - 1
+
+
+class Format(StrEnum):
+    """Representation of a list answer."""
+
+    JSON = "json"
+    CSV = "csv"
+
+
+class GenderParam(StrEnum):
+    """T total, K kvinnor, M män."""
+
+    T = "T"
+    K = "K"
+    M = "M"
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    """What every route needs: the catalog, the read engine, answer rendering, metrics."""
+
+    catalog: Catalog
+    engine: Engine
+    answers: Answers
+    metrics: ApiMetrics
+    catalog_document: dict[str, Any]
+    indicator_entries: dict[str, dict[str, Any]]
+    migrations: tuple[str | None, frozenset[str]]  # (head, every known revision)
+
+    def as_of(self, state: ReadState) -> datetime:
+        """The moment statuses computed on request are judged at: the read model's last commit."""
+        return state.committed_at or utcnow()
+
+    def area_param(self, name: str, value: str | None, known: list[str]) -> str:
+        """A known area id, the city when absent, else 400 naming the parameter."""
+        if value is None:
+            return self.catalog.root
+        if value not in known:
+            raise bad_parameter(name, f"unknown area {value!r}; GET /v1/omraden lists them")
+        return value
+
+
+def get_context(request: Request) -> ApiContext:
+    """The app's context."""
+    context: ApiContext = request.app.state.context
+    return context
+
+
+def get_paging(
+    limit: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=MAX_LIMIT,
+            description=f"Most rows on one page (1–{MAX_LIMIT}).",
+            examples=[100],
+        ),
+    ] = DEFAULT_LIMIT,
+    offset: Annotated[
+        int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip before this page.", examples=[0])
+    ] = 0,
+) -> Paging:
+    """`limit`/`offset` of a list."""
+    return Paging(limit, offset)
+
+
+def split(name: str, values: list[str] | None, allowed: set[str] | None = None) -> tuple[str, ...]:
+    """Repeated and comma-separated values of a list parameter, checked against `allowed`."""
+    result: list[str] = []
+    for value in values or []:
+        for part in value.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if allowed is not None and part not in allowed:
+                raise bad_parameter(name, f"unknown value {part!r}")
+            result.append(part)
+    return tuple(dict.fromkeys(result))
+
+
+Ctx = Annotated[ApiContext, Depends(get_context)]
+PagingDep = Annotated[Paging, Depends(get_paging)]
+FormatParam = Annotated[
+    Format | None,
+    Query(
+        alias="format",
+        description="`json` (default) or `csv`; overrides the Accept header (`text/csv`).",
+        examples=["csv"],
+    ),
+]

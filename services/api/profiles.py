@@ -1,0 +1,95 @@
+"""Areas and area profiles: latest value per indicator, gap to the city, the area's own status."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from services.api import queries
+from shared.domain.catalog import Catalog, NamndType
+from shared.domain.rollup import FOKUSOMRADEN, VIRTUAL, YTTERSTADEN
+from shared.domain.status import Point
+from shared.domain.summary import indicator_summary
+
+Document = dict[str, Any]
+VIRTUAL_AREAS = {YTTERSTADEN: "Ytterstaden", FOKUSOMRADEN: "Fokusområden"}
+RISK_FIELDS = (
+    "sociala_riskfaktorer", "halsa", "sakerhet_trygghet", "forsorjning", "composite", "rank",
+    "computed_at",
+)  # fmt: skip
+
+
+def known_areas(catalog: Catalog) -> list[str]:
+    """Every area id the read model can hold: the catalog's, then the virtual ones."""
+    return [a.id for a in catalog.omraden] + list(VIRTUAL_AREAS)
+
+
+def omrade_items(conn: Connection, catalog: Catalog) -> list[Document]:
+    """Every area with its owning nämnd and social-risk index, catalog order, virtual last."""
+    risk = queries.risk_rows(conn)
+    owners = {
+        n.area: n.id
+        for n in catalog.namnder
+        if n.type is NamndType.STADSDELSNAMND and n.area is not None
+    }
+    items: list[Document] = []
+    for area in catalog.omraden:
+        items.append(area.model_dump(mode="json") | {"namnd": owners.get(area.id)})
+    for area_id, name in VIRTUAL_AREAS.items():
+        items.append({"id": area_id, "name": name, "level": VIRTUAL, "parent": None,
+                      "ytterstad": area_id == YTTERSTADEN, "fokus": area_id == FOKUSOMRADEN,
+                      "code": None, "namnd": None})  # fmt: skip
+    for item in items:
+        row = risk.get(item["id"], {})
+        item["risk"] = {k: row.get(k) for k in RISK_FIELDS}
+    return items
+
+
+def profile_rows(
+    conn: Connection, catalog: Catalog, area: str, level: str, gender: str, now: datetime
+) -> list[Document]:
+    """One row per indicator reported at the area's level or with data for it, catalog order."""
+    rows = queries.latest_rows(conn, sorted({area, catalog.root}), gender)
+    mine: dict[str, list[dict[str, Any]]] = {}
+    city: dict[tuple[str, str], float] = {}
+    for row in rows:
+        if row["area"] == area:
+            mine.setdefault(row["indicator"], []).append(row)
+        if row["area"] == catalog.root:
+            city[(row["indicator"], row["period"])] = float(row["value"])
+    result = []
+    for ind in catalog.indikatorer:
+        own = mine.get(ind.id, [])
+        if not own and level not in {lv.value for lv in ind.area_levels}:
+            continue
+        latest = max(own, key=lambda r: (r["period_start"], r["period"]), default=None)
+        summary = indicator_summary(
+            catalog, ind.id, [Point(r["period"], float(r["value"])) for r in own], now
+        )
+        value = None if latest is None else float(latest["value"])
+        city_value = None if latest is None else city.get((ind.id, latest["period"]))
+        gap = None if value is None or city_value is None else value - city_value
+        result.append({
+            "indicator": ind.id, "name": ind.name, "unit": ind.unit,
+            "direction": ind.direction.value, "area": area, "gender": gender,
+            "period": latest["period"] if latest else None, "value": value,
+            "numerator": latest["numerator"] if latest else None,
+            "denominator": latest["denominator"] if latest else None,
+            "origin": latest["origin"] if latest else None,
+            "city_value": city_value, "gap": gap,
+            "compared_to_city": _compare(gap, ind.direction.sign),
+            "status": summary["status"], "trend": summary["trend"], "inputs": summary["inputs"],
+            "received_at": latest["received_at"] if latest else None,
+        })  # fmt: skip
+    return result
+
+
+def _compare(gap: float | None, sign: int) -> str | None:
+    if gap is None:
+        return None
+    better = sign * gap
+    if abs(better) < 1e-9:
+        return "lika"
+    return "battre" if better > 0 else "samre"

@@ -1,0 +1,153 @@
+"""Every SQL the read API runs: SQLAlchemy Core selects on the read model, nothing else.
+
+The API never writes; any number of replicas can read the same database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, func, literal, select, text
+
+from shared.db.schema import (
+    etappmal_status,
+    indicator_status,
+    namnd_rollup,
+    read_model_state,
+    risk_index,
+    series,
+)
+from shared.domain.status import Point
+
+EPSILON = 1e-9  # decimal-year positions are sums of twelfths: compare with a little slack
+
+SERIES_COLUMNS = (
+    "indicator", "area", "area_level", "period", "period_start", "gender", "value", "numerator",
+    "denominator", "origin", "status", "coverage", "n_reporting", "n_children", "computed_value",
+    "reported_value", "source", "observation_id", "comment", "updated_at", "received_at",
+    "committed_at",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SeriesFilter:
+    """Filters of `GET /v1/indikatorer/{id}/observationer`; empty tuples mean any."""
+
+    indicator: str
+    areas: tuple[str, ...] = ()
+    genders: tuple[str, ...] = ()
+    levels: tuple[str, ...] = ()
+    origins: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    start: float | None = None  # first period_start included
+    end: float | None = None  # period_start must be below this
+    include_missing: bool = False
+
+    def where(self) -> list[ColumnElement[bool]]:
+        """The WHERE clauses."""
+        c = series.c
+        clauses: list[ColumnElement[bool]] = [c.indicator == self.indicator]
+        for column, values in (
+            (c.area, self.areas),
+            (c.gender, self.genders),
+            (c.area_level, self.levels),
+            (c.origin, self.origins),
+            (c.status, self.statuses),
+        ):
+            if values:
+                clauses.append(column.in_(values))
+        if self.start is not None:
+            clauses.append(c.period_start >= self.start - EPSILON)
+        if self.end is not None:
+            clauses.append(c.period_start < self.end - EPSILON)
+        if not self.include_missing:
+            clauses.append(c.value.is_not(None))
+        return clauses
+
+
+def series_page(
+    conn: Connection, where: SeriesFilter, limit: int, offset: int
+) -> tuple[int, list[dict[str, Any]]]:
+    """The total of matching series rows and one page of them, ordered area, gender, period."""
+    clauses = where.where()
+    total = conn.execute(select(func.count()).select_from(series).where(*clauses)).scalar_one()
+    c = series.c
+    query = (
+        select(*(c[name] for name in SERIES_COLUMNS))
+        .where(*clauses)
+        .order_by(c.area, c.gender, c.period_start, c.period)
+        .limit(limit)
+        .offset(offset)
+    )
+    return int(total), [dict(row._mapping) for row in conn.execute(query)]
+
+
+def points(
+    conn: Connection, area: str, gender: str, indicators: Sequence[str] | None = None
+) -> dict[str, list[Point]]:
+    """Every value of the series of one area and gender, by indicator."""
+    c = series.c
+    query = select(c.indicator, c.period, c.value).where(
+        c.area == area, c.gender == gender, c.value.is_not(None)
+    )
+    if indicators is not None:
+        query = query.where(c.indicator.in_(indicators))
+    result: dict[str, list[Point]] = {}
+    for row in conn.execute(query):
+        result.setdefault(row.indicator, []).append(Point(row.period, float(row.value)))
+    return result
+
+
+def latest_rows(conn: Connection, areas: Sequence[str], gender: str) -> list[dict[str, Any]]:
+    """Rows with a value of some areas and one gender (for area profiles)."""
+    c = series.c
+    query = select(
+        c.indicator, c.area, c.period, c.period_start, c.value, c.numerator, c.denominator,
+        c.origin, c.received_at,
+    ).where(c.area.in_(areas), c.gender == gender, c.value.is_not(None))  # fmt: skip
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def indicator_documents(
+    conn: Connection, area: str, gender: str
+) -> dict[str, tuple[dict[str, Any], Any]]:
+    """Stored indicator summaries of one area and gender: id → (document, computed_at)."""
+    t = indicator_status.c
+    query = select(t.indicator, t.document, t.computed_at).where(t.area == area, t.gender == gender)
+    return {row.indicator: (row.document, row.computed_at) for row in conn.execute(query)}
+
+
+def etappmal_documents(conn: Connection) -> dict[str, tuple[dict[str, Any], Any]]:
+    """Stored etappmål summaries: id → (document, computed_at)."""
+    t = etappmal_status.c
+    rows = conn.execute(select(t.etappmal, t.document, t.computed_at))
+    return {row.etappmal: (row.document, row.computed_at) for row in rows}
+
+
+def namnd_documents(conn: Connection) -> dict[str, tuple[dict[str, Any], Any]]:
+    """Stored nämnd rollups: id → (document, computed_at)."""
+    t = namnd_rollup.c
+    rows = conn.execute(select(t.namnd, t.document, t.computed_at))
+    return {row.namnd: (row.document, row.computed_at) for row in rows}
+
+
+def risk_rows(conn: Connection) -> dict[str, dict[str, Any]]:
+    """The social-risk index by area."""
+    return {row.area: dict(row._mapping) for row in conn.execute(select(risk_index))}
+
+
+def check_schema(conn: Connection) -> str | None:
+    """The Alembic revision, after touching every table the API reads (raises if one is missing)."""
+    for table in (
+        series,
+        indicator_status,
+        etappmal_status,
+        namnd_rollup,
+        risk_index,
+        read_model_state,
+    ):
+        conn.execute(select(literal(1)).select_from(table).limit(1)).all()
+    row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+    return None if row is None else str(row[0])

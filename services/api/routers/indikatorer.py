@@ -1,0 +1,220 @@
+"""`/v1/indikatorer`: indicators with their status and inputs, and their current series."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from sqlalchemy import Connection
+from starlette.responses import Response
+
+from services.api import queries, views
+from services.api.caching import ReadState
+from services.api.deps import ApiContext, Ctx, FormatParam, GenderParam, PagingDep, split
+from services.api.errors import bad_parameter, not_found
+from services.api.profiles import known_areas
+from services.api.routers.common import DETAIL_RESPONSES, LIST_RESPONSES
+from services.api.schemas.catalog import IndikatorOut, IndikatorPage
+from services.api.schemas.series import SeriesPage, SeriesRow
+from shared.domain.catalog import RiskGroup
+from shared.domain.periods import PeriodError, parse_period
+from shared.domain.status import StatusCode
+
+router = APIRouter(tags=["indikatorer"])
+
+AreaParam = Annotated[
+    str | None,
+    Query(description="Judge the status for this area instead of the city.", examples=["rinkeby"]),
+]
+GenderQuery = Annotated[
+    GenderParam, Query(description="Judge the status for this gender (T, K, M).", examples=["T"])
+]
+IdPath = Annotated[str, Path(description="Indicator id.", examples=["behorighet-gymnasiet-ak9"])]
+
+
+def _indicator(ctx: ApiContext, indicator_id: str) -> None:
+    if indicator_id not in ctx.catalog.indicator:
+        raise not_found("indikator", indicator_id, "GET /v1/indikatorer")
+
+
+@router.get(
+    "/v1/indikatorer",
+    response_model=IndikatorPage,
+    responses=LIST_RESPONSES,
+    summary="Every indicator with its status",
+)
+def list_indikatorer(
+    request: Request,
+    ctx: Ctx,
+    paging: PagingDep,
+    fmt: FormatParam = None,
+    area: AreaParam = None,
+    gender: GenderQuery = GenderParam.T,
+    status: Annotated[
+        list[StatusCode] | None,
+        Query(description="Only indicators with one of these statuses.", examples=[["forsamring"]]),
+    ] = None,
+    namnd: Annotated[
+        list[str] | None,
+        Query(
+            description="Only indicators this nämnd is responsible for (ids).",
+            examples=[["socialnamnden"]],
+        ),
+    ] = None,
+    etappmal: Annotated[
+        list[str] | None,
+        Query(
+            description="Only indicators of these etappmål (ids).",
+            examples=[["behorighet-gymnasiet"]],
+        ),
+    ] = None,
+    risk_group: Annotated[
+        list[RiskGroup] | None,
+        Query(description="Only indicators of these social-risk groups.", examples=[["halsa"]]),
+    ] = None,
+) -> Response:
+    """The catalog entry of every indicator with its status, trend, latest value and status inputs."""
+    catalog = ctx.catalog
+    where_area = ctx.area_param("area", area, known_areas(catalog))
+    statuses = {s.value for s in status or []}
+    namnder = set(split("namnd", namnd, set(catalog.committee)))
+    goals = set(split("etappmal", etappmal, set(catalog.goal)))
+    groups = {g.value for g in risk_group or []}
+
+    def produce(conn: Connection, state: ReadState) -> list[dict[str, Any]]:
+        items = views.indikator_items(
+            conn, catalog, ctx.indicator_entries, where_area, gender.value, ctx.as_of(state)
+        )
+        return [
+            item
+            for item in items
+            if (not statuses or item["status"] in statuses)
+            and (not groups or item["risk_group"] in groups)
+            and (not goals or goals & set(item["etappmal"]))
+            and (not namnder or namnder & {r["namnd"] for r in item["responsible"]})
+        ]
+
+    return ctx.answers.page(request, fmt, IndikatorOut, paging, produce)
+
+
+@router.get(
+    "/v1/indikatorer/{id}",
+    response_model=IndikatorOut,
+    responses=DETAIL_RESPONSES,
+    summary="One indicator with its status and inputs",
+)
+def get_indikator(
+    request: Request,
+    ctx: Ctx,
+    id: IdPath,
+    area: AreaParam = None,
+    gender: GenderQuery = GenderParam.T,
+) -> Response:
+    """One indicator: catalog entry, status, trend, latest value and every input of the status."""
+    _indicator(ctx, id)
+    where_area = ctx.area_param("area", area, known_areas(ctx.catalog))
+
+    def produce(conn: Connection, state: ReadState) -> dict[str, Any]:
+        items = views.indikator_items(
+            conn, ctx.catalog, ctx.indicator_entries, where_area, gender.value, ctx.as_of(state)
+        )
+        return next(item for item in items if item["id"] == id)
+
+    return ctx.answers.one(request, produce)
+
+
+def _period_bound(name: str, text: str | None, end: bool) -> float | None:
+    if text is None:
+        return None
+    try:
+        period = parse_period(text)
+    except PeriodError as exc:
+        raise bad_parameter(name, str(exc)) from None
+    if not end:
+        return period.decimal_start
+    return period.end.year + (period.end.month - 1) / 12
+
+
+@router.get(
+    "/v1/indikatorer/{id}/observationer",
+    response_model=SeriesPage,
+    responses=LIST_RESPONSES,
+    summary="The current series of an indicator",
+)
+def list_observationer(
+    request: Request,
+    ctx: Ctx,
+    id: IdPath,
+    paging: PagingDep,
+    fmt: FormatParam = None,
+    area: Annotated[
+        list[str] | None,
+        Query(
+            description="Only these areas (ids; repeat or comma-separate).",
+            examples=[["rinkeby", "kista"]],
+        ),
+    ] = None,
+    gender: Annotated[
+        list[GenderParam] | None,
+        Query(description="Only these genders (T, K, M).", examples=[["T"]]),
+    ] = None,
+    level: Annotated[
+        list[str] | None,
+        Query(
+            description="Only areas of these levels: stad, stadsdelsomrade, stadsdel, virtual.",
+            examples=[["stadsdel"]],
+        ),
+    ] = None,
+    origin: Annotated[
+        list[str] | None,
+        Query(description="Only reported or only computed values.", examples=[["reported"]]),
+    ] = None,
+    status: Annotated[
+        list[str] | None,
+        Query(
+            description="Only reported values that are preliminary or final.", examples=[["final"]]
+        ),
+    ] = None,
+    start: Annotated[
+        str | None,
+        Query(
+            alias="from",
+            description="First period included (any period type: 2020, 2020-Q3, …).",
+            examples=["2020"],
+        ),
+    ] = None,
+    to: Annotated[
+        str | None,
+        Query(
+            description="Last period included: periods starting before it ends.", examples=["2024"]
+        ),
+    ] = None,
+    missing: Annotated[
+        bool,
+        Query(
+            description="Also rows without a value (retracted, or no child reporting).",
+            examples=[False],
+        ),
+    ] = False,
+) -> Response:
+    """One row per area, period and gender: value, numerator, denominator, status, origin,
+    coverage and knowledge times."""
+    _indicator(ctx, id)
+    where = queries.SeriesFilter(
+        indicator=id,
+        areas=split("area", area, set(known_areas(ctx.catalog))),
+        genders=tuple(g.value for g in gender or []),
+        levels=split("level", level, {"stad", "stadsdelsomrade", "stadsdel", "virtual"}),
+        origins=split("origin", origin, {"reported", "computed"}),
+        statuses=split("status", status, {"preliminary", "final"}),
+        start=_period_bound("from", start, end=False),
+        end=_period_bound("to", to, end=True),
+        include_missing=missing,
+    )
+    unit = ctx.catalog.indicator[id].unit
+
+    def produce(conn: Connection, state: ReadState) -> tuple[int, list[dict[str, Any]]]:
+        total, rows = queries.series_page(conn, where, paging.limit, paging.offset)
+        return total, [row | {"unit": unit} for row in rows]
+
+    return ctx.answers.page(request, fmt, SeriesRow, paging, produce)

@@ -1,0 +1,134 @@
+"""`/v1/omraden`: areas with their social-risk index, and area profiles."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from sqlalchemy import Connection
+from starlette.responses import Response
+
+from services.api.caching import ReadState
+from services.api.deps import ApiContext, Ctx, FormatParam, GenderParam, PagingDep, split
+from services.api.errors import not_found
+from services.api.profiles import known_areas, omrade_items, profile_rows
+from services.api.routers.common import DETAIL_RESPONSES, LIST_RESPONSES
+from services.api.schemas.areas import OmradeOut, OmradePage, OmradeProfile, ProfilePage, ProfileRow
+
+router = APIRouter(tags=["områden"])
+
+IdPath = Annotated[str, Path(description="Area id.", examples=["rinkeby-kista"])]
+GenderQuery = Annotated[
+    GenderParam, Query(description="Gender of the values (T, K, M).", examples=["T"])
+]
+LEVELS = {"stad", "stadsdelsomrade", "stadsdel", "virtual"}
+
+
+def _area(ctx: ApiContext, area_id: str) -> None:
+    if area_id not in known_areas(ctx.catalog):
+        raise not_found("område", area_id, "GET /v1/omraden")
+
+
+def _level(ctx: ApiContext, area_id: str) -> str:
+    area = ctx.catalog.area.get(area_id)
+    return area.level.value if area else "virtual"
+
+
+@router.get(
+    "/v1/omraden",
+    response_model=OmradePage,
+    responses=LIST_RESPONSES,
+    summary="Every area with its social-risk index",
+)
+def list_omraden(
+    request: Request,
+    ctx: Ctx,
+    paging: PagingDep,
+    fmt: FormatParam = None,
+    level: Annotated[
+        list[str] | None,
+        Query(
+            description="Only these levels: stad, stadsdelsomrade, stadsdel, virtual.",
+            examples=[["stadsdelsomrade"]],
+        ),
+    ] = None,
+    parent: Annotated[
+        str | None, Query(description="Only direct children of this area.", examples=["stockholm"])
+    ] = None,
+    ytterstad: Annotated[
+        bool | None,
+        Query(description="Only areas in (true) or outside (false) ytterstaden.", examples=[True]),
+    ] = None,
+    fokus: Annotated[
+        bool | None,
+        Query(description="Only focus areas (true) or the others (false).", examples=[True]),
+    ] = None,
+    namnd: Annotated[
+        list[str] | None,
+        Query(
+            description="Only the areas these stadsdelsnämnder own (ids).",
+            examples=[["rinkeby-kista-sdn"]],
+        ),
+    ] = None,
+) -> Response:
+    """Areas of the tree (and the virtual ytterstaden/fokusomraden) with risk index and rank."""
+    levels = set(split("level", level, LEVELS))
+    if parent is not None:
+        ctx.area_param("parent", parent, known_areas(ctx.catalog))
+    owners = set(split("namnd", namnd, set(ctx.catalog.committee)))
+
+    def produce(conn: Connection, state: ReadState) -> list[dict[str, Any]]:
+        return [
+            item
+            for item in omrade_items(conn, ctx.catalog)
+            if (not levels or item["level"] in levels)
+            and (parent is None or item["parent"] == parent)
+            and (ytterstad is None or item["ytterstad"] == ytterstad)
+            and (fokus is None or item["fokus"] == fokus)
+            and (not owners or item["namnd"] in owners)
+        ]
+
+    return ctx.answers.page(request, fmt, OmradeOut, paging, produce)
+
+
+@router.get(
+    "/v1/omraden/{id}",
+    response_model=OmradeProfile,
+    responses=DETAIL_RESPONSES,
+    summary="An area profile",
+)
+def get_omrade(
+    request: Request, ctx: Ctx, id: IdPath, gender: GenderQuery = GenderParam.T
+) -> Response:
+    """Latest value per indicator, gap to the city, the area's own status, risk index and rank."""
+    _area(ctx, id)
+
+    def produce(conn: Connection, state: ReadState) -> dict[str, Any]:
+        item = next(i for i in omrade_items(conn, ctx.catalog) if i["id"] == id)
+        rows = profile_rows(conn, ctx.catalog, id, _level(ctx, id), gender.value, ctx.as_of(state))
+        return item | {"indikatorer": rows}
+
+    return ctx.answers.one(request, produce)
+
+
+@router.get(
+    "/v1/omraden/{id}/indikatorer",
+    response_model=ProfilePage,
+    responses=LIST_RESPONSES,
+    summary="An area profile as a table",
+)
+def list_profile(
+    request: Request,
+    ctx: Ctx,
+    id: IdPath,
+    paging: PagingDep,
+    fmt: FormatParam = None,
+    gender: GenderQuery = GenderParam.T,
+) -> Response:
+    """The rows of the area profile: one per indicator, for BI tools (JSON or CSV)."""
+    _area(ctx, id)
+
+    def produce(conn: Connection, state: ReadState) -> list[dict[str, Any]]:
+        return profile_rows(conn, ctx.catalog, id, _level(ctx, id), gender.value, ctx.as_of(state))
+
+    return ctx.answers.page(request, fmt, ProfileRow, paging, produce)

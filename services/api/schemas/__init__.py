@@ -1,0 +1,1 @@
+"""Pydantic models of every answer of the read API (OpenAPI documents each field)."""

@@ -1,0 +1,306 @@
+"""Answer models of statuses: indicator summaries, etappmål and nämnd rollups."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from services.api.schemas.common import Answer, Page
+
+StatusText = Literal[
+    "uppnatt", "i_fas", "viss_framgang", "ingen_framgang", "forsamring", "saknar_mal", "saknar_data"
+]
+TrendText = Literal["forbattring", "oforandrad", "forsamring"]
+DirectionText = Literal["increase", "decrease"]
+RoleText = Literal["huvudansvarig", "berord"]
+
+_STATUS = (
+    "Progress status: uppnatt, i_fas, viss_framgang, ingen_framgang, forsamring, saknar_mal "
+    "(no target) or saknar_data (too little or stale data)."
+)
+_TREND = "Direction of change in the desired direction: forbattring, oforandrad or forsamring."
+
+
+class BaselineOut(Answer):
+    """A starting point: the value at a period."""
+
+    period: str = Field(description="Period of the baseline value.", examples=["2019"])
+    value: float = Field(description="The baseline value.", examples=[86.2])
+    example: bool = Field(
+        default=False,
+        description="True when the value is an example, not a decision.",
+        examples=[True],
+    )
+
+
+class TargetOut(Answer):
+    """A target: the value to reach by a year."""
+
+    value: float = Field(description="The target value.", examples=[92.0])
+    year: int = Field(description="The year by which it should be reached.", examples=[2030])
+    example: bool = Field(
+        default=False,
+        description="True when the value is an example, not a decision.",
+        examples=[True],
+    )
+
+
+class ResponsibleOut(Answer):
+    """A nämnd's role for an etappmål or indicator."""
+
+    namnd: str = Field(description="Nämnd id.", examples=["utbildningsnamnden"])
+    role: RoleText = Field(
+        description="huvudansvarig (lead) or berord (involved).", examples=["huvudansvarig"]
+    )
+
+
+class StatusInputs(Answer):
+    """Every input of a status, so that a reader can check it (UN SDG progress assessment)."""
+
+    status: StatusText | None = Field(default=None, description=_STATUS, examples=["viss_framgang"])
+    trend: TrendText | None = Field(default=None, description=_TREND, examples=["forbattring"])
+    reason: str | None = Field(
+        default=None,
+        description="Why saknar_data/saknar_mal, or a note on the judgement.",
+        examples=[None],
+    )
+    x0: float | None = Field(default=None, description="Baseline value x₀.", examples=[86.2])
+    t0: float | None = Field(
+        default=None, description="Baseline time t₀ in decimal years.", examples=[2019.0]
+    )
+    xt: float | None = Field(default=None, description="Latest value xₜ.", examples=[88.1])
+    t: float | None = Field(
+        default=None, description="Latest period's start t in decimal years.", examples=[2024.0]
+    )
+    x_target: float | None = Field(default=None, description="Target value x*.", examples=[92.0])
+    t_target: float | None = Field(
+        default=None, description="Target year t* in decimal years.", examples=[2030.0]
+    )
+    cagr_actual: float | None = Field(
+        default=None, description="(xₜ/x₀)^(1/(t−t₀)) − 1.", examples=[0.00438]
+    )
+    cagr_required: float | None = Field(
+        default=None, description="(x*/x₀)^(1/(t*−t₀)) − 1.", examples=[0.00595]
+    )
+    ratio: float | None = Field(
+        default=None, description="R = CAGR_actual / CAGR_required.", examples=[0.736]
+    )
+    baseline_period: str | None = Field(
+        default=None, description="Period of x₀.", examples=["2019"]
+    )
+    latest_period: str | None = Field(default=None, description="Period of xₜ.", examples=["2024"])
+
+
+class StatusCounts(Answer):
+    """How many items have each status."""
+
+    uppnatt: int = Field(default=0, description="Items that reached their target.", examples=[0])
+    i_fas: int = Field(default=0, description="Items on track (R ≥ 0.95).", examples=[1])
+    viss_framgang: int = Field(
+        default=0, description="Items with some progress (0.5 ≤ R < 0.95).", examples=[1]
+    )
+    ingen_framgang: int = Field(
+        default=0, description="Items with no progress (−0.1 ≤ R < 0.5).", examples=[0]
+    )
+    forsamring: int = Field(default=0, description="Items getting worse (R < −0.1).", examples=[0])
+    saknar_mal: int = Field(
+        default=0, description="Items without a target (not judged).", examples=[1]
+    )
+    saknar_data: int = Field(
+        default=0, description="Items with too little or stale data.", examples=[0]
+    )
+
+
+class IndicatorSummary(Answer):
+    """An indicator's status for one area and gender, with its inputs."""
+
+    indicator: str = Field(description="Indicator id.", examples=["behorighet-gymnasiet-ak9"])
+    name: str = Field(
+        description="Indicator name.",
+        examples=["Andel elever i åk 9 behöriga till gymnasiets nationella program"],
+    )
+    unit: str = Field(description="Unit of the values.", examples=["percent"])
+    direction: DirectionText = Field(description="Desired direction.", examples=["increase"])
+    status: StatusText = Field(description=_STATUS, examples=["viss_framgang"])
+    trend: TrendText | None = Field(default=None, description=_TREND, examples=["forbattring"])
+    reason: str | None = Field(
+        default=None, description="Why saknar_data/saknar_mal, or a note.", examples=[None]
+    )
+    stale: bool = Field(
+        default=False,
+        description="True when the newest period is older than cadence + lag + grace.",
+        examples=[False],
+    )
+    latest_period: str | None = Field(
+        default=None, description="Newest period with a value.", examples=["2024"]
+    )
+    latest_value: float | None = Field(
+        default=None, description="Value at the newest period.", examples=[88.1]
+    )
+    newest_period_age_seconds: float | None = Field(
+        default=None,
+        description="Seconds since the newest period ended, when computed.",
+        examples=[29376000.0],
+    )
+    periods: int = Field(default=0, description="Periods with a value.", examples=[6])
+    baseline: BaselineOut | None = Field(
+        default=None, description="Baseline that judges it, if any."
+    )
+    target: TargetOut | None = Field(default=None, description="Target that judges it, if any.")
+    inputs: StatusInputs = Field(
+        default_factory=StatusInputs, description="Every input of the status."
+    )
+    responsible: list[ResponsibleOut] = Field(
+        default_factory=list,
+        description="Nämnder responsible, with roles.",
+        json_schema_extra={"x-csv-join": "{namnd}:{role}"},
+    )
+    area: str = Field(description="Area the status is computed for.", examples=["stockholm"])
+    gender: Literal["T", "K", "M"] = Field(
+        description="Gender the status is computed for.", examples=["T"]
+    )
+
+
+class EtappmalOut(Answer):
+    """An etappmål's status: the least favourable of its indicators', with theirs beside it."""
+
+    id: str = Field(description="Etappmål id.", examples=["behorighet-gymnasiet"])
+    malomrade: str = Field(description="Målområde id.", examples=["uppvaxt-och-utbildning"])
+    title: str = Field(
+        description="The etappmål as decided.", examples=["Andel av eleverna i årskurs 9 … ökar"]
+    )
+    direction: DirectionText = Field(description="Desired direction.", examples=["increase"])
+    status: StatusText = Field(description=_STATUS, examples=["viss_framgang"])
+    counts: StatusCounts = Field(description="Its indicators per status.")
+    baseline: BaselineOut | None = Field(
+        default=None, description="Baseline of the headline indicator."
+    )
+    target: TargetOut | None = Field(default=None, description="Target of the headline indicator.")
+    headline: str = Field(
+        description="Id of the headline (first) indicator.", examples=["behorighet-gymnasiet-ak9"]
+    )
+    trend: TrendText | None = Field(
+        default=None, description="Trend of the headline indicator.", examples=["forbattring"]
+    )
+    latest_period: str | None = Field(
+        default=None, description="Newest period of the headline indicator.", examples=["2024"]
+    )
+    latest_value: float | None = Field(
+        default=None, description="Headline indicator's value at that period.", examples=[88.1]
+    )
+    indicators: list[IndicatorSummary] = Field(
+        description="Each indicator with status, trend and latest value.",
+        json_schema_extra={"x-csv-join": "{indicator}"},
+    )
+    responsible: list[ResponsibleOut] = Field(
+        description="Responsible nämnder with roles.",
+        json_schema_extra={"x-csv-join": "{namnd}:{role}"},
+    )
+    area: str = Field(description="Area the status is computed for.", examples=["stockholm"])
+    gender: Literal["T", "K", "M"] = Field(
+        description="Gender the status is computed for.", examples=["T"]
+    )
+    computed_at: datetime | None = Field(
+        default=None,
+        description="When the aggregator computed it (null: computed on request).",
+        examples=["2025-02-01T08:00:03Z"],
+    )
+
+
+class NamndGoal(Answer):
+    """An etappmål a nämnd leads or is involved in."""
+
+    id: str = Field(description="Etappmål id.", examples=["behorighet-gymnasiet"])
+    title: str = Field(
+        description="The etappmål.", examples=["Andel av eleverna i årskurs 9 … ökar"]
+    )
+    role: RoleText = Field(description="The nämnd's role.", examples=["huvudansvarig"])
+    status: StatusText = Field(description=_STATUS, examples=["viss_framgang"])
+
+
+class NamndIndicator(Answer):
+    """An indicator a nämnd leads or is involved in, with its city status."""
+
+    id: str = Field(description="Indicator id.", examples=["behorighet-gymnasiet-ak9"])
+    name: str = Field(description="Indicator name.", examples=["Andel elever i åk 9 behöriga …"])
+    role: RoleText = Field(description="The nämnd's role.", examples=["huvudansvarig"])
+    status: StatusText = Field(description=_STATUS, examples=["viss_framgang"])
+    trend: TrendText | None = Field(default=None, description=_TREND, examples=["forbattring"])
+    reason: str | None = Field(
+        default=None, description="Why saknar_data/saknar_mal, or a note.", examples=[None]
+    )
+    stale: bool = Field(
+        default=False, description="True when the indicator is stale.", examples=[False]
+    )
+    latest_period: str | None = Field(
+        default=None, description="Newest period with a value.", examples=["2024"]
+    )
+    latest_value: float | None = Field(
+        default=None, description="City value at that period.", examples=[88.1]
+    )
+
+
+class AreaComparison(Answer):
+    """A stadsdelsnämnd area's latest value of an indicator beside the city's."""
+
+    indicator: str = Field(description="Indicator id.", examples=["uvas-16-24"])
+    name: str = Field(
+        description="Indicator name.",
+        examples=["Andel unga 16–24 år som varken arbetar eller studerar"],
+    )
+    unit: str = Field(description="Unit.", examples=["percent"])
+    direction: DirectionText = Field(description="Desired direction.", examples=["decrease"])
+    period: str = Field(description="Period compared.", examples=["2024"])
+    area_value: float | None = Field(default=None, description="The area's value.", examples=[9.4])
+    city_value: float | None = Field(
+        default=None, description="The city's value, same period.", examples=[5.1]
+    )
+    gap: float | None = Field(default=None, description="area_value − city_value.", examples=[4.3])
+
+
+class NamndCounts(Answer):
+    """Counts per status of a nämnd's etappmål and indicators."""
+
+    etappmal: StatusCounts = Field(description="Its etappmål per status.")
+    indikatorer: StatusCounts = Field(description="Its indicators per status.")
+
+
+class NamndRollup(Answer):
+    """A nämnd's rollup: what it leads or is involved in, with statuses."""
+
+    id: str = Field(description="Nämnd id.", examples=["rinkeby-kista-sdn"])
+    name: str = Field(description="Name.", examples=["Rinkeby-Kista stadsdelsnämnd"])
+    type: Literal["facknamnd", "stadsdelsnamnd", "kommunstyrelsen", "bolagsstyrelse"] = Field(
+        description="Kind of nämnd or board.", examples=["stadsdelsnamnd"]
+    )
+    area: str | None = Field(
+        default=None, description="The area a stadsdelsnämnd owns.", examples=["rinkeby-kista"]
+    )
+    counts: NamndCounts = Field(description="Counts per status.")
+    etappmal: list[NamndGoal] = Field(
+        description="Etappmål it leads or is involved in.", json_schema_extra={"x-csv-join": "{id}"}
+    )
+    indikatorer: list[NamndIndicator] = Field(
+        description="Indicators it leads or is involved in.",
+        json_schema_extra={"x-csv-join": "{id}"},
+    )
+    area_comparison: list[AreaComparison] = Field(
+        default_factory=list,
+        description="For a stadsdelsnämnd: its area's values against the city.",
+        json_schema_extra={"x-csv-join": "{indicator}"},
+    )
+    computed_at: datetime | None = Field(
+        default=None,
+        description="When the aggregator computed it (null: nothing computed yet).",
+        examples=["2025-02-01T08:00:03Z"],
+    )
+
+
+class EtappmalPage(Page[EtappmalOut]):
+    """A page of etappmål."""
+
+
+class NamndPage(Page[NamndRollup]):
+    """A page of nämnd rollups."""

@@ -1,0 +1,121 @@
+"""Answers assembled from the read model: SQL rows first, then plain dicts shaped as the schemas.
+
+Statuses for the city (gender T) are the documents the aggregator stored. For another area or gender
+the same pure summaries (`shared.domain.summary`) run here on that area's series, as of the read
+model's last commit, so an answer is still a function of the revision. Before the aggregator has
+written anything the same functions give every etappmål and nämnd with `saknar_data`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from services.api import queries
+from shared.domain.catalog import Catalog
+from shared.domain.summary import etappmal_summary, indicator_summary, namnd_summary
+
+Document = dict[str, Any]
+TOTAL = "T"
+
+
+def indicator_summaries(
+    conn: Connection, catalog: Catalog, area: str, gender: str, now: datetime
+) -> dict[str, Document]:
+    """Every indicator's summary for one area and gender: stored if any, else computed now."""
+    stored = queries.indicator_documents(conn, area, gender)
+    missing = [i.id for i in catalog.indikatorer if i.id not in stored]
+    found = queries.points(conn, area, gender, missing) if missing else {}
+    result: dict[str, Document] = {}
+    for ind in catalog.indikatorer:
+        if ind.id in stored:
+            doc = dict(stored[ind.id][0])
+        else:
+            doc = indicator_summary(catalog, ind.id, found.get(ind.id, []), now)
+        result[ind.id] = doc | {"area": area, "gender": gender}
+    return result
+
+
+def etappmal_items(
+    conn: Connection, catalog: Catalog, area: str, gender: str, now: datetime
+) -> list[Document]:
+    """Every etappmål's status document for one area and gender, in catalog order."""
+    indicators = indicator_summaries(conn, catalog, area, gender, now)
+    city = area == catalog.root and gender == TOTAL
+    stored = queries.etappmal_documents(conn) if city else {}
+    items = []
+    for goal in catalog.etappmal:
+        doc, computed_at = stored.get(goal.id, (None, None))
+        if doc is None:
+            doc = etappmal_summary(catalog, goal.id, indicators)
+        headline: Document = next(
+            (i for i in doc["indicators"] if i.get("indicator") == goal.headline), {}
+        )
+        items.append(
+            doc
+            | {
+                "indicators": [i | {"area": area, "gender": gender} for i in doc["indicators"]],
+                "trend": headline.get("trend"),
+                "latest_period": headline.get("latest_period"),
+                "latest_value": headline.get("latest_value"),
+                "area": area,
+                "gender": gender,
+                "computed_at": computed_at,
+            }
+        )
+    return items
+
+
+def namnd_items(conn: Connection, catalog: Catalog, now: datetime) -> list[Document]:
+    """Every nämnd's rollup, in catalog order."""
+    stored = queries.namnd_documents(conn)
+    missing = [n.id for n in catalog.namnder if n.id not in stored]
+    indicators: dict[str, Document] = {}
+    goals: dict[str, Document] = {}
+    if missing:
+        indicators = indicator_summaries(conn, catalog, catalog.root, TOTAL, now)
+        goals = {g["id"]: g for g in etappmal_items(conn, catalog, catalog.root, TOTAL, now)}
+    items = []
+    for namnd in catalog.namnder:
+        doc, computed_at = stored.get(namnd.id, (None, None))
+        if doc is None:
+            doc = namnd_summary(catalog, namnd.id, indicators, goals, {})
+        items.append(doc | {"computed_at": computed_at})
+    return items
+
+
+def indikator_items(
+    conn: Connection,
+    catalog: Catalog,
+    entries: dict[str, Document],
+    area: str,
+    gender: str,
+    now: datetime,
+) -> list[Document]:
+    """Every indicator: its catalog entry with its status for one area and gender."""
+    summaries = indicator_summaries(conn, catalog, area, gender, now)
+    items = []
+    for ind in catalog.indikatorer:
+        doc = summaries[ind.id]
+        items.append(
+            entries[ind.id]
+            | {k: doc.get(k) for k in _STATUS_FIELDS}
+            | {
+                "baseline": doc.get("baseline"),
+                "target": doc.get("target"),
+                "responsible": doc.get("responsible") or entries[ind.id]["responsible"],
+                "etappmal": [g.id for g in catalog.goals_of_indicator(ind.id)],
+                "inputs": doc.get("inputs") or {},
+                "area": area,
+                "gender": gender,
+            }
+        )
+    return items
+
+
+_STATUS_FIELDS = (
+    "status", "trend", "reason", "stale", "latest_period", "latest_value",
+    "newest_period_age_seconds", "periods",
+)  # fmt: skip

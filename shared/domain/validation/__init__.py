@@ -7,7 +7,7 @@ The HTTP endpoint (JSON and CSV) and the Kafka raw-topic validator both use `val
 
 from shared.domain.validation.batch import BatchResult, validate_batch
 from shared.domain.validation.cells import CLOCK_SKEW, iso_utc
-from shared.domain.validation.codes import DESCRIPTIONS, ErrorCode, RowError
+from shared.domain.validation.codes import DESCRIPTIONS, ErrorCode, RowError, Unreadable
 from shared.domain.validation.rules import (
     FIELDS,
     RATIO_SCALE,
@@ -30,6 +30,7 @@ __all__ = [
     "ErrorCode",
     "RowError",
     "Scope",
+    "Unreadable",
     "ValidRow",
     "allowed_indicators",
     "iso_utc",

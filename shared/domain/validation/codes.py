@@ -43,6 +43,10 @@ class ErrorCode(StrEnum):
     BAD_OBSERVATION_ID = "bad_observation_id"
     DUPLICATE_SERIES = "duplicate_series"
     BATCH_REJECTED = "batch_rejected"
+    MALFORMED_MESSAGE = "malformed_message"
+    MISSING_SOURCE = "missing_source"
+    UNKNOWN_SOURCE = "unknown_source"
+    INTERNAL_ERROR = "internal_error"
 
 
 DESCRIPTIONS: dict[ErrorCode, str] = {
@@ -79,6 +83,10 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.BAD_OBSERVATION_ID: "`observation_id` is not a UUID.",
     ErrorCode.DUPLICATE_SERIES: "An earlier row of the same batch has the same series key.",
     ErrorCode.BATCH_REJECTED: "atomic=true and another row was rejected (row 0 says how many).",
+    ErrorCode.MALFORMED_MESSAGE: "Raw topic only: the message value is not a JSON object.",
+    ErrorCode.MISSING_SOURCE: "Raw topic only: the message has no `source` header.",
+    ErrorCode.UNKNOWN_SOURCE: "Raw topic only: the `source` header names no source of the catalog.",
+    ErrorCode.INTERNAL_ERROR: "Raw topic only: the validator failed on this message (a bug; see logs).",
 }
 
 
@@ -99,6 +107,15 @@ class RowError:
             "code": self.code.value,
             "message": self.message,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A row the body parser could not read (e.g. a CSV record with too many cells)."""
+
+    field: str | None
+    code: ErrorCode
+    message: str
 
 
 class Errors:

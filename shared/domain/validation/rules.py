@@ -11,7 +11,7 @@ from shared.domain.catalog import Catalog, Indikator, Kind
 from shared.domain.observation import MAX_COMMENT, series_key
 from shared.domain.periods import PeriodError, parse_period
 from shared.domain.validation import cells
-from shared.domain.validation.codes import ErrorCode, Errors, RowError
+from shared.domain.validation.codes import ErrorCode, Errors, RowError, Unreadable
 
 #: The fields a source may send; anything else is `unknown_field`.
 FIELDS = frozenset(
@@ -65,6 +65,8 @@ def validate_row(
     raw: object, scope: Scope, row: int, *, text: bool = False
 ) -> ValidRow | list[RowError]:
     """Check one row (numbered `row`); `text=True` when numbers and booleans arrive as text (CSV)."""
+    if isinstance(raw, Unreadable):
+        return [RowError(row, raw.field, raw.code, raw.message)]
     if not isinstance(raw, Mapping):
         return [RowError(row, None, ErrorCode.NOT_AN_OBJECT, "a row must be an object of fields")]
     errors = Errors(row)

@@ -1,0 +1,159 @@
+"""The ingest service's composition root. Run it with `stadspuls serve ingest`.
+
+It wires the real adapters — aiokafka publisher, SQL key and idempotency stores, Prometheus
+registry — and, unless `STADSPULS_INGEST_RAW_VALIDATOR=false`, runs the raw-topic validator in the
+same process. Topics are created at startup when missing (retried in the background until Kafka
+answers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy import Engine
+
+from services.ingest.auth import KeyVerifier
+from services.ingest.dependencies import IngestState, UnauthorizedError
+from services.ingest.idempotency import IdempotencyStore
+from services.ingest.metrics import HttpMetricsMiddleware, IngestMetrics
+from services.ingest.publisher import Publisher
+from services.ingest.raw_validator import RawValidator
+from services.ingest.routes import respond, router
+from services.ingest.schemas import ObservationBatch
+from services.ingest.service import IngestService, problem
+from shared.domain.catalog import Catalog
+from shared.domain.observation import utcnow
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Source systems push observations here, as JSON or CSV batches of up to 10 000 rows.
+
+Every row is validated against the catalog; the answer lists every error of every rejected row as
+`{row, field, code, message}`. `202` (`200` for dry runs) comes only after Kafka acknowledged every
+accepted row; `503` with `Retry-After` when it did not, and then nothing was accepted.
+Authenticate with `Authorization: Bearer <source key>` (`stadspuls keys create SOURCE`).
+"""
+
+
+def create_app(
+    settings: Settings, *, catalog: Catalog | None = None, engine: Engine | None = None
+) -> FastAPI:
+    """Build the ingest app from settings, with real adapters unless given."""
+    if catalog is None:
+        from shared.catalog.loader import load_catalog
+
+        catalog = load_catalog(settings.catalog_path)
+    if engine is None:
+        from shared.db.engine import make_engine
+
+        engine = make_engine(settings.database_url)
+    metrics = IngestMetrics()
+    publisher = Publisher(settings)
+    lease = timedelta(seconds=3 * settings.ingest_publish_timeout_seconds + 30)
+    store = IdempotencyStore(
+        engine, ttl=timedelta(hours=settings.ingest_idempotency_ttl_hours), lease=lease
+    )
+    service = IngestService(settings, catalog, publisher, store, metrics)
+    state = IngestState(
+        settings, catalog, engine, publisher, metrics, service, KeyVerifier(engine, settings)
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await publisher.start()
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(_ensure_topics(settings, stop)),
+                 asyncio.create_task(_purge_idempotency(store, stop))]  # fmt: skip
+        if settings.ingest_raw_validator:
+            validator = RawValidator(settings, catalog, publisher, metrics)
+            tasks.append(asyncio.create_task(validator.run(stop)))
+        try:
+            yield
+        finally:
+            stop.set()
+            await asyncio.wait(tasks, timeout=15)
+            for task in tasks:
+                task.cancel()
+            await publisher.stop()
+
+    app = FastAPI(title="Stadspuls ingest", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app.state.ingest = state
+    app.include_router(router)
+    app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
+    app.add_exception_handler(UnauthorizedError, _unauthorized)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.openapi = _openapi_with_batch_schema(app)  # type: ignore[method-assign]
+    return app
+
+
+async def _unauthorized(request: Request, exc: Exception) -> Response:
+    return respond(problem(401, "unauthorized", "a valid source key is required: Authorization: Bearer <key>",
+                           headers={"WWW-Authenticate": 'Bearer realm="stadspuls-ingest"'}))  # fmt: skip
+
+
+async def _invalid_request(request: Request, exc: Exception) -> Response:
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    where = "; ".join(
+        f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in errors
+    )
+    return respond(problem(400, "invalid_request", where or "invalid request"))
+
+
+def _openapi_with_batch_schema(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """The request body is read by hand (for speed and row-level errors); its schema is added here."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = original()
+            batch = ObservationBatch.model_json_schema(ref_template="#/components/schemas/{model}")
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(batch.pop("$defs", {}))
+            components["ObservationBatch"] = batch
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    return openapi
+
+
+async def _repeat(stop: asyncio.Event, every: float, step: Callable[[], Awaitable[bool]]) -> None:
+    """Run `step` now and then every `every` seconds until it returns True or `stop` is set."""
+    while not stop.is_set():
+        if await step():
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+
+
+async def _ensure_topics(settings: Settings, stop: asyncio.Event) -> None:
+    async def step() -> bool:
+        from shared.topics import ensure_topics
+
+        try:
+            await asyncio.to_thread(ensure_topics, settings)
+        except Exception as exc:
+            log.warning("could not create topics yet: %s", exc)
+            return False
+        return True
+
+    if settings.kafka_bootstrap:
+        await _repeat(stop, 5.0, step)
+
+
+async def _purge_idempotency(store: IdempotencyStore, stop: asyncio.Event) -> None:
+    async def step() -> bool:
+        try:
+            await asyncio.to_thread(store.purge, utcnow())
+        except Exception as exc:
+            log.warning("could not purge idempotency records: %s", exc)
+        return False
+
+    await _repeat(stop, 3600.0, step)

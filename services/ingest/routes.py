@@ -1,0 +1,126 @@
+"""HTTP routes of the ingest service: the batch endpoint, health, readiness and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Header, Query, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from services.ingest.dependencies import SourceDep, State
+from services.ingest.schemas import CSV_EXAMPLE, BatchReport, ObservationBatch, Problem
+from services.ingest.service import Answer, problem
+
+router = APIRouter()
+
+
+def respond(answer: Answer) -> Response:
+    """Serialise an answer with orjson."""
+    return Response(orjson.dumps(answer.body), status_code=answer.status, headers=answer.headers,
+                    media_type="application/json")  # fmt: skip
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"model": Problem, "description": description}
+
+
+BATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": BatchReport, "description": "Dry run: what would have been accepted; nothing published."},
+    202: {"model": BatchReport, "description": "Kafka acknowledged every accepted row (acks=all)."},
+    400: _problem("Malformed body (says where), bad query/header, empty batch, unknown CSV column."),
+    401: _problem("Missing, unknown or revoked key."),
+    409: _problem("A request with the same Idempotency-Key is still being processed."),
+    413: _problem("More rows than the limit, or a body over the byte limit."),
+    415: _problem("Content-Type neither application/json nor text/csv."),
+    422: {"description": "No row accepted (every row rejected, or `atomic=true` and a row was bad): a"
+          " BatchReport; or `idempotency_key_reused`: a Problem.",
+          "content": {"application/json": {"schema": {"anyOf": [{"$ref": "#/components/schemas/BatchReport"},
+                                                                {"$ref": "#/components/schemas/Problem"}]}}}},
+    503: _problem("Kafka unreachable or too slow: nothing accepted; retry after `Retry-After` seconds."),
+}  # fmt: skip
+
+BATCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": 'A JSON object `{"observations": [...]}` or CSV with a header row of field names.',
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/ObservationBatch"}},
+            "text/csv": {"schema": {"type": "string"}, "example": CSV_EXAMPLE},
+        },
+    }
+}
+
+
+@router.post("/v1/observations", status_code=202, responses=BATCH_RESPONSES, openapi_extra=BATCH_BODY,
+             response_model=BatchReport, tags=["ingest"])  # fmt: skip
+async def post_observations(
+    request: Request,
+    state: State,
+    source: SourceDep,
+    dry_run: Annotated[bool, Query(description="Validate only; publish nothing; answer 200.")] = False,
+    atomic: Annotated[bool, Query(description="Reject the whole batch if any row is bad.")] = False,
+    idempotency_key: Annotated[str | None, Header(
+        alias="Idempotency-Key", min_length=1, max_length=200,
+        description="Repeats with the same key (same source) get the first answer and publish nothing new.",
+    )] = None,
+) -> Response:  # fmt: skip
+    """Receive a batch of observations (JSON or CSV); answer what happened to each row."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media not in ("application/json", "text/csv"):
+        return respond(problem(415, "unsupported_media_type",
+                               f"Content-Type must be application/json or text/csv, not {media or 'absent'!r}"))  # fmt: skip
+    limit = state.settings.max_body_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return respond(problem(413, "body_too_large", f"the body is larger than {limit} bytes"))
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return respond(problem(413, "body_too_large", f"the body is larger than {limit} bytes"))
+        chunks.append(chunk)
+    answer = await state.service.ingest(source, b"".join(chunks), csv=media == "text/csv", dry_run=dry_run,
+                                        atomic=atomic, idempotency_key=idempotency_key)  # fmt: skip
+    return respond(answer)
+
+
+@router.get("/healthz", tags=["operations"])
+async def healthz() -> dict[str, str]:
+    """Alive."""
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz", tags=["operations"], responses={503: {"description": "A dependency is unreachable."}}
+)
+async def readyz(state: State) -> Response:
+    """Ready when Kafka and the database both answer."""
+    kafka, database = await asyncio.gather(
+        state.publisher.ping(), asyncio.to_thread(_database_ok, state)
+    )
+    ok = kafka and database
+    body = {"status": "ready" if ok else "unavailable", "kafka": kafka, "database": database}
+    return Response(
+        orjson.dumps(body), status_code=200 if ok else 503, media_type="application/json"
+    )
+
+
+def _database_ok(state: Any) -> bool:
+    try:
+        with state.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception:
+        return False
+    return True
+
+
+@router.get("/metrics", tags=["operations"])
+async def metrics(state: State) -> Response:
+    """Prometheus metrics."""
+    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+__all__ = ["ObservationBatch", "router"]

@@ -1,0 +1,111 @@
+"""The ingest HTTP API's wire format: request body, batch report and problem documents (OpenAPI)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.domain.observation import ObservationIn
+from shared.domain.validation import DESCRIPTIONS, ErrorCode
+
+ROW_CODES_TABLE = "\n".join(f"| `{code.value}` | {DESCRIPTIONS[code]} |" for code in ErrorCode)
+PROBLEM_CODES: dict[str, tuple[int, str]] = {
+    "malformed_json": (400, "The body is not JSON; `line`/`column` say where."),
+    "malformed_csv": (400, "The CSV cannot be read (e.g. a stray quote); `line` says where."),
+    "bad_encoding": (400, "The body is not UTF-8; `line`/`column` say where."),
+    "invalid_body": (400, 'The JSON is not an object `{"observations": [...]}`.'),
+    "empty_batch": (400, "The batch has no rows."),
+    "unknown_column": (400, "A CSV header names a field that is not part of the observation."),
+    "duplicate_column": (400, "A CSV header names a field twice."),
+    "invalid_request": (400, "A query parameter or header is malformed (e.g. `dry_run=maybe`)."),
+    "unauthorized": (401, "No `Authorization: Bearer <key>`, or the key is unknown or revoked."),
+    "idempotency_in_progress": (
+        409,
+        "Another request with this Idempotency-Key is being processed.",
+    ),
+    "too_many_rows": (413, "More rows than the limit (10 000 by default)."),
+    "body_too_large": (413, "The body is larger than the byte limit."),
+    "unsupported_media_type": (415, "Content-Type is neither application/json nor text/csv."),
+    "idempotency_key_reused": (
+        422,
+        "The Idempotency-Key was used before with a different request.",
+    ),
+    "kafka_unavailable": (
+        503,
+        "Kafka did not acknowledge in time; nothing was accepted. Retry after `Retry-After`.",
+    ),
+}
+PROBLEM_CODES_TABLE = "\n".join(f"| {s} | `{c}` | {d} |" for c, (s, d) in PROBLEM_CODES.items())
+
+
+class RowErrorOut(BaseModel):
+    """Why one row was rejected."""
+
+    row: int = Field(description="1-based position of the row in the batch (JSON array index + 1; CSV: data"
+                     " record number, header not counted); 0 for the batch as a whole.", examples=[2])  # fmt: skip
+    line: int | None = Field(
+        default=None, description="CSV only: the line the record starts on (header = 1)."
+    )
+    field: str | None = Field(description="The offending field, or null when the row as a whole is at fault.",
+                              examples=["period"])  # fmt: skip
+    code: ErrorCode = Field(
+        description="Stable error code:\n\n| code | meaning |\n|---|---|\n" + ROW_CODES_TABLE
+    )
+    message: str = Field(
+        description="Human-readable explanation.", examples=["'2024-Q5' is not a period"]
+    )
+
+
+class BatchReport(BaseModel):
+    """What happened to each row of a batch."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "batch_id": "0f8fad5b-d9cb-469f-a165-70867728950e", "received": 3, "accepted": 2, "rejected": 1,
+        "dry_run": False, "errors": [{"row": 2, "field": "period", "code": "bad_period",
+                                      "message": "'2024-Q5' is not a period"}]}]})  # fmt: skip
+
+    batch_id: str = Field(description="Id of this batch (UUID); a replayed answer repeats it.")
+    received: int = Field(description="Rows in the batch.")
+    accepted: int = Field(
+        description="Rows validated and acknowledged by Kafka (dry run: that would be)."
+    )
+    rejected: int = Field(description="Rows rejected; each has at least one entry in `errors`.")
+    dry_run: bool = Field(
+        default=False, description="True when nothing was published (`dry_run=true`)."
+    )
+    errors: list[RowErrorOut] = Field(description="Every error of every rejected row.")
+
+
+class Problem(BaseModel):
+    """A request the service could not take as a batch at all."""
+
+    code: str = Field(description="Stable code:\n\n| status | code | meaning |\n|---|---|---|\n" + PROBLEM_CODES_TABLE,
+                      examples=["malformed_json"])  # fmt: skip
+    message: str = Field(
+        description="What is wrong and where.", examples=["line 3, column 7: unexpected character"]
+    )
+    line: int | None = Field(
+        default=None, description="Line of the body at fault (1-based), if known."
+    )
+    column: int | None = Field(
+        default=None, description="Column of the body at fault (1-based), if known."
+    )
+
+
+class ObservationBatch(BaseModel):
+    """A JSON batch: up to 10 000 observation rows."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"observations": [
+        {"indicator": "behorighet-gymnasiet-ak9", "area": "rinkeby", "period": "2024", "gender": "T",
+         "value": 71.3, "numerator": 214, "denominator": 300, "status": "final",
+         "updated_at": "2025-02-01T08:00:00Z"}]}]})  # fmt: skip
+
+    observations: list[ObservationIn] = Field(
+        description="The rows; each is judged on its own.", max_length=10_000
+    )
+
+
+CSV_EXAMPLE = (
+    "indicator,area,period,gender,value,numerator,denominator,status,updated_at\r\n"
+    "behorighet-gymnasiet-ak9,rinkeby,2024,T,71.3,214,300,final,2025-02-01T08:00:00Z\r\n"
+    "behorighet-gymnasiet-ak9,kista,2024,K,80,120,150,preliminary,2025-02-01T08:00:00Z\r\n"
+)

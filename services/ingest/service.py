@@ -1,0 +1,169 @@
+"""One batch from a source: parse → validate (pure) → publish → answer, with idempotency around it."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from services.ingest.idempotency import Claimed, IdempotencyStore, InProgress, Replay, Reused
+from services.ingest.metrics import IngestMetrics
+from services.ingest.parsing import BodyError, Rows, parse_csv, parse_json
+from services.ingest.publisher import KafkaUnavailableError, Publisher, Record
+from shared.domain.catalog import Catalog
+from shared.domain.observation import SCHEMA, utcnow
+from shared.domain.validation import (
+    BatchResult,
+    Scope,
+    ValidRow,
+    allowed_indicators,
+    iso_utc,
+    validate_batch,
+)
+from shared.settings import Settings
+
+#: Namespace of observation ids derived from (source, Idempotency-Key, row): a retry after a 503
+#: carries the same ids, so a row Kafka took before the failure is a harmless repeat downstream.
+ID_NAMESPACE = uuid.UUID("6c1d8f0e-2f57-4f0b-9a51-6b7f3e1d2c4a")
+
+
+@dataclass
+class Answer:
+    """An HTTP answer: status, JSON-native body, extra headers."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def problem(status: int, code: str, message: str, *, line: int | None = None, column: int | None = None,
+            headers: dict[str, str] | None = None) -> Answer:  # fmt: skip
+    """A problem answer `{code, message, line, column}`."""
+    return Answer(
+        status, {"code": code, "message": message, "line": line, "column": column}, headers or {}
+    )
+
+
+def event_of(row: ValidRow, source: str, received_at: str, observation_id: str) -> dict[str, Any]:
+    """The observation.v1 event of a valid row: the service adds id, source, received_at, schema."""
+    fields = row.fields
+    event = {"schema": SCHEMA, "observation_id": fields.get("observation_id", observation_id),
+             "source": source, "received_at": received_at, **fields}  # fmt: skip
+    event.setdefault("updated_at", received_at)
+    return event
+
+
+class IngestService:
+    """Handles batches from authenticated sources."""
+
+    def __init__(self, settings: Settings, catalog: Catalog, publisher: Publisher, store: IdempotencyStore,
+                 metrics: IngestMetrics, clock: Callable[[], datetime] = utcnow) -> None:  # fmt: skip
+        self.settings, self.catalog, self.publisher = settings, catalog, publisher
+        self.store, self.metrics, self.clock = store, metrics, clock
+        self.topic = settings.topic("observations.v1")
+        self._scopes: dict[str, frozenset[str]] = {}
+
+    async def ingest(self, source: str, body: bytes, *, csv: bool, dry_run: bool, atomic: bool,
+                     idempotency_key: str | None) -> Answer:  # fmt: skip
+        """Judge and (unless a dry run) publish one batch; the answer says what happened to each row."""
+        key = None if dry_run else idempotency_key
+        if key is not None:
+            request_hash = hashlib.sha256(b"%d|%d|%d|" % (csv, dry_run, atomic) + body).hexdigest()
+            claim = await asyncio.to_thread(
+                self.store.claim, source, key, request_hash, self.clock()
+            )
+            if isinstance(claim, Replay):
+                self.metrics.batches.labels(source, "replayed").inc()
+                return Answer(claim.status_code, claim.response, {"Idempotent-Replayed": "true"})
+            if isinstance(claim, Reused):
+                return problem(422, "idempotency_key_reused",
+                               "this Idempotency-Key was used before with a different request")  # fmt: skip
+            if isinstance(claim, InProgress):
+                return problem(409, "idempotency_in_progress",
+                               "a request with this Idempotency-Key is being processed; retry shortly",
+                               headers={"Retry-After": "1"})  # fmt: skip
+            assert isinstance(claim, Claimed)
+        try:
+            answer = await self._process(
+                source, body, csv=csv, dry_run=dry_run, atomic=atomic, key=key
+            )
+        except BaseException:
+            if key is not None:
+                await asyncio.to_thread(self.store.release, source, key)
+            raise
+        if key is not None:
+            if answer.status in (202, 422):
+                await asyncio.to_thread(
+                    self.store.complete, source, key, answer.status, answer.body, self.clock()
+                )
+            else:
+                await asyncio.to_thread(self.store.release, source, key)
+        return answer
+
+    async def _process(self, source: str, body: bytes, *, csv: bool, dry_run: bool, atomic: bool,
+                       key: str | None) -> Answer:  # fmt: skip
+        try:
+            rows = (parse_csv if csv else parse_json)(body, self.settings.max_rows)
+        except BodyError as exc:
+            self.metrics.batches.labels(source, "invalid").inc()
+            return problem(exc.status, exc.code, exc.message, line=exc.line, column=exc.column)
+        now = self.clock()
+        result = validate_batch(rows.items, self._scope(source, now), text=csv, atomic=atomic)
+        batch_id = str(uuid.uuid4())
+        if not dry_run and result.valid:
+            records = self._records(result.valid, source, iso_utc(now), key)
+            start = time.perf_counter()
+            try:
+                await self.publisher.publish(self.topic, records)
+            except KafkaUnavailableError:
+                self.metrics.batches.labels(source, "unavailable").inc()
+                retry_after = str(self.settings.ingest_retry_after_seconds)
+                return problem(503, "kafka_unavailable", "Kafka did not acknowledge the batch in time; nothing"
+                               " was accepted. Retry later, with the same Idempotency-Key.",
+                               headers={"Retry-After": retry_after})  # fmt: skip
+            self.metrics.publish_seconds.observe(time.perf_counter() - start)
+        return self._report(source, batch_id, result, rows, dry_run)
+
+    def _scope(self, source: str, now: datetime) -> Scope:
+        allowed = self._scopes.get(source)
+        if allowed is None:
+            allowed = self._scopes[source] = allowed_indicators(self.catalog, source)
+        now = now.astimezone(UTC)
+        return Scope(self.catalog, source, allowed, now, now.date())
+
+    def _records(
+        self, valid: list[ValidRow], source: str, received_at: str, key: str | None
+    ) -> list[Record]:
+        records: list[Record] = []
+        dumps = orjson.dumps
+        for row in valid:
+            oid = str(
+                uuid.uuid5(ID_NAMESPACE, f"{source}\x1f{key}\x1f{row.row}") if key else uuid.uuid4()
+            )
+            records.append((row.key.encode(), dumps(event_of(row, source, received_at, oid)), ()))
+        return records
+
+    def _report(
+        self, source: str, batch_id: str, result: BatchResult, rows: Rows, dry_run: bool
+    ) -> Answer:
+        errors = [e.as_dict() for e in result.errors]
+        if rows.lines is not None:
+            for error in errors:
+                error["line"] = rows.lines[error["row"] - 1] if error["row"] > 0 else None
+        accepted = len(result.valid)
+        body = {"batch_id": batch_id, "received": result.received, "accepted": accepted,
+                "rejected": result.rejected, "dry_run": dry_run, "errors": errors}  # fmt: skip
+        if dry_run:
+            self.metrics.batches.labels(source, "dry_run").inc()
+            return Answer(200 if accepted else 422, body)
+        self.metrics.count_rows(source, result.received, accepted, result.rejected_rows)
+        outcome = "accepted" if not result.rejected else "partial" if accepted else "rejected"
+        self.metrics.batches.labels(source, outcome).inc()
+        return Answer(202 if accepted else 422, body)

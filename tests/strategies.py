@@ -9,7 +9,7 @@ reported parents, exact repeats and ties in `updated_at` broken by `observation_
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from hypothesis import strategies as st
 
@@ -105,7 +105,7 @@ def observation(
         scale = 100.0 if CATALOG.indicator[indicator].unit == "percent" else 1.0
         value = scale * numerator / denominator
     return Observation(
-        observation_id=UUID(str(observation_id)) if observation_id else _next_id(),
+        observation_id=UUID(str(observation_id)) if observation_id else uuid4(),
         source="test",
         received_at=updated_at,
         indicator=indicator,
@@ -118,14 +118,6 @@ def observation(
         updated_at=updated_at,
         retract=retract,
     )
-
-
-_counter = [0]
-
-
-def _next_id() -> UUID:
-    _counter[0] += 1
-    return UUID(int=_counter[0])
 
 
 Group = tuple[str, str, str]  # indicator, period, gender

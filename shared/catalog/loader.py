@@ -139,7 +139,9 @@ def _prepare(data: dict[str, Any]) -> list[tuple[Loc, str]]:
             except ValueError as exc:
                 problems.append((("indikatorer", n, name), str(exc)))
                 item[name] = _STAND_IN
-    areas = {item.get("id"): item for _, item in _items(data, "omraden")}
+    areas = {
+        item["id"]: item for _, item in _items(data, "omraden") if isinstance(item.get("id"), str)
+    }
     for _, item in _items(data, "omraden"):
         _inherit_flags(item, areas, set())
     return problems
@@ -152,8 +154,9 @@ def _items(data: dict[str, Any], section: str) -> list[tuple[int, dict[str, Any]
     return [(n, item) for n, item in enumerate(items) if isinstance(item, dict)]
 
 
-def _inherit_flags(area: dict[str, Any], areas: dict[Any, dict[str, Any]], seen: set[int]) -> None:
-    parent = areas.get(area.get("parent"))
+def _inherit_flags(area: dict[str, Any], areas: dict[str, dict[str, Any]], seen: set[int]) -> None:
+    parent_id = area.get("parent")
+    parent = areas.get(parent_id) if isinstance(parent_id, str) else None
     if parent is None or id(area) in seen:  # a cycle is reported by the level rule
         return
     seen.add(id(area))

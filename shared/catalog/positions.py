@@ -21,9 +21,20 @@ class YamlSyntaxError(Exception):
         self.line, self.column, self.message = line, column, message
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that names the node whose value cannot be constructed (`!!int abc`)."""
+
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, OverflowError) as exc:
+            problem = f"cannot read this value ({exc})"
+            raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from exc
+
+
 def parse(text: str) -> tuple[Node | None, Any]:
     """Compose and construct one YAML document; raise YamlSyntaxError with its position."""
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
@@ -31,7 +42,12 @@ def parse(text: str) -> tuple[Node | None, Any]:
         mark = exc.problem_mark or exc.context_mark
         what = " ".join(part for part in (exc.context, exc.problem) if part)
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise YamlSyntaxError(line, column, f"YAML syntax error: {what}") from exc
+        kind = (
+            "YAML error"
+            if isinstance(exc, yaml.constructor.ConstructorError)
+            else "YAML syntax error"
+        )
+        raise YamlSyntaxError(line, column, f"{kind}: {what}") from exc
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
         column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1

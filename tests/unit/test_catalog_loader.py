@@ -184,6 +184,20 @@ def test_yaml_syntax_error_has_line_and_column() -> None:
     assert str(problem).startswith(f"cat.yaml:{line}:{problem.column}: YAML syntax error")
 
 
+def test_a_value_yaml_cannot_construct_is_reported_where_it_is() -> None:
+    text = edit("value: 86.0", "value: !!int abc")
+    [problem] = problems_of(text)
+    assert (problem.line, problem.column) == where(text, "!!int abc")
+    assert "cannot read this value" in problem.message
+
+
+def test_non_text_ids_are_problems_not_crashes() -> None:
+    text = edit("{id: rinkeby, name", "{id: [a, b], name").replace(
+        "parent: rinkeby-kista}", "parent: {x: 1}}"
+    )
+    assert {p.path for p in problems_of(text)} == {"omraden[2].id", "omraden[2].parent"}
+
+
 def test_several_problems_are_all_reported_in_file_order() -> None:
     text = edit("kind: level", "kind: levels").replace(
         "direction: increase\n    baseline", "direction: up\n    baseline"

@@ -113,7 +113,10 @@ def _check_text(text: str, filename: str) -> tuple[Catalog | None, list[CatalogP
         return None, [CatalogProblem(filename, line, column, "", message)]
 
     at = _Locator(filename, root)
-    problems = [at(loc, f"duplicate key {loc[-1]!r}", key=True) for loc, _ in duplicate_keys(root)]
+    problems = [
+        CatalogProblem(filename, *position(node), dotted(loc), f"duplicate key {loc[-1]!r}")
+        for loc, node in duplicate_keys(root)
+    ]
     problems += [at(loc, message) for loc, message in _prepare(data)]
     catalog: Catalog | None = None
     try:

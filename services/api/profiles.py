@@ -14,11 +14,13 @@ from shared.domain.status import Point
 from shared.domain.summary import indicator_summary
 
 Document = dict[str, Any]
+_LISTS = ("missing_indicators", "missing_groups", "groups")
 VIRTUAL_AREAS = {YTTERSTADEN: "Ytterstaden", FOKUSOMRADEN: "Fokusområden"}
-RISK_FIELDS = (
+RISK_COLUMNS = (
     "sociala_riskfaktorer", "halsa", "sakerhet_trygghet", "forsorjning", "composite", "rank",
     "computed_at",
 )  # fmt: skip
+RISK_DETAILS = ("out_of", "n_indicators", "n_groups", *_LISTS)
 
 
 def known_areas(catalog: Catalog) -> list[str]:
@@ -43,7 +45,10 @@ def omrade_items(conn: Connection, catalog: Catalog) -> list[Document]:
                       "code": None, "namnd": None})  # fmt: skip
     for item in items:
         row = risk.get(item["id"], {})
-        item["risk"] = {k: row.get(k) for k in RISK_FIELDS}
+        document = row.get("document") or {}
+        item["risk"] = {k: row.get(k) for k in RISK_COLUMNS} | {
+            k: document.get(k, [] if k in _LISTS else None) for k in RISK_DETAILS
+        }
     return items
 
 

@@ -9,7 +9,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, func, literal, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    String,
+    func,
+    literal,
+    select,
+    text,
+    type_coerce,
+)
 
 from shared.db.schema import (
     etappmal_status,
@@ -21,6 +31,7 @@ from shared.db.schema import (
 )
 from shared.domain.status import Point
 
+TIMES = frozenset({"updated_at", "received_at", "committed_at"})
 EPSILON = 1e-9  # decimal-year positions are sums of twelfths: compare with a little slack
 
 SERIES_COLUMNS = (
@@ -28,6 +39,12 @@ SERIES_COLUMNS = (
     "denominator", "origin", "status", "coverage", "n_reporting", "n_children", "computed_value",
     "reported_value", "source", "observation_id", "comment", "updated_at", "received_at",
     "committed_at",
+)  # fmt: skip
+
+
+PROFILE_COLUMNS = (
+    "indicator", "area", "period", "period_start", "value", "numerator", "denominator", "origin",
+    "received_at",
 )  # fmt: skip
 
 
@@ -75,13 +92,43 @@ def series_page(
     total = conn.execute(select(func.count()).select_from(series).where(*clauses)).scalar_one()
     c = series.c
     query = (
-        select(*(c[name] for name in SERIES_COLUMNS))
+        select(*_columns(conn, SERIES_COLUMNS))
         .where(*clauses)
         .order_by(c.area, c.gender, c.period_start, c.period)
         .limit(limit)
         .offset(offset)
     )
-    return int(total), [dict(row._mapping) for row in conn.execute(query)]
+    return int(total), _dicts(conn, SERIES_COLUMNS, query)
+
+
+def _columns(conn: Connection, names: Sequence[str]) -> list[ColumnElement[Any]]:
+    """Series columns; on SQLite times come as their stored text (parsing them costs more than
+    the query), turned into RFC 3339 by `_dicts`."""
+    if conn.dialect.name != "sqlite":
+        return [series.c[name] for name in names]
+    return [
+        type_coerce(series.c[name], String).label(name) if name in TIMES else series.c[name]
+        for name in names
+    ]
+
+
+def _dicts(conn: Connection, names: Sequence[str], query: Select[Any]) -> list[dict[str, Any]]:
+    rows = [dict(zip(names, row, strict=True)) for row in conn.execute(query)]
+    if conn.dialect.name == "sqlite":
+        times = [name for name in names if name in TIMES]
+        for row in rows:
+            for name in times:
+                if row[name] is not None:
+                    row[name] = _sqlite_time(row[name])
+    return rows
+
+
+def _sqlite_time(stored: str) -> str:
+    """`2025-03-01 06:00:00.010000` (UTC, as SQLAlchemy stores it) → `2025-03-01T06:00:00.010000Z`."""
+    text_ = stored.replace(" ", "T", 1)
+    if text_.endswith(".000000"):
+        text_ = text_[:-7]
+    return text_ if text_.endswith("Z") or "+" in text_[10:] else text_ + "Z"
 
 
 def points(
@@ -103,11 +150,10 @@ def points(
 def latest_rows(conn: Connection, areas: Sequence[str], gender: str) -> list[dict[str, Any]]:
     """Rows with a value of some areas and one gender (for area profiles)."""
     c = series.c
-    query = select(
-        c.indicator, c.area, c.period, c.period_start, c.value, c.numerator, c.denominator,
-        c.origin, c.received_at,
-    ).where(c.area.in_(areas), c.gender == gender, c.value.is_not(None))  # fmt: skip
-    return [dict(row._mapping) for row in conn.execute(query)]
+    query = select(*_columns(conn, PROFILE_COLUMNS)).where(
+        c.area.in_(areas), c.gender == gender, c.value.is_not(None)
+    )
+    return _dicts(conn, PROFILE_COLUMNS, query)
 
 
 def indicator_documents(
@@ -135,7 +181,9 @@ def namnd_documents(conn: Connection) -> dict[str, tuple[dict[str, Any], Any]]:
 
 def risk_rows(conn: Connection) -> dict[str, dict[str, Any]]:
     """The social-risk index by area."""
-    return {row.area: dict(row._mapping) for row in conn.execute(select(risk_index))}
+    names = [c.name for c in risk_index.columns]
+    rows = conn.execute(select(risk_index))
+    return {row.area: dict(zip(names, row, strict=True)) for row in rows}
 
 
 def check_schema(conn: Connection) -> str | None:

@@ -11,26 +11,71 @@ from services.api.schemas.common import Answer, Page
 from services.api.schemas.status import DirectionText, StatusInputs, StatusText, TrendText
 
 
+class RiskRelative(Answer):
+    """One indicator of an area against the city in the risk index."""
+
+    indicator: str = Field(description="Indicator id.", examples=["ekonomiskt-bistand-hushall"])
+    value: float = Field(
+        description="The area's value at the city's latest period.", examples=[12.0]
+    )
+    city: float = Field(description="The city's value at that period.", examples=[4.0])
+    relative: float = Field(description="100 = as the city, higher = more risk.", examples=[300.0])
+
+
+class RiskGroupScore(Answer):
+    """One risk group's score: the mean relative of its indicators the area has."""
+
+    group: Literal["sociala_riskfaktorer", "halsa", "sakerhet_trygghet", "forsorjning"] = Field(
+        description="Risk group.", examples=["forsorjning"]
+    )
+    score: float = Field(
+        description="Mean relative of the group (100 = as the city).", examples=[212.5]
+    )
+    indicators: list[RiskRelative] = Field(description="The relatives that went into it.")
+
+
 class RiskOut(Answer):
-    """An area's social-risk index (Västra Götalandsmodellen): four groups and the composite."""
+    """An area's social-risk index (Västra Götalandsmodellen); 100 = as the city, higher = more risk."""
 
     sociala_riskfaktorer: float | None = Field(
-        default=None, description="Score of the group sociala riskfaktorer.", examples=[1.8]
+        default=None, description="Score of the group sociala riskfaktorer.", examples=[180.0]
     )
     halsa: float | None = Field(
-        default=None, description="Score of the group hälsa.", examples=[1.2]
+        default=None, description="Score of the group hälsa.", examples=[120.0]
     )
     sakerhet_trygghet: float | None = Field(
-        default=None, description="Score of the group säkerhet & trygghet.", examples=[1.5]
+        default=None, description="Score of the group säkerhet & trygghet.", examples=[150.0]
     )
     forsorjning: float | None = Field(
-        default=None, description="Score of the group försörjning.", examples=[2.1]
+        default=None, description="Score of the group försörjning.", examples=[212.5]
     )
     composite: float | None = Field(
-        default=None, description="The composite index.", examples=[1.65]
+        default=None, description="Mean of the group scores the area has.", examples=[165.6]
     )
     rank: int | None = Field(
-        default=None, description="Rank among areas of its level, 1 = highest risk.", examples=[1]
+        default=None,
+        description="Rank among scored areas of its level, 1 = highest risk.",
+        examples=[1],
+    )
+    out_of: int | None = Field(
+        default=None, description="How many areas of the level have a score.", examples=[13]
+    )
+    n_indicators: int | None = Field(
+        default=None, description="Indicators that went into the score.", examples=[9]
+    )
+    n_groups: int | None = Field(
+        default=None, description="Groups that went into the score.", examples=[4]
+    )
+    missing_indicators: list[str] = Field(
+        default_factory=list,
+        description="Risk indicators without a value for the area.",
+        examples=[["sjukpenningtal"]],
+    )
+    missing_groups: list[str] = Field(
+        default_factory=list, description="Groups with no indicator for the area.", examples=[[]]
+    )
+    groups: list[RiskGroupScore] = Field(
+        default_factory=list, description="Each group's score and the relatives behind it."
     )
     computed_at: datetime | None = Field(
         default=None,

@@ -23,7 +23,7 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 Header = tuple[str, bytes]
-Record = tuple[bytes | None, bytes | None, Sequence[Header]]  # key, value, headers
+Record = tuple[bytes | None, bytes | None, list[Header]]  # key, value, headers (a list: aiokafka insists)
 BATCH_BYTES = 512 * 1024
 
 

@@ -132,7 +132,7 @@ class RawValidator:
         label = label if label in self._allowed else "unknown"
         if isinstance(outcome, tuple):
             self.metrics.count_rows(label, 1, 1, {})
-            return True, (outcome[0], outcome[1], ())
+            return True, (outcome[0], outcome[1], [])
         self.metrics.count_rows(label, 1, 0, {1: ErrorCode(outcome[0]["code"])})
         kept = [(name, value) for name, value in headers if name not in _REPLACED_HEADERS]
         origin = f"{message.topic}:{message.partition}:{message.offset}".encode()

@@ -147,7 +147,7 @@ class IngestService:
             oid = str(
                 uuid.uuid5(ID_NAMESPACE, f"{source}\x1f{key}\x1f{row.row}") if key else uuid.uuid4()
             )
-            records.append((row.key.encode(), dumps(event_of(row, source, received_at, oid)), ()))
+            records.append((row.key.encode(), dumps(event_of(row, source, received_at, oid)), []))
         return records
 
     def _report(

@@ -1,0 +1,103 @@
+"""Helpers for the ingest integration tests: settings, a running app, keys, reading a topic."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+from fastapi.testclient import TestClient
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from pydantic import SecretStr
+from sqlalchemy import Engine
+
+from services.ingest.app import create_app
+from shared.db.engine import make_engine, upgrade
+from shared.domain.catalog import Catalog
+from shared.keys import create_key
+from shared.settings import Settings
+from shared.topics import ensure_topics
+from tests.factories import ingest_catalog
+
+
+def ingest_settings(bootstrap: str, topic_prefix: str, db_url: str, **overrides: Any) -> Settings:
+    """Settings for one test: its own topics and database, the raw validator off unless asked."""
+    values: dict[str, Any] = {"kafka_bootstrap": bootstrap, "topic_prefix": topic_prefix, "database_url": db_url,
+                              "key_secret": SecretStr("test-secret-for-ingest-integration"),
+                              "ingest_raw_validator": False, "ingest_publish_timeout_seconds": 5.0,
+                              "environment": "test"}  # fmt: skip
+    values.update(overrides)
+    return Settings(**values)
+
+
+def prepare(settings: Settings) -> Engine:
+    """Create the database tables and the topics; return an engine."""
+    upgrade(settings.database_url)
+    ensure_topics(settings, partitions=3)
+    return make_engine(settings.database_url)
+
+
+@contextmanager
+def running(
+    settings: Settings, engine: Engine, catalog: Catalog | None = None
+) -> Iterator[TestClient]:
+    """The ingest app with its lifespan running (producer connected), as a test client."""
+    app = create_app(settings, catalog=catalog or ingest_catalog(), engine=engine)
+    with TestClient(app, raise_server_exceptions=True) as client:
+        yield client
+
+
+def bearer(engine: Engine, settings: Settings, source: str) -> dict[str, str]:
+    """Authorization header of a fresh key for `source`."""
+    _, key = create_key(engine, settings, source)
+    return {"Authorization": f"Bearer {key}"}
+
+
+def read_topic(bootstrap: str, topic: str, *, timeout: float = 30) -> list[Any]:
+    """Every message now in `topic` (up to its current end offsets), in partition order."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+                             consumer_timeout_ms=1000)  # fmt: skip
+    try:
+        deadline = time.monotonic() + timeout
+        partitions = None
+        while not partitions:
+            partitions = consumer.partitions_for_topic(topic)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topic {topic} has no partitions")
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        end = consumer.end_offsets(tps)
+        messages: list[Any] = []
+        while any(consumer.position(tp) < end[tp] for tp in tps):
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"read {len(messages)} messages of {topic}, expected {sum(end.values())}"
+                )
+            for batch in consumer.poll(timeout_ms=500).values():
+                messages.extend(batch)
+        return messages
+    finally:
+        consumer.close()
+
+
+def events(messages: list[Any]) -> list[dict[str, Any]]:
+    """The JSON values of messages."""
+    return [orjson.loads(m.value) for m in messages]
+
+
+def produce(
+    bootstrap: str,
+    topic: str,
+    items: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]],
+) -> None:
+    """Write raw messages (key, value, headers) and wait for the acknowledgements."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    try:
+        for key, value, headers in items:
+            producer.send(topic, key=key, value=value, headers=headers)
+        producer.flush(30)
+    finally:
+        producer.close()

@@ -1,0 +1,264 @@
+"""The ingest HTTP API against real Kafka and a real database: what is answered is what Kafka holds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from shared.domain.observation import Observation
+from shared.infra.wait import wait_for
+from shared.keys import revoke_key
+from shared.settings import Settings
+from tests.factories import (
+    LABOUR,
+    SCHOOL,
+    SHARE,
+    count_row,
+    csv_body,
+    json_body,
+    share_row,
+    share_rows,
+)
+from tests.integration.ingest_helpers import (
+    bearer,
+    events,
+    ingest_settings,
+    prepare,
+    read_topic,
+    running,
+)
+
+URL = "/v1/observations"
+JSON = {"Content-Type": "application/json"}
+CSV = {"Content-Type": "text/csv"}
+
+
+@pytest.fixture
+def settings(kafka: Any, topic_prefix: str, sqlite_url: str) -> Settings:
+    return ingest_settings(kafka.bootstrap, topic_prefix, sqlite_url)
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Engine:
+    return prepare(settings)
+
+
+@pytest.fixture
+def client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
+    with running(settings, engine) as client:
+        yield client
+
+
+@pytest.fixture
+def school(engine: Engine, settings: Settings) -> dict[str, str]:
+    return bearer(engine, settings, SCHOOL)
+
+
+def canonical(settings: Settings) -> list[dict[str, Any]]:
+    assert settings.kafka_bootstrap
+    return events(read_topic(settings.kafka_bootstrap, settings.topic("observations.v1")))
+
+
+def test_accepted_rows_are_in_kafka_when_the_answer_comes(client: TestClient, school: dict[str, str],
+                                                          settings: Settings) -> None:  # fmt: skip
+    rows = [share_row(), share_row(period="2024-Q5"), share_row(area="kista", gender="K")]
+    answer = client.post(URL, content=json_body(rows), headers={**JSON, **school})
+    assert answer.status_code == 202, answer.text
+    report = answer.json()
+    assert (report["received"], report["accepted"], report["rejected"]) == (3, 2, 1)
+    assert report["errors"] == [{"row": 2, "field": "period", "code": "bad_period",
+                                 "message": report["errors"][0]["message"]}]  # fmt: skip
+    published = canonical(settings)
+    assert sorted(e["area"] for e in published) == ["kista", "rinkeby"]
+    for event in published:
+        observation = Observation.model_validate(event)
+        assert observation.source == SCHOOL
+        assert event["schema"] == "observation.v1"
+    messages = read_topic(settings.kafka_bootstrap or "", settings.topic("observations.v1"))
+    assert {m.key.decode() for m in messages} == {
+        f"{SHARE}|rinkeby|2024|T",
+        f"{SHARE}|kista|2024|K",
+    }
+
+
+def test_csv_batch_with_semicolons_and_decimal_commas(client: TestClient, school: dict[str, str],
+                                                      settings: Settings) -> None:  # fmt: skip
+    body = csv_body([share_row(value="71,33"), share_row(area="nowhere")], delimiter=";")
+    answer = client.post(URL, content=body, headers={**CSV, **school})
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["errors"][0] | {"message": ""} == {"row": 2, "line": 3, "field": "area",
+                                                            "code": "unknown_area", "message": ""}  # fmt: skip
+    [event] = canonical(settings)
+    assert event["value"] == pytest.approx(71.33)
+
+
+def test_dry_run_publishes_nothing_and_answers_200(client: TestClient, school: dict[str, str],
+                                                   settings: Settings) -> None:  # fmt: skip
+    answer = client.post(
+        f"{URL}?dry_run=true", content=json_body(share_rows(5)), headers={**JSON, **school}
+    )
+    assert answer.status_code == 200
+    assert answer.json()["accepted"] == 5
+    assert answer.json()["dry_run"] is True
+    assert canonical(settings) == []
+
+
+def test_atomic_batch_with_a_bad_row_is_rejected_whole(client: TestClient, school: dict[str, str],
+                                                       settings: Settings) -> None:  # fmt: skip
+    body = json_body([share_row(), share_row(area="kista", gender="X")])
+    answer = client.post(f"{URL}?atomic=true", content=body, headers={**JSON, **school})
+    assert answer.status_code == 422
+    report = answer.json()
+    assert (report["accepted"], report["rejected"]) == (0, 2)
+    assert {e["code"] for e in report["errors"]} == {"bad_gender", "batch_rejected"}
+    assert canonical(settings) == []
+
+
+def test_all_rows_rejected_is_422(client: TestClient, school: dict[str, str]) -> None:
+    answer = client.post(URL, content=json_body([count_row()]), headers={**JSON, **school})
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["code"] == "forbidden_indicator"
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer nonsense", "Bearer sp_0123456789abcdef_" + "x" * 43,
+                                           "Basic dXNlcjpwYXNz"])  # fmt: skip
+def test_missing_or_unknown_key_is_401(client: TestClient, authorization: str | None) -> None:
+    headers = {**JSON, **({"Authorization": authorization} if authorization else {})}
+    answer = client.post(URL, content=json_body([share_row()]), headers=headers)
+    assert answer.status_code == 401
+    assert answer.json()["code"] == "unauthorized"
+    assert answer.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_a_revoked_key_is_refused_without_restart(
+    client: TestClient, engine: Engine, settings: Settings
+) -> None:
+    headers = {**JSON, **bearer(engine, settings, SCHOOL)}
+    assert (
+        client.post(
+            f"{URL}?dry_run=true", content=json_body([share_row()]), headers=headers
+        ).status_code
+        == 200
+    )
+    key_id = headers["Authorization"].split("_")[1]
+    assert revoke_key(engine, key_id)
+    wait_for(lambda: client.post(f"{URL}?dry_run=true", content=json_body([share_row()]),
+                                 headers=headers).status_code == 401,
+             timeout=settings.ingest_key_cache_seconds + 5, interval=0.2, what="revocation to take effect")  # fmt: skip
+
+
+def test_a_key_writes_only_its_sources_indicators(
+    client: TestClient, engine: Engine, settings: Settings
+) -> None:
+    labour = {**JSON, **bearer(engine, settings, LABOUR)}
+    answer = client.post(URL, content=json_body([count_row(), share_row()]), headers=labour)
+    assert answer.status_code == 202
+    assert answer.json()["errors"] == [{"row": 2, "field": "indicator", "code": "forbidden_indicator",
+                                        "message": f"source {LABOUR!r} may not report indicator {SHARE!r}"}]  # fmt: skip
+
+
+@pytest.mark.parametrize(("body", "content_type", "status", "code"), [
+    (b'{"observations": [', "application/json", 400, "malformed_json"),
+    (b'{"observations": {}}', "application/json", 400, "invalid_body"),
+    (b'{"observations": []}', "application/json", 400, "empty_batch"),
+    (b"indicator,area,bogus\r\nx,y,z\r\n", "text/csv", 400, "unknown_column"),
+    (b'indicator,area,period\r\n"x,y,z\r\n', "text/csv", 400, "malformed_csv"),
+    (b"indicator,area,period\r\n\xff,y,z\r\n", "text/csv", 400, "bad_encoding"),
+    (b"<xml/>", "application/xml", 415, "unsupported_media_type"),
+])  # fmt: skip
+def test_malformed_bodies(client: TestClient, school: dict[str, str], body: bytes, content_type: str,
+                          status: int, code: str) -> None:  # fmt: skip
+    answer = client.post(URL, content=body, headers={"Content-Type": content_type, **school})
+    assert answer.status_code == status, answer.text
+    assert answer.json()["code"] == code
+
+
+def test_malformed_json_says_where(client: TestClient, school: dict[str, str]) -> None:
+    answer = client.post(
+        URL, content=b'{"observations": [\n  {"indicator": }\n]}', headers={**JSON, **school}
+    )
+    assert answer.status_code == 400
+    assert (answer.json()["line"], answer.json()["column"]) == (2, 17)
+    assert answer.json()["message"].startswith("line 2, column 17")
+
+
+def test_too_many_rows_is_413(settings: Settings, engine: Engine) -> None:
+    small = settings.model_copy(update={"max_rows": 3, "max_body_bytes": 2000})
+    with running(small, engine) as client:
+        headers = {**JSON, **bearer(engine, small, SCHOOL)}
+        assert (
+            client.post(URL, content=json_body(share_rows(4)), headers=headers).json()["code"]
+            == "too_many_rows"
+        )
+        big = json_body([share_row(comment="x" * 900)] * 3)
+        answer = client.post(URL, content=big, headers=headers)
+        assert (answer.status_code, answer.json()["code"]) == (413, "body_too_large")
+
+
+def test_idempotency_key_returns_the_first_answer_even_after_a_restart(
+    settings: Settings, engine: Engine
+) -> None:
+    body = json_body([*share_rows(3), share_row(period="bad")])
+    with running(settings, engine) as client:
+        headers = {
+            **JSON,
+            **bearer(engine, settings, SCHOOL),
+            "Idempotency-Key": "delivery-2025-02-01",
+        }
+        first = client.post(URL, content=body, headers=headers)
+        assert first.status_code == 202
+    with running(settings, engine) as client:
+        again = client.post(URL, content=body, headers=headers)
+        assert again.status_code == 202
+        assert again.json() == first.json()
+        assert again.headers["Idempotent-Replayed"] == "true"
+        other = client.post(URL, content=json_body(share_rows(2)), headers=headers)
+        assert (other.status_code, other.json()["code"]) == (422, "idempotency_key_reused")
+    assert len(canonical(settings)) == 3
+
+
+def test_metrics_count_rows_batches_and_requests_by_route(
+    client: TestClient, school: dict[str, str]
+) -> None:
+    client.post(
+        URL, content=json_body([share_row(), share_row(gender="X")]), headers={**JSON, **school}
+    )
+    client.get("/no/such/path")
+    text = client.get("/metrics").text
+    assert f'stadspuls_ingest_observations_received_total{{source="{SCHOOL}"}} 2.0' in text
+    assert f'stadspuls_ingest_observations_accepted_total{{source="{SCHOOL}"}} 1.0' in text
+    assert (
+        f'stadspuls_ingest_observations_rejected_total{{reason="bad_gender",source="{SCHOOL}"}} 1.0'
+        in text
+    )
+    assert f'stadspuls_ingest_batches_total{{outcome="partial",source="{SCHOOL}"}} 1.0' in text
+    assert "stadspuls_ingest_publish_seconds_count 1.0" in text
+    assert ('stadspuls_http_requests_total{method="POST",route="/v1/observations",service="ingest",'
+            'status="202"} 1.0') in text  # fmt: skip
+    assert 'route="unmatched"' in text
+    assert "/no/such/path" not in text
+
+
+def test_health_and_readiness(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "kafka": True, "database": True}
+
+
+def test_openapi_documents_bodies_codes_and_examples(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    operation = spec["paths"]["/v1/observations"]["post"]
+    assert set(operation["requestBody"]["content"]) == {"application/json", "text/csv"}
+    assert {"200", "202", "400", "401", "413", "422", "503"} <= set(operation["responses"])
+    schemas = spec["components"]["schemas"]
+    assert "forbidden_indicator" in schemas["RowErrorOut"]["properties"]["code"]["description"]
+    assert "kafka_unavailable" in schemas["Problem"]["properties"]["code"]["description"]
+    for name, prop in schemas["ObservationIn"]["properties"].items():
+        assert prop.get("description"), name
+    assert orjson.dumps(spec)

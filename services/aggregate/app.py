@@ -101,13 +101,20 @@ def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.Ap
     @app.timer(interval=settings.aggregate_refresh_seconds)
     async def refresh_summaries() -> None:
         """Recompute every summary now and then: an indicator turns stale as time passes."""
-        documents = await asyncio.to_thread(_refresh_all, engine, projector, catalog)
-        await publish(documents)
+        try:
+            documents = await asyncio.to_thread(_refresh_all, engine, projector, catalog)
+            await publish(documents)
+        except Exception:  # a timer that raises would crash the worker; try again next time
+            log.exception("refreshing the summaries failed")
 
     @app.timer(interval=settings.aggregate_lag_seconds)
     async def measure_lag() -> None:
         """Export the consumer group's lag per partition."""
-        lag = await asyncio.to_thread(consumer_lag, settings, observations.get_topic_name())
+        try:
+            lag = await asyncio.to_thread(consumer_lag, settings, observations.get_topic_name())
+        except Exception as exc:  # a timer that raises would crash the worker; try again next time
+            log.warning("measuring consumer lag failed: %s", exc)
+            return
         for (topic, partition), value in lag.items():
             metrics.lag.labels(topic, str(partition)).set(value)
 

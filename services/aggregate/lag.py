@@ -12,7 +12,8 @@ def consumer_lag(settings: Settings, topic: str) -> dict[tuple[str, int], int]:
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="stadspuls-lag")
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, client_id="stadspuls-lag")
     try:
-        committed = admin.list_consumer_group_offsets(settings.aggregate_app_id)
+        group = settings.aggregate_app_id
+        committed = admin.list_group_offsets({group: None}).get(group, {})
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         ends = consumer.end_offsets(partitions)
         lag = {}

@@ -150,7 +150,13 @@ async def _abandon(producer: Any) -> None:
     try:
         if sender is not None and sender.sender_task is not None:
             await sender.close()
-        producer._message_accumulator.fail_all(KafkaUnavailableError("producer abandoned"))
+        accumulator = producer._message_accumulator
+        accumulator.fail_all(KafkaUnavailableError("producer abandoned"))
+        queued = [b for batches in accumulator._batches.values() for b in batches]
+        for batch in [*queued, *accumulator._pending_batches]:
+            for future in (batch.future, batch._drain_waiter):
+                if future.done() and not future.cancelled():
+                    future.exception()  # nobody awaits these any more: mark the failure as seen
         producer._closed = True
         await producer.client.close()
     except Exception:  # closing a broken client must not hide the original failure

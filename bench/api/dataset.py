@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import Engine
+
 from shared.domain.catalog import AreaLevel, Catalog, Indikator, Kind, Omrade, PeriodType
 from shared.domain.observation import Observation, ObservationStatus
 
@@ -131,3 +133,16 @@ class Dataset:
             denominator=den,
             status=ObservationStatus.FINAL,
         )
+
+
+def load(
+    engine: Engine, catalog: Catalog, observations: list[Observation], batch: int = 2000
+) -> None:
+    """Apply observations through the aggregator's own store and projections, batch by batch."""
+    from services.aggregate.projections import Projector
+    from services.aggregate.store import SeriesStore
+
+    store = SeriesStore(engine, catalog)
+    projector = Projector(catalog)
+    for start in range(0, len(observations), batch):
+        store.apply(observations[start : start + batch], projector)

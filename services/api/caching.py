@@ -13,10 +13,11 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
-from shared.db.schema import read_model_state
+from shared.db.schema import etappmal_status, read_model_state
 
 CACHE_CONTROL = "public, max-age=15"
 NO_STORE = "no-store"
@@ -29,19 +30,17 @@ class ReadState:
     revision: int
     data_as_of: datetime | None
     committed_at: datetime | None
+    refreshed_at: datetime | None = None  # newest summary recomputation (they also run on a timer)
 
     @property
     def tag(self) -> str:
         """A short text that changes with every commit, also after a rebuild from scratch."""
-        committed = self.committed_at.isoformat() if self.committed_at else "-"
-        return f"{self.revision}|{committed}"
+        moments = (self.committed_at, self.refreshed_at)
+        return f"{self.revision}|" + "|".join(m.isoformat() if m else "-" for m in moments)
 
     def header(self) -> str | None:
         """`X-Data-As-Of`: RFC 3339 in UTC, or None while nothing is known."""
         return rfc3339(self.data_as_of) if self.data_as_of else None
-
-
-EMPTY = ReadState(0, None, None)
 
 
 def rfc3339(moment: datetime) -> str:
@@ -51,14 +50,19 @@ def rfc3339(moment: datetime) -> str:
 
 
 def read_state(conn: Connection) -> ReadState:
-    """The read model's state row (revision 0 while the aggregator has committed nothing)."""
-    query = select(
-        read_model_state.c.revision, read_model_state.c.data_as_of, read_model_state.c.committed_at
-    ).where(read_model_state.c.id == 1)
-    row = conn.execute(query).first()
-    if row is None:
-        return EMPTY
-    return ReadState(int(row.revision), row.data_as_of, row.committed_at)
+    """The read model's state (revision 0 while the aggregator has committed nothing), in one
+    round trip; `refreshed_at` catches summaries recomputed without a new commit."""
+    state = read_model_state.c
+
+    def one(column: Any) -> Any:
+        return select(column).where(state.id == 1).scalar_subquery()
+
+    refreshed = select(func.max(etappmal_status.c.computed_at)).scalar_subquery()
+    row = conn.execute(
+        select(one(state.revision), one(state.data_as_of), one(state.committed_at), refreshed)
+    ).one()
+    revision, data_as_of, committed_at, refreshed_at = row
+    return ReadState(int(revision or 0), data_as_of, committed_at, refreshed_at)
 
 
 def make_etag(state: ReadState, catalog_tag: str, variant: str) -> str:

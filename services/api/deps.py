@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -50,8 +50,13 @@ class ApiContext:
     migrations: tuple[str | None, frozenset[str]]  # (head, every known revision)
 
     def as_of(self, state: ReadState) -> datetime:
-        """The moment statuses computed on request are judged at: the read model's last commit."""
-        return state.committed_at or utcnow()
+        """The moment statuses computed on request are judged at: the read model's last change."""
+        moments = [
+            m if m.tzinfo else m.replace(tzinfo=UTC)
+            for m in (state.committed_at, state.refreshed_at)
+            if m
+        ]
+        return max(moments, default=None) or utcnow()
 
     def area_param(self, name: str, value: str | None, known: list[str]) -> str:
         """A known area id, the city when absent, else 400 naming the parameter."""

@@ -1,0 +1,155 @@
+"""The aggregator on real Kafka: two workers split the partitions, a kill -9 loses and doubles
+nothing, malformed messages go to the dead-letter topic — each time the read model equals the oracle."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+from sqlalchemy import Engine
+
+from shared.catalog.loader import default_catalog
+from shared.db.engine import make_engine, upgrade
+from shared.domain.catalog import Catalog
+from shared.infra.kafka import KafkaEndpoint
+from shared.infra.wait import wait_for
+from shared.settings import Settings
+from shared.topics import ensure_topics
+from tests.services import ServiceProcess, produce, read_model_mismatches
+from tests.streams import StreamMaker
+
+pytestmark = pytest.mark.kafka
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return default_catalog()
+
+
+@pytest.fixture
+def settings(kafka: KafkaEndpoint, topic_prefix: str, pg_url: str) -> Settings:
+    s = Settings(kafka_bootstrap=kafka.bootstrap, topic_prefix=topic_prefix, database_url=pg_url,
+                 aggregate_app_id=f"{topic_prefix}aggregate", aggregate_refresh_seconds=3600)  # fmt: skip
+    ensure_topics(s)
+    upgrade(s.database_url)
+    return s
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    engine = make_engine(settings.database_url)
+    yield engine
+    engine.dispose()
+
+
+def env_of(settings: Settings) -> dict[str, str]:
+    return {
+        "STADSPULS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap or "",
+        "STADSPULS_TOPIC_PREFIX": settings.topic_prefix,
+        "STADSPULS_DATABASE_URL": settings.database_url,
+        "STADSPULS_AGGREGATE_APP_ID": settings.aggregate_app_id,
+        "STADSPULS_AGGREGATE_REFRESH_SECONDS": "3600",
+    }
+
+
+def workers(settings: Settings, tmp_path: Path, n: int) -> list[ServiceProcess]:
+    return [
+        ServiceProcess("aggregate", env_of(settings), tmp_path / f"aggregate-{i}.log")
+        for i in range(n)
+    ]
+
+
+def wait_until_oracle(engine: Engine, catalog: Catalog, events: list, timeout: float) -> None:  # type: ignore[type-arg]
+    last: list[str] = []
+
+    def matches() -> bool:
+        nonlocal last
+        last = read_model_mismatches(engine, catalog, events)
+        return not last
+
+    try:
+        wait_for(matches, timeout=timeout, interval=1.0, what="read model equal to the oracle")
+    except TimeoutError:
+        pytest.fail(f"{len(last)} rows differ from the oracle, e.g.:\n" + "\n".join(last[:10]))
+
+
+def test_two_workers_split_partitions_and_agree_with_oracle(
+    settings: Settings, engine: Engine, catalog: Catalog, tmp_path: Path
+) -> None:
+    events = StreamMaker(catalog, seed=7).stream(8_000)
+    procs = workers(settings, tmp_path, 2)
+    try:
+        for proc in procs:
+            proc.start()
+        produce(settings.kafka_bootstrap or "", settings.topic("observations.v1"), events)
+        wait_until_oracle(engine, catalog, events, timeout=180)
+        seen = [p.metric("stadspuls_aggregate_events_total") for p in procs]
+        assert all(n > 0 for n in seen), (
+            f"both workers must consume a share of the partitions: {seen}"
+        )
+        assert sum(seen) >= len(events)
+    finally:
+        for proc in procs:
+            proc.stop()
+
+
+def test_kill_9_mid_load_loses_nothing_and_counts_nothing_twice(
+    settings: Settings, engine: Engine, catalog: Catalog, tmp_path: Path
+) -> None:
+    events = StreamMaker(catalog, seed=11).stream(50_000)
+    produce(settings.kafka_bootstrap or "", settings.topic("observations.v1"), events)
+    (worker,) = workers(settings, tmp_path, 1)
+    try:
+        worker.start()
+        wait_for(lambda: worker.metric("stadspuls_aggregate_events_total") >= 10_000,
+                 timeout=180, interval=0.2, what="a fifth of the load applied")  # fmt: skip
+        assert worker.metric("stadspuls_aggregate_events_total") < len(events), "killed too late"
+        worker.kill()
+        worker.start()
+        wait_until_oracle(engine, catalog, events, timeout=300)
+    finally:
+        worker.stop()
+
+
+def test_malformed_message_goes_to_dlq_and_processing_goes_on(
+    settings: Settings, engine: Engine, catalog: Catalog, tmp_path: Path
+) -> None:
+    bootstrap = settings.kafka_bootstrap or ""
+    maker = StreamMaker(catalog, seed=3)
+    before, after = maker.stream(50), maker.stream(50)
+    (worker,) = workers(settings, tmp_path, 1)
+    try:
+        worker.start()
+        produce(bootstrap, settings.topic("observations.v1"), before)
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        poison_key = f"poison-{uuid.uuid4()}".encode()
+        producer.send(settings.topic("observations.v1"), key=poison_key, value=b'{"indicator": 42',
+                      headers=[("source", b"test-source")])  # fmt: skip
+        unknown = maker.observation(catalog.indikatorer[0], "stockholm", "2024", "T").model_copy(
+            update={"area": "atlantis"}
+        )
+        producer.send(
+            settings.topic("observations.v1"), key=b"unknown-area", value=unknown.to_json()
+        )
+        producer.flush()
+        produce(bootstrap, settings.topic("observations.v1"), after)
+        wait_until_oracle(engine, catalog, before + after, timeout=120)
+
+        consumer = KafkaConsumer(settings.topic("observations.dlq.v1"), bootstrap_servers=bootstrap,
+                                 auto_offset_reset="earliest", consumer_timeout_ms=20_000)  # fmt: skip
+        dead = {}
+        for message in consumer:
+            dead[message.key] = dict(message.headers)
+            if len(dead) == 2:
+                break
+        consumer.close()
+        assert set(dead) == {poison_key, b"unknown-area"}
+        assert dead[poison_key]["source"] == b"test-source"
+        assert dead[poison_key]["error"]
+        assert b"atlantis" in dead[b"unknown-area"]["error"]
+        assert worker.metric("stadspuls_aggregate_events_total", 'outcome="invalid"') == 2
+    finally:
+        worker.stop()

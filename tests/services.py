@@ -1,0 +1,127 @@
+"""Run Stadspuls services as real processes for integration and end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from kafka import KafkaProducer
+from sqlalchemy import Engine, select
+
+from shared.db.schema import series
+from shared.domain.catalog import Catalog
+from shared.domain.observation import Observation
+from shared.infra.ports import free_port
+from shared.infra.wait import wait_for
+from tests.oracle import close, oracle_rows
+
+
+@dataclass
+class ServiceProcess:
+    """`stadspuls serve NAME` in a child process, with its own port and log file."""
+
+    name: str
+    env: Mapping[str, str]
+    log_path: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL of the service's HTTP server."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 90) -> ServiceProcess:
+        """Start it and wait until /healthz answers."""
+        port_var = f"STADSPULS_{self.name.upper()}_PORT"
+        env = {**os.environ, **self.env, port_var: str(self.port)}
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "shared.cli", "serve", self.name],
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+        wait_for(self._healthy, timeout=timeout, what=f"{self.name} /healthz on {self.url}")
+        return self
+
+    def _healthy(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"{self.name} exited with {self.proc.returncode}: {self.log_tail()}")
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def metric(self, name: str, labels: str = "") -> float:
+        """The sum of a metric's samples whose label text contains `labels`."""
+        text = httpx.get(f"{self.url}/metrics", timeout=5).text
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith(name) and (line[len(name)] in " {") and labels in line:
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no commit, no flush."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(30)
+
+    def stop(self, timeout: float = 30) -> None:
+        """SIGTERM and wait; SIGKILL if it hangs."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The end of the service's log."""
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def produce(bootstrap: str, topic: str, events: Iterable[Observation]) -> int:
+    """Publish observations keyed by series key (acks=all) and wait for every acknowledgement."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20,
+                             batch_size=256 * 1024)  # fmt: skip
+    count = 0
+    for obs in events:
+        producer.send(topic, key=obs.series_key.encode(), value=obs.to_json())
+        count += 1
+    producer.flush(120)
+    producer.close()
+    return count
+
+
+def read_model_mismatches(engine: Engine, catalog: Catalog, events: list[Observation]) -> list[str]:
+    """Differences between the SQL read model and the oracle's batch computation of `events`."""
+    expected = oracle_rows(catalog, events)
+    cols = (series.c.indicator, series.c.area, series.c.period, series.c.gender)
+    actual = {}
+    with engine.connect() as conn:
+        for r in conn.execute(select(*cols, series.c.value, series.c.origin, series.c.coverage)):
+            actual[(r.indicator, r.area, r.period, r.gender)] = r
+    problems = []
+    for key in expected.keys() | actual.keys():
+        want, got = expected.get(key), actual.get(key)
+        want_origin = want.origin if want else None
+        got_origin = got.origin if got else None
+        if want_origin != got_origin or (
+            want_origin is not None and (
+                not close(want.value if want else None, got.value if got else None)
+                or not close(want.coverage if want else None, got.coverage if got else None)
+            )
+        ):  # fmt: skip
+            problems.append(f"{'|'.join(key)}: expected {want}, read model has {got}")
+    return sorted(problems)

@@ -12,18 +12,21 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, delete, select
 
 from services.aggregate.store import BatchResult
 from shared.db.schema import etappmal_status, indicator_status, namnd_rollup, series
+from shared.db.schema import risk_index as risk_index_table
 from shared.db.upsert import upsert
-from shared.domain.catalog import Catalog, Gender, NamndType
+from shared.domain.catalog import AreaLevel, Catalog, Gender, NamndType, RiskGroup
 from shared.domain.observation import utcnow
 from shared.domain.periods import parse_period
+from shared.domain.risk import eligible, latest_city_inputs, risk_index
 from shared.domain.status import DEFAULT_THRESHOLDS, Point, Thresholds
 from shared.domain.summary import AreaValue, etappmal_summary, indicator_summary, namnd_summary
 
 TOTAL = Gender.T.value
+RISK_LEVELS = (AreaLevel.STADSDELSOMRADE.value, AreaLevel.STADSDEL.value)
 
 
 class Projector:
@@ -32,6 +35,7 @@ class Projector:
     def __init__(self, catalog: Catalog, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> None:
         self.catalog = catalog
         self.thresholds = thresholds
+        self.risk_ids = {i.id for i in eligible(catalog)}
 
     def __call__(self, conn: Connection, result: BatchResult) -> None:
         """Run inside the batch's transaction; the documents go on `result` for the rollups topic."""
@@ -69,11 +73,31 @@ class Projector:
             {"namnd": n, "counts": d["counts"], "document": d, "computed_at": now}
             for n, d in namnd_docs.items()
         ])  # fmt: skip
+        risk_docs = self._risk(conn, now) if self.risk_ids & set(touched) else []
         return (
             [(f"indikator:{i}", d) for i, d in ind_docs.items()]
             + [(f"etappmal:{g}", d) for g, d in goal_docs.items()]
             + [(f"namnd:{n}", d) for n, d in namnd_docs.items()]
+            + [(f"risk:{d['area']}", d) for d in risk_docs]
         )
+
+    def _risk(self, conn: Connection, now: datetime) -> list[dict[str, Any]]:
+        """Recompute the social-risk index of every stadsdel and stadsdelsområde."""
+        query = select(series.c.indicator, series.c.area, series.c.period, series.c.value).where(
+            series.c.indicator.in_(sorted(self.risk_ids)),
+            series.c.gender == TOTAL,
+            series.c.value.is_not(None),
+            series.c.area_level.in_([AreaLevel.STAD.value, *RISK_LEVELS]),
+        )
+        values, city = latest_city_inputs(self.catalog, [tuple(r) for r in conn.execute(query)])
+        docs = [
+            score.as_dict()
+            for level in RISK_LEVELS
+            for score in risk_index(self.catalog, values, city, AreaLevel(level))
+        ]
+        conn.execute(delete(risk_index_table))
+        upsert(conn, risk_index_table, [_risk_row(d, now) for d in docs])
+        return docs
 
     def _indicator(self, conn: Connection, indicator_id: str, now: datetime) -> dict[str, Any]:
         query = select(series.c.period, series.c.value).where(
@@ -132,6 +156,19 @@ def _status_row(doc: dict[str, Any], root: str, now: datetime) -> dict[str, Any]
         "latest_period": doc["latest_period"],
         "latest_value": doc["latest_value"],
         "inputs": doc["inputs"],
+        "document": doc,
+        "computed_at": now,
+    }
+
+
+def _risk_row(doc: dict[str, Any], now: datetime) -> dict[str, Any]:
+    groups = {g["group"]: g["score"] for g in doc["groups"]}
+    return {
+        "area": doc["area"],
+        "area_level": doc["level"],
+        **{group.value: groups.get(group.value) for group in RiskGroup},
+        "composite": doc["score"],
+        "rank": doc["rank"],
         "document": doc,
         "computed_at": now,
     }

@@ -183,10 +183,10 @@ def keys_create(
 
     settings = _settings()
     catalog = _load_catalog(settings)
-    if source not in catalog.source:  # type: ignore[attr-defined]
+    if source not in catalog.source:
         typer.echo(
             f"unknown source {source!r}; the catalog has: {', '.join(catalog.source)}", err=True
-        )  # type: ignore[attr-defined]
+        )
         raise typer.Exit(2)
     upgrade(settings.database_url)
     key_id, key = create_key(make_engine(settings.database_url), settings, source, label)

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -101,6 +102,12 @@ def install(app: FastAPI) -> None:
             response.headers[name] = value
         return response
 
+    async def unavailable(request: Request, exc: Exception) -> Response:
+        log.warning("read model unavailable on %s: %s", request.url.path, str(exc).splitlines()[0])
+        response = problem(503, "the read model is unavailable; try again shortly")
+        response.headers["Retry-After"] = "5"
+        return response
+
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem(500, "internal error; it has been logged")
@@ -108,6 +115,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(DBAPIError, unavailable)
     app.add_exception_handler(Exception, unexpected)
 
 
@@ -125,9 +133,9 @@ def openapi_problems(schema: dict[str, Any]) -> dict[str, Any]:
                         "content": {PROBLEM_TYPE: problem_ref},
                     },
                 )
-            for code, response in responses.items():
+            for response in responses.values():
                 content = response.get("content", {})
-                if code[0] in "45" and JSON_TYPE in content and code != "503":
+                if content.get(JSON_TYPE, {}).get("schema") == problem_ref["schema"]:
                     content[PROBLEM_TYPE] = content.pop(JSON_TYPE)
     components = schema.get("components", {}).get("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):

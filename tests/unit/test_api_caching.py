@@ -10,26 +10,36 @@ from starlette.requests import Request
 from services.api.answers import wants_csv
 from services.api.caching import AnswerMemo, ReadState, Rendered, make_etag, matches, rfc3339
 
-STATE = ReadState(7, datetime(2025, 2, 1, 8, 0, tzinfo=UTC), datetime(2025, 2, 1, 8, 0, 1, tzinfo=UTC))
+STATE = ReadState(
+    7, datetime(2025, 2, 1, 8, 0, tzinfo=UTC), datetime(2025, 2, 1, 8, 0, 1, tzinfo=UTC)
+)
 
 
 def request(accept: str | None) -> Request:
     headers = [] if accept is None else [(b"accept", accept.encode())]
-    return Request({"type": "http", "method": "GET", "path": "/", "query_string": b"", "headers": headers})
+    return Request(
+        {"type": "http", "method": "GET", "path": "/", "query_string": b"", "headers": headers}
+    )
 
 
 def test_etag_changes_with_revision_commit_catalog_and_variant() -> None:
     etag = make_etag(STATE, "cat", "/v1/etappmal?|json")
-    assert etag.startswith('W/"') and etag == make_etag(STATE, "cat", "/v1/etappmal?|json")
+    assert etag.startswith('W/"')
+    assert etag == make_etag(STATE, "cat", "/v1/etappmal?|json")
     others = {
         make_etag(ReadState(8, STATE.data_as_of, STATE.committed_at), "cat", "/v1/etappmal?|json"),
         # a rebuilt read model reaching the same revision number again
-        make_etag(ReadState(7, STATE.data_as_of, datetime(2026, 1, 1, tzinfo=UTC)), "cat", "/v1/etappmal?|json"),
+        make_etag(
+            ReadState(7, STATE.data_as_of, datetime(2026, 1, 1, tzinfo=UTC)),
+            "cat",
+            "/v1/etappmal?|json",
+        ),
         make_etag(STATE, "other", "/v1/etappmal?|json"),
         make_etag(STATE, "cat", "/v1/etappmal?|csv"),
         make_etag(STATE, "cat", "/v1/etappmal?limit=1|json"),
     }
-    assert etag not in others and len(others) == 5
+    assert etag not in others
+    assert len(others) == 5
 
 
 @pytest.mark.parametrize(
@@ -77,6 +87,8 @@ def test_memo_evicts_the_least_recently_used_beyond_its_budget() -> None:
     memo.put("b", Rendered(b"12345", "text/plain"))
     assert memo.get("a") is not None  # a is now the most recently used
     memo.put("c", Rendered(b"123", "text/plain"))
-    assert memo.get("b") is None and memo.get("a") is not None and memo.get("c") is not None
+    assert memo.get("b") is None
+    assert memo.get("a") is not None
+    assert memo.get("c") is not None
     memo.put("big", Rendered(b"1234567", "text/plain"))
     assert memo.get("big") is None

@@ -49,7 +49,10 @@ def test_rows_render_every_kind_of_value() -> None:
         "id": "a,b",  # a comma forces quoting
         "baseline": {"period": "2019", "value": 86.2},
         "ids": ["x", "y"],
-        "tags": [{"namnd": "kommunstyrelsen", "role": "berord"}, {"namnd": "sdn", "role": "huvudansvarig"}],
+        "tags": [
+            {"namnd": "kommunstyrelsen", "role": "berord"},
+            {"namnd": "sdn", "role": "huvudansvarig"},
+        ],
         "hidden": [{"period": "2020", "value": 1.0}],
         "mapping": {"2025": 1.0},
         "flag": True,
@@ -80,7 +83,8 @@ def test_an_empty_list_still_has_its_header() -> None:
 
 def test_floats_keep_full_precision() -> None:
     assert float(cell(0.1 + 0.2)) == 0.1 + 0.2
-    assert cell(None) == "" and cell(False) == "false"
+    assert cell(None) == ""
+    assert cell(False) == "false"
     assert cell(datetime(2025, 1, 1, 12, 0)) == "2025-01-01T12:00:00Z"  # naive means UTC
 
 

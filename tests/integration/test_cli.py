@@ -1,0 +1,67 @@
+"""The `stadspuls` command line: catalog check, keys, database upgrade (SQLite file; no broker)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from shared.catalog.loader import CATALOG_PATH
+from shared.cli import app
+from shared.db.engine import make_engine
+from shared.keys import list_keys
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("STADSPULS_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("STADSPULS_KEY_SECRET", "cli-test-secret")
+    return sqlite_url
+
+
+def test_catalog_check_accepts_the_shipped_catalog() -> None:
+    result = runner.invoke(app, ["catalog", "check", str(CATALOG_PATH)])
+    assert result.exit_code == 0, result.output
+    assert "OK" in result.output
+
+
+def test_catalog_check_names_file_line_and_field(tmp_path: Path) -> None:
+    text = CATALOG_PATH.read_text(encoding="utf-8")
+    broken = text.replace("    kind: ratio\n", "    kind: ratiox\n", 1)
+    line = text[: text.index("    kind: ratio\n")].count("\n") + 1
+    path = tmp_path / "broken.yaml"
+    path.write_text(broken, encoding="utf-8")
+    result = runner.invoke(app, ["catalog", "check", str(path)])
+    assert result.exit_code == 1
+    assert f"broken.yaml:{line}:" in result.output
+    assert "kind" in result.output
+    assert "ratiox" in result.output
+
+
+def test_keys_create_prints_the_key_once_and_stores_only_its_hash(env: str) -> None:
+    result = runner.invoke(app, ["keys", "create", "utbildningsforvaltningen", "--label", "test"])
+    assert result.exit_code == 0, result.output
+    key = result.output.strip().splitlines()[-1]
+    assert key.startswith("sp_")
+    (info,) = list_keys(make_engine(env))
+    assert info.source == "utbildningsforvaltningen"
+    listed = runner.invoke(app, ["keys", "list"])
+    assert listed.exit_code == 0
+    assert info.key_id in listed.output
+    assert key not in listed.output
+    with make_engine(env).connect() as conn:
+        stored = conn.exec_driver_sql("SELECT key_hash FROM source_keys").scalar_one()
+    assert key not in stored
+    revoked = runner.invoke(app, ["keys", "revoke", info.key_id])
+    assert revoked.exit_code == 0, revoked.output
+    again = runner.invoke(app, ["keys", "revoke", info.key_id])
+    assert again.exit_code == 1
+
+
+def test_keys_create_refuses_an_unknown_source(env: str) -> None:
+    result = runner.invoke(app, ["keys", "create", "no-such-source"])
+    assert result.exit_code == 2
+    assert "unknown source" in result.output

@@ -1,0 +1,196 @@
+"""A real Prometheus server on 127.0.0.1 with its own config, rules and storage, no Docker.
+
+Built on the system's `prometheus` binary (Debian package `prometheus`). Tests point it at running
+Stadspuls services and read what it scraped and which alerts fire through its HTTP API.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import weakref
+from collections import deque
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+import yaml
+
+from shared.infra.ports import free_port
+from shared.infra.wait import wait_for
+
+_PR_SET_PDEATHSIG = 1
+_running: weakref.WeakSet[LocalPrometheus] = weakref.WeakSet()
+
+
+class PrometheusError(RuntimeError):
+    """Prometheus answered an API call with an error."""
+
+
+def prometheus_binary() -> str:
+    """Path of the `prometheus` server binary (PATH first, then /usr/bin)."""
+    path = shutil.which("prometheus") or shutil.which("prometheus", path="/usr/bin")
+    if path is None:
+        raise RuntimeError("the prometheus server binary was not found; install prometheus")
+    return path
+
+
+def _die_with_parent() -> None:
+    # Runs in the child before exec: the server gets SIGKILL if the Python process dies abruptly.
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+class LocalPrometheus:
+    """One Prometheus server scraping `targets` ({job: ["host:port", ...]}) and evaluating `rule_files`."""
+
+    def __init__(
+        self,
+        targets: Mapping[str, Sequence[str]],
+        rule_files: Sequence[Path] = (),
+        *,
+        scrape_interval: str = "1s",
+        evaluation_interval: str = "1s",
+        port: int | None = None,
+    ) -> None:
+        self.port = port or free_port()
+        self.workdir = Path(tempfile.mkdtemp(prefix="stadspuls-prometheus-"))
+        self.config_path = self.workdir / "prometheus.yml"
+        self.data_dir = self.workdir / "data"
+        self.log_path = self.workdir / "prometheus.log"
+        self.config: dict[str, Any] = {
+            "global": {
+                "scrape_interval": scrape_interval,
+                "evaluation_interval": evaluation_interval,
+            },
+            "rule_files": [str(Path(f).resolve()) for f in rule_files],
+            "scrape_configs": [
+                {"job_name": job, "static_configs": [{"targets": list(addresses)}]}
+                for job, addresses in targets.items()
+            ],
+        }
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL of the server's HTTP API and UI."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60) -> LocalPrometheus:
+        """Write the config, launch the server and wait until /-/ready answers 200."""
+        if self._proc is not None and self._proc.poll() is None:
+            return self
+        self.config_path.write_text(yaml.safe_dump(self.config, sort_keys=False))
+        command = [
+            prometheus_binary(),
+            f"--config.file={self.config_path}",
+            f"--storage.tsdb.path={self.data_dir}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--storage.tsdb.retention.time=1d",
+        ]
+        in_main = threading.current_thread() is threading.main_thread()
+        try:
+            with self.log_path.open("ab") as log:
+                self._proc = subprocess.Popen(
+                    command,
+                    cwd=self.workdir,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    # PDEATHSIG fires when the forking *thread* ends: safe from the main one.
+                    preexec_fn=_die_with_parent if in_main else None,
+                )  # fmt: skip
+            _running.add(self)
+            wait_for(self._ready, timeout=timeout, interval=0.1, what=f"Prometheus at {self.url}")
+        except BaseException as exc:
+            self.stop()
+            raise RuntimeError(
+                f"Prometheus did not start ({exc}); log tail:\n{self.log_tail()}"
+            ) from exc
+        return self
+
+    def _ready(self) -> bool:
+        if self._proc is None or self._proc.poll() is not None:
+            code = None if self._proc is None else self._proc.returncode
+            raise RuntimeError(f"Prometheus exited with code {code}")
+        try:
+            return httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def _api(self, path: str, **params: str) -> Any:
+        response = httpx.get(f"{self.url}/api/v1/{path}", params=params, timeout=10)
+        body = response.json()
+        if body.get("status") != "success":
+            raise PrometheusError(f"{path} {params}: {body.get('errorType')}: {body.get('error')}")
+        return body["data"]
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        """The instant vector of `promql` now: [{"metric": {labels}, "value": [time, "text"]}]."""
+        data = self._api("query", query=promql)
+        if data["resultType"] != "vector":
+            raise PrometheusError(f"{promql!r} gave a {data['resultType']}, not a vector")
+        result: list[dict[str, Any]] = data["result"]
+        return result
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Active alerts (pending and firing): [{"labels", "annotations", "state", "value", ...}]."""
+        alerts: list[dict[str, Any]] = self._api("alerts")["alerts"]
+        return alerts
+
+    def rule_groups(self) -> list[dict[str, Any]]:
+        """The loaded rule groups with each rule's health and last evaluation error."""
+        groups: list[dict[str, Any]] = self._api("rules")["groups"]
+        return groups
+
+    def targets(self) -> list[dict[str, Any]]:
+        """Active scrape targets with their health and last scrape error."""
+        targets: list[dict[str, Any]] = self._api("targets")["activeTargets"]
+        return targets
+
+    def stop(self, timeout: float = 30) -> None:
+        """SIGTERM and wait; SIGKILL if it hangs."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        _running.discard(self)
+
+    def close(self) -> None:
+        """Stop the server and delete its config, storage and log."""
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def log_tail(self, lines: int = 50) -> str:
+        """The last `lines` lines of the server log."""
+        if not self.log_path.exists():
+            return "(no log yet)"
+        with self.log_path.open(errors="replace") as log:
+            return "".join(deque(log, maxlen=lines))
+
+    def __enter__(self) -> LocalPrometheus:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    for server in list(_running):
+        server.close()

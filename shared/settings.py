@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     )
     ingest_retry_after_seconds: int = Field(default=5, description="`Retry-After` of ingest's 503 answers.")
     ingest_compression: str = Field(default="lz4", description="Ingest producer compression: lz4, zstd, gzip or none.")
-    ingest_linger_ms: int = Field(default=5, description="How long the ingest producer waits to fill a batch.")
+    ingest_linger_ms: int = Field(default=0, description="How long the ingest producer waits to fill a batch.")
     ingest_key_cache_seconds: float = Field(
         default=2.0, description="How long ingest trusts a looked-up source key (revocation delay); 0 = no cache."
     )

@@ -8,6 +8,7 @@ message. `publish` returns only when Kafka acknowledged every record, or raises 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -23,7 +24,10 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 Header = tuple[str, bytes]
-Record = tuple[bytes | None, bytes | None, list[Header]]  # key, value, headers (a list: aiokafka insists)
+Record = tuple[
+    bytes | None, bytes | None, list[Header]
+]  # key, value, headers (a list: aiokafka insists)
+Entry = tuple[str, Sequence[Record], "asyncio.Future[None]"]
 BATCH_BYTES = 512 * 1024
 
 
@@ -40,6 +44,9 @@ class Publisher:
         self._producer: Any = None
         self._lock = asyncio.Lock()
         self._partition = Partitioner()
+        self._pending: list[Entry] = []
+        self._wakeup = asyncio.Event()
+        self._flusher: asyncio.Task[None] | None = None
         self.timeout = settings.ingest_publish_timeout_seconds
 
     def _new_producer(self) -> Any:
@@ -79,39 +86,78 @@ class Publisher:
             log.warning("Kafka not reachable at startup; will retry on demand: %s", exc)
 
     async def publish(self, topic: str, records: Sequence[Record]) -> None:
-        """Send `records` to `topic` and wait until Kafka acknowledged all of them (acks=all)."""
+        """Send `records` to `topic` and return once Kafka acknowledged all of them (acks=all).
+
+        Concurrent calls are committed together: while one round of batches is in flight, new
+        records wait and then go out in one produce request per partition (group commit).
+        """
         if not records:
             return
-        deadline = time.monotonic() + self.timeout
-        producer = await self._ready_producer(deadline)
+        entry = (topic, records, asyncio.get_running_loop().create_future())
+        self._pending.append(entry)
+        self._wakeup.set()
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_forever())
         try:
-            await asyncio.wait_for(
-                self._send(producer, topic, records), max(deadline - time.monotonic(), 0.01)
-            )
-        except (TimeoutError, KafkaError, OSError) as exc:
-            await self._discard(producer)
-            raise KafkaUnavailableError(
-                f"Kafka did not acknowledge in {self.timeout:g}s: {exc!r}"
-            ) from exc
+            # A round is bounded by the timeout; this only guards against a round never starting.
+            await asyncio.wait_for(asyncio.shield(entry[2]), 2 * self.timeout + 1)
+        except TimeoutError:
+            if entry in self._pending:
+                self._pending.remove(entry)
+            raise KafkaUnavailableError(f"Kafka did not acknowledge in {self.timeout:g}s") from None
 
-    async def _send(self, producer: Any, topic: str, records: Sequence[Record]) -> None:
-        count = len(await producer.partitions_for(topic))
-        by_partition: dict[int, list[Record]] = defaultdict(list)
-        for record in records:
-            by_partition[self._partition(record[0], count)].append(record)
+    async def _flush_forever(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            entries, self._pending = self._pending, []
+            if not entries:
+                continue
+            producer = None
+            try:
+                producer = await self._ready_producer(time.monotonic() + self.timeout)
+                await asyncio.wait_for(self._send_round(producer, entries), self.timeout)
+            except (TimeoutError, KafkaError, OSError, KafkaUnavailableError) as exc:
+                if producer is not None:
+                    await self._discard(producer)
+                failure = exc if isinstance(exc, KafkaUnavailableError) else KafkaUnavailableError(
+                    f"Kafka did not acknowledge in {self.timeout:g}s: {exc!r}")  # fmt: skip
+                log.warning("publishing %d batches failed: %s", len(entries), failure)
+                for _, _, future in entries:
+                    if not future.done():
+                        future.set_exception(failure)
+                continue
+            for _, _, future in entries:
+                if not future.done():
+                    future.set_result(None)
+
+    async def _send_round(self, producer: Any, entries: list[Entry]) -> None:
+        by_partition: dict[tuple[str, int], list[Record]] = defaultdict(list)
+        for topic in {e[0] for e in entries}:
+            count = len(await producer.partitions_for(topic))
+            for entry_topic, records, _ in entries:
+                if entry_topic == topic:
+                    for record in records:
+                        by_partition[(topic, self._partition(record[0], count))].append(record)
+        submitted = await asyncio.gather(
+            *(self._submit(producer, tp, items) for tp, items in by_partition.items())
+        )
+        await asyncio.gather(*(f for futures in submitted for f in futures))
+
+    async def _submit(self, producer: Any, tp: tuple[str, int], items: list[Record]) -> list[Any]:
+        """Queue `items` for one partition as few record batches as fit; return their futures."""
         futures = []
-        for partition, items in by_partition.items():
-            batch = producer.create_batch()
-            for key, value, headers in items:
+        batch = producer.create_batch()
+        for key, value, headers in items:
+            if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                futures.append(await producer.send_batch(batch, tp[0], partition=tp[1]))
+                batch = producer.create_batch()
                 if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
-                    futures.append(await producer.send_batch(batch, topic, partition=partition))
-                    batch = producer.create_batch()
-                    if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
-                        raise KafkaError(
-                            f"a record of {len(value or b'')} bytes does not fit in a batch"
-                        )
-            futures.append(await producer.send_batch(batch, topic, partition=partition))
-        await asyncio.gather(*futures)
+                    raise KafkaError(
+                        f"a record of {len(value or b'')} bytes does not fit in a batch"
+                    )
+        futures.append(await producer.send_batch(batch, tp[0], partition=tp[1]))
+        return futures
 
     async def _discard(self, producer: Any) -> None:
         async with self._lock:
@@ -130,6 +176,10 @@ class Publisher:
 
     async def stop(self) -> None:
         """Flush what is pending and disconnect."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
         async with self._lock:
             producer, self._producer = self._producer, None
         if producer is not None:

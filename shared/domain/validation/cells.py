@@ -91,11 +91,21 @@ def number(raw: Row, name: str, errors: Errors, text: bool) -> float | None:
     return result
 
 
-def timestamp(raw: Row, name: str, now: datetime, errors: Errors) -> str | None:
-    """An optional RFC 3339 time with offset, not ahead of `now` by more than the clock skew."""
+def timestamp(
+    raw: Row, name: str, now: datetime, errors: Errors, memo: dict[object, Any] | None = None
+) -> str | None:
+    """An optional RFC 3339 time with offset, not ahead of `now` by more than the clock skew.
+
+    `memo` (per clock) remembers texts already judged: rows of one batch often share a timestamp.
+    """
     value = raw.get(name)
     if value is None or value == "":
         return None
+    known: str | None = (
+        memo.get(("ts", value)) if memo is not None and isinstance(value, str) else None
+    )
+    if known is not None:
+        return known
     moment = None
     if isinstance(value, str) and len(value) >= 20 and value[10] in "Tt ":
         try:
@@ -109,7 +119,10 @@ def timestamp(raw: Row, name: str, now: datetime, errors: Errors) -> str | None:
     if moment > now + CLOCK_SKEW:
         errors.add(name, ErrorCode.FUTURE_TIMESTAMP, f"{name} {value} is in the future")
         return None
-    return iso_utc(moment)
+    normalised = iso_utc(moment)
+    if memo is not None:
+        memo[("ts", value)] = normalised
+    return normalised
 
 
 def uuid(raw: Row, name: str, errors: Errors) -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -39,13 +39,17 @@ class ValidRow:
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """What a row is judged against: the catalog, the sending source and the clock."""
+    """What a row is judged against: the catalog, the sending source and the clock.
+
+    `memo` remembers parsed periods and timestamps for this scope's clock (rows of a batch repeat them).
+    """
 
     catalog: Catalog
     source: str
     allowed: frozenset[str]
     now: datetime
     today: date
+    memo: dict[object, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, catalog: Catalog, source: str, now: datetime) -> Scope:
@@ -88,13 +92,12 @@ def validate_row(
                    f"indicator {ind.id!r} is reported for {'/'.join(ind.genders)}, not {gender!r}")  # fmt: skip
     status = cells.choice(raw, "status", "final", _STATUSES, ErrorCode.BAD_STATUS, errors)
     retract = cells.boolean(raw, "retract", errors, text)
-    numbers = {
-        name: cells.number(raw, name, errors, text)
-        for name in ("value", "numerator", "denominator")
-    }
+    numbers = {"value": cells.number(raw, "value", errors, text),
+               "numerator": cells.number(raw, "numerator", errors, text),
+               "denominator": cells.number(raw, "denominator", errors, text)}  # fmt: skip
     if ind is not None and retract is not None:
         _values(ind, numbers, retract, errors)
-    updated_at = cells.timestamp(raw, "updated_at", scope.now, errors)
+    updated_at = cells.timestamp(raw, "updated_at", scope.now, errors, scope.memo)
     comment = raw.get("comment")
     if comment is not None and not isinstance(comment, str):
         errors.add("comment", ErrorCode.BAD_TYPE, "comment must be a string")
@@ -106,11 +109,15 @@ def validate_row(
         return errors.items
     fields: dict[str, Any] = {"indicator": ind.id, "area": area, "period": period, "gender": gender,
                               "status": status, "retract": retract}  # fmt: skip
-    for name, value in numbers.items():
-        if value is not None:
-            fields[name] = value
-    optional = {"updated_at": updated_at, "comment": comment, "observation_id": observation_id}
-    fields.update((name, value) for name, value in optional.items() if value is not None)
+    for name in ("value", "numerator", "denominator"):
+        if numbers[name] is not None:
+            fields[name] = numbers[name]
+    if updated_at is not None:
+        fields["updated_at"] = updated_at
+    if comment is not None:
+        fields["comment"] = comment
+    if observation_id is not None:
+        fields["observation_id"] = observation_id
     return ValidRow(row, series_key(ind.id, area, period, gender), fields)
 
 
@@ -152,11 +159,13 @@ def _period(
     text = cells.required_str(raw, "period", errors)
     if text is None:
         return None
-    try:
-        period = parse_period(text)
-    except PeriodError as exc:
-        errors.add("period", ErrorCode.BAD_PERIOD, str(exc))
-        return None
+    period = scope.memo.get(text)
+    if period is None:
+        try:
+            period = scope.memo[text] = parse_period(text)
+        except PeriodError as exc:
+            errors.add("period", ErrorCode.BAD_PERIOD, str(exc))
+            return None
     if ind is not None and period.type is not ind.period_type:
         errors.add("period", ErrorCode.PERIOD_TYPE_MISMATCH,
                    f"{text!r} is a {period.type.value} period; {ind.id!r} is reported per {ind.period_type.value}")  # fmt: skip

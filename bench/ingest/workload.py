@@ -1,0 +1,80 @@
+"""A realistic ingest workload: batches of valid rows from several sources of the Stockholm catalog.
+
+Each batch holds distinct series (indicator × area × gender × period) that the source may report,
+with ratio values exactly 100·numerator/denominator, so every row is accepted.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Iterator
+from typing import Any
+
+from shared.domain.catalog import Catalog, Indikator, Kind, PeriodType
+from shared.domain.validation import allowed_indicators
+
+SOURCES = (
+    "utbildningsforvaltningen",
+    "arbetsmarknadsforvaltningen",
+    "scb",
+    "stadsledningskontoret",
+)
+_SUB = {PeriodType.YEAR: [""], PeriodType.TERTIAL: ["-T1", "-T2", "-T3"],
+        PeriodType.QUARTER: ["-Q1", "-Q2", "-Q3", "-Q4"], PeriodType.MONTH: [f"-{m:02d}" for m in range(1, 13)],
+        PeriodType.TERM: ["-VT", "-HT"]}  # fmt: skip
+
+
+def _periods(ind: Indikator) -> Iterator[str]:
+    for year in range(2023, 1950, -1):
+        for sub in _SUB[ind.period_type]:
+            yield f"{year}{sub}"
+
+
+def _series_of(catalog: Catalog, ind: Indikator) -> Iterator[tuple[Indikator, str, str, str]]:
+    areas = [a.id for a in catalog.omraden if a.level in ind.area_levels]
+    for period in _periods(ind):
+        for area in areas:
+            for gender in ind.genders:
+                yield ind, area, gender.value, period
+
+
+def _series(catalog: Catalog, source: str) -> Iterator[tuple[Indikator, str, str, str]]:
+    """Every series `source` may report, the indicators interleaved, newest periods first."""
+    groups = [
+        _series_of(catalog, catalog.indicator[i])
+        for i in sorted(allowed_indicators(catalog, source))
+    ]
+    yield from (s for group in itertools.zip_longest(*groups) for s in group if s is not None)
+
+
+def _row(rng: random.Random, ind: Indikator, area: str, gender: str, period: str) -> dict[str, Any]:
+    row: dict[str, Any] = {"indicator": ind.id, "area": area, "period": period, "gender": gender,
+                           "status": "final", "updated_at": "2025-02-01T08:00:00Z"}  # fmt: skip
+    if ind.kind is Kind.RATIO:
+        den = rng.randint(50, 20_000)
+        num = rng.randint(0, den)
+        row |= {"numerator": num, "denominator": den, "value": round(100 * num / den, 3)}
+    else:
+        row["value"] = (
+            float(rng.randint(0, 50_000))
+            if ind.kind is Kind.COUNT
+            else round(rng.uniform(1, 500), 2)
+        )
+    return row
+
+
+def batches(
+    catalog: Catalog, source: str, size: int, count: int, seed: int = 1
+) -> list[list[dict[str, Any]]]:
+    """`count` batches of `size` valid rows for `source`, each batch with distinct series."""
+    rng = random.Random(f"{seed}-{source}")
+    series = _series(catalog, source)
+    out = []
+    for _ in range(count):
+        chunk = list(itertools.islice(series, size))
+        if len(chunk) < size:
+            series = _series(catalog, source)
+            chunk = list(itertools.islice(series, size))
+        out.append([_row(rng, *s) for s in chunk])
+    return out

@@ -6,6 +6,7 @@ runs when neither the client's copy (If-None-Match → 304) nor this replica's m
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ from urllib.parse import urlencode
 import orjson
 from pydantic import BaseModel
 from sqlalchemy import Connection, Engine
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -23,15 +25,16 @@ from services.api.caching import (
     AnswerMemo,
     ReadState,
     Rendered,
+    StateCache,
     make_etag,
     matches,
-    read_state,
 )
 
 JSON_TYPE = "application/json"
 JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 Rows = Sequence[dict[str, Any]]
 Producer = Callable[[Connection, ReadState], Any]
+Renderer = Callable[[Connection, ReadState, bool], Rendered]
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,15 @@ def wants_csv(request: Request, fmt: str | None) -> bool:
     return csv_q > 0 and csv_q >= weights.get(JSON_TYPE, 0.0)
 
 
+def accepts_gzip(request: Request) -> bool:
+    """True when Accept-Encoding names gzip (and does not refuse it with q=0)."""
+    for part in request.headers.get("accept-encoding", "").lower().split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip() in ("gzip", "*"):
+            return params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
+
+
 def _links(request: Request, paging: Paging, total: int) -> str | None:
     links = []
     query = dict(request.query_params)
@@ -79,14 +91,18 @@ def _links(request: Request, paging: Paging, total: int) -> str | None:
 
 
 class Answers:
-    """Renders answers for one app: its engine, memo and catalog tag."""
+    """Renders answers for one app: its engine, read state, memo and catalog tag."""
 
-    def __init__(self, engine: Engine, catalog_tag: str, memo: AnswerMemo) -> None:
+    def __init__(
+        self, engine: Engine, catalog_tag: str, memo: AnswerMemo, state: StateCache
+    ) -> None:
         self.engine = engine
         self.catalog_tag = catalog_tag
         self.memo = memo
+        self.state = state
+        self._pending: dict[str, asyncio.Future[Rendered]] = {}
 
-    def page(
+    async def page(
         self,
         request: Request,
         fmt: str | None,
@@ -111,40 +127,61 @@ class Answers:
             body = {"total": total, "limit": paging.limit, "offset": paging.offset, "items": items}
             return Rendered(orjson.dumps(body, option=JSON_OPTIONS), JSON_TYPE, tuple(headers))
 
-        return self._answer(request, wants_csv(request, fmt), render)
+        return await self._answer(request, wants_csv(request, fmt), render)
 
-    def one(self, request: Request, produce: Producer) -> Response:
+    async def one(self, request: Request, produce: Producer) -> Response:
         """A single-resource JSON answer; `produce` returns the document."""
 
         def render(conn: Connection, state: ReadState, as_csv: bool) -> Rendered:
             body = orjson.dumps(produce(conn, state), option=JSON_OPTIONS)
             return Rendered(body, JSON_TYPE)
 
-        return self._answer(request, False, render)
+        return await self._answer(request, False, render)
 
-    def _answer(
-        self,
-        request: Request,
-        as_csv: bool,
-        render: Callable[[Connection, ReadState, bool], Rendered],
-    ) -> Response:
+    async def _answer(self, request: Request, as_csv: bool, render: Renderer) -> Response:
         query = sorted(request.query_params.multi_items())
         variant = f"{request.url.path}?{urlencode(query)}|{'csv' if as_csv else 'json'}"
-        with self.engine.connect() as conn:
-            state = read_state(conn)
-            etag = make_etag(state, self.catalog_tag, variant)
-            headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept"}
-            as_of = state.header()
-            if as_of:
-                headers["X-Data-As-Of"] = as_of
-            if matches(request.headers.get("if-none-match"), etag):
-                return Response(status_code=304, headers=headers)
-            rendered = self.memo.get(etag)
-            if rendered is None:
-                rendered = render(conn, state, as_csv)
-                self.memo.put(etag, rendered)
+        state = await self.state.current()
+        etag = make_etag(state, self.catalog_tag, variant)
+        headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept, Accept-Encoding"}
+        as_of = state.header()
+        if as_of:
+            headers["X-Data-As-Of"] = as_of
+        if matches(request.headers.get("if-none-match"), etag):
+            return Response(status_code=304, headers=headers)
+        rendered = self.memo.get(etag) or await self._render_once(etag, state, as_csv, render)
         headers.update(rendered.headers)
         if as_csv:
             name = request.url.path.rstrip("/").rsplit("/", 1)[-1] or "answer"
             headers["Content-Disposition"] = f'attachment; filename="{name}.csv"'
-        return Response(rendered.body, media_type=rendered.media_type, headers=headers)
+        body = rendered.body
+        if rendered.gzipped is not None and accepts_gzip(request):
+            body = rendered.gzipped
+            headers["Content-Encoding"] = "gzip"
+        return Response(body, media_type=rendered.media_type, headers=headers)
+
+    async def _render_once(
+        self, etag: str, state: ReadState, as_csv: bool, render: Renderer
+    ) -> Rendered:
+        """Render in a worker thread; concurrent requests for the same answer wait for one render."""
+        pending = self._pending.get(etag)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Rendered] = asyncio.get_running_loop().create_future()
+        self._pending[etag] = future
+        try:
+            rendered = await run_in_threadpool(self._render, state, as_csv, render)
+            self.memo.put(etag, rendered)
+            future.set_result(rendered)
+            return rendered
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved here, so an unawaited failure is not logged twice
+            raise
+        finally:
+            del self._pending[etag]
+
+    def _render(self, state: ReadState, as_csv: bool, render: Renderer) -> Rendered:
+        with self.engine.connect() as conn:
+            rendered = render(conn, state, as_csv)
+        return rendered.compressed()

@@ -16,10 +16,11 @@ from sqlalchemy import Engine
 
 from services.api import errors
 from services.api.answers import Answers
-from services.api.caching import AnswerMemo
+from services.api.caching import STATE_MAX_AGE, AnswerMemo, StateCache
 from services.api.db import read_only
 from services.api.deps import ApiContext
 from services.api.metrics import ApiMetrics, MetricsMiddleware
+from services.api.profiles import known_areas
 from services.api.routers import catalog as catalog_routes
 from services.api.routers import etappmal, health, indikatorer, namnder, omraden
 from shared.catalog.loader import catalog_document, load_catalog
@@ -55,11 +56,12 @@ def create_app(
     app.state.context = ApiContext(
         catalog=catalog,
         engine=engine,
-        answers=Answers(engine, catalog_tag, AnswerMemo()),
+        answers=Answers(engine, catalog_tag, AnswerMemo(), StateCache(engine, STATE_MAX_AGE)),
         metrics=metrics,
         catalog_document=document,
         indicator_entries={entry["id"]: entry for entry in document["indikatorer"]},
         migrations=_migrations(settings.database_url),
+        areas=known_areas(catalog),
     )
     for module in (catalog_routes, etappmal, namnder, indikatorer, omraden, health):
         app.include_router(module.router)

@@ -8,18 +8,24 @@ answers keyed the same way: a replica holds no state another one needs.
 
 from __future__ import annotations
 
+import asyncio
+import gzip
 import hashlib
 import threading
+import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Engine, func, select
+from starlette.concurrency import run_in_threadpool
 
 from shared.db.schema import etappmal_status, read_model_state
 
 CACHE_CONTROL = "public, max-age=15"
+GZIP_MIN = 1024
+STATE_MAX_AGE = 0.25  # seconds an answer may lag the newest commit
 NO_STORE = "no-store"
 
 
@@ -65,6 +71,43 @@ def read_state(conn: Connection) -> ReadState:
     return ReadState(int(revision or 0), data_as_of, committed_at, refreshed_at)
 
 
+class StateCache:
+    """The read state, read at most once per `max_age` seconds however many requests arrive.
+
+    Answers may lag a commit by up to `max_age`; in exchange, a request that the client's copy
+    (304) or the memo can answer touches no database at all.
+    """
+
+    def __init__(self, engine: Engine, max_age: float) -> None:
+        self.engine = engine
+        self.max_age = max_age
+        self._state: ReadState | None = None
+        self._read_at = 0.0
+        self._lock: asyncio.Lock | None = None
+
+    def _fresh(self) -> ReadState | None:
+        if self._state is not None and time.monotonic() - self._read_at < self.max_age:
+            return self._state
+        return None
+
+    def _read(self) -> ReadState:
+        with self.engine.connect() as conn:
+            return read_state(conn)
+
+    async def current(self) -> ReadState:
+        """The read state, from the database when the cached one is older than `max_age`."""
+        state = self._fresh()
+        if state is not None:
+            return state
+        self._lock = self._lock or asyncio.Lock()
+        async with self._lock:
+            state = self._fresh()
+            if state is None:
+                state = await run_in_threadpool(self._read)
+                self._state, self._read_at = state, time.monotonic()
+            return state
+
+
 def make_etag(state: ReadState, catalog_tag: str, variant: str) -> str:
     """A weak ETag for one representation of one resource at one revision."""
     digest = hashlib.blake2b(
@@ -92,6 +135,18 @@ class Rendered:
     body: bytes
     media_type: str
     headers: tuple[tuple[str, str], ...] = ()
+    gzipped: bytes | None = None  # the body gzip-compressed, for clients that accept it
+
+    @property
+    def size(self) -> int:
+        """Bytes held."""
+        return len(self.body) + len(self.gzipped or b"")
+
+    def compressed(self) -> Rendered:
+        """The same answer with its gzip form beside it (bodies of 1 KiB or more)."""
+        if len(self.body) < GZIP_MIN:
+            return self
+        return replace(self, gzipped=gzip.compress(self.body, compresslevel=6, mtime=0))
 
 
 class AnswerMemo:
@@ -114,15 +169,15 @@ class AnswerMemo:
 
     def put(self, key: str, answer: Rendered) -> None:
         """Remember an answer, evicting the least recently used beyond the byte budget."""
-        size = len(answer.body)
+        size = answer.size
         if size > self.max_entry or self.max_bytes <= 0:
             return
         with self._lock:
             old = self._items.pop(key, None)
             if old is not None:
-                self._size -= len(old.body)
+                self._size -= old.size
             self._items[key] = answer
             self._size += size
             while self._size > self.max_bytes and self._items:
                 _, dropped = self._items.popitem(last=False)
-                self._size -= len(dropped.body)
+                self._size -= dropped.size

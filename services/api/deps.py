@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -48,6 +49,7 @@ class ApiContext:
     catalog_document: dict[str, Any]
     indicator_entries: dict[str, dict[str, Any]]
     migrations: tuple[str | None, frozenset[str]]  # (head, every known revision)
+    areas: frozenset[str]  # every area id the read model can hold, virtual ones included
 
     def as_of(self, state: ReadState) -> datetime:
         """The moment statuses computed on request are judged at: the read model's last change."""
@@ -58,22 +60,22 @@ class ApiContext:
         ]
         return max(moments, default=None) or utcnow()
 
-    def area_param(self, name: str, value: str | None, known: list[str]) -> str:
+    def area_param(self, name: str, value: str | None) -> str:
         """A known area id, the city when absent, else 400 naming the parameter."""
         if value is None:
             return self.catalog.root
-        if value not in known:
+        if value not in self.areas:
             raise bad_parameter(name, f"unknown area {value!r}; GET /v1/omraden lists them")
         return value
 
 
-def get_context(request: Request) -> ApiContext:
+async def get_context(request: Request) -> ApiContext:
     """The app's context."""
     context: ApiContext = request.app.state.context
     return context
 
 
-def get_paging(
+async def get_paging(
     limit: Annotated[
         int,
         Query(
@@ -91,7 +93,9 @@ def get_paging(
     return Paging(limit, offset)
 
 
-def split(name: str, values: list[str] | None, allowed: set[str] | None = None) -> tuple[str, ...]:
+def split(
+    name: str, values: list[str] | None, allowed: Collection[str] | None = None
+) -> tuple[str, ...]:
     """Repeated and comma-separated values of a list parameter, checked against `allowed`."""
     result: list[str] = []
     for value in values or []:

@@ -23,9 +23,9 @@ RISK_COLUMNS = (
 RISK_DETAILS = ("out_of", "n_indicators", "n_groups", *_LISTS)
 
 
-def known_areas(catalog: Catalog) -> list[str]:
-    """Every area id the read model can hold: the catalog's, then the virtual ones."""
-    return [a.id for a in catalog.omraden] + list(VIRTUAL_AREAS)
+def known_areas(catalog: Catalog) -> frozenset[str]:
+    """Every area id the read model can hold: the catalog's and the virtual ones."""
+    return frozenset(a.id for a in catalog.omraden) | frozenset(VIRTUAL_AREAS)
 
 
 def omrade_items(conn: Connection, catalog: Catalog) -> list[Document]:

@@ -359,6 +359,12 @@ def test_caching_headers_and_conditional_requests(api: Api) -> None:
         assert again.headers["ETag"] == etag
         assert again.headers["X-Data-As-Of"]
         assert api.http.get(path, headers={"If-None-Match": 'W/"other"'}).status_code == 200
+    plain = api.http.get("/v1/etappmal", headers={"Accept-Encoding": "identity"})
+    packed = api.http.get("/v1/etappmal", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in plain.headers
+    assert packed.headers["content-encoding"] == "gzip"
+    assert int(packed.headers["content-length"]) < len(plain.content) / 3
+    assert packed.json() == plain.json()
     json_tag = api.get("/v1/etappmal").headers["ETag"]
     assert api.get("/v1/etappmal", format="csv").headers["ETag"] != json_tag
 

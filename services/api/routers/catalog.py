@@ -22,10 +22,10 @@ router = APIRouter(tags=["katalog"])
     responses={k: v for k, v in DETAIL_RESPONSES.items() if k != 404},
     summary="The catalog",
 )
-def get_catalog(request: Request, ctx: Ctx) -> Response:
+async def get_catalog(request: Request, ctx: Ctx) -> Response:
     """The whole catalog the services run with (no secrets)."""
 
     def produce(conn: Connection, state: ReadState) -> dict[str, Any]:
         return ctx.catalog_document
 
-    return ctx.answers.one(request, produce)
+    return await ctx.answers.one(request, produce)

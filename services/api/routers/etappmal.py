@@ -12,7 +12,6 @@ from services.api import views
 from services.api.caching import ReadState
 from services.api.deps import Ctx, FormatParam, GenderParam, PagingDep, split
 from services.api.errors import not_found
-from services.api.profiles import known_areas
 from services.api.routers.common import DETAIL_RESPONSES, LIST_RESPONSES
 from services.api.schemas.status import EtappmalOut, EtappmalPage
 from shared.domain.status import StatusCode
@@ -37,7 +36,7 @@ GenderQuery = Annotated[
     responses=LIST_RESPONSES,
     summary="Every etappmål with its status",
 )
-def list_etappmal(
+async def list_etappmal(
     request: Request,
     ctx: Ctx,
     paging: PagingDep,
@@ -68,7 +67,7 @@ def list_etappmal(
 ) -> Response:
     """Status, direction, baseline, target, the indicators and the responsible nämnder of each etappmål."""
     catalog = ctx.catalog
-    where_area = ctx.area_param("area", area, known_areas(catalog))
+    where_area = ctx.area_param("area", area)
     statuses = {s.value for s in status or []}
     namnder = set(split("namnd", namnd, set(catalog.committee)))
     areas = set(split("malomrade", malomrade, {m.id for m in catalog.malomraden}))
@@ -83,7 +82,7 @@ def list_etappmal(
             and (not namnder or namnder & {r["namnd"] for r in item["responsible"]})
         ]
 
-    return ctx.answers.page(request, fmt, EtappmalOut, paging, produce)
+    return await ctx.answers.page(request, fmt, EtappmalOut, paging, produce)
 
 
 @router.get(
@@ -92,7 +91,7 @@ def list_etappmal(
     responses=DETAIL_RESPONSES,
     summary="One etappmål with its status",
 )
-def get_etappmal(
+async def get_etappmal(
     request: Request,
     ctx: Ctx,
     id: Annotated[str, Path(description="Etappmål id.", examples=["behorighet-gymnasiet"])],
@@ -103,10 +102,10 @@ def get_etappmal(
     catalog = ctx.catalog
     if id not in catalog.goal:
         raise not_found("etappmål", id, "GET /v1/etappmal")
-    where_area = ctx.area_param("area", area, known_areas(catalog))
+    where_area = ctx.area_param("area", area)
 
     def produce(conn: Connection, state: ReadState) -> dict[str, Any]:
         items = views.etappmal_items(conn, catalog, where_area, gender.value, ctx.as_of(state))
         return next(item for item in items if item["id"] == id)
 
-    return ctx.answers.one(request, produce)
+    return await ctx.answers.one(request, produce)

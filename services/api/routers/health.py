@@ -26,7 +26,7 @@ def _json(body: dict[str, object], status: int = 200) -> Response:
 
 
 @router.get("/healthz", response_model=Health, summary="Alive")
-def healthz() -> Response:
+async def healthz() -> Response:
     """The process answers; says nothing about the database."""
     return _json({"status": "ok"})
 
@@ -76,7 +76,7 @@ def readyz(ctx: Ctx) -> Response:
         }
     },
 )
-def metrics(ctx: Ctx) -> Response:
+async def metrics(ctx: Ctx) -> Response:
     """Request counts and latencies by route template, in the Prometheus text format."""
     return Response(
         generate_latest(ctx.metrics.registry),

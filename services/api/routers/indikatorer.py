@@ -12,7 +12,6 @@ from services.api import queries, views
 from services.api.caching import ReadState
 from services.api.deps import ApiContext, Ctx, FormatParam, GenderParam, PagingDep, split
 from services.api.errors import bad_parameter, not_found
-from services.api.profiles import known_areas
 from services.api.routers.common import DETAIL_RESPONSES, LIST_RESPONSES
 from services.api.schemas.catalog import IndikatorOut, IndikatorPage
 from services.api.schemas.series import SeriesPage, SeriesRow
@@ -43,7 +42,7 @@ def _indicator(ctx: ApiContext, indicator_id: str) -> None:
     responses=LIST_RESPONSES,
     summary="Every indicator with its status",
 )
-def list_indikatorer(
+async def list_indikatorer(
     request: Request,
     ctx: Ctx,
     paging: PagingDep,
@@ -75,7 +74,7 @@ def list_indikatorer(
 ) -> Response:
     """The catalog entry of every indicator with its status, trend, latest value and status inputs."""
     catalog = ctx.catalog
-    where_area = ctx.area_param("area", area, known_areas(catalog))
+    where_area = ctx.area_param("area", area)
     statuses = {s.value for s in status or []}
     namnder = set(split("namnd", namnd, set(catalog.committee)))
     goals = set(split("etappmal", etappmal, set(catalog.goal)))
@@ -94,7 +93,7 @@ def list_indikatorer(
             and (not namnder or namnder & {r["namnd"] for r in item["responsible"]})
         ]
 
-    return ctx.answers.page(request, fmt, IndikatorOut, paging, produce)
+    return await ctx.answers.page(request, fmt, IndikatorOut, paging, produce)
 
 
 @router.get(
@@ -103,7 +102,7 @@ def list_indikatorer(
     responses=DETAIL_RESPONSES,
     summary="One indicator with its status and inputs",
 )
-def get_indikator(
+async def get_indikator(
     request: Request,
     ctx: Ctx,
     id: IdPath,
@@ -112,7 +111,7 @@ def get_indikator(
 ) -> Response:
     """One indicator: catalog entry, status, trend, latest value and every input of the status."""
     _indicator(ctx, id)
-    where_area = ctx.area_param("area", area, known_areas(ctx.catalog))
+    where_area = ctx.area_param("area", area)
 
     def produce(conn: Connection, state: ReadState) -> dict[str, Any]:
         items = views.indikator_items(
@@ -120,7 +119,7 @@ def get_indikator(
         )
         return next(item for item in items if item["id"] == id)
 
-    return ctx.answers.one(request, produce)
+    return await ctx.answers.one(request, produce)
 
 
 def _period_bound(name: str, text: str | None, end: bool) -> float | None:
@@ -141,7 +140,7 @@ def _period_bound(name: str, text: str | None, end: bool) -> float | None:
     responses=LIST_RESPONSES,
     summary="The current series of an indicator",
 )
-def list_observationer(
+async def list_observationer(
     request: Request,
     ctx: Ctx,
     id: IdPath,
@@ -202,7 +201,7 @@ def list_observationer(
     _indicator(ctx, id)
     where = queries.SeriesFilter(
         indicator=id,
-        areas=split("area", area, set(known_areas(ctx.catalog))),
+        areas=split("area", area, ctx.areas),
         genders=tuple(g.value for g in gender or []),
         levels=split("level", level, {"stad", "stadsdelsomrade", "stadsdel", "virtual"}),
         origins=split("origin", origin, {"reported", "computed"}),
@@ -217,4 +216,4 @@ def list_observationer(
         total, rows = queries.series_page(conn, where, paging.limit, paging.offset)
         return total, [row | {"unit": unit} for row in rows]
 
-    return ctx.answers.page(request, fmt, SeriesRow, paging, produce)
+    return await ctx.answers.page(request, fmt, SeriesRow, paging, produce)

@@ -26,7 +26,7 @@ router = APIRouter(tags=["nämnder"])
     responses=LIST_RESPONSES,
     summary="Every nämnd's rollup",
 )
-def list_namnder(
+async def list_namnder(
     request: Request,
     ctx: Ctx,
     paging: PagingDep,
@@ -63,7 +63,7 @@ def list_namnder(
             )
         ]
 
-    return ctx.answers.page(request, fmt, NamndRollup, paging, produce)
+    return await ctx.answers.page(request, fmt, NamndRollup, paging, produce)
 
 
 @router.get(
@@ -72,7 +72,7 @@ def list_namnder(
     responses=DETAIL_RESPONSES,
     summary="One nämnd's rollup",
 )
-def get_namnd(
+async def get_namnd(
     request: Request,
     ctx: Ctx,
     id: Annotated[str, Path(description="Nämnd id.", examples=["rinkeby-kista-sdn"])],
@@ -85,4 +85,4 @@ def get_namnd(
         items = views.namnd_items(conn, ctx.catalog, ctx.as_of(state))
         return next(item for item in items if item["id"] == id)
 
-    return ctx.answers.one(request, produce)
+    return await ctx.answers.one(request, produce)

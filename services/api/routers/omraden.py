@@ -11,7 +11,7 @@ from starlette.responses import Response
 from services.api.caching import ReadState
 from services.api.deps import ApiContext, Ctx, FormatParam, GenderParam, PagingDep, split
 from services.api.errors import not_found
-from services.api.profiles import known_areas, omrade_items, profile_rows
+from services.api.profiles import omrade_items, profile_rows
 from services.api.routers.common import DETAIL_RESPONSES, LIST_RESPONSES
 from services.api.schemas.areas import OmradeOut, OmradePage, OmradeProfile, ProfilePage, ProfileRow
 
@@ -25,7 +25,7 @@ LEVELS = {"stad", "stadsdelsomrade", "stadsdel", "virtual"}
 
 
 def _area(ctx: ApiContext, area_id: str) -> None:
-    if area_id not in known_areas(ctx.catalog):
+    if area_id not in ctx.areas:
         raise not_found("område", area_id, "GET /v1/omraden")
 
 
@@ -40,7 +40,7 @@ def _level(ctx: ApiContext, area_id: str) -> str:
     responses=LIST_RESPONSES,
     summary="Every area with its social-risk index",
 )
-def list_omraden(
+async def list_omraden(
     request: Request,
     ctx: Ctx,
     paging: PagingDep,
@@ -74,7 +74,7 @@ def list_omraden(
     """Areas of the tree (and the virtual ytterstaden/fokusomraden) with risk index and rank."""
     levels = set(split("level", level, LEVELS))
     if parent is not None:
-        ctx.area_param("parent", parent, known_areas(ctx.catalog))
+        ctx.area_param("parent", parent)
     owners = set(split("namnd", namnd, set(ctx.catalog.committee)))
 
     def produce(conn: Connection, state: ReadState) -> list[dict[str, Any]]:
@@ -88,7 +88,7 @@ def list_omraden(
             and (not owners or item["namnd"] in owners)
         ]
 
-    return ctx.answers.page(request, fmt, OmradeOut, paging, produce)
+    return await ctx.answers.page(request, fmt, OmradeOut, paging, produce)
 
 
 @router.get(
@@ -97,7 +97,7 @@ def list_omraden(
     responses=DETAIL_RESPONSES,
     summary="An area profile",
 )
-def get_omrade(
+async def get_omrade(
     request: Request, ctx: Ctx, id: IdPath, gender: GenderQuery = GenderParam.T
 ) -> Response:
     """Latest value per indicator, gap to the city, the area's own status, risk index and rank."""
@@ -108,7 +108,7 @@ def get_omrade(
         rows = profile_rows(conn, ctx.catalog, id, _level(ctx, id), gender.value, ctx.as_of(state))
         return item | {"indikatorer": rows}
 
-    return ctx.answers.one(request, produce)
+    return await ctx.answers.one(request, produce)
 
 
 @router.get(
@@ -117,7 +117,7 @@ def get_omrade(
     responses=LIST_RESPONSES,
     summary="An area profile as a table",
 )
-def list_profile(
+async def list_profile(
     request: Request,
     ctx: Ctx,
     id: IdPath,
@@ -131,4 +131,4 @@ def list_profile(
     def produce(conn: Connection, state: ReadState) -> list[dict[str, Any]]:
         return profile_rows(conn, ctx.catalog, id, _level(ctx, id), gender.value, ctx.as_of(state))
 
-    return ctx.answers.page(request, fmt, ProfileRow, paging, produce)
+    return await ctx.answers.page(request, fmt, ProfileRow, paging, produce)

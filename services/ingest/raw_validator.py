@@ -63,6 +63,7 @@ class RawValidator:
         self.dlq = settings.topic("observations.dlq.v1")
         self.group = f"{settings.topic_prefix}{settings.ingest_raw_group}"
         self._allowed = {s.id: allowed_indicators(catalog, s.id) for s in catalog.kallor}
+        self._scopes: dict[str, Scope] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set, reconnecting after Kafka failures."""
@@ -117,6 +118,14 @@ class RawValidator:
                     await asyncio.wait_for(stop.wait(), 1.0)
         return False
 
+    def _scope(self, source: str, allowed: frozenset[str], now: datetime) -> Scope:
+        """One scope per source and poll (same clock), so its memo serves the whole poll."""
+        scope = self._scopes.get(source)
+        if scope is None or scope.now != now.astimezone(UTC):
+            utc = now.astimezone(UTC)
+            scope = self._scopes[source] = Scope(self.catalog, source, allowed, utc, utc.date())
+        return scope
+
     def judge(self, message: ConsumerRecord[bytes, bytes], now: datetime) -> tuple[bool, Record]:
         """(True, canonical record) for a valid message, else (False, DLQ record). Never raises."""
         headers = list(message.headers or ())
@@ -156,8 +165,7 @@ class RawValidator:
                     ErrorCode.MALFORMED_MESSAGE, f"line {exc.lineno}, column {exc.colno}: {exc.msg}"
                 )
             ]
-        now = now.astimezone(UTC)
-        outcome = validate_row(document, Scope(self.catalog, source, allowed, now, now.date()), 1)
+        outcome = validate_row(document, self._scope(source, allowed, now), 1)
         if not isinstance(outcome, ValidRow):
             return [{"field": e.field, "code": e.code.value, "message": e.message} for e in outcome]
         stamp = (

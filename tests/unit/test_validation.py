@@ -283,3 +283,13 @@ def test_every_error_of_a_row_is_reported() -> None:
 
 def test_every_code_is_documented() -> None:
     assert set(DESCRIPTIONS) == set(ErrorCode)
+
+
+def test_every_code_is_in_the_ingest_docs() -> None:
+    from pathlib import Path
+
+    from services.ingest.schemas import PROBLEM_CODES
+
+    text = (Path(__file__).parents[2] / "docs" / "ingest.md").read_text()
+    for code in [*(c.value for c in ErrorCode), *PROBLEM_CODES]:
+        assert f"`{code}`" in text, code

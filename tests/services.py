@@ -125,3 +125,44 @@ def read_model_mismatches(engine: Engine, catalog: Catalog, events: list[Observa
         ):  # fmt: skip
             problems.append(f"{'|'.join(key)}: expected {want}, read model has {got}")
     return sorted(problems)
+
+
+def status_mismatches(engine: Engine, catalog: Catalog, events: list[Observation]) -> list[str]:
+    """Differences between the stored indicator and etappmål statuses and those computed from the
+    oracle's city-level rows with the shared status formula."""
+    from shared.db.schema import etappmal_status, indicator_status
+    from shared.domain.observation import utcnow
+    from shared.domain.status import Point
+    from shared.domain.summary import etappmal_summary, indicator_summary
+
+    rows = oracle_rows(catalog, events)
+    now = utcnow()
+    expected = {}
+    for ind in catalog.indikatorer:
+        points = [Point(k[2], r.value) for k, r in rows.items()
+                  if k[0] == ind.id and k[1] == catalog.root and k[3] == "T" and r.value is not None]  # fmt: skip
+        expected[ind.id] = indicator_summary(catalog, ind.id, points, now)
+    with engine.connect() as conn:
+        stored = {r.indicator: r.document for r in conn.execute(select(indicator_status))}
+        goals = {r.etappmal: r.status for r in conn.execute(select(etappmal_status))}
+    problems = []
+    for ind_id, want in expected.items():
+        got = stored.get(ind_id)
+        if want["periods"] == 0 and got is None:
+            continue
+        keys = ("status", "trend", "latest_period")
+        if (
+            got is None
+            or any(want[k] != got[k] for k in keys)
+            or not close(want["latest_value"], got["latest_value"])
+        ):
+            problems.append(
+                f"indicator {ind_id}: expected {[want[k] for k in keys]}, stored {got and [got[k] for k in keys]}"
+            )
+    for goal in catalog.etappmal:
+        want_goal = etappmal_summary(catalog, goal.id, expected)["status"]
+        if goals.get(goal.id, "saknar_data") != want_goal:
+            problems.append(
+                f"etappmål {goal.id}: expected {want_goal}, stored {goals.get(goal.id)}"
+            )
+    return problems

@@ -18,7 +18,7 @@ from shared.infra.kafka import KafkaEndpoint
 from shared.infra.wait import wait_for
 from shared.settings import Settings
 from shared.topics import ensure_topics
-from tests.services import ServiceProcess, produce, read_model_mismatches
+from tests.services import ServiceProcess, produce, read_model_mismatches, status_mismatches
 from tests.streams import StreamMaker
 
 pytestmark = pytest.mark.kafka
@@ -67,7 +67,9 @@ def wait_until_oracle(engine: Engine, catalog: Catalog, events: list, timeout: f
 
     def matches() -> bool:
         nonlocal last
-        last = read_model_mismatches(engine, catalog, events)
+        last = read_model_mismatches(engine, catalog, events) or status_mismatches(
+            engine, catalog, events
+        )
         return not last
 
     try:

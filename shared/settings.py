@@ -60,21 +60,32 @@ class Settings(BaseSettings):
     )
     environment: str = Field(default="local", description="`local`, `test` or `production`.")
     ingest_publish_timeout_seconds: float = Field(
-        default=10.0, description="Longest wait for Kafka to acknowledge a batch before ingest answers 503."
+        default=10.0,
+        description="Longest wait for Kafka to acknowledge a batch before ingest answers 503.",
     )
-    ingest_retry_after_seconds: int = Field(default=5, description="`Retry-After` of ingest's 503 answers.")
-    ingest_compression: str = Field(default="lz4", description="Ingest producer compression: lz4, zstd, gzip or none.")
-    ingest_linger_ms: int = Field(default=0, description="How long the ingest producer waits to fill a batch.")
+    ingest_retry_after_seconds: int = Field(
+        default=5, description="`Retry-After` of ingest's 503 answers."
+    )
+    ingest_compression: str = Field(
+        default="lz4", description="Ingest producer compression: lz4, zstd, gzip or none."
+    )
+    ingest_linger_ms: int = Field(
+        default=0, description="How long the ingest producer waits to fill a batch."
+    )
     ingest_key_cache_seconds: float = Field(
-        default=2.0, description="How long ingest trusts a looked-up source key (revocation delay); 0 = no cache."
+        default=2.0,
+        description="How long ingest trusts a looked-up source key (revocation delay); 0 = no cache.",
     )
     ingest_idempotency_ttl_hours: float = Field(
-        default=168.0, description="How long an Idempotency-Key's first answer is kept and replayed."
+        default=168.0,
+        description="How long an Idempotency-Key's first answer is kept and replayed.",
     )
     ingest_raw_validator: bool = Field(
         default=True, description="Run the raw-topic validator inside the ingest service."
     )
-    ingest_raw_group: str = Field(default="stadspuls-ingest-raw", description="Consumer group of the raw validator.")
+    ingest_raw_group: str = Field(
+        default="stadspuls-ingest-raw", description="Consumer group of the raw validator."
+    )
 
     @field_validator("key_secret")
     @classmethod

@@ -120,7 +120,9 @@ class Baseline(_Frozen):
 
     period: str = Field(description="Period of the baseline value, e.g. `2019`.")
     value: float = Field(description="Value at that period.")
-    example: bool = Field(default=False, description="True when the value is an example, not a decision.")
+    example: bool = Field(
+        default=False, description="True when the value is an example, not a decision."
+    )
 
 
 class Target(_Frozen):
@@ -128,7 +130,9 @@ class Target(_Frozen):
 
     value: float = Field(description="Target value.")
     year: int = Field(description="Year by which the value should be reached.")
-    example: bool = Field(default=False, description="True when the value is an example, not a decision.")
+    example: bool = Field(
+        default=False, description="True when the value is an example, not a decision."
+    )
 
 
 class Responsibility(_Frozen):
@@ -164,7 +168,9 @@ class Etappmal(_Frozen):
     target: Target | None = None
     indicators: tuple[str, ...] = Field(min_length=1)
     responsible: tuple[Responsibility, ...] = ()
-    aggregation: str = Field(default="least_favourable", description="How indicator statuses combine.")
+    aggregation: str = Field(
+        default="least_favourable", description="How indicator statuses combine."
+    )
 
     @property
     def headline(self) -> str:
@@ -184,8 +190,12 @@ class Indikator(_Frozen):
     area_levels: tuple[AreaLevel, ...] = Field(min_length=1)
     genders: tuple[Gender, ...] = (Gender.T,)
     cadence: Duration = Field(description="Expected time between periods.")
-    publication_lag: Duration = Field(default=Duration(), description="Usual delay from period end to data.")
-    grace: Duration = Field(default=Duration(days=30), description="Slack before the indicator counts as stale.")
+    publication_lag: Duration = Field(
+        default=Duration(), description="Usual delay from period end to data."
+    )
+    grace: Duration = Field(
+        default=Duration(days=30), description="Slack before the indicator counts as stale."
+    )
     sources: tuple[str, ...] = ()
     risk_group: RiskGroup | None = None
     baseline: Baseline | None = None

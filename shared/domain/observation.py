@@ -46,20 +46,37 @@ class ObservationIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    indicator: str = Field(description="Indicator id from the catalog.", examples=["behorighet-gymnasiet-ak9"])
-    area: str = Field(description="Area id from the catalog.", examples=["rinkeby"])
-    period: str = Field(description="Period matching the indicator's period type.", examples=["2024"])
-    gender: Gender = Field(default=Gender.T, description="T total, K kvinnor, M män.")
-    value: float | None = Field(default=None, description="The value; required unless `retract`.", examples=[71.3])
-    numerator: float | None = Field(default=None, description="Numerator, required for ratio indicators.")
-    denominator: float | None = Field(default=None, description="Denominator, required for ratio indicators.")
-    status: ObservationStatus = Field(default=ObservationStatus.FINAL, description="preliminary or final.")
-    updated_at: AwareDatetime | None = Field(
-        default=None, description="When the source produced this version (RFC 3339); default: time received."
+    indicator: str = Field(
+        description="Indicator id from the catalog.", examples=["behorighet-gymnasiet-ak9"]
     )
-    comment: str | None = Field(default=None, max_length=MAX_COMMENT, description="Optional free text.")
+    area: str = Field(description="Area id from the catalog.", examples=["rinkeby"])
+    period: str = Field(
+        description="Period matching the indicator's period type.", examples=["2024"]
+    )
+    gender: Gender = Field(default=Gender.T, description="T total, K kvinnor, M män.")
+    value: float | None = Field(
+        default=None, description="The value; required unless `retract`.", examples=[71.3]
+    )
+    numerator: float | None = Field(
+        default=None, description="Numerator, required for ratio indicators."
+    )
+    denominator: float | None = Field(
+        default=None, description="Denominator, required for ratio indicators."
+    )
+    status: ObservationStatus = Field(
+        default=ObservationStatus.FINAL, description="preliminary or final."
+    )
+    updated_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the source produced this version (RFC 3339); default: time received.",
+    )
+    comment: str | None = Field(
+        default=None, max_length=MAX_COMMENT, description="Optional free text."
+    )
     retract: bool = Field(default=False, description="True withdraws the series' value.")
-    observation_id: UUID | None = Field(default=None, description="Optional id from the source; else a UUID is made.")
+    observation_id: UUID | None = Field(
+        default=None, description="Optional id from the source; else a UUID is made."
+    )
 
 
 class Observation(BaseModel):
@@ -67,9 +84,13 @@ class Observation(BaseModel):
 
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 
-    schema_: Literal["observation.v1"] = Field(default="observation.v1", alias="schema", description="Event schema.")
+    schema_: Literal["observation.v1"] = Field(
+        default="observation.v1", alias="schema", description="Event schema."
+    )
     observation_id: UUID = Field(description="Unique id of this version.")
-    source: str = Field(description="Source system that sent it (from its key, never from the body).")
+    source: str = Field(
+        description="Source system that sent it (from its key, never from the body)."
+    )
     received_at: AwareDatetime = Field(description="When ingest received it.")
     indicator: str
     area: str

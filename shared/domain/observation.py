@@ -53,29 +53,39 @@ class ObservationIn(BaseModel):
     period: str = Field(
         description="Period matching the indicator's period type.", examples=["2024"]
     )
-    gender: Gender = Field(default=Gender.T, description="T total, K kvinnor, M män.")
+    gender: Gender = Field(
+        default=Gender.T, description="T total, K kvinnor, M män.", examples=["T"]
+    )
     value: float | None = Field(
         default=None, description="The value; required unless `retract`.", examples=[71.3]
     )
     numerator: float | None = Field(
-        default=None, description="Numerator, required for ratio indicators."
+        default=None, description="Numerator, required for ratio indicators.", examples=[214]
     )
     denominator: float | None = Field(
-        default=None, description="Denominator, required for ratio indicators."
+        default=None, description="Denominator, required for ratio indicators.", examples=[300]
     )
     status: ObservationStatus = Field(
-        default=ObservationStatus.FINAL, description="preliminary or final."
+        default=ObservationStatus.FINAL, description="preliminary or final.", examples=["final"]
     )
     updated_at: AwareDatetime | None = Field(
         default=None,
         description="When the source produced this version (RFC 3339); default: time received.",
+        examples=["2025-02-01T08:00:00Z"],
     )
     comment: str | None = Field(
-        default=None, max_length=MAX_COMMENT, description="Optional free text."
+        default=None,
+        max_length=MAX_COMMENT,
+        description="Optional free text.",
+        examples=["revised"],
     )
-    retract: bool = Field(default=False, description="True withdraws the series' value.")
+    retract: bool = Field(
+        default=False, description="True withdraws the series' value.", examples=[False]
+    )
     observation_id: UUID | None = Field(
-        default=None, description="Optional id from the source; else a UUID is made."
+        default=None,
+        description="Optional id from the source; else a UUID is made.",
+        examples=["6f9619ff-8b86-d011-b42d-00c04fc964ff"],
     )
 
 

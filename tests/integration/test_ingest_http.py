@@ -261,4 +261,8 @@ def test_openapi_documents_bodies_codes_and_examples(client: TestClient) -> None
     assert "kafka_unavailable" in schemas["Problem"]["properties"]["code"]["description"]
     for name, prop in schemas["ObservationIn"]["properties"].items():
         assert prop.get("description"), name
+        assert prop.get("examples"), name
+    for model in ("BatchReport", "RowErrorOut", "Problem"):
+        for name, prop in schemas[model]["properties"].items():
+            assert prop.get("description"), f"{model}.{name}"
     assert orjson.dumps(spec)

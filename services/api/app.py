@@ -7,6 +7,8 @@ SQLAlchemy Core and holds nothing another replica needs. `create_app` is the com
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
@@ -48,15 +50,26 @@ def create_app(
     document = catalog_document(catalog)
     catalog_tag = hashlib.blake2b(orjson.dumps(document), digest_size=8).hexdigest()
     metrics = ApiMetrics()
+    state = StateCache(engine, STATE_MAX_AGE)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.start()
+        try:
+            yield
+        finally:
+            state.stop()
+
     app = FastAPI(
         title="Stadspuls read API",
         version="1",
         description=DESCRIPTION,
+        lifespan=lifespan,
     )
     app.state.context = ApiContext(
         catalog=catalog,
         engine=engine,
-        answers=Answers(engine, catalog_tag, AnswerMemo(), StateCache(engine, STATE_MAX_AGE)),
+        answers=Answers(engine, catalog_tag, AnswerMemo(), state),
         metrics=metrics,
         catalog_document=document,
         indicator_entries={entry["id"]: entry for entry in document["indikatorer"]},

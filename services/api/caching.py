@@ -8,11 +8,9 @@ answers keyed the same way: a replica holds no state another one needs.
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import hashlib
 import threading
-import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -72,40 +70,56 @@ def read_state(conn: Connection) -> ReadState:
 
 
 class StateCache:
-    """The read state, read at most once per `max_age` seconds however many requests arrive.
+    """The read state, refreshed every `max_age` seconds by a background thread.
 
-    Answers may lag a commit by up to `max_age`; in exchange, a request that the client's copy
-    (304) or the memo can answer touches no database at all.
+    Requests read the newest state without waiting, so answers may lag a commit by about
+    `max_age`; in exchange a request that the client's copy (304) or the memo can answer touches no
+    database and never waits for a worker thread (which, next to a busy event loop, can take long
+    to get the GIL). Until the thread has read once, or after a failed read, requests read it
+    themselves, so a database failure surfaces as an error, never as a silently frozen state.
     """
 
     def __init__(self, engine: Engine, max_age: float) -> None:
         self.engine = engine
         self.max_age = max_age
         self._state: ReadState | None = None
-        self._read_at = 0.0
-        self._lock: asyncio.Lock | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
-    def _fresh(self) -> ReadState | None:
-        if self._state is not None and time.monotonic() - self._read_at < self.max_age:
-            return self._state
-        return None
-
-    def _read(self) -> ReadState:
+    def read(self) -> ReadState:
+        """Read the state from the database now."""
         with self.engine.connect() as conn:
             return read_state(conn)
 
+    def _refresh(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._state = self.read()
+            except Exception:  # the next request reads it itself and reports the failure
+                self._state = None
+            self._stop.wait(self.max_age)
+
+    def start(self) -> None:
+        """Start refreshing in the background."""
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._refresh, name="read-state", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop refreshing."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+        self._state = None
+
     async def current(self) -> ReadState:
-        """The read state, from the database when the cached one is older than `max_age`."""
-        state = self._fresh()
+        """The newest state read, or one read now when there is none."""
+        state = self._state
         if state is not None:
             return state
-        self._lock = self._lock or asyncio.Lock()
-        async with self._lock:
-            state = self._fresh()
-            if state is None:
-                state = await run_in_threadpool(self._read)
-                self._state, self._read_at = state, time.monotonic()
-            return state
+        return await run_in_threadpool(self.read)
 
 
 def make_etag(state: ReadState, catalog_tag: str, variant: str) -> str:

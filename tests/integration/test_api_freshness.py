@@ -100,7 +100,15 @@ def test_answers_follow_each_commit(http: httpx.Client, engine: Engine) -> None:
         [share("rinkeby", "2024", 214, 300, t0), share("kista", "2024", 100, 200, t0)],
     )
     path = f"/v1/indikatorer/{SHARE}/observationer"
-    first = http.get(path, params={"area": "rinkeby-kista"})
+    # answers follow the read model within a fraction of a second (the read state is polled)
+    first = wait_for(
+        lambda: (
+            (r := http.get(path, params={"area": "rinkeby-kista"})).headers.get("X-Data-As-Of")
+            and r
+        ),
+        timeout=5,
+        what="an answer that reflects the first commit",
+    )
     assert first.headers["X-Data-As-Of"] == "2025-02-01T08:00:00Z"
     [row] = first.json()["items"]
     assert row["value"] == pytest.approx(100 * 314 / 500)

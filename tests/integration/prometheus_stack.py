@@ -25,7 +25,8 @@ from shared.settings import Settings
 from shared.topics import ensure_topics
 from tests.services import ServiceProcess
 
-RULES = Path(__file__).resolve().parents[2] / "deploy/prometheus/rules/stadspuls.rules.yml"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+RULES = DEPLOY / "prometheus" / "rules" / "stadspuls.rules.yml"
 SERVICES = ("aggregate", "ingest", "api")
 T = TypeVar("T")
 
@@ -59,18 +60,20 @@ class Stack:
         assert answer["accepted"] == len(rows), answer
         return answer
 
-    def wait(self, predicate: Callable[[], T | None], what: str, timeout: float = 60) -> T:
+    def wait(self, predicate: Callable[[], T | None], what: str, timeout: float = 120) -> T:
         """Poll `predicate`; on timeout fail with what Prometheus and the services logged."""
+        __tracebackhide__ = True
         try:
             return wait_for(predicate, timeout=timeout, interval=0.25, what=what)
         except TimeoutError as exc:
-            logs = "\n".join(
-                f"--- {name} log ---\n{proc.log_tail(20)}" for name, proc in self.services.items()
-            )
-            targets = [(t["labels"]["job"], t["health"], t["lastError"])
-                       for t in self.prometheus.targets()]  # fmt: skip
-            pytest.fail(f"{exc}\ntargets: {targets}\n--- prometheus log ---\n"
-                        f"{self.prometheus.log_tail(20)}\n{logs}")  # fmt: skip
+            error = str(exc)
+        logs = "\n".join(
+            f"--- {name} log ---\n{proc.log_tail(20)}" for name, proc in self.services.items()
+        )
+        targets = [(t["labels"]["job"], t["health"], t["lastError"])
+                   for t in self.prometheus.targets()]  # fmt: skip
+        pytest.fail(f"{error}\ntargets: {targets}\n--- prometheus log ---\n"
+                    f"{self.prometheus.log_tail(20)}\n{logs}")  # fmt: skip
 
     def wait_for_series(self, promql: str) -> list[dict[str, Any]]:
         """Poll until the instant query `promql` returns at least one series; return them."""

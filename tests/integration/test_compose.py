@@ -26,6 +26,7 @@ COUNTERS_AND_GAUGES = {
     "stadspuls_ingest_observations_rejected_total",
     "stadspuls_ingest_batches_total",
     "stadspuls_aggregate_events_total",
+    "stadspuls_aggregate_dlq_total",
     "stadspuls_aggregate_consumer_lag",
     "stadspuls_indicator_newest_period_age_seconds",
     "stadspuls_indicator_stale",
@@ -35,6 +36,7 @@ COUNTERS_AND_GAUGES = {
 HISTOGRAMS = {
     "stadspuls_ingest_publish_seconds",
     "stadspuls_aggregate_freshness_seconds",
+    "stadspuls_aggregate_batch_seconds",
     "stadspuls_http_request_duration_seconds",
 }
 
@@ -217,6 +219,8 @@ def test_dashboard_queries_only_contract_metrics() -> None:
         "stadspuls_ingest_observations_rejected_total",
         "stadspuls_aggregate_consumer_lag",
         "stadspuls_aggregate_freshness_seconds",
+        "stadspuls_aggregate_batch_seconds",
+        "stadspuls_aggregate_dlq_total",
         "stadspuls_etappmal_status",
         "stadspuls_indicator_stale",
         "stadspuls_http_request_duration_seconds",

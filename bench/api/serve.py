@@ -9,14 +9,13 @@ import os
 
 from fastapi import FastAPI
 
-from services.api.app import create_app
+from services.api.app import app_from_environment
 from services.api.caching import AnswerMemo
-from shared.settings import Settings
 
 
 def app() -> FastAPI:
     """The read API, with its answer memo switched off when BENCH_API_MEMO=off."""
-    api = create_app(Settings())
+    api = app_from_environment()
     if os.environ.get("BENCH_API_MEMO") == "off":
         api.state.context.answers.memo = AnswerMemo(max_bytes=0)
     return api

@@ -84,6 +84,11 @@ def create_app(
     return app
 
 
+def app_from_environment() -> FastAPI:
+    """The API configured from `STADSPULS_*` (for `uvicorn --factory ... --workers N`)."""
+    return create_app(Settings())
+
+
 def _migrations(url: str) -> tuple[str | None, frozenset[str]]:
     """The newest schema revision this code knows, and every revision it knows."""
     script = ScriptDirectory.from_config(alembic_config(url))

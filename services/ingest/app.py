@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from services.ingest.auth import KeyVerifier
 from services.ingest.dependencies import IngestState, UnauthorizedError
@@ -90,6 +91,7 @@ def create_app(
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
     app.add_exception_handler(UnauthorizedError, _unauthorized)
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(SQLAlchemyError, _database_unavailable(settings))
     app.openapi = _openapi_with_batch_schema(app)  # type: ignore[method-assign]
     return app
 
@@ -105,6 +107,17 @@ async def _invalid_request(request: Request, exc: Exception) -> Response:
         f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in errors
     )
     return respond(problem(400, "invalid_request", where or "invalid request"))
+
+
+def _database_unavailable(
+    settings: Settings,
+) -> Callable[[Request, Exception], Awaitable[Response]]:
+    async def handler(request: Request, exc: Exception) -> Response:
+        log.warning("database error: %s", type(exc).__name__)
+        return respond(problem(503, "database_unavailable", "the key and idempotency store is unreachable",
+                               headers={"Retry-After": str(settings.ingest_retry_after_seconds)}))  # fmt: skip
+
+    return handler
 
 
 def _openapi_with_batch_schema(app: FastAPI) -> Callable[[], dict[str, Any]]:

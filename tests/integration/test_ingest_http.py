@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -10,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from shared.db.engine import make_engine
 from shared.domain.observation import Observation
 from shared.infra.wait import wait_for
 from shared.keys import revoke_key
@@ -266,3 +268,19 @@ def test_openapi_documents_bodies_codes_and_examples(client: TestClient) -> None
         for name, prop in schemas[model]["properties"].items():
             assert prop.get("description"), f"{model}.{name}"
     assert orjson.dumps(spec)
+
+
+def test_an_unreachable_database_is_503_not_500(tmp_path: Path) -> None:
+    settings = ingest_settings("127.0.0.1:1", "t.", f"sqlite:///{tmp_path}/missing/dir/x.db")
+    engine = make_engine(settings.database_url)
+    with running(settings, engine) as client:
+        key = "sp_0123456789abcdef_" + "k" * 43
+        answer = client.post(
+            URL,
+            content=json_body([share_row()]),
+            headers={**JSON, "Authorization": f"Bearer {key}"},
+        )
+        assert answer.status_code == 503
+        assert answer.json()["code"] == "database_unavailable"
+        assert answer.headers["Retry-After"]
+        assert client.get("/readyz").json()["database"] is False

@@ -1,4 +1,4 @@
-"""Read-API benchmark: `.venv/bin/python -m bench.api.run [--database-url URL] [--workers 1]`.
+"""Read-API benchmark: `.venv/bin/python -m bench.api.run [--db sqlite|postgres] [--workers 1]`.
 
 Fills a read model with seven years of the Stockholm data set through the aggregator's own store
 (`bench.api.dataset`), serves it with uvicorn (`--workers` processes) and drives it with 50
@@ -18,10 +18,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
 import httpx
+from sqlalchemy.engine import make_url
 
 from bench.api.dataset import Dataset, load
 from bench.api.load import HEADER, Result
@@ -29,6 +31,7 @@ from bench.api.load import run as python_load
 from shared.catalog.loader import default_catalog
 from shared.db.engine import make_engine, upgrade
 from shared.infra.ports import free_port
+from shared.infra.postgres import LocalPostgres
 from shared.infra.wait import wait_for
 
 CSV_SERIES = "/v1/indikatorer/inskrivna-arbetslosa-18-64/observationer?format=csv&limit=10000"
@@ -124,7 +127,9 @@ def measure(base: str, clients: int, seconds: float, tool: str, label: str) -> l
 def main() -> None:
     """Parse arguments, prepare the read model, run the scenarios, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url", help="read model to use (default: a new SQLite file)")
+    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite",
+                        help="a new SQLite file, or a PostgreSQL server of its own")  # fmt: skip
+    parser.add_argument("--database-url", help="an existing read model to use instead")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--clients", type=int, default=50, help="concurrent clients")
     parser.add_argument("--seconds", type=float, default=10, help="duration of each scenario")
@@ -132,19 +137,22 @@ def main() -> None:
     parser.add_argument("--cold", action="store_true", help="also run with the answer memo off")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-api-"))
-    url = args.database_url or f"sqlite:///{folder / 'read-model.db'}"
     tool = args.tool if args.tool != "auto" else ("wrk" if shutil.which("wrk") else "python")
-    prepare(url)
-    print(f"\nread model {url.split('@')[-1]}, {args.workers} worker(s), {args.clients} clients, "
-          f"{args.seconds:.0f} s per scenario, load from {tool}\n")  # fmt: skip
-    print(HEADER)
-    for memo in (True, False) if args.cold else (True,):
-        process, base = serve(url, args.workers, memo, folder / "server.log")
-        try:
-            measure(base, args.clients, args.seconds, tool, "" if memo else " (memo off)")
-        finally:
-            process.terminate()
-            process.wait(20)
+    with ExitStack() as stack:
+        url = args.database_url or f"sqlite:///{folder / 'read-model.db'}"
+        if args.db == "postgres" and not args.database_url:
+            url = stack.enter_context(LocalPostgres()).create_database("bench_api")
+        prepare(url)
+        print(f"\nread model {make_url(url).get_backend_name()}, {args.workers} worker(s), "
+              f"{args.clients} clients, {args.seconds:.0f} s per scenario, load from {tool}\n")  # fmt: skip
+        print(HEADER)
+        for memo in (True, False) if args.cold else (True,):
+            process, base = serve(url, args.workers, memo, folder / "server.log")
+            try:
+                measure(base, args.clients, args.seconds, tool, "" if memo else " (memo off)")
+            finally:
+                process.terminate()
+                process.wait(20)
 
 
 if __name__ == "__main__":

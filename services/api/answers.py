@@ -174,9 +174,12 @@ class Answers:
             self.memo.put(etag, rendered)
             future.set_result(rendered)
             return rendered
-        except BaseException as exc:
+        except Exception as exc:
             future.set_exception(exc)
             future.exception()  # retrieved here, so an unawaited failure is not logged twice
+            raise
+        except BaseException:
+            future.cancel()
             raise
         finally:
             del self._pending[etag]

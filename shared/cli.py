@@ -228,6 +228,33 @@ def topics() -> None:
         typer.echo(name)
 
 
+@app.command("rebuild")
+def rebuild_command(
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Rebuild the read model from the canonical topic; stop every aggregator worker first."""
+    from sqlalchemy.engine import make_url
+
+    from shared.rebuild import ActiveWorkersError, rebuild
+
+    settings = _settings()
+    if not settings.kafka_bootstrap:
+        typer.echo(
+            "set STADSPULS_KAFKA_BOOTSTRAP to the cluster holding the canonical topic", err=True
+        )
+        raise typer.Exit(2)
+    if not yes:
+        where = make_url(settings.database_url).render_as_string(hide_password=True)
+        typer.confirm(f"Empty the read model at {where} and replay "
+                      f"{settings.topic('observations.v1')} from the start?", abort=True)  # fmt: skip
+    try:
+        rebuild(settings)
+    except ActiveWorkersError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    typer.echo("read model emptied and the aggregator rewound: start the aggregator to replay")
+
+
 def main() -> None:
     """Entry point of the `stadspuls` console script."""
     app()

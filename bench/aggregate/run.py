@@ -1,0 +1,184 @@
+"""Aggregator benchmark: `.venv/bin/python -m bench.aggregate.run --events 100000 --db postgres`.
+
+Starts its own Kafka broker (and, for `--db postgres`, its own PostgreSQL), preloads the canonical
+topic with `--events` observations (`--workload random|sweeps`) and measures, with a real worker
+process (`stadspuls serve aggregate`):
+
+  throughput  events/s from the preloaded topic to the committed read model (the worker's event
+              counter is bumped only after each batch's transaction commits);
+  raw         the rate a plain AIOKafkaConsumer reads the same topic at, and our share of it;
+  freshness   p50/p99 of received_at → commit while producing at a steady `--rate` (the worker's
+              `stadspuls_aggregate_freshness_seconds` histogram, interpolated within buckets);
+  rebuild     `stadspuls rebuild` plus a fresh worker replaying the whole topic until caught up.
+
+`--verify` compares the read model with the reference oracle after throughput and after rebuild.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from bench.aggregate.kafka_io import preload, produce_at_rate, raw_consume_rate
+from bench.aggregate.worker import (
+    FRESHNESS,
+    histogram,
+    quantile,
+    start_worker,
+    wait_for_count,
+    worker_env,
+)
+from bench.aggregate.workload import WORKLOADS, fresh, make_events
+from shared.catalog.loader import default_catalog
+from shared.db.engine import make_engine, upgrade
+from shared.domain.catalog import Catalog
+from shared.domain.observation import Observation
+from shared.infra.kafka import LocalKafka
+from shared.infra.postgres import LocalPostgres
+from shared.settings import Settings
+from shared.topics import ensure_topics
+from tests.services import read_model_mismatches
+
+PHASES = ("throughput", "raw", "freshness", "rebuild")
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.aggregate.run", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("--events", type=int, default=50_000, help="events preloaded into the topic")
+    p.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
+    p.add_argument("--workload", choices=WORKLOADS, default="random")
+    p.add_argument("--batch-size", type=int, default=Settings().aggregate_batch_size)
+    p.add_argument("--batch-seconds", type=float, default=Settings().aggregate_batch_seconds)
+    p.add_argument("--rate", type=float, default=1000.0, help="events/s during the freshness phase")
+    p.add_argument("--freshness-seconds", type=float, default=30.0)
+    p.add_argument("--phases", default=",".join(PHASES), help=f"any of {','.join(PHASES)}")
+    p.add_argument("--verify", action="store_true", help="compare the read model with the oracle")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--timeout", type=float, default=1800.0, help="longest wait for one phase")
+    p.add_argument("--json", type=Path, default=None, help="also write the results here")
+    return p.parse_args(argv)
+
+
+def _say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def _verify(settings: Settings, catalog: Catalog, events: list[Observation]) -> int:
+    engine = make_engine(settings.database_url)
+    try:
+        problems = read_model_mismatches(engine, catalog, events)
+    finally:
+        engine.dispose()
+    for line in problems[:5]:
+        _say(f"  mismatch: {line}")
+    return len(problems)
+
+
+def run(args: argparse.Namespace, stack: ExitStack, out: dict[str, Any]) -> None:
+    """Set everything up, run the chosen phases, fill `out` with the figures."""
+    phases = set(args.phases.split(","))
+    workdir = Path(tempfile.mkdtemp(prefix="stadspuls-bench-aggregate-"))
+    catalog = default_catalog()
+    kafka = stack.enter_context(LocalKafka(workdir / "kafka"))
+    if args.db == "postgres":
+        url = stack.enter_context(LocalPostgres()).create_database("bench")
+    else:
+        url = f"sqlite:///{workdir / 'read-model.db'}"
+    settings = Settings(kafka_bootstrap=kafka.bootstrap, topic_prefix="bench.", database_url=url,
+                        aggregate_app_id="bench-aggregate", aggregate_batch_size=args.batch_size,
+                        aggregate_batch_seconds=args.batch_seconds)  # fmt: skip
+    ensure_topics(settings)
+    upgrade(url)
+    topic = settings.topic("observations.v1")
+
+    started = time.perf_counter()
+    events = make_events(catalog, args.workload, args.events, seed=args.seed)
+    _say(f"made {len(events)} {args.workload} events in {time.perf_counter() - started:.1f}s")
+    seconds = preload(kafka.bootstrap, topic, events)
+    _say(f"preloaded them in {seconds:.1f}s ({len(events) / seconds:,.0f}/s)")
+    sent: list[Observation] = list(events)
+
+    if "raw" in phases:
+        out["raw_consume_per_s"] = raw_consume_rate(kafka.bootstrap, topic, len(events))
+        _say(f"raw aiokafka consumer: {out['raw_consume_per_s']:,.0f} messages/s")
+
+    worker = None
+    if phases & {"throughput", "freshness"}:
+        t0 = time.monotonic()
+        worker = start_worker(settings, workdir / "worker.log")
+        progress = wait_for_count(worker, len(events), t0, args.timeout)
+        out["throughput_per_s"] = progress.steady_rate()
+        out["throughput_wall_s"] = progress.wall_seconds()
+        _say(f"throughput: {out['throughput_per_s']:,.0f} events/s steady, all {len(events)} "
+             f"committed {progress.wall_seconds():.1f}s after the worker was started")  # fmt: skip
+        if "raw_consume_per_s" in out:
+            out["share_of_raw"] = out["throughput_per_s"] / out["raw_consume_per_s"]
+            _say(f"  = {out['share_of_raw']:.1%} of the raw consume rate")
+        if args.verify:
+            out["mismatches_after_throughput"] = _verify(settings, catalog, sent)
+            _say(f"oracle mismatches: {out['mismatches_after_throughput']}")
+
+    if "freshness" in phases and worker is not None:
+        n = int(args.rate * args.freshness_seconds)
+        extra = make_events(catalog, args.workload, n, seed=args.seed + 1)
+        before = histogram(worker, FRESHNESS)
+        _say(f"producing {n} events at {args.rate:.0f}/s for {args.freshness_seconds:.0f}s")
+        sent += produce_at_rate(kafka.bootstrap, topic, extra, args.rate, fresh)
+        wait_for_count(worker, len(sent), time.monotonic(), args.timeout)
+        after = histogram(worker, FRESHNESS)
+        out["freshness_p50_s"] = quantile(0.5, before, after)
+        out["freshness_p99_s"] = quantile(0.99, before, after)
+        out["freshness_observed"] = after.get(float("inf"), 0) - before.get(float("inf"), 0)
+        _say(f"freshness at {args.rate:.0f}/s: p50 {out['freshness_p50_s']:.3f}s, "
+             f"p99 {out['freshness_p99_s']:.3f}s ({out['freshness_observed']:.0f} applied)")  # fmt: skip
+
+    if "rebuild" in phases:
+        if worker is not None:
+            worker.stop()
+        t0 = time.monotonic()
+        env = {**os.environ, **worker_env(settings)}
+        subprocess.run(
+            [sys.executable, "-m", "shared.cli", "rebuild", "--yes"], env=env, check=True
+        )
+        out["rebuild_command_s"] = time.monotonic() - t0
+        worker = start_worker(settings, workdir / "worker-rebuild.log")
+        progress = wait_for_count(worker, len(sent), t0, args.timeout)
+        out["rebuild_s"] = progress.wall_seconds()
+        out["rebuild_events"] = len(sent)
+        out["rebuild_replay_per_s"] = progress.steady_rate()
+        _say(f"rebuild of {len(sent)} events: {out['rebuild_s']:.1f}s from `stadspuls rebuild` to "
+             f"caught up ({out['rebuild_replay_per_s']:,.0f} events/s replay)")  # fmt: skip
+        if args.verify:
+            out["mismatches_after_rebuild"] = _verify(settings, catalog, sent)
+            _say(f"oracle mismatches: {out['mismatches_after_rebuild']}")
+    if worker is not None:
+        worker.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print (and optionally save) its figures."""
+    args = _args(argv)
+    out: dict[str, Any] = {"events": args.events, "db": args.db, "workload": args.workload,
+                           "batch_size": args.batch_size, "cpus": os.cpu_count(),
+                           "load_before": os.getloadavg()[0]}  # fmt: skip
+    with ExitStack() as stack:
+        run(args, stack, out)
+    out["load_after"] = os.getloadavg()[0]
+    print(json.dumps(out, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2))
+    bad = out.get("mismatches_after_throughput", 0) or out.get("mismatches_after_rebuild", 0)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

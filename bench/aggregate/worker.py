@@ -1,0 +1,108 @@
+"""The aggregator under test: a real `stadspuls serve aggregate` process, watched from outside."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from shared.settings import Settings
+from tests.services import ServiceProcess
+
+EVENTS = "stadspuls_aggregate_events_total"
+FRESHNESS = "stadspuls_aggregate_freshness_seconds"
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    """The STADSPULS_* variables that point a worker at the benchmark's broker and database."""
+    return {
+        "STADSPULS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap or "",
+        "STADSPULS_TOPIC_PREFIX": settings.topic_prefix,
+        "STADSPULS_DATABASE_URL": settings.database_url,
+        "STADSPULS_AGGREGATE_APP_ID": settings.aggregate_app_id,
+        "STADSPULS_AGGREGATE_BATCH_SIZE": str(settings.aggregate_batch_size),
+        "STADSPULS_AGGREGATE_BATCH_SECONDS": str(settings.aggregate_batch_seconds),
+        "STADSPULS_AGGREGATE_REFRESH_SECONDS": "3600",
+    }
+
+
+def start_worker(settings: Settings, log: Path) -> ServiceProcess:
+    """Start one aggregator worker and wait for its /healthz."""
+    return ServiceProcess("aggregate", worker_env(settings), log).start()
+
+
+@dataclass
+class Progress:
+    """(seconds since start, events counted) samples of one worker while it works through a load."""
+
+    started: float
+    samples: list[tuple[float, float]] = field(default_factory=list)
+
+    def steady_rate(self) -> float:
+        """Events/s from the first counted batch to the last: start-up and group join left out."""
+        first = next((s for s in self.samples if s[1] > 0), None)
+        last = self.samples[-1]
+        if first is None or last[0] <= first[0]:
+            return math.nan
+        return (last[1] - first[1]) / (last[0] - first[0])
+
+    def wall_seconds(self) -> float:
+        """Seconds from starting the worker to the last event applied."""
+        return self.samples[-1][0]
+
+
+def wait_for_count(worker: ServiceProcess, expected: int, started: float, timeout: float,
+                   interval: float = 0.25) -> Progress:  # fmt: skip
+    """Poll the worker's event counter until it reaches `expected` (every event committed)."""
+    progress = Progress(started)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            count = worker.metric(EVENTS)
+        except httpx.HTTPError:
+            count = 0.0  # the web server answers before the app; try again
+        progress.samples.append((time.monotonic() - started, count))
+        if count >= expected:
+            return progress
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"worker counted {count:.0f} of {expected} events in {timeout:.0f}s")
+        if worker.proc is not None and worker.proc.poll() is not None:
+            raise RuntimeError(f"worker exited: {worker.log_tail()}")
+        time.sleep(interval)
+
+
+def histogram(worker: ServiceProcess, name: str) -> dict[float, float]:
+    """Cumulative bucket counts {upper bound: count} of a histogram on the worker's /metrics."""
+    text = httpx.get(f"{worker.url}/metrics", timeout=5).text
+    buckets: dict[float, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != name:
+            continue
+        for sample in family.samples:
+            if sample.name == f"{name}_bucket":
+                buckets[float(sample.labels["le"])] = sample.value
+    return buckets
+
+
+def quantile(q: float, before: dict[float, float], after: dict[float, float]) -> float:
+    """The q-quantile of the observations made between two snapshots (Prometheus-style)."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    total = counts[-1] if counts else 0.0
+    if total <= 0:
+        return math.nan
+    rank = q * total
+    lower_bound, lower_count = 0.0, 0.0
+    for bound, count in zip(bounds, counts, strict=True):
+        if count >= rank:
+            if math.isinf(bound):
+                return lower_bound  # beyond the last finite bucket: report its bound
+            width = count - lower_count
+            share = (rank - lower_count) / width if width else 1.0
+            return lower_bound + (bound - lower_bound) * share
+        lower_bound, lower_count = bound, count
+    return math.nan

@@ -120,3 +120,14 @@ def _cell(value: object) -> object:
     if isinstance(value, bool):
         return "true" if value else "false"
     return value
+
+
+def jobseeker_rows(n: int) -> list[dict[str, Any]]:
+    """`n` valid JOBSEEKERS rows (a monthly count, labour source) with distinct series."""
+    areas = (CITY, "rinkeby-kista", "rinkeby", "kista", "sodermalm")
+    rows = []
+    for i in range(n):
+        year, rest = 2024 - i // 180, i % 180
+        rows.append({"indicator": JOBSEEKERS, "area": areas[rest % 5], "gender": "TKM"[(rest // 5) % 3],
+                     "period": f"{year}-{rest // 15 + 1:02d}", "value": float(i % 977)})  # fmt: skip
+    return rows

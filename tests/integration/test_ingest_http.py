@@ -22,6 +22,7 @@ from tests.factories import (
     SHARE,
     count_row,
     csv_body,
+    jobseeker_rows,
     json_body,
     share_row,
     share_rows,
@@ -284,3 +285,14 @@ def test_an_unreachable_database_is_503_not_500(tmp_path: Path) -> None:
         assert answer.json()["code"] == "database_unavailable"
         assert answer.headers["Retry-After"]
         assert client.get("/readyz").json()["database"] is False
+
+
+def test_a_full_batch_of_10000_rows_is_accepted_and_published(client: TestClient, engine: Engine,
+                                                              settings: Settings) -> None:  # fmt: skip
+    rows = jobseeker_rows(10_000)
+    answer = client.post(
+        URL, content=json_body(rows), headers={**JSON, **bearer(engine, settings, LABOUR)}
+    )
+    assert answer.status_code == 202, answer.text[:500]
+    assert answer.json()["accepted"] == 10_000
+    assert len(canonical(settings)) == 10_000

@@ -1,11 +1,13 @@
 """A real Prometheus server on 127.0.0.1 with its own config, rules and storage, no Docker.
 
 Built on the system's `prometheus` binary (Debian package `prometheus`). Tests point it at running
-Stadspuls services and read what it scraped and which alerts fire through its HTTP API.
+Stadspuls services and read what it scraped and which alerts fire through its HTTP API. By hand,
+`python -m shared.infra.prometheus` scrapes the services of `stadspuls up` on their default ports.
 """
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import ctypes
 import shutil
@@ -27,6 +29,7 @@ from shared.infra.ports import free_port
 from shared.infra.wait import wait_for
 
 _PR_SET_PDEATHSIG = 1
+RULES_DIR = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "rules"
 _running: weakref.WeakSet[LocalPrometheus] = weakref.WeakSet()
 
 
@@ -194,3 +197,29 @@ class LocalPrometheus:
 def _stop_leftovers() -> None:
     for server in list(_running):
         server.close()
+
+
+def main() -> None:
+    """Scrape ingest, aggregate and api on 127.0.0.1 with the project's rules until Ctrl-C."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=9090)
+    for name, port in (("ingest", 8081), ("aggregate", 8082), ("api", 8080)):
+        parser.add_argument(f"--{name}", default=f"127.0.0.1:{port}", help="host:port to scrape")
+    parser.add_argument("--scrape-interval", default="5s")
+    args = parser.parse_args()
+    targets = {f"stadspuls-{n}": [getattr(args, n)] for n in ("ingest", "aggregate", "api")}
+    server = LocalPrometheus(targets, sorted(RULES_DIR.glob("*.yml")), port=args.port,
+                             scrape_interval=args.scrape_interval,
+                             evaluation_interval=args.scrape_interval)  # fmt: skip
+    with server:
+        print(
+            f"Prometheus on {server.url} (alerts: {server.url}/alerts); Ctrl-C stops it", flush=True
+        )
+        # Blocked only now, so that the server process does not inherit the blocked mask.
+        stop = {signal.SIGINT, signal.SIGTERM}
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop)
+        signal.sigwait(stop)
+
+
+if __name__ == "__main__":
+    main()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 import orjson
@@ -77,10 +78,11 @@ def test_raw_validator_gives_a_redelivered_message_the_same_id(
     second = settings.model_copy(
         update={"ingest_raw_group": "second"}
     )  # a fresh group re-reads everything
-    for each in (first, second):
+    topic = settings.topic("observations.v1")
+    for expected, each in enumerate((first, second), start=1):
         with running(each, engine):
-            wait_for(lambda n=1 if each is first else 2: _at_least(kafka.bootstrap, settings.topic("observations.v1"), n),
-                     timeout=60, interval=0.5, what="the forwarded observation")  # fmt: skip
+            wait_for(partial(_at_least, kafka.bootstrap, topic, expected), timeout=60, interval=0.5,
+                     what="the forwarded observation")  # fmt: skip
     ids = [
         e["observation_id"]
         for e in events(read_topic(kafka.bootstrap, settings.topic("observations.v1")))

@@ -23,6 +23,7 @@ from services.api.db import read_only
 from services.api.deps import ApiContext
 from services.api.metrics import ApiMetrics, MetricsMiddleware
 from services.api.profiles import known_areas
+from services.api.replay import ReplayMiddleware
 from services.api.routers import catalog as catalog_routes
 from services.api.routers import etappmal, health, indikatorer, namnder, omraden
 from shared.catalog.loader import catalog_document, load_catalog
@@ -79,7 +80,8 @@ def create_app(
     for module in (catalog_routes, etappmal, namnder, indikatorer, omraden, health):
         app.include_router(module.router)
     errors.install(app)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(ReplayMiddleware, answers=app.state.context.answers)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: replays are counted too
     _document_problems(app)
     return app
 

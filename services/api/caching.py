@@ -114,6 +114,10 @@ class StateCache:
             self._thread = None
         self._state = None
 
+    def peek(self) -> ReadState | None:
+        """The newest state the thread read, if it has one."""
+        return self._state
+
     async def current(self) -> ReadState:
         """The newest state read, or one read now when there is none."""
         state = self._state
@@ -149,6 +153,7 @@ class Rendered:
     body: bytes
     media_type: str
     headers: tuple[tuple[str, str], ...] = ()
+    route: str = ""  # the route template that rendered it (for metrics when it is replayed)
     gzipped: bytes | None = None  # the body gzip-compressed, for clients that accept it
 
     @property

@@ -47,7 +47,10 @@ class ApiMetrics:
 
 
 def route_template(scope: Scope) -> str:
-    """The matched route's path template, or `unmatched`."""
+    """The matched route's path template (also of a replayed answer), or `unmatched`."""
+    replayed = scope.get("route_template")
+    if isinstance(replayed, str):
+        return replayed
     route = scope.get("route")
     path = getattr(route, "path", None)
     return path if isinstance(path, str) else UNMATCHED

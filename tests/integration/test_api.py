@@ -353,6 +353,12 @@ def test_caching_headers_and_conditional_requests(api: Api) -> None:
         newest = max(o.received_at for o in api.observations)
         assert first.headers["X-Data-As-Of"] == newest.isoformat().replace("+00:00", "Z")
         assert "max-age" in first.headers["Cache-Control"]
+        # the second answer is replayed from the memo: the same bytes and headers
+        replayed = api.get(path)
+        assert replayed.content == first.content
+        for name in ("ETag", "X-Data-As-Of", "Content-Type", "Cache-Control", "Vary",
+                     "X-Total-Count", "Link", "Content-Disposition", "Content-Encoding"):  # fmt: skip
+            assert replayed.headers.get(name) == first.headers.get(name), name
         again = api.http.get(path, headers={"If-None-Match": etag})
         assert again.status_code == 304
         assert again.content == b""

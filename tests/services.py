@@ -62,12 +62,7 @@ class ServiceProcess:
 
     def metric(self, name: str, labels: str = "") -> float:
         """The sum of a metric's samples whose label text contains `labels`."""
-        text = httpx.get(f"{self.url}/metrics", timeout=5).text
-        total = 0.0
-        for line in text.splitlines():
-            if line.startswith(name) and (line[len(name)] in " {") and labels in line:
-                total += float(line.rsplit(" ", 1)[1])
-        return total
+        return read_metric(self.url, name, labels)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no commit, no flush."""
@@ -89,6 +84,16 @@ class ServiceProcess:
         if not self.log_path.exists():
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def read_metric(url: str, name: str, labels: str = "") -> float:
+    """The sum of the samples of metric `name` at `url`/metrics whose label text contains `labels`."""
+    text = httpx.get(f"{url}/metrics", timeout=5).text
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and (line[len(name)] in " {") and labels in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
 
 
 def produce(bootstrap: str, topic: str, events: Iterable[Observation]) -> int:

@@ -7,70 +7,17 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from shared.db.engine import upgrade
-from shared.infra.kafka import KafkaEndpoint
 from shared.infra.ports import free_port
 from shared.infra.wait import wait_for
-from shared.settings import Settings
-from shared.topics import ensure_topics
-from tests.services import ServiceProcess
+from tests.e2e.client import INDICATOR, create_key, series_rows
 
 pytestmark = [pytest.mark.kafka]
-
-INDICATOR = "behorighet-gymnasiet-ak9"
-SOURCE = "utbildningsforvaltningen"
-
-
-def create_key(env: dict[str, str], source: str = SOURCE) -> str:
-    """`stadspuls keys create SOURCE`, the way an operator runs it: the key is the last line."""
-    out = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "keys", "create", source],
-        env={**os.environ, **env}, check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    return out.stdout.strip().splitlines()[-1]
-
-
-def series_rows(api: str, **params: str) -> list[dict[str, Any]]:
-    answer = httpx.get(f"{api}/v1/indikatorer/{INDICATOR}/observationer", params=params, timeout=5)
-    answer.raise_for_status()
-    items: list[dict[str, Any]] = answer.json()["items"]
-    return items
-
-
-@pytest.fixture
-def stack(
-    kafka: KafkaEndpoint, topic_prefix: str, pg_url: str, tmp_path: Path
-) -> Iterator[dict[str, str]]:
-    env = {
-        "STADSPULS_KAFKA_BOOTSTRAP": kafka.bootstrap,
-        "STADSPULS_TOPIC_PREFIX": topic_prefix,
-        "STADSPULS_DATABASE_URL": pg_url,
-        "STADSPULS_AGGREGATE_APP_ID": f"{topic_prefix}aggregate",
-        "STADSPULS_KEY_SECRET": "e2e-test-secret-not-for-production",
-    }
-    settings = Settings(
-        kafka_bootstrap=kafka.bootstrap, topic_prefix=topic_prefix, database_url=pg_url
-    )
-    ensure_topics(settings)
-    upgrade(pg_url)
-    procs = [
-        ServiceProcess(name, env, tmp_path / f"{name}.log")
-        for name in ("aggregate", "ingest", "api")
-    ]
-    try:
-        for proc in procs:
-            proc.start()
-        yield {**env, "ingest": procs[1].url, "api": procs[2].url}
-    finally:
-        for proc in procs:
-            proc.stop()
 
 
 @pytest.mark.postgres

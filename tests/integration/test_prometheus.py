@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +20,7 @@ import pytest
 
 from shared.infra.kafka import KafkaEndpoint
 from shared.infra.postgres import LocalPostgres
-from shared.infra.prometheus import PrometheusError
+from shared.infra.prometheus import PrometheusError, prometheus_binary
 from tests.integration.prometheus_stack import DEPLOY, SERVICES, Stack, running_stack
 
 pytestmark = pytest.mark.prometheus
@@ -33,15 +32,25 @@ API_ROUTE = 'route="/v1/indikatorer/{id}"'
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "stadspuls.json"
 
 
+@pytest.fixture(scope="session")
+def prometheus_installed() -> None:
+    """The prometheus binary is there; missing fails under CI, skips elsewhere (before Kafka starts)."""
+    try:
+        prometheus_binary()
+    except RuntimeError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"{exc} (apt-get install prometheus)")
+        pytest.skip(str(exc))
+
+
 @pytest.fixture(scope="module")
 def stack(
-    kafka: KafkaEndpoint, postgres: LocalPostgres, tmp_path_factory: pytest.TempPathFactory
+    prometheus_installed: None,
+    kafka: KafkaEndpoint,
+    postgres: LocalPostgres,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
-    """The three services scraped by Prometheus; missing Prometheus fails under CI, skips elsewhere."""
-    if shutil.which("prometheus") is None:
-        if os.environ.get("CI"):
-            pytest.fail("prometheus is not installed (apt-get install prometheus)")
-        pytest.skip("prometheus is not installed")
+    """ingest, aggregate and api scraped every second by a Prometheus with the project's rules."""
     with running_stack(kafka, postgres, tmp_path_factory.mktemp("prometheus"), SOURCE) as stack:
         yield stack
 

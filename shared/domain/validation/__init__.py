@@ -8,7 +8,8 @@ The HTTP endpoint (JSON and CSV) and the Kafka raw-topic validator both use `val
 from shared.domain.validation.batch import BatchResult, validate_batch
 from shared.domain.validation.cells import CLOCK_SKEW, iso_utc
 from shared.domain.validation.codes import DESCRIPTIONS, ErrorCode, RowError, Unreadable
-from shared.domain.validation.rules import (
+from shared.domain.validation.rules import validate_row
+from shared.domain.validation.scope import (
     FIELDS,
     RATIO_SCALE,
     RATIO_TOLERANCE,
@@ -16,7 +17,6 @@ from shared.domain.validation.rules import (
     Scope,
     ValidRow,
     allowed_indicators,
-    validate_row,
 )
 
 __all__ = [

@@ -6,7 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from shared.domain.validation.codes import ErrorCode, RowError
-from shared.domain.validation.rules import Scope, ValidRow, validate_row
+from shared.domain.validation.rules import validate_row
+from shared.domain.validation.scope import Scope, ValidRow
 
 
 @dataclass(slots=True)

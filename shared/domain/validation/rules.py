@@ -3,72 +3,37 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
 from typing import Any
 
-from shared.domain.catalog import Catalog, Indikator, Kind
+from shared.domain.catalog import Indikator, Kind
 from shared.domain.observation import MAX_COMMENT, series_key
 from shared.domain.periods import PeriodError, parse_period
 from shared.domain.validation import cells
 from shared.domain.validation.codes import ErrorCode, Errors, RowError, Unreadable
-
-#: The fields a source may send; anything else is `unknown_field`.
-FIELDS = frozenset(
-    {"indicator", "area", "period", "gender", "value", "numerator", "denominator", "status",
-     "updated_at", "comment", "retract", "observation_id"}
-)  # fmt: skip
-#: Set by the ingest service, never taken from a source.
-RESERVED = frozenset({"source", "received_at", "schema"})
-#: |value − scale·numerator/denominator| allowed for ratio indicators.
-RATIO_TOLERANCE = 0.05
-#: Units of ratio indicators whose value is scale·numerator/denominator (checked, or computed).
-RATIO_SCALE: dict[str, float] = {"percent": 100.0, "per_1000": 1000.0, "per_100000": 100_000.0}
-_GENDERS = frozenset({"T", "K", "M"})
-_STATUSES = frozenset({"preliminary", "final"})
-
-
-@dataclass(frozen=True, slots=True)
-class ValidRow:
-    """A row that passed: its normalised fields (JSON-native) and its series key."""
-
-    row: int
-    key: str
-    fields: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Scope:
-    """What a row is judged against: the catalog, the sending source and the clock.
-
-    `memo` remembers parsed periods and timestamps for this scope's clock (rows of a batch repeat them).
-    """
-
-    catalog: Catalog
-    source: str
-    allowed: frozenset[str]
-    now: datetime
-    today: date
-    memo: dict[object, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    @classmethod
-    def of(cls, catalog: Catalog, source: str, now: datetime) -> Scope:
-        """The scope of `source` at time `now` (aware; its UTC date is "today")."""
-        now = now.astimezone(UTC)
-        return cls(catalog, source, allowed_indicators(catalog, source), now, now.date())
-
-
-def allowed_indicators(catalog: Catalog, source: str) -> frozenset[str]:
-    """Indicators `source` may write: those its källa lists plus those that list it as a source."""
-    listed = catalog.source[source].indicators if source in catalog.source else ()
-    claimed = (i.id for i in catalog.indikatorer if source in i.sources)
-    return frozenset((*listed, *claimed))
+from shared.domain.validation.fast import accept_fast
+from shared.domain.validation.scope import (
+    FIELDS,
+    GENDERS,
+    RATIO_SCALE,
+    RATIO_TOLERANCE,
+    RESERVED,
+    STATUSES,
+    Scope,
+    ValidRow,
+)
 
 
 def validate_row(
-    raw: object, scope: Scope, row: int, *, text: bool = False
+    raw: object, scope: Scope, row: int, *, text: bool = False, fast: bool = True
 ) -> ValidRow | list[RowError]:
-    """Check one row (numbered `row`); `text=True` when numbers and booleans arrive as text (CSV)."""
+    """Check one row (numbered `row`); `text=True` when numbers and booleans arrive as text (CSV).
+
+    `fast=False` skips the fast path for valid JSON rows (tests compare the two).
+    """
+    if fast and not text:
+        accepted = accept_fast(raw, scope, row)
+        if accepted is not None:
+            return accepted
     if isinstance(raw, Unreadable):
         return [RowError(row, raw.field, raw.code, raw.message)]
     if not isinstance(raw, Mapping):
@@ -86,11 +51,11 @@ def validate_row(
     ind = _indicator(raw, scope, errors)
     area = _area(raw, scope, ind, errors)
     period = _period(raw, scope, ind, errors)
-    gender = cells.choice(raw, "gender", "T", _GENDERS, ErrorCode.BAD_GENDER, errors)
+    gender = cells.choice(raw, "gender", "T", GENDERS, ErrorCode.BAD_GENDER, errors)
     if ind is not None and gender is not None and gender not in ind.genders:
         errors.add("gender", ErrorCode.GENDER_NOT_ALLOWED,
                    f"indicator {ind.id!r} is reported for {'/'.join(ind.genders)}, not {gender!r}")  # fmt: skip
-    status = cells.choice(raw, "status", "final", _STATUSES, ErrorCode.BAD_STATUS, errors)
+    status = cells.choice(raw, "status", "final", STATUSES, ErrorCode.BAD_STATUS, errors)
     retract = cells.boolean(raw, "retract", errors, text)
     numbers = {"value": cells.number(raw, "value", errors, text),
                "numerator": cells.number(raw, "numerator", errors, text),

@@ -1,0 +1,60 @@
+"""What rows are judged against (`Scope`), what a passing row becomes (`ValidRow`), the constants."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from shared.domain.catalog import Catalog
+
+#: The fields a source may send; anything else is `unknown_field`.
+FIELDS = frozenset(
+    {"indicator", "area", "period", "gender", "value", "numerator", "denominator", "status",
+     "updated_at", "comment", "retract", "observation_id"}
+)  # fmt: skip
+#: Set by the ingest service, never taken from a source.
+RESERVED = frozenset({"source", "received_at", "schema"})
+#: |value − scale·numerator/denominator| allowed for ratio indicators.
+RATIO_TOLERANCE = 0.05
+#: Units of ratio indicators whose value is scale·numerator/denominator (checked, or computed).
+RATIO_SCALE: dict[str, float] = {"percent": 100.0, "per_1000": 1000.0, "per_100000": 100_000.0}
+GENDERS = frozenset({"T", "K", "M"})
+STATUSES = frozenset({"preliminary", "final"})
+
+
+@dataclass(frozen=True, slots=True)
+class ValidRow:
+    """A row that passed: its normalised fields (JSON-native) and its series key."""
+
+    row: int
+    key: str
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What a row is judged against: the catalog, the sending source and the clock.
+
+    `memo` remembers parsed periods and timestamps for this scope's clock (rows of a batch repeat them).
+    """
+
+    catalog: Catalog
+    source: str
+    allowed: frozenset[str]
+    now: datetime
+    today: date
+    memo: dict[object, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, catalog: Catalog, source: str, now: datetime) -> Scope:
+        """The scope of `source` at time `now` (aware; its UTC date is "today")."""
+        now = now.astimezone(UTC)
+        return cls(catalog, source, allowed_indicators(catalog, source), now, now.date())
+
+
+def allowed_indicators(catalog: Catalog, source: str) -> frozenset[str]:
+    """Indicators `source` may write: those its källa lists plus those that list it as a source."""
+    listed = catalog.source[source].indicators if source in catalog.source else ()
+    claimed = (i.id for i in catalog.indikatorer if source in i.sources)
+    return frozenset((*listed, *claimed))

@@ -1,0 +1,92 @@
+"""The fast path accepts exactly what the full rules accept, with the same normalised fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shared.domain.validation import Scope, ValidRow, validate_row
+from shared.domain.validation.fast import accept_fast
+from tests.factories import (
+    INCOME,
+    JOBS,
+    NOW,
+    SAFETY,
+    SCHOOL,
+    SHARE,
+    SURVEY,
+    YOUTH,
+    ingest_catalog,
+    share_row,
+)
+
+CATALOG = ingest_catalog()
+ANY = (
+    st.none() | st.booleans() | st.integers(-(10**400), 10**400) | st.floats() | st.text(max_size=8)
+)
+FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
+    "indicator": st.sampled_from([SHARE, YOUTH, JOBS, SAFETY, INCOME, "nope"]),
+    "area": st.sampled_from(["stockholm", "rinkeby-kista", "rinkeby", "kista", "atlantis", ""]),
+    "period": st.sampled_from(
+        ["2024", "2025", "2026", "2024-T1", "2024-Q2", "2024-05", "2024-VT", "x"]
+    ),
+    "gender": st.sampled_from(["T", "K", "M", "X", "", None]),
+    "status": st.sampled_from(["final", "preliminary", "draft", None]),
+    "value": st.sampled_from([71.33, 71.4, 0, -1, 5120, None, True, "1"]),
+    "numerator": st.sampled_from([214, 0, -1, 1.5, None, 10**400]),
+    "denominator": st.sampled_from([300, 0, 2, None, float("inf")]),
+    "retract": st.sampled_from([False, True, None, 0]),
+    "updated_at": st.sampled_from(
+        [
+            "2025-02-01T08:00:00Z",
+            "2025-02-01T09:00:00+01:00",
+            "2030-01-01T00:00:00Z",
+            "bad",
+            None,
+            "",
+        ]
+    ),
+    "comment": st.sampled_from(["ok", "x" * 1001, None, 3]),
+    "observation_id": st.sampled_from(["6f9619ff-8b86-d011-b42d-00c04fc964ff", "42"]),
+    "source": ANY,
+    "extra": ANY,
+}
+
+
+@st.composite
+def rows(draw: st.DrawFn) -> object:
+    """Mostly valid-looking rows with a few fields replaced, dropped or added; sometimes not a dict."""
+    if draw(st.integers(0, 20)) == 0:
+        return draw(ANY)
+    row: dict[str, Any] = share_row()
+    for name in draw(st.lists(st.sampled_from(sorted(FIELD_VALUES)), max_size=4)):
+        row[name] = (
+            draw(FIELD_VALUES[name] | ANY)
+            if name in ("value", "numerator")
+            else draw(FIELD_VALUES[name])
+        )
+    for name in draw(st.lists(st.sampled_from(sorted(row)), max_size=2)):
+        row.pop(name, None)
+    return row
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(rows(), min_size=1, max_size=8), st.sampled_from([SCHOOL, SURVEY]))
+def test_fast_and_full_rules_agree_row_by_row(batch: list[object], source: str) -> None:
+    fast_scope, full_scope = Scope.of(CATALOG, source, NOW), Scope.of(CATALOG, source, NOW)
+    for number, raw in enumerate(batch, start=1):
+        assert validate_row(raw, fast_scope, number) == validate_row(
+            raw, full_scope, number, fast=False
+        )
+
+
+def test_the_fast_path_takes_rows_once_the_batch_has_seen_their_period_and_time() -> None:
+    scope = Scope.of(CATALOG, SCHOOL, NOW)
+    assert accept_fast(share_row(), scope, 1) is None  # period and timestamp not memoised yet
+    first = validate_row(share_row(), scope, 1)
+    fast = accept_fast(share_row(area="kista"), scope, 2)
+    assert isinstance(first, ValidRow)
+    assert isinstance(fast, ValidRow)
+    assert fast.fields == {**first.fields, "area": "kista"}

@@ -14,15 +14,18 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, text, tuple_, update
+from sqlalchemy import Connection, Engine, select, text, update
 
 from shared.db.schema import read_model_state, series
-from shared.db.upsert import chunks, upsert
+from shared.db.upsert import RawTable
 from shared.domain.catalog import Catalog
 from shared.domain.observation import Observation, utcnow
-from shared.domain.rollup import Outcome, RollupEngine, SeriesId, SeriesRow, visible
+from shared.domain.rollup import Origin, Outcome, RollupEngine, SeriesId, SeriesRow, visible
 
 ROW_FIELDS = [f.name for f in fields(SeriesRow)]
+# What the read model shows beside the engine's state, in the order `_db_row` yields it.
+SHOWN = ["computed_value", "coverage", "value", "numerator", "denominator", "origin", "status",
+         "data_as_of", "committed_at"]  # fmt: skip
 
 
 @dataclass
@@ -33,7 +36,7 @@ class BatchResult:
     changed: dict[SeriesId, SeriesRow] = field(default_factory=dict)
     touched_indicators: set[str] = field(default_factory=set)
     documents: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    committed_at: datetime | None = None
+    committed_at: datetime | None = None  # just after the commit: freshness is measured to here
 
 
 # A projection run inside the batch's transaction, after the series rows are written.
@@ -47,6 +50,12 @@ class SeriesStore:
         self.engine = engine
         self.catalog = catalog
         self.rollup = RollupEngine(catalog)
+        self._raw: RawTable | None = None
+
+    def _table(self, conn: Connection) -> RawTable:
+        if self._raw is None:
+            self._raw = RawTable(series, ROW_FIELDS + SHOWN, conn.dialect, read=len(ROW_FIELDS))
+        return self._raw
 
     def apply(
         self, observations: Sequence[Observation], after: AfterCommit | None = None
@@ -63,12 +72,12 @@ class SeriesStore:
                 result.touched_indicators.add(obs.indicator)
             now = utcnow()
             result.changed = {k: r for k, r in rows.items() if before.get(k) != vars(r)}
-            upsert(conn, series, [self._db_row(r, now) for r in result.changed.values()])
+            self._table(conn).upsert(conn, [self._db_row(r, now) for r in result.changed.values()])
             newest = max((o.received_at for o in observations), default=None)
             _bump_state(conn, newest, now)
             if after is not None:
                 after(conn, result)
-            result.committed_at = now
+        result.committed_at = utcnow()
         return result
 
     def _keys(self, obs: Observation) -> list[SeriesId]:
@@ -78,34 +87,30 @@ class SeriesStore:
 
     def _load(self, conn: Connection, keys: list[SeriesId]) -> dict[SeriesId, SeriesRow]:
         rows: dict[SeriesId, SeriesRow] = {}
-        pk = tuple_(series.c.indicator, series.c.area, series.c.period, series.c.gender)
-        for part in chunks(keys):
-            query = select(*(series.c[name] for name in ROW_FIELDS)).where(pk.in_(part))
-            for record in conn.execute(query):
-                values = record._asdict()
-                for name in ("updated_at", "received_at"):
-                    if values[name] is not None:
-                        values[name] = _aware(values[name])
-                row = SeriesRow(**values)
-                rows[row.id] = row
+        for record in self._table(conn).fetch(conn, keys):
+            row = SeriesRow(*record)
+            if row.updated_at is not None:
+                row.updated_at = _aware(row.updated_at)
+            if row.received_at is not None:
+                row.received_at = _aware(row.received_at)
+            rows[row.id] = row
         return rows
 
-    def _db_row(self, row: SeriesRow, now: datetime) -> dict[str, object]:
+    def _db_row(self, row: SeriesRow, now: datetime) -> tuple[object, ...]:
         seen = visible(self.catalog.indicator[row.indicator], row)
-        return {
-            **vars(row),
-            "computed_value": seen.computed_value,
-            "coverage": seen.coverage,
-            "value": seen.value,
-            "numerator": seen.numerator,
-            "denominator": seen.denominator,
-            "origin": seen.origin.value if seen.origin else None,
-            "status": row.reported_status
-            if seen.origin and seen.origin.value == "reported"
-            else None,
-            "data_as_of": row.received_at,
-            "committed_at": now,
-        }
+        reported = seen.origin is Origin.REPORTED
+        return (
+            *vars(row).values(),  # a dataclass's __dict__ keeps its fields' order
+            seen.computed_value,
+            seen.coverage,
+            seen.value,
+            seen.numerator,
+            seen.denominator,
+            seen.origin.value if seen.origin else None,
+            row.reported_status if reported else None,
+            row.received_at,
+            now,
+        )
 
 
 def _lock_groups(conn: Connection, keys: Iterable[SeriesId]) -> None:

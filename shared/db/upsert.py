@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Dialect, Float, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
 CHUNK = 500
@@ -26,3 +26,105 @@ def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> No
     stmt = dialect.insert(table)
     updates = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
     conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=updates), list(rows))
+
+
+class RawTable:
+    """Keyed reads and upserts of one table straight on the driver, for the aggregator's hot path.
+
+    SQLAlchemy's per-row parameter and result processing costs more than the database work for
+    thousands of small rows per batch, so rows travel as plain tuples in `columns` order; the
+    dialect's own type processors (SQLite's datetime and boolean storage) keep the stored values
+    identical to what SQLAlchemy itself writes and reads. Statements run on the connection's
+    current transaction.
+    """
+
+    def __init__(
+        self, table: Table, columns: Sequence[str], dialect: Dialect, read: int | None = None
+    ) -> None:
+        """`columns` are written by `upsert`; the first `read` of them (all) come back from `fetch`."""
+        self.table, self.columns, self.dialect = table, list(columns), dialect
+        self.read = self.columns[: len(self.columns) if read is None else read]
+        self.keys = [c.name for c in table.primary_key.columns]
+        impls = [table.c[name].type.dialect_impl(dialect) for name in self.columns]
+        self.postgres = dialect.name == "postgresql"
+        # psycopg adapts every type of ours natively, both ways; SQLite needs SQLAlchemy's own
+        # storage formats (datetimes as text, booleans as 0/1), applied only where there is one.
+        self.bind_at: list[tuple[int, Any]] = []
+        self.result_at: list[tuple[int, Any]] = []
+        if not self.postgres:
+            for i, impl in enumerate(impls):
+                bind = impl.bind_processor(dialect)
+                result = impl.result_processor(dialect, None) if i < len(self.read) else None
+                if bind is not None and not isinstance(impl, Float):  # floats stay floats
+                    self.bind_at.append((i, bind))
+                if result is not None:
+                    self.result_at.append((i, result))
+        names = ", ".join(self.columns)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in self.columns if c not in self.keys)
+        conflict = f"ON CONFLICT ({', '.join(self.keys)}) DO UPDATE SET {updates}"
+        if self.postgres:
+            types = [table.c[c].type.compile(dialect) for c in self.columns]
+            arrays = ", ".join(f"%s::{t}[]" for t in types)
+            key_types = ", ".join(f"%s::{table.c[k].type.compile(dialect)}[]" for k in self.keys)
+            self.upsert_sql = (
+                f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays}) {conflict}"
+            )
+            on = " AND ".join(f"t.{k} = k.{k}" for k in self.keys)
+            self.select_sql = (f"SELECT {', '.join('t.' + c for c in self.read)} FROM "
+                               f"unnest({key_types}) AS k({', '.join(self.keys)}) "
+                               f"JOIN {table.name} AS t ON {on}")  # fmt: skip
+        else:
+            marks = ", ".join("?" for _ in self.columns)
+            self.upsert_sql = f"INSERT INTO {table.name} ({names}) VALUES ({marks}) {conflict}"
+            where = " AND ".join(f"{k} = ?" for k in self.keys)
+            self.select_sql = f"SELECT {', '.join(self.read)} FROM {table.name} WHERE {where}"
+
+    def fetch(self, conn: Connection, keys: Sequence[tuple[Any, ...]]) -> list[Sequence[Any]]:
+        """The rows whose primary keys are `keys`, their `read` columns (missing keys are skipped)."""
+        if not keys:
+            return []
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            if self.postgres:
+                cursor.execute(self.select_sql, [list(col) for col in zip(*keys, strict=True)])
+                found = cursor.fetchall()
+            else:  # SQLite runs in-process: one indexed lookup per key beats any IN list
+                found = []
+                for key in keys:
+                    cursor.execute(self.select_sql, key)
+                    found.extend(cursor.fetchall())
+        finally:
+            cursor.close()
+        return [self._decode(record) for record in found]
+
+    def upsert(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
+        """Insert the rows, replacing every non-key column of rows that exist."""
+        if not rows:
+            return
+        encoded = [self._encode(row) for row in rows]
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            if self.postgres:  # one statement over arrays instead of one per row
+                cursor.execute(self.upsert_sql, [list(col) for col in zip(*encoded, strict=True)])
+            else:
+                cursor.executemany(self.upsert_sql, encoded)
+        finally:
+            cursor.close()
+
+    def _encode(self, row: Sequence[Any]) -> Sequence[Any]:
+        if not self.bind_at:
+            return row
+        values = list(row)
+        for i, process in self.bind_at:
+            if values[i] is not None:
+                values[i] = process(values[i])
+        return values
+
+    def _decode(self, record: Sequence[Any]) -> Sequence[Any]:
+        if not self.result_at:
+            return record
+        values = list(record)
+        for i, process in self.result_at:
+            if values[i] is not None:
+                values[i] = process(values[i])
+        return values

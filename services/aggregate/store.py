@@ -118,8 +118,12 @@ def _lock_groups(conn: Connection, keys: Iterable[SeriesId]) -> None:
     if conn.dialect.name != "postgresql":
         return  # SQLite's BEGIN IMMEDIATE already holds the one write lock
     groups = sorted({zlib.crc32(f"{i}|{p}|{g}".encode()) for i, _, p, g in keys})
-    for group in groups:
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": group})
+    # One round trip for all of them; unnest yields the sorted array in order, so every worker
+    # takes its locks in the same order and two batches never wait on each other in a cycle.
+    conn.execute(
+        text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:ks AS bigint[])) AS k"),
+        {"ks": groups},
+    )
 
 
 def _bump_state(conn: Connection, newest: datetime | None, now: datetime) -> None:

@@ -326,7 +326,17 @@ def test_area_profile(api: Api) -> None:
     assert share["gap"] == pytest.approx(share["value"] - share["city_value"])
     assert share["compared_to_city"] == ("battre" if share["gap"] > 0 else "samre")
     assert "risk" in profile
-    assert set(profile["risk"]) >= {"composite", "rank", "out_of"}
+    risk = profile["risk"]
+    assert risk["out_of"] == 13  # ranked among the stadsdelsområden
+    assert 1 <= risk["rank"] <= 13
+    assert risk["composite"] == pytest.approx(
+        sum(g["score"] for g in risk["groups"]) / len(risk["groups"])
+    )
+    assert {g["group"] for g in risk["groups"]} == {
+        "sociala_riskfaktorer", "halsa", "sakerhet_trygghet", "forsorjning"
+    }  # fmt: skip
+    for group in risk["groups"]:
+        assert risk[group["group"]] == pytest.approx(group["score"])
     table = api.get("/v1/omraden/rinkeby-kista/indikatorer").json()
     assert table["items"] == profile["indikatorer"]
     virtual = api.get("/v1/omraden/ytterstaden").json()
@@ -334,6 +344,10 @@ def test_area_profile(api: Api) -> None:
     assert any(r["value"] is not None for r in virtual["indikatorer"])
     areas = api.get("/v1/omraden", level="stadsdelsomrade").json()
     assert areas["total"] == 13
+    assert sorted(a["risk"]["rank"] for a in areas["items"]) == sorted(
+        1 + sum(b["risk"]["composite"] > a["risk"]["composite"] for b in areas["items"])
+        for a in areas["items"]
+    )
     assert api.get("/v1/omraden", parent="rinkeby-kista").json()["total"] == 4
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import orjson
+import uvicorn
 from fastapi.testclient import TestClient
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from pydantic import SecretStr
@@ -16,6 +18,8 @@ from sqlalchemy import Engine
 from services.ingest.app import create_app
 from shared.db.engine import make_engine, upgrade
 from shared.domain.catalog import Catalog
+from shared.infra.ports import free_port
+from shared.infra.wait import wait_for
 from shared.keys import create_key
 from shared.settings import Settings
 from shared.topics import ensure_topics
@@ -101,3 +105,20 @@ def produce(
         producer.flush(30)
     finally:
         producer.close()
+
+
+@contextmanager
+def serving(app: Any, timeout: float = 30) -> Iterator[str]:
+    """Run an ASGI app under uvicorn on a free port in a thread (real HTTP, real concurrency)."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started, timeout=timeout, what=f"ingest on port {port}")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from services.ingest.app import create_app
 from shared.db.engine import make_engine
 from shared.domain.observation import Observation
 from shared.infra.wait import wait_for
@@ -22,6 +25,7 @@ from tests.factories import (
     SHARE,
     count_row,
     csv_body,
+    ingest_catalog,
     jobseeker_rows,
     json_body,
     share_row,
@@ -34,6 +38,7 @@ from tests.integration.ingest_helpers import (
     prepare,
     read_topic,
     running,
+    serving,
 )
 
 URL = "/v1/observations"
@@ -296,3 +301,28 @@ def test_a_full_batch_of_10000_rows_is_accepted_and_published(client: TestClient
     assert answer.status_code == 202, answer.text[:500]
     assert answer.json()["accepted"] == 10_000
     assert len(canonical(settings)) == 10_000
+
+
+def test_concurrent_batches_are_each_answered_for_their_own_rows(
+    settings: Settings, engine: Engine
+) -> None:
+    """Group commit: concurrent requests share produce rounds; each answer covers its own rows."""
+    auth = {**JSON, **bearer(engine, settings, SCHOOL)}
+    batches = [share_rows(150, period=str(2024 - 10 * i)) for i in range(8)]  # disjoint series
+
+    async def post_all(base: str) -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+            return list(
+                await asyncio.gather(
+                    *(http.post(URL, content=json_body(b), headers=auth) for b in batches)
+                )
+            )
+
+    with serving(create_app(settings, catalog=ingest_catalog(), engine=engine)) as base:
+        answers = asyncio.run(post_all(base))
+    assert [a.status_code for a in answers] == [202] * 8
+    assert [a.json()["accepted"] for a in answers] == [150] * 8
+    published = canonical(settings)
+    assert len(published) == 8 * 150
+    assert {(e["area"], e["gender"], e["period"]) for e in published} == {
+        (r["area"], r["gender"], r["period"]) for b in batches for r in b}  # fmt: skip

@@ -19,7 +19,7 @@ from shared.domain.catalog import Catalog
 from shared.domain.observation import Observation
 from shared.infra.ports import free_port
 from shared.infra.wait import wait_for
-from tests.oracle import close, oracle_rows
+from tests.oracle import OracleRow, SeriesId, close, oracle_rows
 
 
 @dataclass
@@ -109,9 +109,14 @@ def produce(bootstrap: str, topic: str, events: Iterable[Observation]) -> int:
     return count
 
 
-def read_model_mismatches(engine: Engine, catalog: Catalog, events: list[Observation]) -> list[str]:
+def read_model_mismatches(
+    engine: Engine,
+    catalog: Catalog,
+    events: list[Observation],
+    expected: dict[SeriesId, OracleRow] | None = None,
+) -> list[str]:
     """Differences between the SQL read model and the oracle's batch computation of `events`."""
-    expected = oracle_rows(catalog, events)
+    expected = oracle_rows(catalog, events) if expected is None else expected
     cols = (series.c.indicator, series.c.area, series.c.period, series.c.gender)
     actual = {}
     with engine.connect() as conn:
@@ -132,7 +137,12 @@ def read_model_mismatches(engine: Engine, catalog: Catalog, events: list[Observa
     return sorted(problems)
 
 
-def status_mismatches(engine: Engine, catalog: Catalog, events: list[Observation]) -> list[str]:
+def status_mismatches(
+    engine: Engine,
+    catalog: Catalog,
+    events: list[Observation],
+    rows: dict[SeriesId, OracleRow] | None = None,
+) -> list[str]:
     """Differences between the stored indicator and etappmål statuses and those computed from the
     oracle's city-level rows with the shared status formula."""
     from shared.db.schema import etappmal_status, indicator_status
@@ -140,7 +150,7 @@ def status_mismatches(engine: Engine, catalog: Catalog, events: list[Observation
     from shared.domain.status import Point
     from shared.domain.summary import etappmal_summary, indicator_summary
 
-    rows = oracle_rows(catalog, events)
+    rows = oracle_rows(catalog, events) if rows is None else rows
     now = utcnow()
     expected = {}
     for ind in catalog.indikatorer:

@@ -1,7 +1,7 @@
 """Publishing to Kafka with aiokafka: acks=all, idempotence, compression, keyed by series key.
 
 Rows are grouped by partition and appended to aiokafka record batches (`create_batch` /
-`send_batch`): in the benchmark that path produces two to three times faster than one `send()` per
+`send_batch`): in the benchmark that path produces 1.5–2 times faster than one `send()` per
 message. Concurrent calls are committed together (group commit). `publish` returns only when Kafka
 acknowledged every record of the call, or raises `KafkaUnavailableError`.
 """

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from shared.domain.catalog import AreaLevel, Catalog, Indikator, Kind
+from shared.domain.catalog import RATIO_SCALE, AreaLevel, Catalog, Indikator, Kind
 from shared.domain.observation import Observation
 
 SeriesId = tuple[str, str, str, str]  # indicator, area, period, gender
@@ -145,7 +145,7 @@ def _row(
     if sums.contributing and indicator.kind is Kind.COUNT:
         computed = sums.value
     elif sums.contributing and indicator.kind is Kind.RATIO and sums.denominator != 0:
-        scale = 100.0 if indicator.unit == "percent" else 1.0
+        scale = RATIO_SCALE.get(indicator.unit, 1.0)
         computed = scale * sums.numerator / sums.denominator
     coverage = sums.contributing / len(children) if children else None
     winner_id = str(winner.observation_id) if winner is not None else None

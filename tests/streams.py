@@ -52,7 +52,7 @@ class StreamMaker:
         if indicator.kind is Kind.RATIO:
             den = float(self.rng.randint(50, 2000))
             num = float(self.rng.randint(0, int(den)))
-            value = round(100 * num / den, 6) if indicator.unit == "percent" else num / den
+            value = round(indicator.ratio_scale * num / den, 6)
             return Observation(**base, value=value, numerator=num, denominator=den)
         if indicator.kind is Kind.COUNT:
             return Observation(**base, value=float(self.rng.randint(0, 5000)) * scale)

@@ -101,7 +101,7 @@ class Dataset:
             parts["T"] = (parts["K"][0] + parts["M"][0], parts["K"][1] + parts["M"][1])
             for gender in genders:
                 num, den = parts[gender]
-                value = 100 * num / den if ind.unit == "percent" else num / den
+                value = ind.ratio_scale * num / den
                 yield self._obs(ind, area, period, gender, value, num, den)
         elif ind.kind is Kind.COUNT:
             share = level / (2 * len(self.reporting_areas(ind)))

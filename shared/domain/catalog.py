@@ -14,6 +14,8 @@ from functools import cached_property
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+# The factor between numerator/denominator and a ratio indicator's value, by unit (else 1).
+RATIO_SCALE: dict[str, float] = {"percent": 100.0, "per_1000": 1000.0, "per_100000": 100_000.0}
 DURATION = re.compile(r"^P(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<days>\d+)D)?$")
 
 
@@ -202,6 +204,11 @@ class Indikator(_Frozen):
     target: Target | None = None
     annual_targets: dict[int, float] = Field(default_factory=dict)
     responsible: tuple[Responsibility, ...] = ()
+
+    @property
+    def ratio_scale(self) -> float:
+        """value = ratio_scale · numerator / denominator for ratio indicators."""
+        return RATIO_SCALE.get(self.unit, 1.0)
 
 
 class Namnd(_Frozen):

@@ -108,10 +108,10 @@ class Visible:
 
 
 def ratio_value(indicator: Indikator, numerator: float, denominator: float) -> float | None:
-    """The share Σnumerator/Σdenominator, times 100 for percent units; None when undefined."""
+    """The share Σnumerator/Σdenominator in the indicator's unit (×100 for percent); None when undefined."""
     if denominator == 0:
         return None
-    return (100.0 if indicator.unit == "percent" else 1.0) * numerator / denominator
+    return indicator.ratio_scale * numerator / denominator
 
 
 def contribution(indicator: Indikator, row: SeriesRow) -> Contribution | None:

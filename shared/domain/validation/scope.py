@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from shared.domain.catalog import RATIO_SCALE as RATIO_SCALE  # units of scale·numerator/denominator
 from shared.domain.catalog import Catalog
 
 #: The fields a source may send; anything else is `unknown_field`.
@@ -17,8 +18,6 @@ FIELDS = frozenset(
 RESERVED = frozenset({"source", "received_at", "schema"})
 #: |value − scale·numerator/denominator| allowed for ratio indicators.
 RATIO_TOLERANCE = 0.05
-#: Units of ratio indicators whose value is scale·numerator/denominator (checked, or computed).
-RATIO_SCALE: dict[str, float] = {"percent": 100.0, "per_1000": 1000.0, "per_100000": 100_000.0}
 GENDERS = frozenset({"T", "K", "M"})
 STATUSES = frozenset({"preliminary", "final"})
 

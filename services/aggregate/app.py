@@ -3,12 +3,15 @@
 One agent reads the canonical observation topic in batches, applies each batch to the read model in
 one SQL transaction (see `store.py`) and only then lets faust commit the offsets. Messages it cannot
 decode or place go to the dead-letter topic with the reason; the stream never stalls on them.
+Projections run at most once per PROJECTION_INTERVAL inside a batch's transaction, and once more as
+soon as the stream is idle for IDLE_SECONDS (see `projections.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import faust
@@ -27,6 +30,8 @@ from shared.domain.rollup import InvalidObservationError, Outcome
 from shared.settings import Settings
 
 log = logging.getLogger("stadspuls.aggregate")
+PROJECTION_INTERVAL = 1.0  # seconds: the longest a status lags its series under a steady load
+IDLE_SECONDS = 0.2  # no batch for this long: project what is pending now
 
 
 def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.App:
@@ -50,7 +55,9 @@ def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.Ap
     )
     metrics = AggregateMetrics()
     store = SeriesStore(engine, catalog)
-    projector = Projector(catalog)
+    projector = Projector(catalog, interval=PROJECTION_INTERVAL)
+    writing = asyncio.Lock()  # one transaction of this worker at a time: batch, flush or refresh
+    last_batch = {"at": time.monotonic()}
     observations = app.topic(settings.topic("observations.v1"), value_type=bytes, key_type=bytes)
     dlq = app.topic(settings.topic("observations.dlq.v1"), value_type=bytes, key_type=bytes)
     rollups = app.topic(settings.topic("rollups.v1"), value_type=bytes, key_type=bytes)
@@ -80,8 +87,11 @@ def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.Ap
                     await to_dlq(event, "invalid", str(exc))
             if not batch:
                 continue
-            with metrics.batch_seconds.time():
-                result = await asyncio.to_thread(store.apply, batch, projector)
+            async with writing:
+                with metrics.batch_seconds.time():
+                    result = await asyncio.to_thread(store.apply, batch, projector)
+                projector.done(result.projected)
+                last_batch["at"] = time.monotonic()
             for outcome in result.outcomes:
                 metrics.events.labels(outcome.value).inc()
             committed = result.committed_at
@@ -98,11 +108,30 @@ def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.Ap
             await rollups.send(key=rollup_id.encode(), value=orjson.dumps(document))
         update_gauges(catalog, metrics, [d for _, d in documents])
 
+    @app.on_partitions_assigned.connect
+    def on_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        """Project everything once: a worker that held these partitions may have died mid-way."""
+        projector.mark_all()
+
+    @app.timer(interval=IDLE_SECONDS / 2)
+    async def flush_projections() -> None:
+        """Project what the last batches left pending once the stream has gone idle."""
+        if not projector.pending or time.monotonic() - last_batch["at"] < IDLE_SECONDS:
+            return
+        try:
+            async with writing:
+                projected, documents = await asyncio.to_thread(_flush, engine, projector)
+                projector.done(projected)
+            await publish(documents)
+        except Exception:  # a timer that raises would crash the worker; try again next time
+            log.exception("projecting the pending summaries failed")
+
     @app.timer(interval=settings.aggregate_refresh_seconds)
     async def refresh_summaries() -> None:
         """Recompute every summary now and then: an indicator turns stale as time passes."""
         try:
-            documents = await asyncio.to_thread(_refresh_all, engine, projector, catalog)
+            async with writing:
+                documents = await asyncio.to_thread(_refresh_all, engine, projector, catalog)
             await publish(documents)
         except Exception:  # a timer that raises would crash the worker; try again next time
             log.exception("refreshing the summaries failed")
@@ -146,6 +175,13 @@ def _refresh_all(
 ) -> list[tuple[str, dict[str, Any]]]:
     with engine.begin() as conn:
         return projector.refresh(conn, catalog.indicator, utcnow())
+
+
+def _flush(
+    engine: Engine, projector: Projector
+) -> tuple[set[str], list[tuple[str, dict[str, Any]]]]:
+    with engine.begin() as conn:
+        return projector.flush(conn)
 
 
 def _headers(raw: Any) -> list[tuple[str, bytes]]:

@@ -1,18 +1,26 @@
-"""Derived projections written in the same transaction as the series rows they come from.
+"""Derived projections written in a transaction of their own or of the batch they come from.
 
-After a batch: the status of every touched indicator (city, total), then the etappmål they belong
-to, every nämnd's rollup and, when a risk indicator changed, the social-risk index. Each is a pure
-function of rows already in the read model (`shared.domain.summary`, `shared.domain.risk`), so
-running it twice gives the same rows.
+After a batch: the status of every indicator whose city total changed, then the etappmål they belong
+to, every nämnd's rollup and, when a risk indicator's totals changed, the social-risk index. Each is
+a pure function of rows already committed to the read model (`shared.domain.summary`,
+`shared.domain.risk`), so running it twice, or later, gives the same rows.
+
+Under load they are throttled: the projector collects what batches changed and projects at most
+once per `interval`, inside the transaction of the batch that is due; the aggregator flushes what is
+left as soon as the stream goes idle (`flush`), and after every partition assignment it projects
+everything once (`mark_all`), so the work a crashed worker left pending is never lost. On
+PostgreSQL one advisory lock serialises projections across workers: each reads every commit made
+before it, so the last projection to run sees the final state.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, select, text
 
 from services.aggregate.store import BatchResult
 from shared.db.schema import etappmal_status, indicator_status, namnd_rollup, series
@@ -27,19 +35,46 @@ from shared.domain.summary import AreaValue, etappmal_summary, indicator_summary
 
 TOTAL = Gender.T.value
 RISK_LEVELS = (AreaLevel.STADSDELSOMRADE.value, AreaLevel.STADSDEL.value)
+PROJECTION_LOCK = 0x5354_5052  # pg_advisory_xact_lock key of the projections ("STPR")
 
 
 class Projector:
-    """Recomputes the summaries that depend on the indicators a batch touched."""
+    """Recomputes the summaries that depend on what batches changed; throttled by `interval`."""
 
-    def __init__(self, catalog: Catalog, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> None:
+    def __init__(
+        self, catalog: Catalog, thresholds: Thresholds = DEFAULT_THRESHOLDS, interval: float = 0.0
+    ) -> None:
         self.catalog = catalog
         self.thresholds = thresholds
         self.risk_ids = {i.id for i in eligible(catalog)}
+        self.interval = interval
+        self.pending: set[str] = set()  # indicators some of whose totals changed, not yet projected
+        self._last = -float("inf")
 
     def __call__(self, conn: Connection, result: BatchResult) -> None:
         """Run inside the batch's transaction; the documents go on `result` for the rollups topic."""
-        result.documents = self.refresh(conn, result.touched_indicators, utcnow())
+        self.pending |= {k[0] for k in result.changed if k[3] == TOTAL}
+        if self.pending and time.monotonic() - self._last >= self.interval:
+            result.projected = set(self.pending)
+            result.documents = self._project(conn, result.projected)
+
+    def flush(self, conn: Connection) -> tuple[set[str], list[tuple[str, dict[str, Any]]]]:
+        """Project everything pending now (the stream is idle); return what and the documents."""
+        projected = set(self.pending)
+        return projected, self._project(conn, projected) if projected else []
+
+    def done(self, projected: Iterable[str]) -> None:
+        """The projection of `projected` committed: they are no longer pending."""
+        self.pending -= set(projected)
+
+    def mark_all(self) -> None:
+        """Project every indicator next time (after an assignment: other workers' work may wait)."""
+        self.pending |= set(self.catalog.indicator)
+        self._last = -float("inf")
+
+    def _project(self, conn: Connection, indicators: set[str]) -> list[tuple[str, dict[str, Any]]]:
+        self._last = time.monotonic()
+        return self.refresh(conn, indicators, utcnow())
 
     def refresh(
         self, conn: Connection, indicators: Iterable[str], now: datetime
@@ -48,6 +83,8 @@ class Projector:
         touched = sorted(set(indicators) & set(self.catalog.indicator))
         if not touched:
             return []
+        if conn.dialect.name == "postgresql":  # see the module's docstring
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PROJECTION_LOCK})
         ind_docs = {i: self._indicator(conn, i, now) for i in touched}
         upsert(
             conn,

@@ -35,6 +35,7 @@ class BatchResult:
     outcomes: list[Outcome] = field(default_factory=list)
     changed: dict[SeriesId, SeriesRow] = field(default_factory=dict)
     touched_indicators: set[str] = field(default_factory=set)
+    projected: set[str] = field(default_factory=set)  # indicators whose projections ran with it
     documents: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     committed_at: datetime | None = None  # just after the commit: freshness is measured to here
 

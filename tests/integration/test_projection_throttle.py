@@ -1,0 +1,136 @@
+"""Throttled projections end where projecting after every batch ends: in a transaction on SQLite and
+PostgreSQL, and in a real worker whose last batches are projected once the stream goes idle."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, Engine, select
+
+from services.aggregate.projections import Projector
+from services.aggregate.store import SeriesStore
+from shared.catalog.loader import default_catalog
+from shared.db.engine import make_engine, upgrade
+from shared.db.schema import etappmal_status, indicator_status, namnd_rollup, risk_index, series
+from shared.domain.catalog import Catalog
+from shared.domain.observation import utcnow
+from shared.infra.kafka import KafkaEndpoint
+from shared.infra.wait import wait_for
+from shared.settings import Settings
+from shared.topics import ensure_topics
+from tests.integration.test_aggregate_kafka import env_of, wait_until_oracle
+from tests.services import ServiceProcess, produce
+from tests.streams import StreamMaker
+
+PROJECTIONS = (indicator_status, etappmal_status, namnd_rollup, risk_index)
+MOMENTS = {"computed_at", "data_as_of", "newest_period_age_seconds"}  # move with the clock
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return default_catalog()
+
+
+def _timeless(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _timeless(v) for k, v in value.items() if k not in MOMENTS}
+    if isinstance(value, list):
+        return [_timeless(v) for v in value]
+    return value
+
+
+def projections(conn: Connection) -> dict[str, dict[tuple[Any, ...], Any]]:
+    """Every projection row, keyed by table and primary key, without its moments."""
+    snapshot = {}
+    for table in PROJECTIONS:
+        keys = [c.name for c in table.primary_key.columns]
+        snapshot[table.name] = {
+            tuple(row[k] for k in keys): _timeless(dict(row))
+            for row in conn.execute(select(table)).mappings()
+        }
+    return snapshot
+
+
+def reference(engine: Engine, catalog: Catalog) -> dict[str, dict[tuple[Any, ...], Any]]:
+    """What refreshing every indicator with totals computes from the series now (rolled back)."""
+    with engine.connect() as conn:
+        trans = conn.begin()
+        known = conn.execute(select(series.c.indicator).where(series.c.gender == "T").distinct())
+        Projector(catalog).refresh(conn, set(known.scalars()), utcnow())
+        snapshot = projections(conn)
+        trans.rollback()
+    return snapshot
+
+
+def current(engine: Engine) -> dict[str, dict[tuple[Any, ...], Any]]:
+    with engine.connect() as conn:
+        return projections(conn)
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+def test_throttle_holds_projections_back_and_flush_completes_them(
+    engine: Engine, catalog: Catalog
+) -> None:
+    events = StreamMaker(catalog, seed=5).stream(3_000)
+    store, projector = SeriesStore(engine, catalog), Projector(catalog, interval=3600)
+    projected = []
+    for start in range(0, len(events), 300):
+        result = store.apply(events[start : start + 300], projector)
+        projector.done(result.projected)
+        projected.append(result.projected)
+    assert projected[0], "nothing had been projected yet: the first batch is due"
+    assert not any(projected[1:]), "within the interval later batches are not projected"
+    assert projector.pending == set(catalog.indicator), "every indicator's totals changed"
+    assert current(engine) != reference(engine, catalog)
+
+    with engine.begin() as conn:
+        flushed, documents = projector.flush(conn)
+    projector.done(flushed)
+    assert not projector.pending
+    assert {d for d, _ in documents} >= {f"indikator:{i}" for i in catalog.indicator}
+    assert current(engine) == reference(engine, catalog)
+
+
+def test_without_interval_every_batch_is_projected(engine: Engine, catalog: Catalog) -> None:
+    events = StreamMaker(catalog, seed=6).stream(600)
+    store, projector = SeriesStore(engine, catalog), Projector(catalog)
+    for start in range(0, len(events), 200):
+        result = store.apply(events[start : start + 200], projector)
+        touched = {o.indicator for o in events[start : start + 200]}
+        assert result.projected
+        assert result.projected <= touched
+        projector.done(result.projected)
+        assert not projector.pending
+    assert current(engine) == reference(engine, catalog)
+
+
+@pytest.mark.kafka
+def test_worker_projects_the_last_batches_once_the_stream_is_idle(
+    kafka: KafkaEndpoint, topic_prefix: str, pg_url: str, catalog: Catalog, tmp_path: Path
+) -> None:
+    settings = Settings(kafka_bootstrap=kafka.bootstrap, topic_prefix=topic_prefix,
+                        database_url=pg_url, aggregate_app_id=f"{topic_prefix}aggregate")  # fmt: skip
+    ensure_topics(settings)
+    upgrade(pg_url)
+    engine = make_engine(pg_url)
+    events = StreamMaker(catalog, seed=8).stream(20_000)
+    worker = ServiceProcess("aggregate", env_of(settings), tmp_path / "aggregate.log")
+    try:
+        worker.start()
+        produce(settings.kafka_bootstrap or "", settings.topic("observations.v1"), events)
+        wait_until_oracle(engine, catalog, events, timeout=180)
+        wait_for(lambda: current(engine) == reference(engine, catalog), timeout=30,
+                 interval=0.5, what="projections equal to a full refresh")  # fmt: skip
+    finally:
+        worker.stop()
+        engine.dispose()

@@ -21,7 +21,7 @@ from services.api.answers import Answers
 from services.api.caching import STATE_MAX_AGE, AnswerMemo, StateCache
 from services.api.db import read_only
 from services.api.deps import ApiContext
-from services.api.metrics import ApiMetrics, MetricsMiddleware
+from services.api.metrics import ApiMetrics
 from services.api.profiles import known_areas
 from services.api.replay import ReplayMiddleware
 from services.api.routers import catalog as catalog_routes
@@ -29,6 +29,7 @@ from services.api.routers import etappmal, health, indikatorer, namnder, omraden
 from shared.catalog.loader import catalog_document, load_catalog
 from shared.db.engine import alembic_config, make_engine
 from shared.domain.catalog import Catalog
+from shared.http_metrics import HttpMetricsMiddleware
 from shared.settings import Settings
 
 DESCRIPTION = """\
@@ -81,7 +82,9 @@ def create_app(
         app.include_router(module.router)
     errors.install(app)
     app.add_middleware(ReplayMiddleware, answers=app.state.context.answers)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: replays are counted too
+    app.add_middleware(
+        HttpMetricsMiddleware, metrics=metrics.http
+    )  # outermost: replays are counted too
     _document_problems(app)
     return app
 

@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from services.ingest.auth import KeyVerifier
 from services.ingest.dependencies import IngestState, UnauthorizedError
 from services.ingest.idempotency import IdempotencyStore
-from services.ingest.metrics import HttpMetricsMiddleware, IngestMetrics
+from services.ingest.metrics import IngestMetrics
 from services.ingest.publisher import Publisher
 from services.ingest.raw_validator import RawValidator
 from services.ingest.routes import respond, router
@@ -31,6 +31,7 @@ from services.ingest.schemas import ObservationBatch
 from services.ingest.service import IngestService, problem
 from shared.domain.catalog import Catalog
 from shared.domain.observation import utcnow
+from shared.http_metrics import HttpMetricsMiddleware
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def create_app(
     app = FastAPI(title="Stadspuls ingest", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.ingest = state
     app.include_router(router)
-    app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
+    app.add_middleware(HttpMetricsMiddleware, metrics=metrics.http)
     app.add_exception_handler(UnauthorizedError, _unauthorized)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(SQLAlchemyError, _database_unavailable(settings))

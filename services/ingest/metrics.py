@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.domain.validation import ErrorCode
+from shared.http_metrics import HttpMetrics
 
 SERVICE = "ingest"
 PUBLISH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -42,10 +40,7 @@ class IngestMetrics:
         self.raw_messages = Counter("stadspuls_ingest_raw_messages_total",
                                     "Raw-topic messages by outcome: forwarded or dlq.", ["outcome"],
                                     registry=r)  # fmt: skip
-        self.http_requests = Counter("stadspuls_http_requests_total", "HTTP requests.",
-                                     ["service", "route", "method", "status"], registry=r)  # fmt: skip
-        self.http_seconds = Histogram("stadspuls_http_request_duration_seconds",
-                                      "HTTP request duration.", ["service", "route", "method"], registry=r)  # fmt: skip
+        self.http = HttpMetrics(r, SERVICE)
 
     def count_rows(
         self, source: str, received: int, accepted: int, reasons: Mapping[int, ErrorCode]
@@ -59,46 +54,3 @@ class IngestMetrics:
             tally[code.value] = tally.get(code.value, 0) + 1
         for reason, n in tally.items():
             self.rejected.labels(source, reason).inc(n)
-
-
-class HttpMetricsMiddleware:
-    """Counts requests and their duration by route template (never the raw path)."""
-
-    def __init__(self, app: ASGIApp, metrics: IngestMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            route, method = _route_of(scope), scope["method"]
-            self.metrics.http_requests.labels(SERVICE, route, method, str(status)).inc()
-            self.metrics.http_seconds.labels(SERVICE, route, method).observe(
-                time.perf_counter() - start
-            )
-
-
-def _route_of(scope: Scope) -> str:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    if isinstance(path, str):
-        return path
-    app = scope.get("app")
-    for candidate in getattr(getattr(app, "router", None), "routes", ()):
-        match, _ = candidate.matches(scope)
-        if match is Match.FULL:
-            return str(candidate.path)
-    return "unmatched"

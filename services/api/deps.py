@@ -102,7 +102,7 @@ def split(
         for part in value.split(","):
             part = part.strip()
             if not part:
-                continue
+                raise bad_parameter(name, "empty value; leave the parameter out to not filter")
             if allowed is not None and part not in allowed:
                 raise bad_parameter(name, f"unknown value {part!r}")
             result.append(part)

@@ -1,10 +1,11 @@
 """The aggregator: a faust-streaming worker. Run with `stadspuls serve aggregate`.
 
-One agent reads the canonical observation topic in batches, applies each batch to the read model in
-one SQL transaction (see `store.py`) and only then lets faust commit the offsets. Messages it cannot
-decode or place go to the dead-letter topic with the reason; the stream never stalls on them.
-Projections run at most once per PROJECTION_INTERVAL inside a batch's transaction, and once more as
-soon as the stream is idle for IDLE_SECONDS (see `projections.py`).
+One agent reads the canonical observation topic in batches; the writer process (`writer.py`)
+decodes each batch and applies it to the read model in one SQL transaction (see `store.py`); only
+then does the agent let faust commit the offsets. Messages that cannot be decoded or placed go to
+the dead-letter topic with the reason; the stream never stalls on them. Projections run at most
+once per PROJECTION_INTERVAL inside a batch's transaction, and once more as soon as the stream is
+idle for IDLE_SECONDS (see `projections.py`).
 """
 
 from __future__ import annotations
@@ -12,21 +13,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from typing import Any
 
 import faust
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import ValidationError
 from sqlalchemy import Engine, text
 
 from services.aggregate.lag import consumer_lag
 from services.aggregate.metrics import AggregateMetrics, update_gauges
-from services.aggregate.projections import Projector
-from services.aggregate.store import SeriesStore
+from services.aggregate.writer import Writer
 from shared.domain.catalog import Catalog
-from shared.domain.observation import Observation, utcnow
-from shared.domain.rollup import InvalidObservationError, Outcome
+from shared.domain.rollup import Outcome
 from shared.settings import Settings
 
 log = logging.getLogger("stadspuls.aggregate")
@@ -35,7 +34,7 @@ IDLE_SECONDS = 0.2  # no batch for this long: project what is pending now
 
 
 def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.App:
-    """Wire the faust app: topics, the agent, the web pages for metrics and health."""
+    """Wire the faust app: topics, the agent, the writer process, the web pages."""
     app = faust.App(
         settings.aggregate_app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
@@ -54,10 +53,10 @@ def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.Ap
         topic_disable_leader=True,
     )
     metrics = AggregateMetrics()
-    store = SeriesStore(engine, catalog)
-    projector = Projector(catalog, interval=PROJECTION_INTERVAL)
-    writing = asyncio.Lock()  # one transaction of this worker at a time: batch, flush or refresh
-    last_batch = {"at": time.monotonic()}
+    writer = Writer(settings.database_url, settings.catalog_path, PROJECTION_INTERVAL)
+    writing = asyncio.Lock()  # one request to the writer at a time: batch, flush or refresh
+    # last batch done; projections may be pending; an assignment asks for all to be projected
+    state = {"last_batch": time.monotonic(), "dirty": False, "assigned": False}
     observations = app.topic(settings.topic("observations.v1"), value_type=bytes, key_type=bytes)
     dlq = app.topic(settings.topic("observations.dlq.v1"), value_type=bytes, key_type=bytes)
     rollups = app.topic(settings.topic("rollups.v1"), value_type=bytes, key_type=bytes)
@@ -69,39 +68,33 @@ def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.Ap
         headers.append(("error", error.encode()[:1000]))
         await dlq.send(key=event.key, value=event.value, headers=headers)
 
+    async def after_assignment() -> None:
+        if state["assigned"]:
+            state["assigned"] = False
+            await writer.mark_all()
+
     @app.agent(observations, concurrency=1)
     async def apply_observations(stream: Any) -> None:
         """Apply batches of observations to the read model; send what cannot be used to the DLQ."""
         async for events in stream.take_events(
             settings.aggregate_batch_size, settings.aggregate_batch_seconds
         ):
-            batch: list[Observation] = []
-            for event in events:
-                try:
-                    obs = Observation.model_validate_json(event.value)
-                    store.rollup.check(obs)
-                    batch.append(obs)
-                except ValidationError as exc:
-                    await to_dlq(event, "malformed", _first_error(exc))
-                except InvalidObservationError as exc:
-                    await to_dlq(event, "invalid", str(exc))
-            if not batch:
-                continue
             async with writing:
+                await after_assignment()
                 with metrics.batch_seconds.time():
-                    result = await asyncio.to_thread(store.apply, batch, projector)
-                projector.done(result.projected)
-                last_batch["at"] = time.monotonic()
-            for outcome in result.outcomes:
-                metrics.events.labels(outcome.value).inc()
-            committed = result.committed_at
-            assert committed is not None
-            for obs, outcome in zip(batch, result.outcomes, strict=True):
-                if outcome is Outcome.APPLIED:
-                    metrics.freshness.observe(
-                        max(0.0, (committed - obs.received_at).total_seconds())
-                    )
-            await publish(result.documents)
+                    applied = await writer.apply([event.value for event in events])
+                state["last_batch"], state["dirty"] = time.monotonic(), True
+            counts: Counter[str] = Counter()
+            for event, (outcome, error) in zip(events, applied.outcomes, strict=True):
+                if error is None:
+                    counts[outcome] += 1
+                else:
+                    await to_dlq(event, outcome, error)
+            for outcome, n in counts.items():
+                metrics.events.labels(outcome).inc(n)
+            for seconds in applied.freshness:
+                metrics.freshness.observe(seconds)
+            await publish(applied.documents)
 
     async def publish(documents: list[tuple[str, dict[str, Any]]]) -> None:
         for rollup_id, document in documents:
@@ -111,17 +104,18 @@ def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.Ap
     @app.on_partitions_assigned.connect
     def on_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         """Project everything once: a worker that held these partitions may have died mid-way."""
-        projector.mark_all()
+        state["assigned"] = state["dirty"] = True
 
     @app.timer(interval=IDLE_SECONDS / 2)
     async def flush_projections() -> None:
         """Project what the last batches left pending once the stream has gone idle."""
-        if not projector.pending or time.monotonic() - last_batch["at"] < IDLE_SECONDS:
+        if not state["dirty"] or time.monotonic() - state["last_batch"] < IDLE_SECONDS:
             return
         try:
             async with writing:
-                projected, documents = await asyncio.to_thread(_flush, engine, projector)
-                projector.done(projected)
+                await after_assignment()
+                documents = await writer.flush()
+                state["dirty"] = False
             await publish(documents)
         except Exception:  # a timer that raises would crash the worker; try again next time
             log.exception("projecting the pending summaries failed")
@@ -131,7 +125,7 @@ def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.Ap
         """Recompute every summary now and then: an indicator turns stale as time passes."""
         try:
             async with writing:
-                documents = await asyncio.to_thread(_refresh_all, engine, projector, catalog)
+                documents = await writer.refresh()
             await publish(documents)
         except Exception:  # a timer that raises would crash the worker; try again next time
             log.exception("refreshing the summaries failed")
@@ -166,22 +160,8 @@ def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.Ap
         return web.json({"status": "ok"})
 
     app.stadspuls_metrics = metrics  # type: ignore[attr-defined]
-    app.stadspuls_store = store  # type: ignore[attr-defined]
+    app.stadspuls_writer = writer  # type: ignore[attr-defined]
     return app
-
-
-def _refresh_all(
-    engine: Engine, projector: Projector, catalog: Catalog
-) -> list[tuple[str, dict[str, Any]]]:
-    with engine.begin() as conn:
-        return projector.refresh(conn, catalog.indicator, utcnow())
-
-
-def _flush(
-    engine: Engine, projector: Projector
-) -> tuple[set[str], list[tuple[str, dict[str, Any]]]]:
-    with engine.begin() as conn:
-        return projector.flush(conn)
 
 
 def _headers(raw: Any) -> list[tuple[str, bytes]]:
@@ -194,9 +174,3 @@ def _headers(raw: Any) -> list[tuple[str, bytes]]:
 def _ping(engine: Engine) -> None:
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
-
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "message"
-    return f"{where}: {err['msg']}"

@@ -7,6 +7,8 @@ process (`stadspuls serve aggregate`):
   throughput  events/s from the preloaded topic to the committed read model (the worker's event
               counter is bumped only after each batch's transaction commits);
   raw         the rate a plain AIOKafkaConsumer reads the same topic at, and our share of it;
+  faust       the rate a faust worker configured like ours reads and parses it at, doing nothing
+              else (`faust_ceiling.py`): the ceiling of any faust-based aggregator here;
   freshness   p50/p99 of received_at → commit while producing at a steady `--rate` (the worker's
               `stadspuls_aggregate_freshness_seconds` histogram, interpolated within buckets);
   rebuild     `stadspuls rebuild` plus a fresh worker replaying the whole topic until caught up.
@@ -23,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -30,7 +33,10 @@ from typing import Any
 from bench.aggregate.kafka_io import preload, produce_at_rate, raw_consume_rate
 from bench.aggregate.worker import (
     FRESHNESS,
+    busy_share,
+    cpu_seconds,
     histogram,
+    machine_jiffies,
     quantile,
     start_worker,
     wait_for_count,
@@ -43,11 +49,12 @@ from shared.domain.catalog import Catalog
 from shared.domain.observation import Observation
 from shared.infra.kafka import LocalKafka
 from shared.infra.postgres import LocalPostgres
+from shared.infra.wait import wait_for
 from shared.settings import Settings
 from shared.topics import ensure_topics
 from tests.services import read_model_mismatches
 
-PHASES = ("throughput", "raw", "freshness", "rebuild")
+PHASES = ("raw", "faust", "throughput", "freshness", "rebuild")
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -60,6 +67,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--batch-seconds", type=float, default=Settings().aggregate_batch_seconds)
     p.add_argument("--rate", type=float, default=1000.0, help="events/s during the freshness phase")
     p.add_argument("--freshness-seconds", type=float, default=30.0)
+    p.add_argument("--warmup-seconds", type=float, default=5.0, help="at --rate, before measuring")
     p.add_argument("--phases", default=",".join(PHASES), help=f"any of {','.join(PHASES)}")
     p.add_argument("--verify", action="store_true", help="compare the read model with the oracle")
     p.add_argument("--seed", type=int, default=1)
@@ -81,6 +89,23 @@ def _verify(settings: Settings, catalog: Catalog, events: list[Observation]) -> 
     for line in problems[:5]:
         _say(f"  mismatch: {line}")
     return len(problems)
+
+
+def faust_ceiling(settings: Settings, expected: int, workdir: Path, timeout: float) -> float:
+    """Events/s of `bench.aggregate.faust_ceiling` reading the whole topic."""
+    out = workdir / "faust-ceiling.json"
+    env = {**os.environ, **worker_env(settings), "BENCH_EXPECTED": str(expected),
+           "BENCH_OUT": str(out)}  # fmt: skip
+    with (workdir / "faust-ceiling.log").open("ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "bench.aggregate.faust_ceiling"], env=env,
+                                stdout=log, stderr=log)  # fmt: skip
+    try:
+        wait_for(out.exists, timeout=timeout, interval=0.2, what="the faust ceiling run")
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    result = json.loads(out.read_text())
+    return float(result["events"]) / float(result["seconds"])
 
 
 def run(args: argparse.Namespace, stack: ExitStack, out: dict[str, Any]) -> None:
@@ -111,15 +136,25 @@ def run(args: argparse.Namespace, stack: ExitStack, out: dict[str, Any]) -> None
         out["raw_consume_per_s"] = raw_consume_rate(kafka.bootstrap, topic, len(events))
         _say(f"raw aiokafka consumer: {out['raw_consume_per_s']:,.0f} messages/s")
 
+    if "faust" in phases:
+        out["faust_ceiling_per_s"] = faust_ceiling(settings, len(events), workdir, args.timeout)
+        _say(f"faust worker that only parses: {out['faust_ceiling_per_s']:,.0f} events/s")
+
     worker = None
     if phases & {"throughput", "freshness"}:
         t0 = time.monotonic()
         worker = start_worker(settings, workdir / "worker.log")
+        cpu0, machine0 = cpu_seconds(worker), machine_jiffies()  # start-up left out
         progress = wait_for_count(worker, len(events), t0, args.timeout)
+        out["worker_cpu_s"] = cpu_seconds(worker) - cpu0
+        out["machine_busy_share"] = busy_share(machine0, machine_jiffies())
+        out["events_per_worker_cpu_s"] = len(events) / out["worker_cpu_s"]
         out["throughput_per_s"] = progress.steady_rate()
         out["throughput_wall_s"] = progress.wall_seconds()
         _say(f"throughput: {out['throughput_per_s']:,.0f} events/s steady, all {len(events)} "
-             f"committed {progress.wall_seconds():.1f}s after the worker was started")  # fmt: skip
+             f"committed {progress.wall_seconds():.1f}s after the worker was started; "
+             f"{out['events_per_worker_cpu_s']:,.0f} events per CPU-second of the worker; "
+             f"the machine's CPUs were {out['machine_busy_share']:.0%} busy")  # fmt: skip
         if "raw_consume_per_s" in out:
             out["share_of_raw"] = out["throughput_per_s"] / out["raw_consume_per_s"]
             _say(f"  = {out['share_of_raw']:.1%} of the raw consume rate")
@@ -128,18 +163,28 @@ def run(args: argparse.Namespace, stack: ExitStack, out: dict[str, Any]) -> None
             _say(f"oracle mismatches: {out['mismatches_after_throughput']}")
 
     if "freshness" in phases and worker is not None:
-        n = int(args.rate * args.freshness_seconds)
+        n = int(args.rate * (args.warmup_seconds + args.freshness_seconds))
         extra = make_events(catalog, args.workload, n, seed=args.seed + 1)
-        before = histogram(worker, FRESHNESS)
-        _say(f"producing {n} events at {args.rate:.0f}/s for {args.freshness_seconds:.0f}s")
-        sent += produce_at_rate(kafka.bootstrap, topic, extra, args.rate, fresh)
+        _say(
+            f"producing {n} events at {args.rate:.0f}/s; measuring after {args.warmup_seconds:.0f}s"
+        )
+        with ThreadPoolExecutor(1) as pool:
+            producing = pool.submit(
+                produce_at_rate, kafka.bootstrap, topic, extra, args.rate, fresh
+            )
+            time.sleep(args.warmup_seconds)  # reach the steady state the target speaks of
+            before = histogram(worker, FRESHNESS)
+            sent += producing.result()
         wait_for_count(worker, len(sent), time.monotonic(), args.timeout)
         after = histogram(worker, FRESHNESS)
         out["freshness_p50_s"] = quantile(0.5, before, after)
         out["freshness_p99_s"] = quantile(0.99, before, after)
-        out["freshness_observed"] = after.get(float("inf"), 0) - before.get(float("inf"), 0)
+        total = after.get(float("inf"), 0) - before.get(float("inf"), 0)
+        out["freshness_observed"] = total
+        out["freshness_share_over_1s"] = 1 - (after.get(1.0, 0) - before.get(1.0, 0)) / total
         _say(f"freshness at {args.rate:.0f}/s: p50 {out['freshness_p50_s']:.3f}s, "
-             f"p99 {out['freshness_p99_s']:.3f}s ({out['freshness_observed']:.0f} applied)")  # fmt: skip
+             f"p99 {out['freshness_p99_s']:.3f}s, {out['freshness_share_over_1s']:.2%} over 1 s "
+             f"({total:.0f} applied)")  # fmt: skip
 
     if "rebuild" in phases:
         if worker is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,42 @@ def wait_for_count(worker: ServiceProcess, expected: int, started: float, timeou
         if worker.proc is not None and worker.proc.poll() is not None:
             raise RuntimeError(f"worker exited: {worker.log_tail()}")
         time.sleep(interval)
+
+
+def machine_jiffies() -> tuple[int, int]:
+    """(busy, total) CPU time of the whole machine so far, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+def busy_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """The share of the machine's CPU time that was busy between two `machine_jiffies`."""
+    return (after[0] - before[0]) / max(1, after[1] - before[1])
+
+
+def _cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(worker: ServiceProcess) -> float:
+    """CPU time (user + system) the worker process and its children (the writer) have used."""
+    assert worker.proc is not None
+    pids = [worker.proc.pid]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == worker.proc.pid:
+                pids.append(int(stat.parent.name))
+        except (OSError, ValueError):
+            continue  # a process that ended while we looked
+    total = 0.0
+    for pid in pids:
+        try:
+            total += _cpu(pid)
+        except OSError:
+            continue
+    return total
 
 
 def histogram(worker: ServiceProcess, name: str) -> dict[float, float]:

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, text
+from sqlalchemy import Connection, and_, case, delete, func, select, text
 
 from services.aggregate.store import BatchResult
 from shared.db.schema import etappmal_status, indicator_status, namnd_rollup, series
@@ -28,7 +28,6 @@ from shared.db.schema import risk_index as risk_index_table
 from shared.db.upsert import upsert
 from shared.domain.catalog import AreaLevel, Catalog, Gender, NamndType, RiskGroup
 from shared.domain.observation import utcnow
-from shared.domain.periods import parse_period
 from shared.domain.risk import eligible, latest_city_inputs, risk_index
 from shared.domain.status import DEFAULT_THRESHOLDS, Point, Thresholds
 from shared.domain.summary import AreaValue, etappmal_summary, indicator_summary, namnd_summary
@@ -120,11 +119,42 @@ class Projector:
 
     def _risk(self, conn: Connection, now: datetime) -> list[dict[str, Any]]:
         """Recompute the social-risk index of every stadsdel and stadsdelsområde."""
-        query = select(series.c.indicator, series.c.area, series.c.period, series.c.value).where(
-            series.c.indicator.in_(sorted(self.risk_ids)),
-            series.c.gender == TOTAL,
-            series.c.value.is_not(None),
-            series.c.area_level.in_([AreaLevel.STAD.value, *RISK_LEVELS]),
+        # Only each risk indicator's latest city period counts (`latest_city_inputs`): read just
+        # that period's rows, by primary key, not the whole history. Within one indicator (one
+        # period type) period_start orders periods as parse_period does and tells them apart.
+        newest = (
+            select(series.c.indicator, func.max(series.c.period_start).label("start"))
+            .where(
+                series.c.indicator.in_(sorted(self.risk_ids)),
+                series.c.area == self.catalog.root,
+                series.c.gender == TOTAL,
+                series.c.value.is_not(None),
+            )
+            .group_by(series.c.indicator)
+            .subquery()
+        )
+        root = series.alias("root")
+        latest = (
+            select(root.c.indicator, root.c.period)
+            .join(
+                newest,
+                and_(root.c.indicator == newest.c.indicator, root.c.period_start == newest.c.start),
+            )
+            .where(root.c.area == self.catalog.root, root.c.gender == TOTAL)
+            .subquery()
+        )
+        levels = {AreaLevel.STAD, *(AreaLevel(level) for level in RISK_LEVELS)}
+        query = (
+            select(series.c.indicator, series.c.area, series.c.period, series.c.value)
+            .join(
+                latest,
+                and_(series.c.indicator == latest.c.indicator, series.c.period == latest.c.period),
+            )
+            .where(
+                series.c.area.in_(sorted(a.id for a in self.catalog.omraden if a.level in levels)),
+                series.c.gender == TOTAL,
+                series.c.value.is_not(None),
+            )
         )
         values, city = latest_city_inputs(self.catalog, [tuple(r) for r in conn.execute(query)])
         docs = [
@@ -156,28 +186,50 @@ class Projector:
         return {r.etappmal: r.document for r in conn.execute(select(etappmal_status))}
 
     def _area_values(self, conn: Connection) -> dict[str, dict[str, AreaValue]]:
-        """Each stadsdelsnämnd area's latest value per indicator beside the city's, same period."""
+        """Each stadsdelsnämnd area's latest value per indicator beside the city's, same period.
+
+        The latest period the city also has a value for, else the area's latest: ranked in SQL so
+        that one row per (indicator, area) comes back, however long the history.
+        """
         areas = [
             n.area for n in self.catalog.namnder if n.type is NamndType.STADSDELSNAMND and n.area
         ]
-        query = select(series.c.indicator, series.c.area, series.c.period, series.c.value).where(
-            series.c.area.in_([*areas, self.catalog.root]),
-            series.c.gender == TOTAL,
-            series.c.value.is_not(None),
+        own, city = series.alias("own"), series.alias("city")
+        joined = own.outerjoin(
+            city,
+            and_(
+                city.c.indicator == own.c.indicator,
+                city.c.area == self.catalog.root,
+                city.c.period == own.c.period,
+                city.c.gender == TOTAL,
+                city.c.value.is_not(None),
+            ),
         )
-        values: dict[tuple[str, str], dict[str, float]] = {}
-        for r in conn.execute(query):
-            values.setdefault((r.indicator, r.area), {})[r.period] = r.value
-        result: dict[str, dict[str, AreaValue]] = {}
-        for (indicator, area), by_period in values.items():
-            if area == self.catalog.root:
-                continue
-            city = values.get((indicator, self.catalog.root), {})
-            common = [p for p in by_period if p in city] or list(by_period)
-            period = max(common, key=lambda p: parse_period(p).sort_key)
-            result.setdefault(area, {})[indicator] = AreaValue(
-                period, by_period[period], city.get(period)
+        rank = func.row_number().over(
+            partition_by=(own.c.indicator, own.c.area),
+            order_by=(case((city.c.value.is_(None), 1), else_=0), own.c.period_start.desc()),
+        )
+        ranked = (
+            select(
+                own.c.indicator,
+                own.c.area,
+                own.c.period,
+                own.c.value,
+                city.c.value.label("city_value"),
+                rank.label("rank"),
             )
+            .select_from(joined)
+            .where(
+                own.c.indicator.in_(sorted(self.catalog.indicator)),
+                own.c.area.in_(areas),
+                own.c.gender == TOTAL,
+                own.c.value.is_not(None),
+            )
+            .subquery()
+        )
+        result: dict[str, dict[str, AreaValue]] = {}
+        for r in conn.execute(select(ranked).where(ranked.c.rank == 1)):
+            result.setdefault(r.area, {})[r.indicator] = AreaValue(r.period, r.value, r.city_value)
         return result
 
 

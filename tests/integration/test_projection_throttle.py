@@ -10,13 +10,18 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, Engine, select
 
-from services.aggregate.projections import Projector
+from bench.aggregate.workload import sweeps
+from services.aggregate.projections import RISK_LEVELS, Projector
 from services.aggregate.store import SeriesStore
 from shared.catalog.loader import default_catalog
 from shared.db.engine import make_engine, upgrade
-from shared.db.schema import etappmal_status, indicator_status, namnd_rollup, risk_index, series
-from shared.domain.catalog import Catalog
+from shared.db.schema import etappmal_status, indicator_status, namnd_rollup, series
+from shared.db.schema import risk_index as risk_index_table
+from shared.domain.catalog import AreaLevel, Catalog, NamndType
 from shared.domain.observation import utcnow
+from shared.domain.periods import parse_period
+from shared.domain.risk import latest_city_inputs, risk_index
+from shared.domain.summary import AreaValue
 from shared.infra.kafka import KafkaEndpoint
 from shared.infra.wait import wait_for
 from shared.settings import Settings
@@ -25,7 +30,7 @@ from tests.integration.test_aggregate_kafka import env_of, wait_until_oracle
 from tests.services import ServiceProcess, produce
 from tests.streams import StreamMaker
 
-PROJECTIONS = (indicator_status, etappmal_status, namnd_rollup, risk_index)
+PROJECTIONS = (indicator_status, etappmal_status, namnd_rollup, risk_index_table)
 MOMENTS = {"computed_at", "data_as_of", "newest_period_age_seconds"}  # move with the clock
 
 
@@ -112,6 +117,46 @@ def test_without_interval_every_batch_is_projected(engine: Engine, catalog: Cata
         projector.done(result.projected)
         assert not projector.pending
     assert current(engine) == reference(engine, catalog)
+
+
+def _latest_from_history(catalog: Catalog, rows: list[Any]) -> dict[str, dict[str, AreaValue]]:
+    """Each stadsdelsnämnd area's latest value beside the city's, picked in Python from all rows."""
+    values: dict[tuple[str, str], dict[str, float]] = {}
+    for indicator, area, period, value in rows:
+        values.setdefault((indicator, area), {})[period] = value
+    areas = {n.area for n in catalog.namnder if n.type is NamndType.STADSDELSNAMND and n.area}
+    result: dict[str, dict[str, AreaValue]] = {}
+    for (indicator, area), by_period in values.items():
+        if area not in areas:
+            continue
+        city = values.get((indicator, catalog.root), {})
+        common = [p for p in by_period if p in city] or list(by_period)
+        period = max(common, key=lambda p: parse_period(p).sort_key)
+        result.setdefault(area, {})[indicator] = AreaValue(
+            period, by_period[period], city.get(period)
+        )
+    return result
+
+
+def test_latest_values_read_in_sql_equal_those_picked_from_the_whole_history(
+    engine: Engine, catalog: Catalog
+) -> None:
+    store, projector = SeriesStore(engine, catalog), Projector(catalog)
+    events = sweeps(catalog, 15_000, seed=3) + StreamMaker(catalog, seed=4).stream(5_000)
+    for start in range(0, len(events), 2_500):
+        store.apply(events[start : start + 2_500])
+    with engine.connect() as conn:
+        totals = select(series.c.indicator, series.c.area, series.c.period, series.c.value).where(
+            series.c.gender == "T", series.c.value.is_not(None)
+        )
+        rows = [tuple(r) for r in conn.execute(totals)]
+        assert projector._area_values(conn) == _latest_from_history(catalog, rows)
+        values, city = latest_city_inputs(catalog, rows)
+        expected = [s.as_dict() for level in RISK_LEVELS
+                    for s in risk_index(catalog, values, city, AreaLevel(level))]  # fmt: skip
+        assert expected
+        assert projector._risk(conn, utcnow()) == expected
+        conn.rollback()
 
 
 @pytest.mark.kafka

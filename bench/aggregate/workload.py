@@ -41,24 +41,26 @@ def _sweep_areas(catalog: Catalog, ind: Indikator) -> list[str]:
     return [a.id for a in catalog.omraden if a.level is lowest] + [catalog.root]
 
 
-def _timeline(catalog: Catalog, first_year: int) -> Iterator[tuple[Indikator, str]]:
-    """(indicator, period) in calendar order, year after year, without end."""
-    year = first_year
+def _timeline(catalog: Catalog, years: range) -> Iterator[tuple[Indikator, str]]:
+    """(indicator, period) in calendar order over `years`, then again: sources revise history."""
+    due = [(ind, p) for ind in catalog.indikatorer for p in periods(ind, years)]
+    due.sort(key=lambda item: (parse_period(item[1]).sort_key, item[0].id))
     while True:
-        due = [(ind, p) for ind in catalog.indikatorer for p in periods(ind, range(year, year + 1))]
-        due.sort(key=lambda item: (parse_period(item[1]).sort_key, item[0].id))
         yield from due
-        year += 1
 
 
-def sweeps(catalog: Catalog, n: int, *, seed: int = 1, first_year: int = 2010,
+def sweeps(catalog: Catalog, n: int, *, seed: int = 1, years: range = range(2010, 2026),
            correct: float = 0.15, redeliver: float = 0.03, retract: float = 0.01) -> list[Observation]:  # fmt: skip
-    """`n` events delivered as sweeps, with partial corrections, retractions and redeliveries."""
+    """`n` events delivered as sweeps, with partial corrections, retractions and redeliveries.
+
+    History stays within `years` (the roadmap's span): once every period has been delivered the
+    sources deliver them all again as revisions, so a long stream grows versions, not history.
+    """
     maker = StreamMaker(catalog, seed=seed, source="bench")
     rng = random.Random(seed)
     events: list[Observation] = []
     pending: list[tuple[int, Indikator, str]] = []  # (due at event count, indicator, period)
-    for ind, period in _timeline(catalog, first_year):
+    for ind, period in _timeline(catalog, years):
         if len(events) >= n:
             break
         sweep = [maker.observation(ind, area, period, g.value)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -73,6 +74,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--timeout", type=float, default=1800.0, help="longest wait for one phase")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
+    p.add_argument("--keep", action="store_true", help="keep the broker data and worker logs")
     return p.parse_args(argv)
 
 
@@ -108,10 +110,9 @@ def faust_ceiling(settings: Settings, expected: int, workdir: Path, timeout: flo
     return float(result["events"]) / float(result["seconds"])
 
 
-def run(args: argparse.Namespace, stack: ExitStack, out: dict[str, Any]) -> None:
-    """Set everything up, run the chosen phases, fill `out` with the figures."""
+def run(args: argparse.Namespace, stack: ExitStack, workdir: Path, out: dict[str, Any]) -> None:
+    """Set everything up in `workdir`, run the chosen phases, fill `out` with the figures."""
     phases = set(args.phases.split(","))
-    workdir = Path(tempfile.mkdtemp(prefix="stadspuls-bench-aggregate-"))
     catalog = default_catalog()
     kafka = stack.enter_context(LocalKafka(workdir / "kafka"))
     if args.db == "postgres":
@@ -215,8 +216,15 @@ def main(argv: list[str] | None = None) -> int:
     out: dict[str, Any] = {"events": args.events, "db": args.db, "workload": args.workload,
                            "batch_size": args.batch_size, "cpus": os.cpu_count(),
                            "load_before": os.getloadavg()[0]}  # fmt: skip
-    with ExitStack() as stack:
-        run(args, stack, out)
+    workdir = Path(tempfile.mkdtemp(prefix="stadspuls-bench-aggregate-"))
+    try:
+        with ExitStack() as stack:
+            run(args, stack, workdir, out)
+    finally:
+        if args.keep:
+            print(f"broker data, database and worker logs kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
     out["load_after"] = os.getloadavg()[0]
     print(json.dumps(out, indent=2))
     if args.json:

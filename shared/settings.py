@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
@@ -57,6 +58,10 @@ class Settings(BaseSettings):
     )
     aggregate_lag_seconds: float = Field(
         default=10.0, description="How often consumer lag is measured."
+    )
+    aggregate_data_dir: Path = Field(
+        default=Path(tempfile.gettempdir()) / "stadspuls-aggregate",
+        description="Folder for the faust worker's local files (the read model is its real state).",
     )
     environment: str = Field(default="local", description="`local`, `test` or `production`.")
     ingest_publish_timeout_seconds: float = Field(

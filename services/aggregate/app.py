@@ -35,6 +35,7 @@ IDLE_SECONDS = 0.2  # no batch for this long: project what is pending now
 
 def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.App:
     """Wire the faust app: topics, the agent, the writer process, the web pages."""
+    settings.aggregate_data_dir.mkdir(parents=True, exist_ok=True)  # faust makes only the last part
     app = faust.App(
         settings.aggregate_app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
@@ -51,6 +52,7 @@ def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.Ap
         web_in_thread=False,
         topic_allow_declare=True,
         topic_disable_leader=True,
+        datadir=str(settings.aggregate_data_dir / "{conf.name}-data"),
     )
     metrics = AggregateMetrics()
     writer = Writer(settings.database_url, settings.catalog_path, PROJECTION_INTERVAL)

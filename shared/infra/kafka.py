@@ -18,9 +18,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections import deque
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from kafka import KafkaAdminClient
@@ -34,6 +32,7 @@ from shared.infra.kafka_dist import (
     server_properties,
 )
 from shared.infra.ports import free_port
+from shared.infra.server import LocalServer
 from shared.infra.wait import wait_for
 
 __all__ = [
@@ -62,7 +61,7 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-class LocalKafka:
+class LocalKafka(LocalServer):
     """A combined broker+controller KRaft node with its own ports, data dir and log file."""
 
     def __init__(self, workdir: Path | None = None, *, port: int | None = None, heap: str = "512m"):
@@ -175,29 +174,11 @@ class LocalKafka:
         if self._owns_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def log_tail(self, lines: int = 50) -> str:
-        """Return the last `lines` lines of the broker log."""
-        if not self.log_path.exists():
-            return "(no log yet)"
-        with self.log_path.open(errors="replace") as log:
-            return "".join(deque(log, maxlen=lines))
-
     def create_topics(
         self, names: list[str], partitions: int = 4, config: dict[str, str] | None = None
     ) -> None:
         """Create topics on this broker; existing topics are left as they are."""
         create_topics(self.bootstrap, names, partitions, config)
-
-    def __enter__(self) -> LocalKafka:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 @atexit.register

@@ -9,14 +9,13 @@ import shutil
 import subprocess
 import tempfile
 import weakref
-from collections import deque
 from pathlib import Path
-from types import TracebackType
 
 import psycopg
 from psycopg import sql
 
 from shared.infra.ports import free_port
+from shared.infra.server import LocalServer
 from shared.infra.wait import wait_for
 
 USER = "stadspuls"
@@ -39,7 +38,7 @@ def postgres_bin_dir() -> Path:
     raise RuntimeError("PostgreSQL server binaries (initdb, pg_ctl) not found; install postgresql")
 
 
-class LocalPostgres:
+class LocalPostgres(LocalServer):
     """One PostgreSQL server in a temporary directory, trusting local user `stadspuls`."""
 
     def __init__(self, *, port: int | None = None):
@@ -147,24 +146,6 @@ class LocalPostgres:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
-
-    def log_tail(self, lines: int = 50) -> str:
-        """Return the last `lines` lines of the server log."""
-        if not self.log_path.exists():
-            return "(no log yet)"
-        with self.log_path.open(errors="replace") as log:
-            return "".join(deque(log, maxlen=lines))
-
-    def __enter__(self) -> LocalPostgres:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 @atexit.register

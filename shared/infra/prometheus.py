@@ -16,16 +16,15 @@ import subprocess
 import tempfile
 import threading
 import weakref
-from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
 import yaml
 
 from shared.infra.ports import free_port
+from shared.infra.server import LocalServer
 from shared.infra.wait import wait_for
 
 _PR_SET_PDEATHSIG = 1
@@ -50,7 +49,7 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-class LocalPrometheus:
+class LocalPrometheus(LocalServer):
     """One Prometheus server scraping `targets` ({job: ["host:port", ...]}) and evaluating `rule_files`."""
 
     def __init__(
@@ -173,24 +172,6 @@ class LocalPrometheus:
         """Stop the server and delete its config, storage and log."""
         self.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def log_tail(self, lines: int = 50) -> str:
-        """The last `lines` lines of the server log."""
-        if not self.log_path.exists():
-            return "(no log yet)"
-        with self.log_path.open(errors="replace") as log:
-            return "".join(deque(log, maxlen=lines))
-
-    def __enter__(self) -> LocalPrometheus:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 @atexit.register

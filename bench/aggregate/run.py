@@ -34,12 +34,12 @@ from typing import Any
 from bench.aggregate.kafka_io import preload, produce_at_rate, raw_consume_rate
 from bench.aggregate.worker import (
     FRESHNESS,
+    Workers,
     busy_share,
     cpu_seconds,
     histogram,
     machine_jiffies,
     quantile,
-    start_worker,
     wait_for_count,
     worker_env,
 )
@@ -64,6 +64,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--events", type=int, default=50_000, help="events preloaded into the topic")
     p.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     p.add_argument("--workload", choices=WORKLOADS, default="random")
+    p.add_argument("--workers", type=int, default=1, help="aggregator workers (one group)")
     p.add_argument("--batch-size", type=int, default=Settings().aggregate_batch_size)
     p.add_argument("--batch-seconds", type=float, default=Settings().aggregate_batch_seconds)
     p.add_argument("--rate", type=float, default=1000.0, help="events/s during the freshness phase")
@@ -144,9 +145,9 @@ def run(args: argparse.Namespace, stack: ExitStack, workdir: Path, out: dict[str
     worker = None
     if phases & {"throughput", "freshness"}:
         t0 = time.monotonic()
-        worker = start_worker(settings, workdir / "worker.log")
+        worker = Workers.start(settings, args.workers, workdir)
         cpu0, machine0 = cpu_seconds(worker), machine_jiffies()  # start-up left out
-        progress = wait_for_count(worker, len(events), t0, args.timeout)
+        progress = wait_for_count(worker, len(events), t0, args.timeout, settings=settings)
         out["worker_cpu_s"] = cpu_seconds(worker) - cpu0
         out["machine_busy_share"] = busy_share(machine0, machine_jiffies())
         out["events_per_worker_cpu_s"] = len(events) / out["worker_cpu_s"]
@@ -176,7 +177,7 @@ def run(args: argparse.Namespace, stack: ExitStack, workdir: Path, out: dict[str
             time.sleep(args.warmup_seconds)  # reach the steady state the target speaks of
             before = histogram(worker, FRESHNESS)
             sent += producing.result()
-        wait_for_count(worker, len(sent), time.monotonic(), args.timeout)
+        wait_for_count(worker, len(sent), time.monotonic(), args.timeout, settings=settings)
         after = histogram(worker, FRESHNESS)
         out["freshness_p50_s"] = quantile(0.5, before, after)
         out["freshness_p99_s"] = quantile(0.99, before, after)
@@ -196,8 +197,8 @@ def run(args: argparse.Namespace, stack: ExitStack, workdir: Path, out: dict[str
             [sys.executable, "-m", "shared.cli", "rebuild", "--yes"], env=env, check=True
         )
         out["rebuild_command_s"] = time.monotonic() - t0
-        worker = start_worker(settings, workdir / "worker-rebuild.log")
-        progress = wait_for_count(worker, len(sent), t0, args.timeout)
+        worker = Workers.start(settings, args.workers, workdir / "rebuild")
+        progress = wait_for_count(worker, len(sent), t0, args.timeout, settings=settings)
         out["rebuild_s"] = progress.wall_seconds()
         out["rebuild_events"] = len(sent)
         out["rebuild_replay_per_s"] = progress.steady_rate()
@@ -214,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print (and optionally save) its figures."""
     args = _args(argv)
     out: dict[str, Any] = {"events": args.events, "db": args.db, "workload": args.workload,
+                           "workers": args.workers,
                            "batch_size": args.batch_size, "cpus": os.cpu_count(),
                            "load_before": os.getloadavg()[0]}  # fmt: skip
     workdir = Path(tempfile.mkdtemp(prefix="stadspuls-bench-aggregate-"))

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from services.aggregate.lag import consumer_lag
 from shared.settings import Settings
 from tests.services import ServiceProcess
 
@@ -31,9 +32,37 @@ def worker_env(settings: Settings) -> dict[str, str]:
     }
 
 
-def start_worker(settings: Settings, log: Path) -> ServiceProcess:
-    """Start one aggregator worker and wait for its /healthz."""
-    return ServiceProcess("aggregate", worker_env(settings), log).start()
+@dataclass
+class Workers:
+    """Aggregator workers of one consumer group, each `stadspuls serve aggregate` with a writer."""
+
+    members: list[ServiceProcess]
+
+    @classmethod
+    def start(cls, settings: Settings, n: int, logs: Path) -> Workers:
+        """Start `n` workers (each with a folder of its own for faust's files), wait for /healthz."""
+        members = []
+        for i in range(n):
+            data = logs / f"faust-{i}"
+            data.mkdir(parents=True, exist_ok=True)
+            env = {**worker_env(settings), "STADSPULS_AGGREGATE_DATA_DIR": str(data)}
+            members.append(ServiceProcess("aggregate", env, logs / f"worker-{i}.log").start())
+        return cls(members)
+
+    def count(self) -> float:
+        """Events all of them have counted (each bumps its counter after a batch commits)."""
+        return sum(w.metric(EVENTS) for w in self.members)
+
+    def check_alive(self) -> None:
+        """Raise if a worker has exited."""
+        for w in self.members:
+            if w.proc is not None and w.proc.poll() is not None:
+                raise RuntimeError(f"worker exited: {w.log_tail()}")
+
+    def stop(self) -> None:
+        """Stop them all."""
+        for w in self.members:
+            w.stop()
 
 
 @dataclass
@@ -56,24 +85,33 @@ class Progress:
         return self.samples[-1][0]
 
 
-def wait_for_count(worker: ServiceProcess, expected: int, started: float, timeout: float,
-                   interval: float = 0.25) -> Progress:  # fmt: skip
-    """Poll the worker's event counter until it reaches `expected` (every event committed)."""
+def wait_for_count(workers: Workers, expected: int, started: float, timeout: float,
+                   interval: float = 0.25, settings: Settings | None = None) -> Progress:  # fmt: skip
+    """Poll the workers' event counters until they reach `expected` (every event committed).
+
+    With several workers a rebalance hands partitions over and events are applied again (as
+    duplicates), so the counters can reach `expected` early: then the group's consumer lag must
+    also be zero (faust commits an offset only after its batch's transaction).
+    """
     progress = Progress(started)
     deadline = time.monotonic() + timeout
     while True:
         try:
-            count = worker.metric(EVENTS)
+            count = workers.count()
         except httpx.HTTPError:
             count = 0.0  # the web server answers before the app; try again
         progress.samples.append((time.monotonic() - started, count))
-        if count >= expected:
+        if count >= expected and (len(workers.members) == 1 or _caught_up(settings)):
             return progress
         if time.monotonic() > deadline:
             raise TimeoutError(f"worker counted {count:.0f} of {expected} events in {timeout:.0f}s")
-        if worker.proc is not None and worker.proc.poll() is not None:
-            raise RuntimeError(f"worker exited: {worker.log_tail()}")
+        workers.check_alive()
         time.sleep(interval)
+
+
+def _caught_up(settings: Settings | None) -> bool:
+    assert settings is not None, "several workers: pass settings to check the consumer lag"
+    return not any(consumer_lag(settings, settings.topic("observations.v1")).values())
 
 
 def machine_jiffies() -> tuple[int, int]:
@@ -93,13 +131,13 @@ def _cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(worker: ServiceProcess) -> float:
-    """CPU time (user + system) the worker process and its children (the writer) have used."""
-    assert worker.proc is not None
-    pids = [worker.proc.pid]
+def cpu_seconds(workers: Workers) -> float:
+    """CPU time (user + system) the worker processes and their children (writers) have used."""
+    parents = {w.proc.pid for w in workers.members if w.proc is not None}
+    pids = list(parents)
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == worker.proc.pid:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) in parents:
                 pids.append(int(stat.parent.name))
         except (OSError, ValueError):
             continue  # a process that ended while we looked
@@ -112,16 +150,18 @@ def cpu_seconds(worker: ServiceProcess) -> float:
     return total
 
 
-def histogram(worker: ServiceProcess, name: str) -> dict[float, float]:
-    """Cumulative bucket counts {upper bound: count} of a histogram on the worker's /metrics."""
-    text = httpx.get(f"{worker.url}/metrics", timeout=5).text
+def histogram(workers: Workers, name: str) -> dict[float, float]:
+    """Cumulative bucket counts {upper bound: count} of a histogram, summed over the workers."""
     buckets: dict[float, float] = {}
-    for family in text_string_to_metric_families(text):
-        if family.name != name:
-            continue
-        for sample in family.samples:
-            if sample.name == f"{name}_bucket":
-                buckets[float(sample.labels["le"])] = sample.value
+    for worker in workers.members:
+        text = httpx.get(f"{worker.url}/metrics", timeout=5).text
+        for family in text_string_to_metric_families(text):
+            if family.name != name:
+                continue
+            for sample in family.samples:
+                if sample.name == f"{name}_bucket":
+                    bound = float(sample.labels["le"])
+                    buckets[bound] = buckets.get(bound, 0.0) + sample.value
     return buckets
 
 

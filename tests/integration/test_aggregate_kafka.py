@@ -4,80 +4,20 @@ nothing, malformed messages go to the dead-letter topic — each time the read m
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 from sqlalchemy import Engine
 
-from shared.catalog.loader import default_catalog
-from shared.db.engine import make_engine, upgrade
 from shared.domain.catalog import Catalog
-from shared.infra.kafka import KafkaEndpoint
 from shared.infra.wait import wait_for
 from shared.settings import Settings
-from shared.topics import ensure_topics
-from tests.oracle import oracle_rows
-from tests.services import ServiceProcess, produce, read_model_mismatches, status_mismatches
+from tests.aggregator import wait_until_oracle, workers
+from tests.services import produce
 from tests.streams import StreamMaker
 
 pytestmark = pytest.mark.kafka
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return default_catalog()
-
-
-@pytest.fixture
-def settings(kafka: KafkaEndpoint, topic_prefix: str, pg_url: str) -> Settings:
-    s = Settings(kafka_bootstrap=kafka.bootstrap, topic_prefix=topic_prefix, database_url=pg_url,
-                 aggregate_app_id=f"{topic_prefix}aggregate", aggregate_refresh_seconds=3600)  # fmt: skip
-    ensure_topics(s)
-    upgrade(s.database_url)
-    return s
-
-
-@pytest.fixture
-def engine(settings: Settings) -> Iterator[Engine]:
-    engine = make_engine(settings.database_url)
-    yield engine
-    engine.dispose()
-
-
-def env_of(settings: Settings) -> dict[str, str]:
-    return {
-        "STADSPULS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap or "",
-        "STADSPULS_TOPIC_PREFIX": settings.topic_prefix,
-        "STADSPULS_DATABASE_URL": settings.database_url,
-        "STADSPULS_AGGREGATE_APP_ID": settings.aggregate_app_id,
-        "STADSPULS_AGGREGATE_REFRESH_SECONDS": "3600",
-    }
-
-
-def workers(settings: Settings, tmp_path: Path, n: int) -> list[ServiceProcess]:
-    return [
-        ServiceProcess("aggregate", env_of(settings), tmp_path / f"aggregate-{i}.log")
-        for i in range(n)
-    ]
-
-
-def wait_until_oracle(engine: Engine, catalog: Catalog, events: list, timeout: float) -> None:  # type: ignore[type-arg]
-    last: list[str] = []
-    expected = oracle_rows(catalog, events)  # once: the batch computation is the slow part
-
-    def matches() -> bool:
-        nonlocal last
-        last = read_model_mismatches(engine, catalog, events, expected) or status_mismatches(
-            engine, catalog, events, expected
-        )
-        return not last
-
-    try:
-        wait_for(matches, timeout=timeout, interval=1.0, what="read model equal to the oracle")
-    except TimeoutError:
-        pytest.fail(f"{len(last)} rows differ from the oracle, e.g.:\n" + "\n".join(last[:10]))
 
 
 @pytest.mark.timeout(600)

@@ -26,7 +26,7 @@ from shared.infra.kafka import KafkaEndpoint
 from shared.infra.wait import wait_for
 from shared.settings import Settings
 from shared.topics import ensure_topics
-from tests.integration.test_aggregate_kafka import env_of, wait_until_oracle
+from tests.aggregator import env_of, wait_until_oracle
 from tests.services import ServiceProcess, produce
 from tests.streams import StreamMaker
 

@@ -6,47 +6,21 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from kafka import KafkaAdminClient
 from sqlalchemy import Engine, func, select
 
-from shared.catalog.loader import default_catalog
-from shared.db.engine import make_engine, upgrade
 from shared.db.schema import indicator_status, namnd_rollup, read_model_state, series
 from shared.domain.catalog import Catalog
-from shared.infra.kafka import KafkaEndpoint
 from shared.rebuild import ActiveWorkersError, rebuild
 from shared.settings import Settings
-from shared.topics import ensure_topics
-from tests.integration.test_aggregate_kafka import env_of, wait_until_oracle
+from tests.aggregator import env_of, wait_until_oracle
 from tests.services import ServiceProcess, produce
 from tests.streams import StreamMaker
 
 pytestmark = pytest.mark.kafka
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return default_catalog()
-
-
-@pytest.fixture
-def settings(kafka: KafkaEndpoint, topic_prefix: str, pg_url: str) -> Settings:
-    s = Settings(kafka_bootstrap=kafka.bootstrap, topic_prefix=topic_prefix, database_url=pg_url,
-                 aggregate_app_id=f"{topic_prefix}aggregate", aggregate_refresh_seconds=3600)  # fmt: skip
-    ensure_topics(s)
-    upgrade(s.database_url)
-    return s
-
-
-@pytest.fixture
-def engine(settings: Settings) -> Iterator[Engine]:
-    engine = make_engine(settings.database_url)
-    yield engine
-    engine.dispose()
 
 
 def count(engine: Engine, table: object) -> int:

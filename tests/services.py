@@ -18,6 +18,7 @@ from shared.db.schema import series
 from shared.domain.catalog import Catalog
 from shared.domain.observation import Observation
 from shared.infra.ports import free_port
+from shared.infra.server import stop_process
 from shared.infra.wait import wait_for
 from tests.oracle import OracleRow, SeriesId, close, oracle_rows
 
@@ -72,12 +73,7 @@ class ServiceProcess:
 
     def stop(self, timeout: float = 30) -> None:
         """SIGTERM and wait; SIGKILL if it hangs."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        stop_process(self.proc, timeout)
 
     def log_tail(self, lines: int = 40) -> str:
         """The end of the service's log."""

@@ -18,6 +18,7 @@ from typing import Any
 import faust
 import orjson
 
+from services.aggregate.app import consumer_config
 from shared.domain.observation import Observation
 from shared.settings import Settings
 
@@ -26,17 +27,9 @@ def create_app(settings: Settings, expected: int, out: Path, parse: bool) -> fau
     """A faust app with the aggregator's consumer settings and a counting agent."""
     app = faust.App(
         f"{settings.aggregate_app_id}-ceiling",
-        broker=f"kafka://{settings.kafka_bootstrap}",
-        store="memory://",
-        processing_guarantee="at_least_once",
-        value_serializer="raw",
-        key_serializer="raw",
-        consumer_auto_offset_reset="earliest",
-        stream_wait_empty=False,
-        broker_max_poll_records=settings.aggregate_batch_size,
+        **consumer_config(settings),
         web_enabled=False,
         topic_allow_declare=False,
-        topic_disable_leader=True,
     )
     topic = app.topic(settings.topic("observations.v1"), value_type=bytes, key_type=bytes)
 

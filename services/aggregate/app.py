@@ -33,25 +33,32 @@ PROJECTION_INTERVAL = 1.0  # seconds: the longest a status lags its series under
 IDLE_SECONDS = 0.2  # no batch for this long: project what is pending now
 
 
+def consumer_config(settings: Settings) -> dict[str, Any]:
+    """The faust consumer settings of the aggregator (the benchmark's ceiling worker uses them too)."""
+    return {
+        "broker": f"kafka://{settings.kafka_bootstrap}",
+        "store": "memory://",
+        "processing_guarantee": "at_least_once",
+        "value_serializer": "raw",
+        "key_serializer": "raw",
+        "consumer_auto_offset_reset": "earliest",
+        "stream_wait_empty": False,
+        "broker_max_poll_records": settings.aggregate_batch_size,
+        "topic_disable_leader": True,
+    }
+
+
 def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.App:
     """Wire the faust app: topics, the agent, the writer process, the web pages."""
     settings.aggregate_data_dir.mkdir(parents=True, exist_ok=True)  # faust makes only the last part
     app = faust.App(
         settings.aggregate_app_id,
-        broker=f"kafka://{settings.kafka_bootstrap}",
-        store="memory://",
-        processing_guarantee="at_least_once",
-        value_serializer="raw",
-        key_serializer="raw",
-        consumer_auto_offset_reset="earliest",
-        stream_wait_empty=False,
-        broker_max_poll_records=settings.aggregate_batch_size,
+        **consumer_config(settings),
         web_enabled=True,
         web_bind=settings.host,
         web_port=settings.aggregate_port,
         web_in_thread=False,
         topic_allow_declare=True,
-        topic_disable_leader=True,
         datadir=str(settings.aggregate_data_dir / "{conf.name}-data"),
     )
     metrics = AggregateMetrics()

@@ -32,7 +32,7 @@ from shared.infra.kafka_dist import (
     server_properties,
 )
 from shared.infra.ports import free_port
-from shared.infra.server import LocalServer
+from shared.infra.server import LocalServer, stop_process
 from shared.infra.wait import wait_for
 
 __all__ = [
@@ -152,13 +152,7 @@ class LocalKafka(LocalServer):
 
     def stop(self, timeout: float = 30) -> None:
         """Shut the broker down cleanly (SIGTERM), escalating to SIGKILL after `timeout` seconds."""
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        stop_process(self._proc, timeout)
         _running.discard(self)
 
     def kill(self) -> None:

@@ -24,7 +24,7 @@ import httpx
 import yaml
 
 from shared.infra.ports import free_port
-from shared.infra.server import LocalServer
+from shared.infra.server import LocalServer, stop_process
 from shared.infra.wait import wait_for
 
 _PR_SET_PDEATHSIG = 1
@@ -159,13 +159,7 @@ class LocalPrometheus(LocalServer):
 
     def stop(self, timeout: float = 30) -> None:
         """SIGTERM and wait; SIGKILL if it hangs."""
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        stop_process(self._proc, timeout)
         _running.discard(self)
 
     def close(self) -> None:

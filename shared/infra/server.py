@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections import deque
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+
+
+def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 30) -> None:
+    """SIGTERM a child process and wait; SIGKILL it if it has not exited within `timeout` seconds."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 class LocalServer:

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.aggregate.lag import consumer_lag
+from services.aggregate.lag import OffsetReader
 from shared.settings import Settings
 from tests.services import ServiceProcess
 
@@ -111,7 +111,11 @@ def wait_for_count(workers: Workers, expected: int, started: float, timeout: flo
 
 def _caught_up(settings: Settings | None) -> bool:
     assert settings is not None, "several workers: pass settings to check the consumer lag"
-    return not any(consumer_lag(settings, settings.topic("observations.v1")).values())
+    reader = OffsetReader(settings, settings.topic("observations.v1"))
+    try:
+        return not any(reader.read().lag().values())
+    finally:
+        reader.close()
 
 
 def machine_jiffies() -> tuple[int, int]:

@@ -21,9 +21,12 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine, text
 
-from services.aggregate.lag import consumer_lag
+from services.aggregate.health import Health
+from services.aggregate.lag import OffsetReader
 from services.aggregate.metrics import AggregateMetrics, update_gauges
-from services.aggregate.writer import Writer
+from services.aggregate.retry import until_done
+from services.aggregate.store import Offsets, read_offsets
+from services.aggregate.writer import Applied, Writer, WriterDiedError, WriterError
 from shared.domain.catalog import Catalog
 from shared.domain.rollup import Outcome
 from shared.settings import Settings
@@ -31,6 +34,7 @@ from shared.settings import Settings
 log = logging.getLogger("stadspuls.aggregate")
 PROJECTION_INTERVAL = 1.0  # seconds: the longest a status lags its series under a steady load
 IDLE_SECONDS = 0.2  # no batch for this long: project what is pending now
+PING_SECONDS = 2.0  # /readyz: the longest wait for the database to answer
 
 
 def consumer_config(settings: Settings) -> dict[str, Any]:
@@ -62,25 +66,87 @@ def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.Ap
         datadir=str(settings.aggregate_data_dir / "{conf.name}-data"),
     )
     metrics = AggregateMetrics()
-    writer = Writer(settings.database_url, settings.catalog_path, PROJECTION_INTERVAL)
+    health = Health()
+    metrics.ready.set_function(lambda: 0.0 if health.reasons() else 1.0)
+    writer = Writer(
+        settings.database_url,
+        settings.catalog_path,
+        PROJECTION_INTERVAL,
+        on_restart=metrics.writer_restarts.inc,
+    )
     writing = asyncio.Lock()  # one request to the writer at a time: batch, flush or refresh
     # last batch done; projections may be pending; an assignment asks for all to be projected
     state = {"last_batch": time.monotonic(), "dirty": False, "assigned": False}
     observations = app.topic(settings.topic("observations.v1"), value_type=bytes, key_type=bytes)
     dlq = app.topic(settings.topic("observations.dlq.v1"), value_type=bytes, key_type=bytes)
     rollups = app.topic(settings.topic("rollups.v1"), value_type=bytes, key_type=bytes)
+    topic_name = observations.get_topic_name()
+    tasks: set[asyncio.Future[None]] = set()
+    offsets = OffsetReader(settings, topic_name)
 
-    async def to_dlq(event: Any, reason: str, error: str) -> None:
-        metrics.dlq.labels(reason).inc()
-        metrics.events.labels(Outcome.INVALID.value).inc()
-        headers = list(_headers(event.message.headers))
-        headers.append(("error", error.encode()[:1000]))
-        await dlq.send(key=event.key, value=event.value, headers=headers)
+    def batch_failed(attempt: int, exc: Exception) -> None:
+        reason = (
+            "writer_died"
+            if isinstance(exc, WriterDiedError)
+            else "database"
+            if isinstance(exc, WriterError)
+            else "other"
+        )
+        metrics.batch_failures.labels(reason).inc()
+        metrics.batch_failing.set(1)
+        health.failed(str(exc)[:300])
+        log.error(
+            "applying a batch failed (attempt %d; it is kept and retried, offsets are not "
+            "committed): %s",
+            attempt,
+            exc,
+        )
 
     async def after_assignment() -> None:
         if state["assigned"]:
             state["assigned"] = False
             await writer.mark_all()
+
+    async def apply_batch(values: list[bytes], positions: Offsets) -> Applied:
+        """Apply one batch, retrying until the read model takes it."""
+
+        async def attempt() -> Applied:
+            async with writing:
+                await after_assignment()
+                with metrics.batch_seconds.time():
+                    return await writer.apply(values, positions)
+
+        health.started()
+        applied = await until_done(attempt, batch_failed)
+        health.succeeded(positions)
+        metrics.batch_failing.set(0)
+        state["last_batch"], state["dirty"] = time.monotonic(), True
+        return applied
+
+    async def to_dlq(event: Any, reason: str, error: str) -> None:
+        headers = list(_headers(event.message.headers))
+        headers.append(("error", error.encode()[:1000]))
+
+        async def send() -> None:  # delivered before the batch's offsets may be committed
+            await (await dlq.send(key=event.key, value=event.value, headers=headers))
+
+        await until_done(send, lambda n, exc: log.error("DLQ send failed (attempt %d): %s", n, exc))
+        metrics.dlq.labels(reason).inc()
+        metrics.events.labels(Outcome.INVALID.value).inc()
+
+    async def handle(events: list[Any]) -> None:
+        applied = await apply_batch([event.value for event in events], _positions(events))
+        counts: Counter[str] = Counter()
+        for event, (outcome, error) in zip(events, applied.outcomes, strict=True):
+            if error is None:
+                counts[outcome] += 1
+            else:
+                await to_dlq(event, outcome, error)
+        for outcome, n in counts.items():
+            metrics.events.labels(outcome).inc(n)
+        for seconds in applied.freshness:
+            metrics.freshness.observe(seconds)
+        await publish(applied.documents)
 
     @app.agent(observations, concurrency=1)
     async def apply_observations(stream: Any) -> None:
@@ -88,37 +154,51 @@ def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.Ap
         async for events in stream.take_events(
             settings.aggregate_batch_size, settings.aggregate_batch_seconds
         ):
-            async with writing:
-                await after_assignment()
-                with metrics.batch_seconds.time():
-                    applied = await writer.apply([event.value for event in events])
-                state["last_batch"], state["dirty"] = time.monotonic(), True
-            counts: Counter[str] = Counter()
-            for event, (outcome, error) in zip(events, applied.outcomes, strict=True):
-                if error is None:
-                    counts[outcome] += 1
-                else:
-                    await to_dlq(event, outcome, error)
-            for outcome, n in counts.items():
-                metrics.events.labels(outcome).inc(n)
-            for seconds in applied.freshness:
-                metrics.freshness.observe(seconds)
-            await publish(applied.documents)
+            try:
+                await handle(events)
+            except BaseException:
+                _hold_back(events)
+                raise
 
     async def publish(documents: list[tuple[str, dict[str, Any]]]) -> None:
-        for rollup_id, document in documents:
-            await rollups.send(key=rollup_id.encode(), value=orjson.dumps(document))
+        try:  # derived documents: the next projection sends them again, never hold the stream
+            for rollup_id, document in documents:
+                await rollups.send(key=rollup_id.encode(), value=orjson.dumps(document))
+        except Exception:
+            log.exception("publishing rollup documents failed")
         update_gauges(catalog, metrics, [d for _, d in documents])
+
+    async def find_targets(generation: int) -> None:
+        """Read the assigned partitions' end offsets and how far the read model already is."""
+        while health.generation == generation:
+            try:
+                group = await asyncio.to_thread(offsets.read)
+                applied = await asyncio.to_thread(_applied_offsets, engine)
+            except Exception as exc:
+                log.warning("reading offsets after an assignment failed, retrying: %s", exc)
+                await asyncio.sleep(1.0)
+                continue
+            start = {p: max(applied.get(p, 0), group.committed.get(p, 0)) for p in group.ends}
+            health.set_targets(generation, group.ends, start)
+            return
 
     @app.on_partitions_assigned.connect
     def on_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        """Project everything once: a worker that held these partitions may have died mid-way."""
-        state["assigned"] = state["dirty"] = True
+        """Project everything once, and catch up before saying ready."""
+        state["assigned"] = state["dirty"] = True  # a worker that held them may have died mid-way
+        mine = [
+            (tp.topic, tp.partition) for tp in app.consumer.assignment() if tp.topic == topic_name
+        ]
+        task = asyncio.ensure_future(find_targets(health.assign(mine)))
+        tasks.add(task)  # keep a reference until it is done
+        task.add_done_callback(tasks.discard)
 
     @app.timer(interval=IDLE_SECONDS / 2)
     async def flush_projections() -> None:
         """Project what the last batches left pending once the stream has gone idle."""
-        if not state["dirty"] or time.monotonic() - state["last_batch"] < IDLE_SECONDS:
+        if health.failing or not state["dirty"]:
+            return  # while a batch is being retried the writer is the batch's
+        if time.monotonic() - state["last_batch"] < IDLE_SECONDS:
             return
         try:
             async with writing:
@@ -132,6 +212,8 @@ def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.Ap
     @app.timer(interval=settings.aggregate_refresh_seconds)
     async def refresh_summaries() -> None:
         """Recompute every summary now and then: an indicator turns stale as time passes."""
+        if health.failing:
+            return
         try:
             async with writing:
                 documents = await writer.refresh()
@@ -140,15 +222,24 @@ def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.Ap
             log.exception("refreshing the summaries failed")
 
     @app.timer(interval=settings.aggregate_lag_seconds)
-    async def measure_lag() -> None:
-        """Export the consumer group's lag per partition."""
+    async def measure_offsets() -> None:
+        """Export lag, committed and applied offsets per partition (committed first: see below)."""
         try:
-            lag = await asyncio.to_thread(consumer_lag, settings, observations.get_topic_name())
+            # Read in this order: the applied offsets only grow, so reading them second can
+            # never show a committed offset beyond them unless events were really skipped.
+            group = await asyncio.to_thread(offsets.read)
+            applied = await asyncio.to_thread(_applied_offsets, engine)
         except Exception as exc:  # a timer that raises would crash the worker; try again next time
-            log.warning("measuring consumer lag failed: %s", exc)
+            log.warning("measuring offsets failed: %s", exc)
             return
-        for (topic, partition), value in lag.items():
+        health.advance(applied)
+        for (topic, partition), value in group.lag().items():
             metrics.lag.labels(topic, str(partition)).set(value)
+        for (topic, partition), value in group.committed.items():
+            metrics.committed_offset.labels(topic, str(partition)).set(value)
+        for (topic, partition), value in applied.items():
+            if topic == topic_name:
+                metrics.applied_offset.labels(topic, str(partition)).set(value)
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
@@ -162,15 +253,47 @@ def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.Ap
 
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:
+        reasons = health.reasons()
+        body: dict[str, Any] = {}
         try:
-            await asyncio.to_thread(_ping, engine)
+            await asyncio.wait_for(asyncio.to_thread(_ping, engine), PING_SECONDS)
         except Exception as exc:
-            return web.json({"status": "unavailable", "database": str(exc)[:200]}, status=503)
+            body["database"] = (str(exc) or f"no answer within {PING_SECONDS:g}s")[:200]
+            reasons.append(f"database: {body['database']}")
+        if reasons:
+            return web.json({"status": "unavailable", "reasons": reasons, **body}, status=503)
         return web.json({"status": "ok"})
 
     app.stadspuls_metrics = metrics  # type: ignore[attr-defined]
-    app.stadspuls_writer = writer  # type: ignore[attr-defined]
+    app.stadspuls_health = health  # type: ignore[attr-defined]
     return app
+
+
+def _positions(events: list[Any]) -> dict[tuple[str, int], int]:
+    """The offset after the newest event of each partition in a batch."""
+    positions: dict[tuple[str, int], int] = {}
+    for event in events:
+        message = event.message
+        key = (message.topic, message.partition)
+        positions[key] = max(positions.get(key, 0), message.offset + 1)
+    return positions
+
+
+def _hold_back(events: list[Any]) -> None:
+    """Keep the offsets of a batch that was not applied from ever being committed.
+
+    faust acks a `take_events` batch in a `finally` even when the agent raised, and the next
+    commit would then skip it. Marking the messages acked ourselves makes faust's ack a no-op, so
+    they never enter its acked offsets: commits stop below them and the group redelivers them
+    after the next assignment.
+    """
+    for event in events:
+        event.message.acked = True
+
+
+def _applied_offsets(engine: Engine) -> dict[tuple[str, int], int]:
+    with engine.connect() as conn:
+        return read_offsets(conn)
 
 
 def _headers(raw: Any) -> list[tuple[str, bytes]]:

@@ -1,27 +1,78 @@
-"""Consumer lag of the aggregator's group, measured from outside the consumer with kafka-python."""
+"""Offsets of the canonical topic seen from outside the consumer, with kafka-python.
+
+One pair of clients for the worker's lifetime (the lag timer and the catch-up check share them),
+made again after an error.
+"""
 
 from __future__ import annotations
+
+import contextlib
+import threading
+from dataclasses import dataclass
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from shared.settings import Settings
 
+Position = tuple[str, int]
 
-def consumer_lag(settings: Settings, topic: str) -> dict[tuple[str, int], int]:
-    """End offset minus committed offset per partition of `topic` for the aggregator's group."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="stadspuls-lag")
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, client_id="stadspuls-lag")
-    try:
-        group = settings.aggregate_app_id
-        committed = admin.list_group_offsets({group: None}).get(group, {})
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        ends = consumer.end_offsets(partitions)
-        lag = {}
-        for tp in partitions:
-            done = committed.get(tp)
-            offset = done.offset if done is not None and done.offset >= 0 else 0
-            lag[(tp.topic, tp.partition)] = max(0, ends[tp] - offset)
-        return lag
-    finally:
-        consumer.close()
-        admin.close()
+
+@dataclass(frozen=True)
+class GroupOffsets:
+    """Per partition: the group's committed offset (absent when none) and the end offset."""
+
+    committed: dict[Position, int]
+    ends: dict[Position, int]
+
+    def lag(self) -> dict[Position, int]:
+        """End offset minus committed offset per partition."""
+        return {p: max(0, end - self.committed.get(p, 0)) for p, end in self.ends.items()}
+
+
+class OffsetReader:
+    """Reads the aggregator group's committed offsets and the topic's end offsets (blocking)."""
+
+    def __init__(self, settings: Settings, topic: str) -> None:
+        self.settings, self.topic = settings, topic
+        self._lock = threading.Lock()
+        self._admin: KafkaAdminClient | None = None
+        self._consumer: KafkaConsumer | None = None
+
+    def read(self) -> GroupOffsets:
+        """Both offsets of every partition now; raises (and reconnects next time) on failure."""
+        with self._lock:
+            try:
+                return self._read()
+            except Exception:
+                self._close()
+                raise
+
+    def _read(self) -> GroupOffsets:
+        bootstrap = self.settings.kafka_bootstrap
+        if self._admin is None:
+            self._admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="stadspuls-lag")
+        if self._consumer is None:
+            self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="stadspuls-lag")
+        group = self.settings.aggregate_app_id
+        done = self._admin.list_group_offsets({group: None}).get(group, {})
+        numbers = self._consumer.partitions_for_topic(self.topic) or ()
+        partitions = [TopicPartition(self.topic, p) for p in sorted(numbers)]
+        ends = self._consumer.end_offsets(partitions)
+        committed = {
+            (tp.topic, tp.partition): done[tp].offset
+            for tp in partitions
+            if tp in done and done[tp].offset >= 0
+        }
+        return GroupOffsets(committed, {(tp.topic, tp.partition): ends[tp] for tp in partitions})
+
+    def _close(self) -> None:
+        for client in (self._admin, self._consumer):
+            if client is not None:
+                with contextlib.suppress(Exception):  # a broken client: nothing more to release
+                    client.close()
+        self._admin = self._consumer = None
+
+    def close(self) -> None:
+        """Release the clients."""
+        with self._lock:
+            self._close()

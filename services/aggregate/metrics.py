@@ -65,6 +65,39 @@ class AggregateMetrics:
             ["etappmal", "status"],
             registry=r,
         )
+        self.batch_failures = Counter(
+            "stadspuls_aggregate_batch_failures_total",
+            "Failed attempts to apply a batch to the read model (it is retried until it applies).",
+            ["reason"],
+            registry=r,
+        )
+        self.batch_failing = Gauge(
+            "stadspuls_aggregate_batch_failing",
+            "1 while the current batch cannot be applied and is being retried, else 0.",
+            registry=r,
+        )
+        self.writer_restarts = Counter(
+            "stadspuls_aggregate_writer_restarts_total",
+            "Times the writer process died and was started again.",
+            registry=r,
+        )
+        self.ready = Gauge(
+            "stadspuls_aggregate_ready",
+            "1 when the worker is ready (owns partitions, caught up, writes succeeding), else 0.",
+            registry=r,
+        )
+        self.applied_offset = Gauge(
+            "stadspuls_aggregate_applied_offset",
+            "Per partition, the offset after the newest event the read model reflects.",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.committed_offset = Gauge(
+            "stadspuls_aggregate_committed_offset",
+            "Per partition, the consumer group's committed offset (never above the applied one).",
+            ["topic", "partition"],
+            registry=r,
+        )
         self.dlq = Counter(
             "stadspuls_aggregate_dlq_total",
             "Messages the aggregator could not use and sent to the dead-letter topic.",

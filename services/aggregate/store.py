@@ -9,14 +9,15 @@ offsets are committed only after the transaction, which makes at-least-once deli
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, text, update
+from sqlalchemy import Connection, Engine, case, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 
-from shared.db.schema import read_model_state, series
+from shared.db.schema import applied_offsets, read_model_state, series
 from shared.db.upsert import RawTable
 from shared.domain.catalog import Catalog
 from shared.domain.observation import Observation, utcnow
@@ -42,6 +43,8 @@ class BatchResult:
 
 # A projection run inside the batch's transaction, after the series rows are written.
 AfterCommit = Callable[[Connection, "BatchResult"], None]
+# (topic, partition) -> the offset after the newest event of the batch in that partition
+Offsets = Mapping[tuple[str, int], int]
 
 
 class SeriesStore:
@@ -59,12 +62,24 @@ class SeriesStore:
         return self._raw
 
     def apply(
-        self, observations: Sequence[Observation], after: AfterCommit | None = None
+        self,
+        observations: Sequence[Observation],
+        after: AfterCommit | None = None,
+        offsets: Offsets | None = None,
     ) -> BatchResult:
-        """Apply a batch in one transaction; `after` derives projections inside it."""
+        """Apply a batch in one transaction; `after` derives projections inside it.
+
+        `offsets` (the batch's position in the canonical topic) is recorded in the same
+        transaction, so the read model always knows exactly which events it reflects.
+        """
         result = BatchResult()
         keys = sorted({k for o in observations for k in self._keys(o)})
         with self.engine.begin() as conn:
+            if offsets:
+                record_offsets(conn, offsets)
+            if not observations:
+                result.committed_at = utcnow()
+                return result
             _lock_groups(conn, keys)
             rows = self._load(conn, keys)
             before = {k: vars(r).copy() for k, r in rows.items()}
@@ -125,6 +140,31 @@ def _lock_groups(conn: Connection, keys: Iterable[SeriesId]) -> None:
         text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:ks AS bigint[])) AS k"),
         {"ks": groups},
     )
+
+
+def record_offsets(conn: Connection, offsets: Offsets) -> None:
+    """Advance each partition's applied offset (never backwards: batches may be replayed)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    now = utcnow()
+    rows = [
+        {"topic": t, "partition": p, "next_offset": n, "applied_at": now}
+        for (t, p), n in sorted(offsets.items())
+    ]
+    stmt = dialect.insert(applied_offsets).values(rows)
+    current, new = applied_offsets.c.next_offset, stmt.excluded.next_offset
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["topic", "partition"],
+        set_={"next_offset": case((new > current, new), else_=current), "applied_at": now},
+    )
+    conn.execute(stmt)
+
+
+def read_offsets(conn: Connection) -> dict[tuple[str, int], int]:
+    """Every partition's applied offset (the offset after the newest event reflected)."""
+    rows = conn.execute(
+        select(applied_offsets.c.topic, applied_offsets.c.partition, applied_offsets.c.next_offset)
+    )
+    return {(t, p): n for t, p, n in rows}
 
 
 def _bump_state(conn: Connection, newest: datetime | None, now: datetime) -> None:

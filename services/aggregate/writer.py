@@ -16,6 +16,7 @@ import logging
 import multiprocessing
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from services.aggregate.store import Offsets
 from shared.domain.observation import Observation, utcnow
 from shared.domain.rollup import InvalidObservationError, Outcome
 
@@ -39,31 +41,89 @@ class Applied:
     documents: Documents = field(default_factory=list)
 
 
-class Writer:
-    """The parent's handle on the writer process: one request at a time, answered in order."""
+class WriterError(RuntimeError):
+    """The writer could not apply a request: the database refused it, or the process died."""
 
-    def __init__(self, database_url: str, catalog_path: Path, interval: float) -> None:
-        parent, child = multiprocessing.get_context("spawn").Pipe()
-        self._pipe = parent
+
+class WriterDiedError(WriterError):
+    """The writer process died before it answered; whether its transaction committed is unknown."""
+
+
+class Writer:
+    """The parent's handle on the writer process: one request at a time, answered in order.
+
+    A writer process that dies (killed, out of memory) is started again on the next request; the
+    new one first marks every indicator for projection, since the dead one's pending set is lost.
+    """
+
+    def __init__(
+        self,
+        database_url: str,
+        catalog_path: Path,
+        interval: float,
+        on_restart: Callable[[], None] | None = None,
+    ) -> None:
+        self._args = (database_url, str(catalog_path), interval)
         self._lock = threading.Lock()
-        self._process = multiprocessing.get_context("spawn").Process(
-            target=_serve, args=(child, database_url, str(catalog_path), interval),
-            name="stadspuls-aggregate-writer", daemon=True,
-        )  # fmt: skip
+        self._on_restart = on_restart
+        self._start()
+
+    def _start(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        parent, child = context.Pipe()
+        self._pipe = parent
+        self._process = context.Process(
+            target=_serve,
+            args=(child, *self._args),
+            name="stadspuls-aggregate-writer",
+            daemon=True,
+        )
         self._process.start()
         child.close()
+        self._broken = False
+
+    def _restart(self) -> None:
+        log.warning(
+            "the writer process died (exit code %s); starting a new one", self._process.exitcode
+        )
+        self._pipe.close()
+        if self._process.is_alive():
+            self._process.kill()
+        self._process.join(10)
+        self._start()
+        if self._on_restart is not None:
+            self._on_restart()
+        self._exchange(("mark_all",))
+
+    def _exchange(self, request: tuple[Any, ...]) -> Any:
+        try:
+            self._pipe.send(request)
+            status, answer = self._pipe.recv()
+        except (EOFError, OSError) as exc:
+            self._broken = True
+            self._process.join(1)
+            raise WriterDiedError(
+                f"the writer process died during {request[0]!r} "
+                f"(exit code {self._process.exitcode})"
+            ) from exc
+        if status != "ok":
+            raise WriterError(f"the aggregate writer failed: {answer}")
+        return answer
 
     def _call(self, request: tuple[Any, ...]) -> Any:
         with self._lock:
-            self._pipe.send(request)
-            status, answer = self._pipe.recv()
-        if status != "ok":
-            raise RuntimeError(f"the aggregate writer failed: {answer}")
-        return answer
+            if self._broken or not self._process.is_alive():
+                self._restart()
+            return self._exchange(request)
 
-    async def apply(self, values: list[bytes]) -> Applied:
-        """Decode and apply one batch of raw event values in one transaction."""
-        answer: Applied = await asyncio.to_thread(self._call, ("apply", values))
+    @property
+    def pid(self) -> int | None:
+        """The writer process's id (for tests and operators)."""
+        return self._process.pid
+
+    async def apply(self, values: list[bytes], offsets: Offsets) -> Applied:
+        """Decode and apply one batch of raw event values, and its offsets, in one transaction."""
+        answer: Applied = await asyncio.to_thread(self._call, ("apply", values, dict(offsets)))
         return answer
 
     async def flush(self) -> Documents:
@@ -79,11 +139,6 @@ class Writer:
     async def mark_all(self) -> None:
         """Project every indicator at the next opportunity (after a partition assignment)."""
         await asyncio.to_thread(self._call, ("mark_all",))
-
-    def stop(self) -> None:
-        """End the writer process."""
-        self._process.terminate()
-        self._process.join(10)
 
 
 def _die_with_parent() -> None:
@@ -109,7 +164,7 @@ def _serve(pipe: Pipe, database_url: str, catalog_path: str, interval: float) ->
         try:
             kind = request[0]
             if kind == "apply":
-                answer: Any = _apply(store, projector, request[1])
+                answer: Any = _apply(store, projector, request[1], request[2])
             elif kind == "flush":
                 with engine.begin() as conn:
                     projected, answer = projector.flush(conn)
@@ -126,7 +181,7 @@ def _serve(pipe: Pipe, database_url: str, catalog_path: str, interval: float) ->
             pipe.send(("error", repr(exc)[:2000]))
 
 
-def _apply(store: Any, projector: Any, values: list[bytes]) -> Applied:
+def _apply(store: Any, projector: Any, values: list[bytes], offsets: Offsets) -> Applied:
     applied = Applied()
     batch: list[Observation] = []
     where: list[int] = []  # index in `values` of each observation in `batch`
@@ -143,9 +198,9 @@ def _apply(store: Any, projector: Any, values: list[bytes]) -> Applied:
         where.append(len(applied.outcomes))
         applied.outcomes.append(("", None))
         batch.append(obs)
+    result = store.apply(batch, projector, offsets)
     if not batch:
         return applied
-    result = store.apply(batch, projector)
     projector.done(result.projected)
     committed = result.committed_at
     for i, obs, outcome in zip(where, batch, result.outcomes, strict=True):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -135,6 +136,18 @@ read_model_state = Table(
     _ts("data_as_of"),
     Column("revision", Integer, nullable=False, default=0),
     _ts("committed_at"),
+)
+
+# Per partition of the canonical topic, the offset after the newest event the read model reflects,
+# written in each batch's transaction: what `stadspuls verify` replays, and what the committed
+# consumer offsets must never pass.
+applied_offsets = Table(
+    "applied_offsets",
+    metadata,
+    Column("topic", String(255), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("next_offset", BigInteger, nullable=False),
+    _ts("applied_at", nullable=False),
 )
 
 source_keys = Table(

@@ -255,6 +255,49 @@ def rebuild_command(
     typer.echo("read model emptied and the aggregator rewound: start the aggregator to replay")
 
 
+@app.command("verify")
+def verify_command(
+    show: Annotated[int, typer.Option(help="How many differences of each kind to print.")] = 20,
+) -> None:
+    """Compare the read model with the canonical topic; exit 1 when anything is missing, extra or wrong."""
+    from services.aggregate.verify import verify
+    from shared.db.engine import make_engine
+
+    settings = _settings()
+    if not settings.kafka_bootstrap:
+        typer.echo(
+            "set STADSPULS_KAFKA_BOOTSTRAP to the cluster holding the canonical topic", err=True
+        )
+        raise typer.Exit(2)
+    engine = make_engine(settings.database_url)
+    try:
+        report = verify(settings, _load_catalog(settings), engine)
+    finally:
+        engine.dispose()
+    stops = ", ".join(f"[{p}] {n}" for (_, p), n in report.stop.items())
+    typer.echo(
+        f"replayed {report.events} events of {settings.topic('observations.v1')} "
+        f"up to offsets {stops or 'none'}"
+    )
+    for name, found in (
+        ("skipped", report.skipped),
+        ("missing", report.missing),
+        ("extra", report.extra),
+        ("wrong", report.wrong),
+    ):
+        typer.echo(f"{name}: {len(found)}")
+        for line in found[:show]:
+            typer.echo(f"  {line}")
+    if not report.ok:
+        typer.echo(
+            "the read model differs from the log: see docs/operations.md, "
+            "'Repairing the read model' (stadspuls rebuild)",
+            err=True,
+        )
+        raise typer.Exit(1)
+    typer.echo("the read model equals the log")
+
+
 def main() -> None:
     """Entry point of the `stadspuls` console script."""
     app()

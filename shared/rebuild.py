@@ -23,6 +23,7 @@ from sqlalchemy import Engine, delete, update
 
 from shared.db.engine import make_engine
 from shared.db.schema import (
+    applied_offsets,
     etappmal_status,
     indicator_status,
     namnd_rollup,
@@ -33,7 +34,9 @@ from shared.db.schema import (
 from shared.domain.observation import utcnow
 from shared.settings import Settings
 
-READ_MODEL_TABLES = (series, indicator_status, etappmal_status, namnd_rollup, risk_index)
+READ_MODEL_TABLES = (
+    series, indicator_status, etappmal_status, namnd_rollup, risk_index, applied_offsets
+)
 
 
 class ActiveWorkersError(RuntimeError):

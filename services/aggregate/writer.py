@@ -4,17 +4,18 @@ faust spends about as much of the interpreter lock on each message before our ag
 decoding, rollups and SQL spend after; in one process the two share one lock and so one core. The
 writer gives the read-model work a process, and a core, of its own. The transaction boundary does
 not move: the writer commits a batch's transaction before it answers, and the agent lets faust
-commit the offsets only after the answer. The writer dies with the worker (PR_SET_PDEATHSIG), so a
-kill -9 leaves at most an open transaction, which the database rolls back.
+commit the offsets only after the answer. The writer ends when its pipe closes, so when the worker
+dies the writer finishes (or the database rolls back) at most the transaction it is in, whose
+offsets were not committed: the batch comes again and is found applied. (PR_SET_PDEATHSIG is not
+used: it fires when the parent *thread* that started the process ends, and a restarted writer is
+started from a worker thread.)
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import multiprocessing
-import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -140,14 +141,18 @@ class Writer:
         """Project every indicator at the next opportunity (after a partition assignment)."""
         await asyncio.to_thread(self._call, ("mark_all",))
 
-
-def _die_with_parent() -> None:
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    def close(self) -> None:
+        """End the writer process (it also dies with its parent)."""
+        with self._lock:
+            self._pipe.close()
+            self._process.join(5)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join(5)
 
 
 def _serve(pipe: Pipe, database_url: str, catalog_path: str, interval: float) -> None:
     """The writer process: answer requests until the pipe closes."""
-    _die_with_parent()
     from services.aggregate.projections import Projector
     from services.aggregate.store import SeriesStore
     from shared.catalog.loader import load_catalog
@@ -175,10 +180,14 @@ def _serve(pipe: Pipe, database_url: str, catalog_path: str, interval: float) ->
             else:
                 projector.mark_all()
                 answer = None
-            pipe.send(("ok", answer))
+            reply: tuple[str, Any] = ("ok", answer)
         except Exception as exc:
             log.exception("aggregate writer request failed")
-            pipe.send(("error", repr(exc)[:2000]))
+            reply = ("error", repr(exc)[:2000])
+        try:
+            pipe.send(reply)
+        except OSError:  # the worker is gone; its batch will be delivered again
+            return
 
 
 def _apply(store: Any, projector: Any, values: list[bytes], offsets: Offsets) -> Applied:

@@ -142,6 +142,17 @@ def _stop_children(children: list[subprocess.Popen[bytes]], timeout: float = 20)
             child.wait()
 
 
+def _log_settings() -> Settings:
+    """Settings of a command that reads the canonical topic: the cluster must be named."""
+    settings = _settings()
+    if not settings.kafka_bootstrap:
+        typer.echo(
+            "set STADSPULS_KAFKA_BOOTSTRAP to the cluster holding the canonical topic", err=True
+        )
+        raise typer.Exit(2)
+    return settings
+
+
 def _load_catalog(settings: Settings) -> Catalog:
     from shared.catalog.loader import load_catalog
 
@@ -237,12 +248,7 @@ def rebuild_command(
 
     from shared.rebuild import ActiveWorkersError, rebuild
 
-    settings = _settings()
-    if not settings.kafka_bootstrap:
-        typer.echo(
-            "set STADSPULS_KAFKA_BOOTSTRAP to the cluster holding the canonical topic", err=True
-        )
-        raise typer.Exit(2)
+    settings = _log_settings()
     if not yes:
         where = make_url(settings.database_url).render_as_string(hide_password=True)
         typer.confirm(f"Empty the read model at {where} and replay "
@@ -263,12 +269,7 @@ def verify_command(
     from services.aggregate.verify import verify
     from shared.db.engine import make_engine
 
-    settings = _settings()
-    if not settings.kafka_bootstrap:
-        typer.echo(
-            "set STADSPULS_KAFKA_BOOTSTRAP to the cluster holding the canonical topic", err=True
-        )
-        raise typer.Exit(2)
+    settings = _log_settings()
     engine = make_engine(settings.database_url)
     try:
         report = verify(settings, _load_catalog(settings), engine)

@@ -127,6 +127,9 @@ def test_the_expected_alerts_exist() -> None:
         "StadspulsFreshnessP99OverObjective",
         "StadspulsIndicatorStale",
         "StadspulsEtappmalForsamring",
+        "StadspulsAggregateBatchFailing",
+        "StadspulsAggregatorNotReady",
+        "StadspulsEventsSkipped",
     }
 
 

@@ -18,14 +18,14 @@ from typing import Any
 
 import faust
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from services.aggregate.health import Health
 from services.aggregate.lag import OffsetReader
 from services.aggregate.metrics import AggregateMetrics, update_gauges
 from services.aggregate.retry import until_done
 from services.aggregate.store import Offsets, read_offsets
+from services.aggregate.web import add_pages
 from services.aggregate.writer import Applied, Writer, WriterDiedError, WriterError
 from shared.domain.catalog import Catalog
 from shared.domain.rollup import Outcome
@@ -34,7 +34,7 @@ from shared.settings import Settings
 log = logging.getLogger("stadspuls.aggregate")
 PROJECTION_INTERVAL = 1.0  # seconds: the longest a status lags its series under a steady load
 IDLE_SECONDS = 0.2  # no batch for this long: project what is pending now
-PING_SECONDS = 2.0  # /readyz: the longest wait for the database to answer
+SESSION_SECONDS = 15.0  # heartbeats every 3 s; five missed ones end a dead worker's membership
 
 
 def consumer_config(settings: Settings) -> dict[str, Any]:
@@ -49,6 +49,9 @@ def consumer_config(settings: Settings) -> dict[str, Any]:
         "stream_wait_empty": False,
         "broker_max_poll_records": settings.aggregate_batch_size,
         "topic_disable_leader": True,
+        # A worker killed without leaving keeps its partitions until its session expires: faust's
+        # 60 s default made a restarted worker wait about a minute to rejoin.
+        "broker_session_timeout": SESSION_SECONDS,
     }
 
 
@@ -241,29 +244,7 @@ def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.Ap
             if topic == topic_name:
                 metrics.applied_offset.labels(topic, str(partition)).set(value)
 
-    @app.page("/metrics")
-    async def metrics_page(web: Any, request: Any) -> Any:
-        return web.bytes(
-            generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0]
-        )
-
-    @app.page("/healthz")
-    async def healthz(web: Any, request: Any) -> Any:
-        return web.json({"status": "ok"})
-
-    @app.page("/readyz")
-    async def readyz(web: Any, request: Any) -> Any:
-        reasons = health.reasons()
-        body: dict[str, Any] = {}
-        try:
-            await asyncio.wait_for(asyncio.to_thread(_ping, engine), PING_SECONDS)
-        except Exception as exc:
-            body["database"] = (str(exc) or f"no answer within {PING_SECONDS:g}s")[:200]
-            reasons.append(f"database: {body['database']}")
-        if reasons:
-            return web.json({"status": "unavailable", "reasons": reasons, **body}, status=503)
-        return web.json({"status": "ok"})
-
+    add_pages(app, metrics, health, engine)
     app.stadspuls_metrics = metrics  # type: ignore[attr-defined]
     app.stadspuls_health = health  # type: ignore[attr-defined]
     return app
@@ -301,8 +282,3 @@ def _headers(raw: Any) -> list[tuple[str, bytes]]:
         return []
     items = raw.items() if isinstance(raw, dict) else raw
     return [(k, v) for k, v in items if k != "error"]
-
-
-def _ping(engine: Engine) -> None:
-    with engine.connect() as conn:
-        conn.execute(text("SELECT 1"))

@@ -11,10 +11,8 @@ kill -9 leaves at most an open transaction, which the database rolls back.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import multiprocessing
-import signal
 import threading
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection as Pipe
@@ -25,6 +23,7 @@ from pydantic import ValidationError
 
 from shared.domain.observation import Observation, utcnow
 from shared.domain.rollup import InvalidObservationError, Outcome
+from shared.infra.server import die_with_parent
 
 log = logging.getLogger("stadspuls.aggregate.writer")
 Documents = list[tuple[str, dict[str, Any]]]
@@ -86,13 +85,9 @@ class Writer:
         self._process.join(10)
 
 
-def _die_with_parent() -> None:
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
 def _serve(pipe: Pipe, database_url: str, catalog_path: str, interval: float) -> None:
     """The writer process: answer requests until the pipe closes."""
-    _die_with_parent()
+    die_with_parent()
     from services.aggregate.projections import Projector
     from services.aggregate.store import SeriesStore
     from shared.catalog.loader import load_catalog

@@ -191,14 +191,18 @@ def test_a_killed_broker_is_restarted_and_ingest_accepts_again(stack: Up) -> Non
     assert answer.status_code == 202, answer.text
 
 
-def test_sigint_stops_everything_even_when_started_with_sigint_ignored(tmp_path: Path) -> None:
+# SIGINT with SIGINT inherited ignored (a background job of a shell); SIGTERM (a process manager)
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
+def test_a_stop_signal_stops_everything_and_leaves_no_zombie(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
     up = Up(tmp_path, sigint_ignored=True)
     try:
         up.wait_output("Ctrl-C stops everything", timeout=240)
         children = {part: up.pid_of(part) for part in MARKERS}
         assert None not in children.values(), children
         below = up.below()  # the parts and what they started (the writer)
-        os.kill(up.proc.pid, signal.SIGINT)
+        os.kill(up.proc.pid, signum)
         assert up.proc.wait(120) == 0, up.output()
         assert up.output().rstrip().endswith("stopped.")
         assert [pid for pid in children.values() if pid and not gone(pid)] == []

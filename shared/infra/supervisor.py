@@ -48,6 +48,7 @@ class _Child:
     restart_at: float = 0.0
     failures: int = 0
     restarts: int = 0
+    misses: int = 0  # readiness checks failed in a row
     ready: bool = False
     was_ready: bool = False  # ready at least once since its last start
     probe_at: float = 0.0
@@ -106,16 +107,13 @@ class Supervisor:
         """Tell whether every part is running and ready."""
         return all(child.state == "up" for child in self._children.values())
 
-    def pids(self) -> dict[str, int]:
-        """The process id of each part that is running."""
-        return {n: c.proc.pid for n, c in self._children.items() if c.proc is not None}
-
     def tick(self) -> None:
         """One round: reap and schedule the dead, restart those due, check readiness."""
         now = self._clock()
         for child in self._children.values():
             if child.proc is not None and (code := child.proc.poll()) is not None:
-                self._died(child, now, f"(pid {child.proc.pid}) {describe_exit(code)}")
+                ran = f"after {now - child.started_at:.0f} s"
+                self._died(child, now, f"(pid {child.proc.pid}) {describe_exit(code)} {ran}")
             if child.proc is None and now >= child.restart_at:
                 child.restarts += 1
                 self._start(child, now)
@@ -149,7 +147,7 @@ class Supervisor:
             child.proc, child.ready = None, False
 
     def _start(self, child: _Child, now: float) -> None:
-        child.started_at, child.probe_at = now, now
+        child.started_at, child.probe_at, child.misses = now, now, 0
         child.ready = child.was_ready = False
         try:
             child.proc = child.part.spawn()
@@ -157,8 +155,7 @@ class Supervisor:
             self._died(child, now, f"could not be started ({exc})")
 
     def _died(self, child: _Child, now: float, how: str) -> None:
-        ran = now - child.started_at
-        if ran >= self._backoff.stable:
+        if now - child.started_at >= self._backoff.stable:
             child.failures = 0
         child.failures += 1
         child.proc, child.ready = None, False
@@ -169,14 +166,17 @@ class Supervisor:
             within = f"each within {self._backoff.stable:.0f} s of its start"
             crashing = f"; it keeps crashing ({child.failures} times in a row, {within})"
         restart = f"restarting it in {delay:.0f} s{crashing}"
-        self._say(f"{child.part.name} {how} after {ran:.0f} s; {restart} · {self.status()}")
+        self._say(f"{child.part.name} {how}; {restart} · {self.status()}")
 
     def _probe(self, child: _Child) -> None:
         before = child.state
         try:
-            child.ready = child.part.ready()
+            ready = child.part.ready()
         except Exception:
-            child.ready = False
+            ready = False
+        child.misses = 0 if ready else child.misses + 1
+        # One slow answer on a busy machine is not news: a ready part must miss twice in a row.
+        child.ready = ready or (child.ready and child.misses < 2)
         child.was_ready = child.was_ready or child.ready
         after = child.state
         if not self.reporting or after == before:

@@ -127,7 +127,7 @@ def test_a_dead_child_is_named_reaped_and_restarted_after_the_delay(
     clock.advance(0.1)
     sup.tick()
     assert len(aggregate.procs) == 2
-    assert sup.pids()["aggregate"] == aggregate.current.pid != first.pid
+    assert sup.states() == {"aggregate": "up", "api": "up"}
 
 
 def test_failures_in_a_row_back_off_and_a_stable_run_resets_the_delay(
@@ -174,9 +174,7 @@ def test_a_part_that_cannot_be_started_is_retried_with_backoff(
     sup, kafka = supervisor(clock, said), Launcher()
     kafka.fail_with = FileNotFoundError("java")
     sup.add(Part("kafka", kafka, lambda: True))
-    assert said == [
-        "kafka could not be started (java) after 0 s; restarting it in 1 s · kafka down"
-    ]
+    assert said == ["kafka could not be started (java); restarting it in 1 s · kafka down"]
     clock.advance(1)
     sup.tick()
     assert "restarting it in 2 s" in said[-1]
@@ -204,6 +202,9 @@ def test_readiness_changes_are_reported_once_the_stack_is_up(clock: Clock, said:
     sup.tick()
     assert said == []  # not probed again before a second has passed
     clock.advance(0.5)
+    sup.tick()
+    assert said == []  # one failed check: could be one slow answer
+    clock.advance(1)
     sup.tick()
     assert said == ["ingest is not ready (its readiness check fails) · ingest not ready"]
     assert sup.status() == "ingest not ready"

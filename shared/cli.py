@@ -7,15 +7,19 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
+import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import httpx
 import typer
 
 from shared.domain.catalog import Catalog
 from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from shared.infra.supervisor import Supervisor
 
 app = typer.Typer(
     help="Stadspuls: follow-up of Stockholm's social-sustainability roadmap.", no_args_is_help=True
@@ -52,94 +56,92 @@ def up(
         Path | None, typer.Option(help="Folder for the local broker's data and logs.")
     ] = None,
 ) -> None:
-    """Run the whole system here: local Kafka (unless configured), the read model, all three services."""
+    """Run the whole system here: local Kafka (unless configured), the read model, all three
+    services; a part that dies is restarted. Ctrl-C (SIGINT) or SIGTERM stops everything."""
     from shared.db.engine import upgrade
-    from shared.infra.kafka import LocalKafka
+    from shared.infra.supervisor import Part, Supervisor
     from shared.topics import ensure_topics
 
+    stopping = _stop_on_signals()
     settings = _settings()
     _load_catalog(settings)
-    kafka: LocalKafka | None = None
+    supervisor = Supervisor(typer.echo)
     env = dict(os.environ)
-    if not settings.kafka_bootstrap:
-        folder = workdir or Path(tempfile.mkdtemp(prefix="stadspuls-up-"))
-        typer.echo(f"starting a local Kafka broker (log: {folder / 'broker.log'}) …")
-        kafka = LocalKafka(folder).start()
-        env["STADSPULS_KAFKA_BOOTSTRAP"] = kafka.bootstrap
-        settings = Settings(kafka_bootstrap=kafka.bootstrap)
-    children: list[subprocess.Popen[bytes]] = []
+    # One client for every readiness check: a new one per request costs ~25 ms of CPU (TLS setup).
+    http = httpx.Client(timeout=1, limits=httpx.Limits(max_keepalive_connections=0))
     try:
+        if not settings.kafka_bootstrap:
+            bootstrap = _start_kafka(supervisor, workdir, stopping)
+            env["STADSPULS_KAFKA_BOOTSTRAP"] = bootstrap
+            settings = Settings(kafka_bootstrap=bootstrap)
+        if stopping.is_set():
+            return
         ensure_topics(settings)
         upgrade(settings.database_url)
-        for name in SERVICES:
-            children.append(
-                subprocess.Popen([sys.executable, "-m", "shared.cli", "serve", name], env=env)
-            )
-        urls = {
-            "ingest": f"http://{settings.host}:{settings.ingest_port}",
-            "aggregate": f"http://{settings.host}:{settings.aggregate_port}",
-            "api": f"http://{settings.host}:{settings.api_port}",
-        }
-        _wait_healthy(urls, children)
+        ports = {name: getattr(settings, f"{name}_port") for name in SERVICES}
+        urls = {name: f"http://{settings.host}:{port}" for name, port in ports.items()}
+        for name, url in urls.items():
+            if not stopping.is_set():
+                supervisor.add(Part(name, _service(name, env), _answers(http, f"{url}/readyz"), 1))
+        all_up = supervisor.run(lambda: stopping.is_set() or supervisor.all_up(), timeout=120)
+        if stopping.is_set():
+            return
         typer.echo(f"Kafka       {settings.kafka_bootstrap}")
         typer.echo(f"read model  {settings.database_url}")
         for name, url in urls.items():
-            typer.echo(f"{name:<11} {url}  (/healthz, /metrics)")
+            typer.echo(f"{name:<11} {url}  (/healthz, /readyz, /metrics)")
         typer.echo(f"API docs    {urls['api']}/docs   ingest docs {urls['ingest']}/docs")
+        if not all_up:
+            typer.echo(f"not every part is up after 120 s: {supervisor.status()}")
         typer.echo("Stadspuls is up. Ctrl-C stops everything.")
-        _wait_for_interrupt(children)
+        supervisor.reporting = True
+        supervisor.run(stopping.is_set)
     finally:
-        _stop_children(children)
-        if kafka is not None:
-            kafka.stop()
-            typer.echo("stopped.")
+        typer.echo("stopping …")
+        supervisor.stop()
+        http.close()
+        typer.echo("stopped.")
 
 
-def _wait_healthy(
-    urls: dict[str, str], children: list[subprocess.Popen[bytes]], timeout: float = 120
-) -> None:
-    deadline = time.monotonic() + timeout
-    pending = dict(urls)
-    while pending:
-        for child in children:
-            if child.poll() is not None:
-                raise typer.Exit(f"a service exited early with code {child.returncode}")  # type: ignore[arg-type]
-        for name, url in list(pending.items()):
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    del pending[name]
-            except httpx.HTTPError:
-                pass
-        if time.monotonic() > deadline:
-            raise typer.Exit(f"services not healthy after {timeout:.0f}s: {', '.join(pending)}")  # type: ignore[arg-type]
-        time.sleep(0.2)
+def _start_kafka(supervisor: Supervisor, workdir: Path | None, stopping: threading.Event) -> str:
+    from shared.infra.kafka import LocalKafka
+    from shared.infra.supervisor import Part
+
+    folder = workdir or Path(tempfile.mkdtemp(prefix="stadspuls-up-"))
+    typer.echo(f"starting a local Kafka broker (log: {folder / 'broker.log'}) …")
+    kafka = LocalKafka(folder)
+    supervisor.add(Part("kafka", kafka.launch, kafka.serves))
+    if not supervisor.run(lambda: stopping.is_set() or supervisor.all_up(), timeout=120):
+        typer.echo(f"Kafka did not start; log tail:\n{kafka.log_tail()}", err=True)
+        raise typer.Exit(1)
+    return kafka.bootstrap
 
 
-def _wait_for_interrupt(children: list[subprocess.Popen[bytes]]) -> None:
-    stop = {"now": False}
-
-    def _handler(signum: int, frame: object) -> None:
-        stop["now"] = True
-
-    signal.signal(signal.SIGTERM, _handler)
-    try:
-        while not stop["now"] and all(c.poll() is None for c in children):
-            time.sleep(0.2)
-    except KeyboardInterrupt:
-        pass
+def _stop_on_signals() -> threading.Event:
+    # Set explicitly: a process started in the background without job control inherits SIGINT
+    # ignored, and a process manager stops with SIGTERM.
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda signum, frame: stopping.set())
+    return stopping
 
 
-def _stop_children(children: list[subprocess.Popen[bytes]], timeout: float = 20) -> None:
-    for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    for child in children:
-        try:
-            child.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+def _service(name: str, env: dict[str, str]) -> Callable[[], subprocess.Popen[bytes]]:
+    from shared.infra.server import die_with_parent
+
+    def spawn() -> subprocess.Popen[bytes]:
+        # A session of its own: a Ctrl-C in the terminal reaches `up` alone, which stops the parts
+        # in order; PDEATHSIG: a kill -9 of `up` leaves no orphan.
+        command = [sys.executable, "-m", "shared.cli", "serve", name]
+        return subprocess.Popen(
+            command, env=env, start_new_session=True, preexec_fn=die_with_parent
+        )
+
+    return spawn
+
+
+def _answers(http: httpx.Client, url: str) -> Callable[[], bool]:
+    return lambda: http.get(url).status_code == 200
 
 
 def _log_settings() -> Settings:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import atexit
 import base64
-import ctypes
 import shutil
 import signal
 import socket
@@ -32,7 +31,7 @@ from shared.infra.kafka_dist import (
     server_properties,
 )
 from shared.infra.ports import free_port
-from shared.infra.server import LocalServer, stop_process
+from shared.infra.server import LocalServer, die_with_parent, stop_process
 from shared.infra.wait import wait_for
 
 __all__ = [
@@ -45,7 +44,6 @@ __all__ = [
     "repo_root",
 ]
 
-_PR_SET_PDEATHSIG = 1
 _running: weakref.WeakSet[LocalKafka] = weakref.WeakSet()
 
 
@@ -54,11 +52,6 @@ def _new_cluster_id() -> str:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         if not cluster_id.startswith("-"):
             return cluster_id
-
-
-def _die_with_parent() -> None:
-    # Runs in the child before exec: the broker gets SIGKILL if the Python process dies abruptly.
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class LocalKafka(LocalServer):
@@ -83,36 +76,45 @@ class LocalKafka(LocalServer):
         log4j = kafka_deploy_dir() / "log4j2.properties"
         return ["java", f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*", *args]
 
+    def launch(self, timeout: float = 90) -> subprocess.Popen[bytes]:
+        """Format storage the first time, then start the broker process without waiting for it.
+
+        A restart after a crash reuses the port, the controller port and the data folder.
+        """
+        if self._proc is not None and self._proc.poll() is None:
+            return self._proc
+        self.config_path.write_text(
+            server_properties(self.port, self.controller_port, self.data_dir)
+        )
+        with self.log_path.open("ab") as log:
+            if not (self.data_dir / "meta.properties").exists():  # a restart skips a JVM launch
+                subprocess.run(
+                    self._java(
+                        "-XX:TieredStopAtLevel=1", "kafka.tools.StorageTool", "format",
+                        "--ignore-formatted", "-t", self._cluster_id, "-c", str(self.config_path),
+                    ),
+                    stdout=log, stderr=subprocess.STDOUT, check=True, timeout=timeout,
+                )  # fmt: skip
+            in_main = threading.current_thread() is threading.main_thread()
+            self._proc = subprocess.Popen(
+                self._java(f"-Xmx{self.heap}", "-XX:+ExitOnOutOfMemoryError", "kafka.Kafka",
+                           str(self.config_path)),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent if in_main else None,
+            )  # fmt: skip
+        _running.add(self)
+        return self._proc
+
     def start(self, timeout: float = 90) -> LocalKafka:
         """Format storage if needed, launch the broker and wait until it serves metadata."""
         if self.is_running():
             return self
         deadline = time.monotonic() + timeout
-        self.config_path.write_text(
-            server_properties(self.port, self.controller_port, self.data_dir)
-        )
         try:
-            with self.log_path.open("ab") as log:
-                if not (self.data_dir / "meta.properties").exists():  # a restart skips a JVM launch
-                    subprocess.run(
-                        self._java(
-                            "-XX:TieredStopAtLevel=1", "kafka.tools.StorageTool", "format",
-                            "--ignore-formatted", "-t", self._cluster_id, "-c", str(self.config_path),
-                        ),
-                        stdout=log, stderr=subprocess.STDOUT, check=True, timeout=timeout,
-                    )  # fmt: skip
-                in_main = threading.current_thread() is threading.main_thread()
-                self._proc = subprocess.Popen(
-                    self._java(f"-Xmx{self.heap}", "-XX:+ExitOnOutOfMemoryError", "kafka.Kafka",
-                               str(self.config_path)),
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    # PDEATHSIG fires when the forking *thread* ends: safe from the main one.
-                    preexec_fn=_die_with_parent if in_main else None,
-                )  # fmt: skip
-            _running.add(self)
+            self.launch(timeout)
             remaining = max(deadline - time.monotonic(), 0.1)
             wait_for(
                 self._ready, timeout=remaining, interval=0.2, what=f"Kafka at {self.bootstrap}"
@@ -128,6 +130,10 @@ class LocalKafka(LocalServer):
         if self._proc is None or self._proc.poll() is not None:
             code = None if self._proc is None else self._proc.returncode
             raise RuntimeError(f"Kafka exited with code {code}")
+        return self.serves()
+
+    def serves(self) -> bool:
+        """Tell whether the broker answers metadata with a controller and an unfenced broker."""
         try:
             socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
             with KafkaAdminClient(

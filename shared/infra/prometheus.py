@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import ctypes
 import shutil
 import signal
 import subprocess
@@ -24,10 +23,9 @@ import httpx
 import yaml
 
 from shared.infra.ports import free_port
-from shared.infra.server import LocalServer, stop_process
+from shared.infra.server import LocalServer, die_with_parent, stop_process
 from shared.infra.wait import wait_for
 
-_PR_SET_PDEATHSIG = 1
 RULES_DIR = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "rules"
 _running: weakref.WeakSet[LocalPrometheus] = weakref.WeakSet()
 
@@ -42,11 +40,6 @@ def prometheus_binary() -> str:
     if path is None:
         raise RuntimeError("the prometheus server binary was not found; install prometheus")
     return path
-
-
-def _die_with_parent() -> None:
-    # Runs in the child before exec: the server gets SIGKILL if the Python process dies abruptly.
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class LocalPrometheus(LocalServer):
@@ -106,8 +99,7 @@ class LocalPrometheus(LocalServer):
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
-                    # PDEATHSIG fires when the forking *thread* ends: safe from the main one.
-                    preexec_fn=_die_with_parent if in_main else None,
+                    preexec_fn=die_with_parent if in_main else None,
                 )  # fmt: skip
             _running.add(self)
             wait_for(self._ready, timeout=timeout, interval=0.1, what=f"Prometheus at {self.url}")

@@ -1,24 +1,64 @@
-"""What every locally run server (Kafka, PostgreSQL, Prometheus) has in common: a log, a context."""
+"""What every locally run server (Kafka, PostgreSQL, Prometheus) has in common: a log, a context,
+a child process that dies with its parent and is stopped with a bound."""
 
 from __future__ import annotations
 
+import ctypes
+import signal
 import subprocess
+import sys
+import time
 from collections import deque
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
+
+_PR_SET_PDEATHSIG = 1
 
 
-def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 30) -> None:
+class Process(Protocol):
+    """What stopping and supervising a child needs of it: `subprocess.Popen` has it, tests fake it."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def poll(self) -> int | None: ...
+
+    def terminate(self) -> None: ...
+
+    def kill(self) -> None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
+def die_with_parent() -> None:
+    """Have the kernel SIGKILL this process when its parent dies (Linux; a no-op elsewhere).
+
+    Call it in the child: as a `preexec_fn`, only from the main thread, since the signal fires when
+    the forking *thread* ends.
+    """
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def stop_processes(procs: Iterable[Process | None], timeout: float = 30) -> None:
+    """SIGTERM child processes at once and reap them; SIGKILL those left after `timeout` seconds."""
+    running = [proc for proc in procs if proc is not None and proc.poll() is None]
+    for proc in running:
+        proc.terminate()
+    deadline = time.monotonic() + timeout
+    for proc in running:
+        try:
+            proc.wait(max(deadline - time.monotonic(), 0))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def stop_process(proc: Process | None, timeout: float = 30) -> None:
     """SIGTERM a child process and wait; SIGKILL it if it has not exited within `timeout` seconds."""
-    if proc is None or proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_processes([proc], timeout)
 
 
 class LocalServer:

@@ -79,7 +79,7 @@ def in_progress(seconds: float, retry_after: int) -> Answer:
     return problem(
         409,
         "idempotency_in_progress",
-        f"a request with this Idempotency-Key is being processed; its claim lapses within {lapses}s."
-        " Retry after Retry-After seconds.",
+        "a request with this Idempotency-Key is being processed, or its answer is not recorded yet;"
+        f" its claim lapses within {lapses}s. Retry after Retry-After seconds.",
         headers={"Retry-After": str(max(1, min(lapses, retry_after)))},
     )

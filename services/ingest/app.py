@@ -38,8 +38,8 @@ from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: A pending Idempotency-Key claim lapses this long after the publish timeout: its request has been
-#: answered by then, or died without releasing it (a takeover only repeats the same observation ids).
+#: By default a pending Idempotency-Key claim lapses this long after the publish timeout: its request
+#: has been answered by then, or died without releasing it (a takeover repeats the same ids).
 LEASE_MARGIN_SECONDS = 5.0
 
 DESCRIPTION = """Source systems push observations here, as JSON or CSV batches of up to 10 000 rows.
@@ -67,7 +67,10 @@ def create_app(
         engine = make_engine(settings.database_url)
     metrics = IngestMetrics()
     publisher = Publisher(settings)
-    lease = timedelta(seconds=settings.ingest_publish_timeout_seconds + LEASE_MARGIN_SECONDS)
+    lease = timedelta(
+        seconds=settings.ingest_idempotency_lease_seconds
+        or settings.ingest_publish_timeout_seconds + LEASE_MARGIN_SECONDS
+    )
     store = IdempotencyStore(
         engine, ttl=timedelta(hours=settings.ingest_idempotency_ttl_hours), lease=lease
     )

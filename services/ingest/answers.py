@@ -16,8 +16,16 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def problem(status: int, code: str, message: str, *, line: int | None = None, column: int | None = None,
-            headers: dict[str, str] | None = None, outcome: str | None = None) -> Answer:  # fmt: skip
+def problem(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    line: int | None = None,
+    column: int | None = None,
+    headers: dict[str, str] | None = None,
+    outcome: str | None = None,
+) -> Answer:
     """A problem answer `{code, message, line, column}`, and `outcome` when the batch's fate is at issue."""
     body: dict[str, Any] = {"code": code, "message": message, "line": line, "column": column}
     if outcome is not None:

@@ -85,6 +85,11 @@ class Settings(BaseSettings):
         default=168.0,
         description="How long an Idempotency-Key's first answer is kept and replayed.",
     )
+    ingest_idempotency_lease_seconds: float | None = Field(
+        default=None,
+        description="How long a pending Idempotency-Key claim holds the key"
+        " (default: the publish timeout + 5 s).",
+    )
     ingest_raw_validator: bool = Field(
         default=True, description="Run the raw-topic validator inside the ingest service."
     )

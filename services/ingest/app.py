@@ -20,15 +20,17 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from services.ingest.answers import problem, unavailable
 from services.ingest.auth import KeyVerifier
 from services.ingest.dependencies import IngestState, UnauthorizedError
 from services.ingest.idempotency import IdempotencyStore
+from services.ingest.idempotency_ledger import IdempotencyLedger
 from services.ingest.metrics import IngestMetrics
 from services.ingest.publisher import Publisher
 from services.ingest.raw_validator import RawValidator
 from services.ingest.routes import respond, router
 from services.ingest.schemas import ObservationBatch
-from services.ingest.service import IngestService, problem
+from services.ingest.service import IngestService
 from shared.domain.catalog import Catalog
 from shared.domain.observation import utcnow
 from shared.http_metrics import HttpMetricsMiddleware
@@ -36,11 +38,17 @@ from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
+#: By default a pending Idempotency-Key claim lapses this long after the publish timeout: its request
+#: has been answered by then, or died without releasing it (a takeover repeats the same ids).
+LEASE_MARGIN_SECONDS = 5.0
+
 DESCRIPTION = """Source systems push observations here, as JSON or CSV batches of up to 10 000 rows.
 
 Every row is validated against the catalog; the answer lists every error of every rejected row as
 `{row, field, code, message}`. `202` (`200` for dry runs) comes only after Kafka acknowledged every
-accepted row; `503` with `Retry-After` when it did not, and then nothing was accepted.
+accepted row; else, within the publish timeout, `503` with `Retry-After` whose `outcome` says
+whether nothing was accepted (`not_accepted`) or some rows may have been (`unknown`: retrying with
+the same `Idempotency-Key` is safe).
 Authenticate with `Authorization: Bearer <source key>` (`stadspuls keys create SOURCE`).
 """
 
@@ -59,11 +67,16 @@ def create_app(
         engine = make_engine(settings.database_url)
     metrics = IngestMetrics()
     publisher = Publisher(settings)
-    lease = timedelta(seconds=3 * settings.ingest_publish_timeout_seconds + 30)
+    lease = timedelta(
+        seconds=settings.ingest_idempotency_lease_seconds
+        or settings.ingest_publish_timeout_seconds + LEASE_MARGIN_SECONDS
+    )
     store = IdempotencyStore(
         engine, ttl=timedelta(hours=settings.ingest_idempotency_ttl_hours), lease=lease
     )
-    service = IngestService(settings, catalog, publisher, store, metrics)
+    keys = IdempotencyLedger(store, metrics.idempotency_failures)
+    metrics.idempotency_deferred.set_function(lambda: keys.deferred)
+    service = IngestService(settings, catalog, publisher, keys, metrics)
     state = IngestState(
         settings, catalog, engine, publisher, metrics, service, KeyVerifier(engine, settings)
     )
@@ -73,7 +86,8 @@ def create_app(
         await publisher.start()
         stop = asyncio.Event()
         tasks = [asyncio.create_task(_ensure_topics(settings, stop)),
-                 asyncio.create_task(_purge_idempotency(store, stop))]  # fmt: skip
+                 asyncio.create_task(_purge_idempotency(store, metrics, stop)),
+                 asyncio.create_task(_repeat(stop, 1.0, _flushing(keys)))]  # fmt: skip
         if settings.ingest_raw_validator:
             validator = RawValidator(settings, catalog, publisher, metrics)
             tasks.append(asyncio.create_task(validator.run(stop)))
@@ -115,8 +129,9 @@ def _database_unavailable(
 ) -> Callable[[Request, Exception], Awaitable[Response]]:
     async def handler(request: Request, exc: Exception) -> Response:
         log.warning("database error: %s", type(exc).__name__)
-        return respond(problem(503, "database_unavailable", "the key and idempotency store is unreachable",
-                               headers={"Retry-After": str(settings.ingest_retry_after_seconds)}))  # fmt: skip
+        return respond(unavailable("database_unavailable", "The key store is unreachable, so the request was"
+                                   " not processed: nothing was published. Retry after Retry-After seconds.",
+                                   settings.ingest_retry_after_seconds))  # fmt: skip
 
     return handler
 
@@ -162,12 +177,23 @@ async def _ensure_topics(settings: Settings, stop: asyncio.Event) -> None:
         await _repeat(stop, 5.0, step)
 
 
-async def _purge_idempotency(store: IdempotencyStore, stop: asyncio.Event) -> None:
+async def _purge_idempotency(
+    store: IdempotencyStore, metrics: IngestMetrics, stop: asyncio.Event
+) -> None:
     async def step() -> bool:
         try:
             await asyncio.to_thread(store.purge, utcnow())
         except Exception as exc:
+            metrics.idempotency_failures.labels("purge").inc()
             log.warning("could not purge idempotency records: %s", exc)
         return False
 
     await _repeat(stop, 3600.0, step)
+
+
+def _flushing(keys: IdempotencyLedger) -> Callable[[], Awaitable[bool]]:
+    async def step() -> bool:
+        await keys.flush()
+        return False
+
+    return step

@@ -1,8 +1,11 @@
 """Idempotency-Key records in SQL, so a repeat returns the first answer even after a restart.
 
-A request first *claims* its (source, key) with a pending row (status 0). The final answer
-(202 or 422) replaces it; a 503 releases it so the source's retry is processed afresh. A pending
-claim older than the lease belongs to a request that died, and may be taken over.
+A request first *claims* its (source, key) with a pending row (status 0) whose `created_at` is the
+claim's token: only its owner completes or releases it. The final answer (202 or 422) replaces it.
+A failed request releases it: deleted when nothing can have reached Kafka, else kept as *released*
+(status 1) so that only the same request may claim it again — the observation ids derive from the
+key, so another body under that key would collide with rows Kafka may hold. A pending claim older
+than the lease belongs to a request that died (or could not release it) and may be taken over.
 """
 
 from __future__ import annotations
@@ -17,11 +20,14 @@ from sqlalchemy.exc import IntegrityError
 from shared.db.schema import idempotency_records as records
 
 PENDING = 0
+RELEASED = 1
 
 
 @dataclass(frozen=True)
 class Claimed:
-    """This request owns the key: process it, then `complete` or `release`."""
+    """This request owns the key: process it, then `complete` or `release` with this token."""
+
+    token: datetime
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,9 @@ class Reused:
 
 @dataclass(frozen=True)
 class InProgress:
-    """Another request with this key is being processed right now."""
+    """Another request holds the key; its claim lapses after `seconds` at the latest."""
+
+    seconds: float
 
 
 Claim = Claimed | Replay | Reused | InProgress
@@ -54,14 +62,29 @@ class IdempotencyStore:
     def _key(self, source: str, key: str) -> Any:
         return and_(records.c.source == source, records.c.idempotency_key == key)
 
+    def _owned(self, source: str, key: str, token: datetime) -> Any:
+        return and_(
+            self._key(source, key),
+            records.c.status_code == PENDING,
+            records.c.created_at == token.astimezone(UTC),
+        )
+
     def claim(self, source: str, key: str, request_hash: str, now: datetime) -> Claim:
-        """Claim `key` for this request, or say why not."""
+        """Claim `key` for this request (the token is `now`), or say why not."""
         now = now.astimezone(UTC)
         try:
             with self.engine.begin() as conn:
-                conn.execute(insert(records).values(source=source, idempotency_key=key, request_hash=request_hash,
-                                                    status_code=PENDING, response={}, created_at=now))  # fmt: skip
-            return Claimed()
+                conn.execute(
+                    insert(records).values(
+                        source=source,
+                        idempotency_key=key,
+                        request_hash=request_hash,
+                        status_code=PENDING,
+                        response={},
+                        created_at=now,
+                    )
+                )
+            return Claimed(now)
         except IntegrityError:
             pass
         with self.engine.begin() as conn:
@@ -69,43 +92,67 @@ class IdempotencyStore:
             if row is None:  # deleted in between: the claim is free again
                 return self.claim(source, key, request_hash, now)
             created = _aware(row.created_at)
-            stale = now - (self.lease if row.status_code == PENDING else self.ttl)
-            if created < stale:
+            expires = created + (self.lease if row.status_code == PENDING else self.ttl)
+            same = row.request_hash == request_hash
+            if expires <= now or (same and row.status_code == RELEASED):
                 taken = conn.execute(
                     update(records)
-                    .where(self._key(source, key), records.c.created_at == row.created_at)
+                    .where(
+                        self._key(source, key),
+                        records.c.created_at == row.created_at,
+                        records.c.status_code == row.status_code,
+                    )
                     .values(
                         request_hash=request_hash, status_code=PENDING, response={}, created_at=now
                     )
                 )
-                return Claimed() if taken.rowcount == 1 else InProgress()
-            if row.request_hash != request_hash:
+                return Claimed(now) if taken.rowcount == 1 else InProgress(1.0)
+            if not same:
                 return Reused()
             if row.status_code == PENDING:
-                return InProgress()
+                return InProgress((expires - now).total_seconds())
             return Replay(row.status_code, dict(row.response))
 
     def complete(
-        self, source: str, key: str, status_code: int, response: dict[str, Any], now: datetime
+        self,
+        source: str,
+        key: str,
+        token: datetime,
+        status_code: int,
+        response: dict[str, Any],
+        now: datetime,
     ) -> None:
-        """Store the final answer of a claimed key."""
-        with self.engine.begin() as conn:
-            conn.execute(update(records).where(self._key(source, key))
-                         .values(status_code=status_code, response=response, created_at=now.astimezone(UTC)))  # fmt: skip
-
-    def release(self, source: str, key: str) -> None:
-        """Give up a claim (the request failed in a way the source should retry)."""
+        """Store the final answer of the claim `token` (unless another request took it over)."""
         with self.engine.begin() as conn:
             conn.execute(
-                delete(records).where(self._key(source, key), records.c.status_code == PENDING)
+                update(records)
+                .where(self._owned(source, key, token))
+                .values(status_code=status_code, response=response, created_at=now.astimezone(UTC))
             )
 
+    def release(
+        self, source: str, key: str, token: datetime, now: datetime, *, bound: bool
+    ) -> None:
+        """Give up the claim `token`; `bound` keeps the key for this same request until the TTL."""
+        with self.engine.begin() as conn:
+            if bound:
+                conn.execute(
+                    update(records)
+                    .where(self._owned(source, key, token))
+                    .values(status_code=RELEASED, created_at=now.astimezone(UTC))
+                )
+            else:
+                conn.execute(delete(records).where(self._owned(source, key, token)))
+
     def purge(self, now: datetime) -> int:
-        """Delete answers older than the TTL; return how many."""
+        """Delete answers (and released keys) older than the TTL; return how many."""
         cutoff = now.astimezone(UTC) - self.ttl
         with self.engine.begin() as conn:
-            result = conn.execute(delete(records).where(records.c.created_at < cutoff,
-                                                        records.c.status_code != PENDING))  # fmt: skip
+            result = conn.execute(
+                delete(records).where(
+                    records.c.created_at < cutoff, records.c.status_code != PENDING
+                )
+            )
         return result.rowcount
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from shared.domain.validation import ErrorCode
 from shared.http_metrics import HttpMetrics
@@ -34,12 +34,27 @@ class IngestMetrics:
         self.publish_seconds = Histogram("stadspuls_ingest_publish_seconds",
                                          "Seconds from handing a batch to Kafka to its last acknowledgement.",
                                          buckets=PUBLISH_BUCKETS, registry=r)  # fmt: skip
-        self.batches = Counter("stadspuls_ingest_batches_total",
-                               "Batches by outcome: accepted, partial, rejected, dry_run, replayed,"
-                               " unavailable, invalid.", ["source", "outcome"], registry=r)  # fmt: skip
+        self.batches = Counter(
+            "stadspuls_ingest_batches_total",
+            "Batches by outcome: accepted, partial, rejected, dry_run, replayed,"
+            " unavailable, unknown, database_unavailable, invalid.",
+            ["source", "outcome"],
+            registry=r,
+        )
         self.raw_messages = Counter("stadspuls_ingest_raw_messages_total",
                                     "Raw-topic messages by outcome: forwarded or dlq.", ["outcome"],
                                     registry=r)  # fmt: skip
+        self.idempotency_failures = Counter(
+            "stadspuls_ingest_idempotency_store_failures_total",
+            "Idempotency-store writes the database refused: claim, complete, release, purge.",
+            ["operation"],
+            registry=r,
+        )
+        self.idempotency_deferred = Gauge(
+            "stadspuls_ingest_idempotency_deferred_writes",
+            "Idempotency answers and releases kept until the database takes them.",
+            registry=r,
+        )
         self.http = HttpMetrics(r, SERVICE)
 
     def count_rows(

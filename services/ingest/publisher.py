@@ -2,8 +2,11 @@
 
 Rows are grouped by partition and appended to aiokafka record batches (`create_batch` /
 `send_batch`): in the benchmark that path produces 1.5–2 times faster than one `send()` per
-message. Concurrent calls are committed together (group commit). `publish` returns only when Kafka
-acknowledged every record of the call, or raises `KafkaUnavailableError`.
+message. Concurrent calls are committed together (group commit). `publish` returns once Kafka
+acknowledged every record of the call; otherwise it raises, at the latest when the publish timeout
+has passed since the call, however the time went (connecting, metadata, rounds ahead in line):
+`KafkaUnavailableError` when no record of the call was handed to a producer (nothing can have
+reached Kafka), `PublishOutcomeUnknownError` when they were (some or all may have been written).
 """
 
 from __future__ import annotations
@@ -11,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -28,12 +31,26 @@ Header = tuple[str, bytes]
 Record = tuple[
     bytes | None, bytes | None, list[Header]
 ]  # key, value, headers (a list: aiokafka insists)
-Entry = tuple[str, Sequence[Record], "asyncio.Future[None]"]
 BATCH_BYTES = 512 * 1024
 
 
 class KafkaUnavailableError(Exception):
-    """Kafka did not acknowledge in time (or could not be reached); nothing may be reported as taken."""
+    """Kafka did not acknowledge in time, and no record was handed to it: nothing was accepted."""
+
+
+class PublishOutcomeUnknownError(KafkaUnavailableError):
+    """Kafka did not acknowledge in time (or refused), but the records were sent: some may be in."""
+
+
+@dataclass(eq=False)
+class _Entry:
+    """One `publish` call waiting for its round; `handed` once its records went to a producer."""
+
+    topic: str
+    records: Sequence[Record]
+    deadline: float  # loop time
+    future: asyncio.Future[None]
+    handed: bool = False
 
 
 class Publisher:
@@ -45,9 +62,10 @@ class Publisher:
         self._producer: Any = None
         self._lock = asyncio.Lock()
         self._partition = Partitioner()
-        self._pending: list[Entry] = []
+        self._pending: list[_Entry] = []
         self._wakeup = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Task[None]] = set()
         self.timeout = settings.ingest_publish_timeout_seconds
 
     def _new_producer(self) -> Any:
@@ -71,8 +89,9 @@ class Publisher:
                 if not self._settings.kafka_bootstrap:
                     raise KafkaUnavailableError("STADSPULS_KAFKA_BOOTSTRAP is not set")
                 producer = self._new_producer()
+                remaining = max(deadline - asyncio.get_running_loop().time(), 0.01)
                 try:
-                    await asyncio.wait_for(producer.start(), max(deadline - time.monotonic(), 0.01))
+                    await asyncio.wait_for(producer.start(), remaining)
                 except (TimeoutError, KafkaError, OSError) as exc:
                     await _abandon(producer)
                     raise KafkaUnavailableError(f"cannot connect to Kafka: {exc!r}") from exc
@@ -82,7 +101,7 @@ class Publisher:
     async def start(self) -> None:
         """Connect now if Kafka is there; otherwise the first publish connects."""
         try:
-            await self._ready_producer(time.monotonic() + self.timeout)
+            await self._ready_producer(asyncio.get_running_loop().time() + self.timeout)
         except KafkaUnavailableError as exc:
             log.warning("Kafka not reachable at startup; will retry on demand: %s", exc)
 
@@ -90,56 +109,62 @@ class Publisher:
         """Send `records` to `topic` and return once Kafka acknowledged all of them (acks=all).
 
         Concurrent calls are committed together: while one round of batches is in flight, new
-        records wait and then go out in one produce request per partition (group commit).
+        records wait and then go out in one produce request per partition (group commit). The
+        publish timeout counts from this call, whatever it is spent on.
         """
         if not records:
             return
-        entry = (topic, records, asyncio.get_running_loop().create_future())
+        loop = asyncio.get_running_loop()
+        entry = _Entry(topic, records, loop.time() + self.timeout, loop.create_future())
         self._pending.append(entry)
         self._wakeup.set()
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_forever())
         try:
-            # A round is bounded by the timeout; this only guards against a round never starting.
-            await asyncio.wait_for(asyncio.shield(entry[2]), 2 * self.timeout + 1)
+            await asyncio.wait_for(asyncio.shield(entry.future), self.timeout)
         except TimeoutError:
-            if entry in self._pending:
-                self._pending.remove(entry)
-            raise KafkaUnavailableError(f"Kafka did not acknowledge in {self.timeout:g}s") from None
+            raise _failure(entry, f"Kafka did not acknowledge in {self.timeout:g}s") from None
+        finally:
+            entry.future.cancel()  # a no-op once answered; else the round skips or ignores it
 
     async def _flush_forever(self) -> None:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            entries, self._pending = self._pending, []
+            entries = [e for e in self._pending if not e.future.done()]
+            self._pending = []
             if not entries:
                 continue
+            deadline = max(e.deadline for e in entries)
             producer = None
             try:
-                producer = await self._ready_producer(time.monotonic() + self.timeout)
-                await asyncio.wait_for(self._send_round(producer, entries), self.timeout)
-            except (TimeoutError, KafkaError, OSError, KafkaUnavailableError) as exc:
+                producer = await self._ready_producer(deadline)
+                remaining = deadline - asyncio.get_running_loop().time()
+                await asyncio.wait_for(self._send_round(producer, entries), max(remaining, 0))
+            except Exception as exc:  # whatever failed, every caller of the round gets an answer
+                log.warning("publishing %d batches failed: %r", len(entries), exc)
+                for entry in entries:
+                    if not entry.future.done():
+                        entry.future.set_exception(_failure(entry, f"Kafka failed: {exc!r}"))
                 if producer is not None:
-                    await self._discard(producer)
-                failure = exc if isinstance(exc, KafkaUnavailableError) else KafkaUnavailableError(
-                    f"Kafka did not acknowledge in {self.timeout:g}s: {exc!r}")  # fmt: skip
-                log.warning("publishing %d batches failed: %s", len(entries), failure)
-                for _, _, future in entries:
-                    if not future.done():
-                        future.set_exception(failure)
+                    self._discard(producer)
                 continue
-            for _, _, future in entries:
-                if not future.done():
-                    future.set_result(None)
+            for entry in entries:
+                if not entry.future.done():
+                    entry.future.set_result(None)
 
-    async def _send_round(self, producer: Any, entries: list[Entry]) -> None:
+    async def _send_round(self, producer: Any, entries: list[_Entry]) -> None:
+        counts = {t: len(await producer.partitions_for(t)) for t in {e.topic for e in entries}}
+        # No await from here to the hand-over: a call that timed out meanwhile is left out, so its
+        # answer "nothing was accepted" stays true.
         by_partition: dict[tuple[str, int], list[Record]] = defaultdict(list)
-        for topic in {e[0] for e in entries}:
-            count = len(await producer.partitions_for(topic))
-            for entry_topic, records, _ in entries:
-                if entry_topic == topic:
-                    for record in records:
-                        by_partition[(topic, self._partition(record[0], count))].append(record)
+        for entry in entries:
+            if entry.future.done():
+                continue
+            entry.handed = True
+            for record in entry.records:
+                partition = self._partition(record[0], counts[entry.topic])
+                by_partition[(entry.topic, partition)].append(record)
         submitted = await asyncio.gather(
             *(self._submit(producer, tp, items) for tp, items in by_partition.items())
         )
@@ -160,16 +185,18 @@ class Publisher:
         futures.append(await producer.send_batch(batch, tp[0], partition=tp[1]))
         return futures
 
-    async def _discard(self, producer: Any) -> None:
-        async with self._lock:
-            if self._producer is producer:
-                self._producer = None
-        await _abandon(producer)
+    def _discard(self, producer: Any) -> None:
+        """Stop using `producer` now; close it in the background (the next round must not wait)."""
+        if self._producer is producer:
+            self._producer = None
+        task = asyncio.create_task(_abandon(producer))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def ping(self, seconds: float = 2.0) -> bool:
         """Whether Kafka answers a metadata request now."""
         try:
-            producer = await self._ready_producer(time.monotonic() + seconds)
+            producer = await self._ready_producer(asyncio.get_running_loop().time() + seconds)
             await asyncio.wait_for(producer.client.fetch_all_metadata(), seconds)
         except (KafkaUnavailableError, TimeoutError, KafkaError, OSError):
             return False
@@ -181,6 +208,8 @@ class Publisher:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
+        if self._closing:
+            await asyncio.wait(self._closing, timeout=self.timeout)
         async with self._lock:
             producer, self._producer = self._producer, None
         if producer is not None:
@@ -190,12 +219,21 @@ class Publisher:
                 await _abandon(producer)
 
 
+def _failure(entry: _Entry, why: str) -> KafkaUnavailableError:
+    if entry.handed:
+        return PublishOutcomeUnknownError(
+            f"{why}; the records were sent, some may have been written"
+        )
+    return KafkaUnavailableError(f"{why}; no record was sent")
+
+
 async def _abandon(producer: Any) -> None:
     """Close a producer WITHOUT delivering what it still holds.
 
-    An idempotent aiokafka producer retries undelivered batches forever; after we have answered 503
-    those rows must never arrive late (the source will send them again), so the sender task is
-    cancelled and pending batches are failed before the connections close.
+    An idempotent aiokafka producer retries undelivered batches forever; once the caller has been
+    answered, queued batches must not trickle in minutes later, so the sender task is cancelled and
+    pending batches are failed before the connections close. What a broker already received may
+    still be written: that is why such a failure is answered "outcome unknown".
     """
     sender = getattr(producer, "_sender", None)
     try:

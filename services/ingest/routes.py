@@ -10,9 +10,9 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from services.ingest.answers import Answer, problem
 from services.ingest.dependencies import SourceDep, State
 from services.ingest.schemas import CSV_EXAMPLE, BatchReport, ObservationBatch, Problem
-from services.ingest.service import Answer, problem
 
 router = APIRouter()
 
@@ -32,14 +32,16 @@ BATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
     202: {"model": BatchReport, "description": "Kafka acknowledged every accepted row (acks=all)."},
     400: _problem("Malformed body (says where), bad query/header, empty batch, unknown CSV column."),
     401: _problem("Missing, unknown or revoked key."),
-    409: _problem("A request with the same Idempotency-Key is still being processed."),
+    409: _problem("A request with the same Idempotency-Key holds it; retry after `Retry-After` seconds."),
     413: _problem("More rows than the limit, or a body over the byte limit."),
     415: _problem("Content-Type neither application/json nor text/csv."),
     422: {"description": "No row accepted (every row rejected, or `atomic=true` and a row was bad): a"
           " BatchReport; or `idempotency_key_reused`: a Problem.",
           "content": {"application/json": {"schema": {"anyOf": [{"$ref": "#/components/schemas/BatchReport"},
                                                                 {"$ref": "#/components/schemas/Problem"}]}}}},
-    503: _problem("Kafka unreachable or too slow: nothing accepted; retry after `Retry-After` seconds."),
+    503: _problem("Kafka did not acknowledge within the publish timeout, or the database is down; `outcome`"
+                  " says `not_accepted` (nothing was published) or `unknown` (some rows may have been:"
+                  " retry with the same Idempotency-Key); retry after `Retry-After` seconds."),
 }  # fmt: skip
 
 BATCH_BODY = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.domain.observation import ObservationIn
@@ -29,9 +31,19 @@ PROBLEM_CODES: dict[str, tuple[int, str]] = {
         422,
         "The Idempotency-Key was used before with a different request.",
     ),
+    "database_unavailable": (
+        503,
+        "The key or idempotency store is unreachable; nothing was published (`outcome: not_accepted`).",
+    ),
     "kafka_unavailable": (
         503,
-        "Kafka did not acknowledge in time; nothing was accepted. Retry after `Retry-After`.",
+        "Kafka could not be reached in time and no row was sent: nothing was accepted"
+        " (`outcome: not_accepted`). Retry after `Retry-After`.",
+    ),
+    "kafka_outcome_unknown": (
+        503,
+        "The rows were sent but Kafka did not acknowledge in time: some or all may have been accepted"
+        " (`outcome: unknown`). Retry with the same body and Idempotency-Key; repeats are harmless.",
     ),
 }
 PROBLEM_CODES_TABLE = "\n".join(f"| {s} | `{c}` | {d} |" for c, (s, d) in PROBLEM_CODES.items())
@@ -88,6 +100,12 @@ class Problem(BaseModel):
     )
     column: int | None = Field(
         default=None, description="Column of the body at fault (1-based), if known."
+    )
+    outcome: Literal["not_accepted", "unknown"] | None = Field(
+        default=None,
+        description="503 only: `not_accepted` — nothing was published; `unknown` — some or all rows"
+        " may have been accepted (they will then be shown); a retry with the same Idempotency-Key"
+        " is safe.",
     )
 
 

@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from sqlalchemy.exc import SQLAlchemyError
 
-from services.ingest.idempotency import Claimed, IdempotencyStore, InProgress, Replay, Reused
+from services.ingest.answers import (
+    Answer,
+    in_progress,
+    kafka_unavailable,
+    not_recorded,
+    outcome_unknown,
+    problem,
+)
+from services.ingest.idempotency import Claimed, InProgress, Replay, Reused
+from services.ingest.idempotency_ledger import IdempotencyLedger
 from services.ingest.metrics import IngestMetrics
 from services.ingest.parsing import BodyError, Rows, parse_csv, parse_json
-from services.ingest.publisher import KafkaUnavailableError, Publisher, Record
+from services.ingest.publisher import (
+    KafkaUnavailableError,
+    Publisher,
+    PublishOutcomeUnknownError,
+    Record,
+)
 from shared.domain.catalog import Catalog
 from shared.domain.observation import SCHEMA, utcnow
 from shared.domain.validation import (
@@ -33,23 +46,6 @@ from shared.settings import Settings
 #: Namespace of observation ids derived from (source, Idempotency-Key, row): a retry after a 503
 #: carries the same ids, so a row Kafka took before the failure is a harmless repeat downstream.
 ID_NAMESPACE = uuid.UUID("6c1d8f0e-2f57-4f0b-9a51-6b7f3e1d2c4a")
-
-
-@dataclass
-class Answer:
-    """An HTTP answer: status, JSON-native body, extra headers."""
-
-    status: int
-    body: dict[str, Any]
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def problem(status: int, code: str, message: str, *, line: int | None = None, column: int | None = None,
-            headers: dict[str, str] | None = None) -> Answer:  # fmt: skip
-    """A problem answer `{code, message, line, column}`."""
-    return Answer(
-        status, {"code": code, "message": message, "line": line, "column": column}, headers or {}
-    )
 
 
 def event_of(row: ValidRow, source: str, received_at: str, observation_id: str) -> dict[str, Any]:
@@ -76,48 +72,52 @@ def random_uuids(n: int) -> list[str]:
 class IngestService:
     """Handles batches from authenticated sources."""
 
-    def __init__(self, settings: Settings, catalog: Catalog, publisher: Publisher, store: IdempotencyStore,
+    def __init__(self, settings: Settings, catalog: Catalog, publisher: Publisher, keys: IdempotencyLedger,
                  metrics: IngestMetrics, clock: Callable[[], datetime] = utcnow) -> None:  # fmt: skip
         self.settings, self.catalog, self.publisher = settings, catalog, publisher
-        self.store, self.metrics, self.clock = store, metrics, clock
+        self.keys, self.metrics, self.clock = keys, metrics, clock
         self.topic = settings.topic("observations.v1")
+        self.retry_after = settings.ingest_retry_after_seconds
         self._scopes: dict[str, frozenset[str]] = {}
 
     async def ingest(self, source: str, body: bytes, *, csv: bool, dry_run: bool, atomic: bool,
                      idempotency_key: str | None) -> Answer:  # fmt: skip
         """Judge and (unless a dry run) publish one batch; the answer says what happened to each row."""
         key = None if dry_run else idempotency_key
-        if key is not None:
-            request_hash = hashlib.sha256(b"%d|%d|%d|" % (csv, dry_run, atomic) + body).hexdigest()
-            claim = await asyncio.to_thread(
-                self.store.claim, source, key, request_hash, self.clock()
+        if key is None:
+            return await self._process(
+                source, body, csv=csv, dry_run=dry_run, atomic=atomic, key=None
             )
-            if isinstance(claim, Replay):
-                self.metrics.batches.labels(source, "replayed").inc()
-                return Answer(claim.status_code, claim.response, {"Idempotent-Replayed": "true"})
-            if isinstance(claim, Reused):
-                return problem(422, "idempotency_key_reused",
-                               "this Idempotency-Key was used before with a different request")  # fmt: skip
-            if isinstance(claim, InProgress):
-                return problem(409, "idempotency_in_progress",
-                               "a request with this Idempotency-Key is being processed; retry shortly",
-                               headers={"Retry-After": "1"})  # fmt: skip
-            assert isinstance(claim, Claimed)
+        request_hash = hashlib.sha256(b"%d|%d|%d|" % (csv, dry_run, atomic) + body).hexdigest()
+        try:
+            claim = await self.keys.claim(source, key, request_hash, self.clock())
+        except SQLAlchemyError:
+            self.metrics.batches.labels(source, "database_unavailable").inc()
+            return not_recorded(self.retry_after)
+        if isinstance(claim, Replay):
+            self.metrics.batches.labels(source, "replayed").inc()
+            return Answer(claim.status_code, claim.response, {"Idempotent-Replayed": "true"})
+        if isinstance(claim, Reused):
+            return problem(422, "idempotency_key_reused",
+                           "this Idempotency-Key was used before with a different request")  # fmt: skip
+        if isinstance(claim, InProgress):
+            return in_progress(claim.seconds, self.retry_after)
+        assert isinstance(claim, Claimed)
         try:
             answer = await self._process(
                 source, body, csv=csv, dry_run=dry_run, atomic=atomic, key=key
             )
         except BaseException:
-            if key is not None:
-                await asyncio.to_thread(self.store.release, source, key)
+            await self.keys.release(source, key, claim.token, self.clock(), bound=True)
             raise
-        if key is not None:
-            if answer.status in (202, 422):
-                await asyncio.to_thread(
-                    self.store.complete, source, key, answer.status, answer.body, self.clock()
-                )
-            else:
-                await asyncio.to_thread(self.store.release, source, key)
+        if answer.status in (202, 422):
+            # Kafka has the rows: a 202 stays true even when its record cannot be written now.
+            await self.keys.complete(
+                source, key, claim.token, answer.status, answer.body, self.clock()
+            )
+        else:
+            bound = answer.body.get("outcome") == "unknown"
+            await self.keys.release(source, key, claim.token, self.clock(), bound=bound)
         return answer
 
     async def _process(self, source: str, body: bytes, *, csv: bool, dry_run: bool, atomic: bool,
@@ -135,12 +135,12 @@ class IngestService:
             start = time.perf_counter()
             try:
                 await self.publisher.publish(self.topic, records)
+            except PublishOutcomeUnknownError:
+                self.metrics.batches.labels(source, "unknown").inc()
+                return outcome_unknown(self.publisher.timeout, self.retry_after, bool(key))
             except KafkaUnavailableError:
                 self.metrics.batches.labels(source, "unavailable").inc()
-                retry_after = str(self.settings.ingest_retry_after_seconds)
-                return problem(503, "kafka_unavailable", "Kafka did not acknowledge the batch in time; nothing"
-                               " was accepted. Retry later, with the same Idempotency-Key.",
-                               headers={"Retry-After": retry_after})  # fmt: skip
+                return kafka_unavailable(self.retry_after, bool(key))
             self.metrics.publish_seconds.observe(time.perf_counter() - start)
         return self._report(source, batch_id, result, rows, dry_run)
 

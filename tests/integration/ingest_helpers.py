@@ -1,23 +1,30 @@
-"""Helpers for the ingest integration tests: settings, a running app, keys, reading a topic."""
+"""Helpers for the ingest integration tests: settings, a running app, keys, reading a topic, faults."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import orjson
 import uvicorn
 from fastapi.testclient import TestClient
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 
 from services.ingest.app import create_app
 from shared.db.engine import make_engine, upgrade
 from shared.domain.catalog import Catalog
+from shared.infra.kafka import LocalKafka
 from shared.infra.ports import free_port
 from shared.infra.wait import wait_for
 from shared.keys import create_key
@@ -122,3 +129,42 @@ def serving(app: Any, timeout: float = 30) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout)
+
+
+@contextmanager
+def paused(broker: LocalKafka) -> Iterator[None]:
+    """The broker stalled (SIGSTOP), as a hung host looks to clients; continued (SIGCONT) on leaving."""
+    process = broker._proc  # the fixture's own child: no public handle for signals
+    if process is None or process.poll() is not None:
+        raise RuntimeError("the broker is not running")
+    os.kill(process.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(process.pid, signal.SIGCONT)
+
+
+@contextmanager
+def read_only(sqlite_url: str) -> Iterator[None]:
+    """The SQLite database refuses every write while reads still work, also on open connections.
+
+    Tests run as root, which file modes do not stop: the files (and their folder, so no new journal
+    can be made) are marked immutable with `chattr +i`.
+    """
+    path = Path(str(make_url(sqlite_url).database))
+    wal = path.with_name(path.name + "-wal")
+    targets = [str(p) for p in (path, wal) if p.exists()] + [str(path.parent)]
+    subprocess.run(["chattr", "+i", *targets], check=True, timeout=30)
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", *targets], check=True, timeout=30)
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in a Prometheus text exposition (0 when absent)."""
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0

@@ -1,0 +1,93 @@
+"""What the ingest service answers a source: the answer type, problem documents, the 503s."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Answer:
+    """An HTTP answer: status, JSON-native body, extra headers."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def problem(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    line: int | None = None,
+    column: int | None = None,
+    headers: dict[str, str] | None = None,
+    outcome: str | None = None,
+) -> Answer:
+    """A problem answer `{code, message, line, column}`, and `outcome` when the batch's fate is at issue."""
+    body: dict[str, Any] = {"code": code, "message": message, "line": line, "column": column}
+    if outcome is not None:
+        body["outcome"] = outcome
+    return Answer(status, body, headers or {})
+
+
+def unavailable(
+    code: str, message: str, retry_after: int, *, outcome: str = "not_accepted"
+) -> Answer:
+    """A 503 with `Retry-After`; `outcome` is `not_accepted` (nothing was published) or `unknown`."""
+    return problem(503, code, message, outcome=outcome, headers={"Retry-After": str(retry_after)})
+
+
+def outcome_unknown(timeout: float, retry_after: int, keyed: bool) -> Answer:
+    """The rows were sent but not acknowledged in time: what a source should know and do."""
+    head = (
+        f"Kafka did not acknowledge the batch within {timeout:g}s, but it had been sent: some or all"
+        " of its rows may have been accepted, and those will be shown. "
+    )
+    if keyed:
+        advice = (
+            "Retry with the same body and Idempotency-Key; that is safe: the observation ids"
+            " derive from the key, so a row sent twice is a harmless repeat."
+        )
+    else:
+        advice = (
+            "This request had no Idempotency-Key, so a retry publishes its rows again under new"
+            " observation ids (repeated versions of the same values). Send an Idempotency-Key"
+            " to make retries safe."
+        )
+    return unavailable("kafka_outcome_unknown", head + advice, retry_after, outcome="unknown")
+
+
+def not_recorded(retry_after: int) -> Answer:
+    """The Idempotency-Key could not be claimed: nothing was done."""
+    return unavailable(
+        "database_unavailable",
+        "The Idempotency-Key could not be recorded (database unavailable), so the batch was not"
+        " processed: nothing was published. Retry after Retry-After seconds with the same key.",
+        retry_after,
+    )
+
+
+def kafka_unavailable(retry_after: int, keyed: bool) -> Answer:
+    """No row was handed to Kafka before the timeout: nothing was accepted."""
+    again = ", with the same Idempotency-Key." if keyed else "."
+    return unavailable(
+        "kafka_unavailable",
+        "Kafka could not be reached in time and no row was sent: nothing was accepted. Retry after"
+        " Retry-After seconds" + again,
+        retry_after,
+    )
+
+
+def in_progress(seconds: float, retry_after: int) -> Answer:
+    """Another request holds the key; its claim lapses within `seconds`."""
+    lapses = math.ceil(seconds)
+    return problem(
+        409,
+        "idempotency_in_progress",
+        "a request with this Idempotency-Key is being processed, or its answer is not recorded yet;"
+        f" its claim lapses within {lapses}s. Retry after Retry-After seconds.",
+        headers={"Retry-After": str(max(1, min(lapses, retry_after)))},
+    )

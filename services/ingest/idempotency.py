@@ -28,6 +28,9 @@ class Claimed:
     """This request owns the key: process it, then `complete` or `release` with this token."""
 
     token: datetime
+    #: when the first attempt of this same request was received, if one may have reached Kafka:
+    #: the retry reuses it, so its events are byte-identical repeats of the first attempt's
+    received_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,10 @@ class IdempotencyStore:
                         request_hash=request_hash, status_code=PENDING, response={}, created_at=now
                     )
                 )
-                return Claimed(now) if taken.rowcount == 1 else InProgress(1.0)
+                first = row.response.get("received_at") if same and row.response else None
+                if taken.rowcount != 1:
+                    return InProgress(1.0)
+                return Claimed(now, datetime.fromisoformat(first) if first else None)
             if not same:
                 return Reused()
             if row.status_code == PENDING:
@@ -131,15 +137,24 @@ class IdempotencyStore:
             )
 
     def release(
-        self, source: str, key: str, token: datetime, now: datetime, *, bound: bool
+        self,
+        source: str,
+        key: str,
+        token: datetime,
+        now: datetime,
+        *,
+        bound: bool,
+        received_at: datetime | None = None,
     ) -> None:
-        """Give up the claim `token`; `bound` keeps the key for this same request until the TTL."""
+        """Give up the claim `token`; `bound` keeps the key for this same request until the TTL,
+        with the `received_at` its retry must reuse."""
         with self.engine.begin() as conn:
             if bound:
+                first = {"received_at": received_at.isoformat()} if received_at else {}
                 conn.execute(
                     update(records)
                     .where(self._owned(source, key, token))
-                    .values(status_code=RELEASED, created_at=now.astimezone(UTC))
+                    .values(status_code=RELEASED, created_at=now.astimezone(UTC), response=first)
                 )
             else:
                 conn.execute(delete(records).where(self._owned(source, key, token)))

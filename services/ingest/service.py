@@ -103,12 +103,16 @@ class IngestService:
         if isinstance(claim, InProgress):
             return in_progress(claim.seconds, self.retry_after)
         assert isinstance(claim, Claimed)
+        # A retry after an unknown outcome is received "when the first attempt was": same events.
+        received = claim.received_at or self.clock()
         try:
             answer = await self._process(
-                source, body, csv=csv, dry_run=dry_run, atomic=atomic, key=key
+                source, body, csv=csv, dry_run=dry_run, atomic=atomic, key=key, now=received
             )
         except BaseException:
-            await self.keys.release(source, key, claim.token, self.clock(), bound=True)
+            await self.keys.release(
+                source, key, claim.token, self.clock(), bound=True, received_at=received
+            )
             raise
         if answer.status in (202, 422):
             # Kafka has the rows: a 202 stays true even when its record cannot be written now.
@@ -117,17 +121,19 @@ class IngestService:
             )
         else:
             bound = answer.body.get("outcome") == "unknown"
-            await self.keys.release(source, key, claim.token, self.clock(), bound=bound)
+            await self.keys.release(
+                source, key, claim.token, self.clock(), bound=bound, received_at=received
+            )
         return answer
 
     async def _process(self, source: str, body: bytes, *, csv: bool, dry_run: bool, atomic: bool,
-                       key: str | None) -> Answer:  # fmt: skip
+                       key: str | None, now: datetime | None = None) -> Answer:  # fmt: skip
         try:
             rows = (parse_csv if csv else parse_json)(body, self.settings.max_rows)
         except BodyError as exc:
             self.metrics.batches.labels(source, "invalid").inc()
             return problem(exc.status, exc.code, exc.message, line=exc.line, column=exc.column)
-        now = self.clock()
+        now = now or self.clock()
         result = validate_batch(rows.items, self._scope(source, now), text=csv, atomic=atomic)
         batch_id = str(uuid.uuid4())
         if not dry_run and result.valid:

@@ -82,17 +82,22 @@ def _assert_503(answer: httpx.Response, elapsed: float, settings: Settings, code
 
 
 def _copies(bootstrap: str, settings: Settings, tag: str) -> dict[str, list[str]]:
-    """Series key → the observation ids of every copy of a row tagged `tag` on the canonical topic."""
+    """Series key → the version (id, updated_at, received_at) of every copy of a row tagged `tag`.
+
+    A retry with the same Idempotency-Key must repeat the first attempt's version exactly, or a
+    late copy could outrank a newer version of its series."""
     copies: dict[str, list[str]] = defaultdict(list)
     for event in events(read_topic(bootstrap, settings.topic("observations.v1"))):
         if event.get("comment") == tag:
             series = "|".join(event[f] for f in ("indicator", "area", "period", "gender"))
-            copies[series].append(event["observation_id"])
+            copies[series].append(
+                f"{event['observation_id']} {event['updated_at']} {event['received_at']}"
+            )
     return copies
 
 
 def _assert_every_row_once_or_repeated(copies: dict[str, list[str]], most: int) -> None:
-    """All rows of the batch are there; a row's copies (at most `most`) share one id."""
+    """All rows of the batch are there; a row's copies (at most `most`) are one version."""
     assert len(copies) == ROWS
     assert all(len(set(ids)) == 1 and len(ids) <= most for ids in copies.values()), copies
     assert len({ids[0] for ids in copies.values()}) == ROWS

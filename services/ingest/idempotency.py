@@ -83,11 +83,11 @@ class IdempotencyStore:
                         idempotency_key=key,
                         request_hash=request_hash,
                         status_code=PENDING,
-                        response={},
+                        response={"received_at": now.isoformat()},
                         created_at=now,
                     )
                 )
-            return Claimed(now)
+            return Claimed(now, now)
         except IntegrityError:
             pass
         with self.engine.begin() as conn:
@@ -98,6 +98,9 @@ class IdempotencyStore:
             expires = created + (self.lease if row.status_code == PENDING else self.ttl)
             same = row.request_hash == request_hash
             if expires <= now or (same and row.status_code == RELEASED):
+                # the same request again keeps the first attempt's received_at (its events)
+                first = (row.response or {}).get("received_at") if same else None
+                received = datetime.fromisoformat(first) if first else now
                 taken = conn.execute(
                     update(records)
                     .where(
@@ -106,13 +109,15 @@ class IdempotencyStore:
                         records.c.status_code == row.status_code,
                     )
                     .values(
-                        request_hash=request_hash, status_code=PENDING, response={}, created_at=now
+                        request_hash=request_hash,
+                        status_code=PENDING,
+                        response={"received_at": received.isoformat()},
+                        created_at=now,
                     )
                 )
-                first = row.response.get("received_at") if same and row.response else None
                 if taken.rowcount != 1:
                     return InProgress(1.0)
-                return Claimed(now, datetime.fromisoformat(first) if first else None)
+                return Claimed(now, received)
             if not same:
                 return Reused()
             if row.status_code == PENDING:
@@ -137,24 +142,16 @@ class IdempotencyStore:
             )
 
     def release(
-        self,
-        source: str,
-        key: str,
-        token: datetime,
-        now: datetime,
-        *,
-        bound: bool,
-        received_at: datetime | None = None,
+        self, source: str, key: str, token: datetime, now: datetime, *, bound: bool
     ) -> None:
-        """Give up the claim `token`; `bound` keeps the key for this same request until the TTL,
-        with the `received_at` its retry must reuse."""
+        """Give up the claim `token`; `bound` keeps the key (and the first attempt's received_at)
+        for this same request until the TTL."""
         with self.engine.begin() as conn:
             if bound:
-                first = {"received_at": received_at.isoformat()} if received_at else {}
                 conn.execute(
                     update(records)
                     .where(self._owned(source, key, token))
-                    .values(status_code=RELEASED, created_at=now.astimezone(UTC), response=first)
+                    .values(status_code=RELEASED, created_at=now.astimezone(UTC))
                 )
             else:
                 conn.execute(delete(records).where(self._owned(source, key, token)))

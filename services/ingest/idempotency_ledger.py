@@ -68,22 +68,13 @@ class IdempotencyLedger:
         )
 
     async def release(
-        self,
-        source: str,
-        key: str,
-        token: datetime,
-        now: datetime,
-        *,
-        bound: bool,
-        received_at: datetime | None = None,
+        self, source: str, key: str, token: datetime, now: datetime, *, bound: bool
     ) -> None:
         """Give up claim `token` (see `IdempotencyStore.release`); retried later if the database refuses."""
         await self._write(
             (source, key),
             "release",
-            partial(
-                self.store.release, source, key, token, now, bound=bound, received_at=received_at
-            ),
+            partial(self.store.release, source, key, token, now, bound=bound),
         )
 
     async def flush(self) -> None:

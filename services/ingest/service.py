@@ -110,9 +110,7 @@ class IngestService:
                 source, body, csv=csv, dry_run=dry_run, atomic=atomic, key=key, now=received
             )
         except BaseException:
-            await self.keys.release(
-                source, key, claim.token, self.clock(), bound=True, received_at=received
-            )
+            await self.keys.release(source, key, claim.token, self.clock(), bound=True)
             raise
         if answer.status in (202, 422):
             # Kafka has the rows: a 202 stays true even when its record cannot be written now.
@@ -121,9 +119,7 @@ class IngestService:
             )
         else:
             bound = answer.body.get("outcome") == "unknown"
-            await self.keys.release(
-                source, key, claim.token, self.clock(), bound=bound, received_at=received
-            )
+            await self.keys.release(source, key, claim.token, self.clock(), bound=bound)
         return answer
 
     async def _process(self, source: str, body: bytes, *, csv: bool, dry_run: bool, atomic: bool,

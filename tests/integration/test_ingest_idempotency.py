@@ -23,11 +23,11 @@ def _store(db_url: str) -> IdempotencyStore:
 def test_a_claim_is_its_owners_until_the_lease_lapses(db_url: str) -> None:
     store = _store(db_url)
     first = store.claim("s", "k", "h1", T0)
-    assert first == Claimed(T0)
+    assert first == Claimed(T0, received_at=T0)
     assert store.claim("s", "k", "h1", _at(5)) == InProgress(10.0)
     assert store.claim("s", "k", "h2", _at(5)) == Reused()
     taken = store.claim("s", "k", "h1", _at(16))  # the first request died, or could not release
-    assert taken == Claimed(_at(16))
+    assert taken == Claimed(_at(16), received_at=T0)  # its events repeat the first attempt's
     # The first owner, late, changes nothing: the claim is no longer its own.
     store.complete("s", "k", first.token, 202, {"batch_id": "late"}, _at(17))
     store.release("s", "k", first.token, _at(17), bound=False)
@@ -43,7 +43,7 @@ def test_a_key_released_after_an_unknown_outcome_stays_bound_to_its_request(db_u
     store.release("s", "k", claim.token, _at(1), bound=True)
     assert store.claim("s", "k", "h2", _at(2)) == Reused()
     retry = store.claim("s", "k", "h1", _at(2))
-    assert retry == Claimed(_at(2))
+    assert retry == Claimed(_at(2), received_at=T0)
     assert store.claim("s", "k", "h1", _at(3)) == InProgress(14.0)
 
 
@@ -52,4 +52,4 @@ def test_a_key_released_when_nothing_was_sent_is_free_for_any_request(db_url: st
     claim = store.claim("s", "k", "h1", T0)
     assert isinstance(claim, Claimed)
     store.release("s", "k", claim.token, _at(1), bound=False)
-    assert store.claim("s", "k", "h2", _at(2)) == Claimed(_at(2))
+    assert store.claim("s", "k", "h2", _at(2)) == Claimed(_at(2), received_at=_at(2))

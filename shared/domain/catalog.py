@@ -211,6 +211,8 @@ class Indikator(_Frozen):
     target: Target | None = None
     annual_targets: dict[int, float] = Field(default_factory=dict)
     responsible: tuple[Responsibility, ...] = ()
+    model_config = ConfigDict(frozen=True, extra="forbid", ignored_types=(cached_property,))
+
     min: float | None = Field(default=None, description="The least plausible value, if any.")
     max: float | None = Field(default=None, description="The greatest plausible value, if any.")
 
@@ -219,12 +221,12 @@ class Indikator(_Frozen):
         """value = ratio_scale · numerator / denominator for ratio indicators."""
         return RATIO_SCALE.get(self.unit, 1.0)
 
-    @property
+    @cached_property
     def is_share(self) -> bool:
         """A ratio of a part to its whole (unit `percent` or `share`)."""
         return self.kind is Kind.RATIO and self.unit in SHARE_UNITS
 
-    @property
+    @cached_property
     def bounds(self) -> tuple[float | None, float | None]:
         """The plausible range of a value: `min`/`max`, for a share by default 0…ratio_scale."""
         if self.is_share:

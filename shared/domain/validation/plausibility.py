@@ -38,32 +38,39 @@ def judge_numbers(
     sign), not against the value rules: they are published as sent and never rolled up.
     """
     out = Problems()
-    for name, number in (("value", value), ("numerator", numerator), ("denominator", denominator)):
-        if number is not None and not abs(number) <= MAX_MAGNITUDE:
-            out.add(name, ErrorCode.NUMBER_TOO_LARGE, too_large(f"{name} {number:g}"))
+    # Unrolled, not a loop: this runs for every row of every batch.
+    if value is not None and not -MAX_MAGNITUDE <= value <= MAX_MAGNITUDE:
+        out.add("value", ErrorCode.NUMBER_TOO_LARGE, too_large(f"value {value:g}"))
+    if numerator is not None and not -MAX_MAGNITUDE <= numerator <= MAX_MAGNITUDE:
+        out.add("numerator", ErrorCode.NUMBER_TOO_LARGE, too_large(f"numerator {numerator:g}"))
+    if denominator is not None and not -MAX_MAGNITUDE <= denominator <= MAX_MAGNITUDE:
+        what = f"denominator {denominator:g}"
+        out.add("denominator", ErrorCode.NUMBER_TOO_LARGE, too_large(what))
     if ind.kind is Kind.RATIO:
         value = _ratio(ind, value, numerator, denominator, retract, out)
     else:
         _not_ratio(ind, value, numerator, denominator, retract, out)
-    if not retract and value is not None and all(p.field != "value" for p in out):
-        _range(ind, value, out)
+    if retract or value is None or (out and any(p.field == "value" for p in out)):
+        return value, out
+    low, high = ind.bounds
+    if low is not None and value < low:
+        out.add(
+            "value", ErrorCode.VALUE_OUT_OF_RANGE, _outside(ind, value, "below the minimum", low)
+        )
+    elif high is not None and value > high:
+        out.add(
+            "value", ErrorCode.VALUE_OUT_OF_RANGE, _outside(ind, value, "above the maximum", high)
+        )
     return value, out
+
+
+def _outside(ind: Indikator, value: float, where: str, bound: float) -> str:
+    return f"value {value:g} is {where} {bound:g} of {ind.id!r}"
 
 
 def too_large(what: str) -> str:
     """The message for a number beyond MAX_MAGNITUDE."""
     return f"{what} is beyond ±{MAX_MAGNITUDE:g}, the bound that keeps sums up the area tree finite"
-
-
-def _range(ind: Indikator, value: float, out: Problems) -> None:
-    low, high = ind.bounds
-    if low is not None and value < low:
-        where = f"below the minimum {low:g}"
-    elif high is not None and value > high:
-        where = f"above the maximum {high:g}"
-    else:
-        return
-    out.add("value", ErrorCode.VALUE_OUT_OF_RANGE, f"value {value:g} is {where} of {ind.id!r}")
 
 
 def _not_ratio(

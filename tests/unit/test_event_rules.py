@@ -122,6 +122,7 @@ ROGUES: list[tuple[dict[str, Any], str]] = [
     (share_row(numerator=None), SCHOOL),
     (share_row(comment="\x1b[31mred"), SCHOOL),
     (share_row(comment="\u202eevil"), SCHOOL),
+    (share_row(comment="x" * 1001), SCHOOL),
     (share_row(area="atlantis"), SCHOOL),
     (share_row(period="2024-Q1"), SCHOOL),
     (share_row(period="24"), SCHOOL),

@@ -13,7 +13,7 @@ from shared.domain.observation import Observation
 from shared.domain.periods import Period, PeriodError, parse_period
 from shared.domain.validation.codes import ErrorCode, Problem, Problems
 from shared.domain.validation.plausibility import judge_numbers
-from shared.domain.validation.text import control_character
+from shared.domain.validation.text import comment_too_long, control_character
 
 
 def judge_event(catalog: Catalog, obs: Observation) -> Problems:
@@ -24,6 +24,8 @@ def judge_event(catalog: Catalog, obs: Observation) -> Problems:
         problem = control_character(name, text) if text is not None else None
         if problem is not None:
             out.append(problem)
+    if obs.comment is not None and (problem := comment_too_long(obs.comment)):
+        out.append(problem)
     ind = catalog.indicator.get(obs.indicator)
     if ind is None:
         message = f"no indicator {obs.indicator!r} in the catalog"

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from shared.domain.catalog import Indikator
-from shared.domain.observation import MAX_COMMENT, series_key
+from shared.domain.observation import series_key
 from shared.domain.periods import PeriodError, parse_period
 from shared.domain.validation import cells
 from shared.domain.validation.codes import ErrorCode, Errors, RowError, Unreadable
@@ -14,7 +14,7 @@ from shared.domain.validation.event import area_problem, gender_problem, period_
 from shared.domain.validation.fast import accept_fast
 from shared.domain.validation.plausibility import judge_numbers
 from shared.domain.validation.scope import FIELDS, GENDERS, RESERVED, STATUSES, Scope, ValidRow
-from shared.domain.validation.text import control_character
+from shared.domain.validation.text import comment_too_long, control_character
 
 
 def validate_row(
@@ -66,9 +66,8 @@ def validate_row(
     comment = raw.get("comment")
     if comment is not None and not isinstance(comment, str):
         errors.add("comment", ErrorCode.BAD_TYPE, "comment must be a string")
-    elif comment is not None and len(comment) > MAX_COMMENT:
-        errors.add("comment", ErrorCode.COMMENT_TOO_LONG,
-                   f"comment has {len(comment)} characters; at most {MAX_COMMENT} are allowed")  # fmt: skip
+    elif comment is not None and (problem := comment_too_long(comment)):
+        errors.add(*problem)
     observation_id = cells.uuid(raw, "observation_id", errors)
     if errors.items or ind is None or area is None or period is None or gender is None:
         return errors.items

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from shared.domain.observation import MAX_COMMENT
 from shared.domain.validation.codes import ErrorCode, Problem
 
 FORBIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -26,3 +27,11 @@ def control_character(field: str, text: str) -> Problem | None:
         " text may hold tab and newline but no other control or bidirectional characters"
     )
     return Problem(field, ErrorCode.CONTROL_CHARACTER, message)
+
+
+def comment_too_long(comment: str) -> Problem | None:
+    """The problem of a comment longer than MAX_COMMENT characters, else None."""
+    if len(comment) <= MAX_COMMENT:
+        return None
+    message = f"comment has {len(comment)} characters; at most {MAX_COMMENT} are allowed"
+    return Problem("comment", ErrorCode.COMMENT_TOO_LONG, message)

@@ -121,7 +121,7 @@ def _ratio(
     if ind.is_share and num > den:
         message = (
             f"numerator {num:g} is greater than denominator {den:g}: a share (unit"
-            f" {ind.unit!r}) is a part of its whole, at most {ind.ratio_scale:g}"
+            f" {ind.unit!r}) cannot exceed its whole ({ind.ratio_scale:g})"
         )
         out.add("numerator", ErrorCode.NUMERATOR_EXCEEDS_DENOMINATOR, message)
     if num > MAX_MAGNITUDE or den > MAX_MAGNITUDE:

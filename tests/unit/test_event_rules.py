@@ -25,7 +25,14 @@ from shared.domain.rollup import (
     SeriesRow,
     visible,
 )
-from shared.domain.validation import Scope, ValidRow, allowed_indicators, iso_utc, validate_batch
+from shared.domain.validation import (
+    MAX_MAGNITUDE,
+    Scope,
+    ValidRow,
+    allowed_indicators,
+    iso_utc,
+    validate_batch,
+)
 from shared.domain.validation import validate_row as ingest
 from tests.factories import (
     LABOUR,
@@ -39,7 +46,8 @@ from tests.factories import (
     ingest_catalog,
     share_row,
 )
-from tests.strategies import raw_rows
+from tests.strategies import AREAS, CITY, COUNT, RATE, observation, raw_rows
+from tests.strategies import CATALOG as TREE
 
 CATALOG = ingest_catalog()
 ENGINE = RollupEngine(CATALOG)
@@ -199,3 +207,21 @@ def test_the_engine_checks_texts_the_row_rules_never_see() -> None:
         ("source", "control_character")
     ]
     assert "control_character: source holds the control character U+001B" in str(refused.value)
+
+
+def test_the_largest_numbers_everywhere_in_the_tree_still_sum_to_finite_rollups() -> None:
+    engine, rows = RollupEngine(TREE), dict[SeriesId, SeriesRow]()
+    for area in AREAS:  # every area reports, parents too: each contributes to up to three sums
+        engine.apply(rows, observation(COUNT, area, "2024", value=MAX_MAGNITUDE))
+        engine.apply(
+            rows,
+            observation(RATE, area, "2024", numerator=MAX_MAGNITUDE, denominator=MAX_MAGNITUDE),
+        )
+    for row in rows.values():
+        for name in _NUMBERS:
+            number = getattr(row, name)
+            assert number is None or math.isfinite(number), (row.id, name)
+        shown = visible(TREE.indicator[row.indicator], row)
+        assert shown.computed_value is None or math.isfinite(shown.computed_value)
+    city = rows[(COUNT, CITY, "2024", "T")]
+    assert city.sum_value == MAX_MAGNITUDE * len(TREE.children[CITY])

@@ -22,20 +22,23 @@ JOBS = "arbetsplatser-ytterstad"  # count, year, stad + stadsdelsområde, T only
 JOBSEEKERS = "inskrivna-arbetssokande"  # count, month, every level
 SAFETY = "otrygghet-index"  # level, term, stadsdel
 INCOME = "inkomst-kvartal"  # ratio with unit "sek" (no scale): value required; quarter
+MERIT = "meritvarde"  # level, poang, year, every level, T/K/M, min 0 and max 340; school source
 NOW = datetime(2025, 6, 15, 12, 0, tzinfo=UTC)
 
 
 def _indicator(id_: str, kind: str, unit: str, period_type: str, levels: Iterable[str],
-               genders: Iterable[str] = ("T",), sources: Iterable[str] = ()) -> Indikator:  # fmt: skip
+               genders: Iterable[str] = ("T",), sources: Iterable[str] = (),
+               **extra: Any) -> Indikator:  # fmt: skip
     return Indikator.model_validate(
         {"id": id_, "name": id_.replace("-", " "), "unit": unit, "kind": kind,
          "direction": "increase", "period_type": period_type, "area_levels": list(levels),
-         "genders": list(genders), "cadence": Duration(months=12), "sources": list(sources)}
+         "genders": list(genders), "cadence": Duration(months=12), "sources": list(sources),
+         **extra}
     )  # fmt: skip
 
 
 def ingest_catalog() -> Catalog:
-    """Stockholm → Rinkeby-Kista (Rinkeby, Kista) and Södermalm; six indicators, three sources."""
+    """Stockholm → Rinkeby-Kista (Rinkeby, Kista) and Södermalm; seven indicators, three sources."""
     sdo, sd = AreaLevel.STADSDELSOMRADE, AreaLevel.STADSDEL
     areas = (
         Omrade(id=CITY, name="Stockholm", level=AreaLevel.STAD, code="0180"),
@@ -52,9 +55,10 @@ def ingest_catalog() -> Catalog:
         _indicator(JOBSEEKERS, "count", "count", "month", every, ("T", "K", "M")),
         _indicator(SAFETY, "level", "poang", "term", ("stadsdel",), sources=(SURVEY,)),
         _indicator(INCOME, "ratio", "sek", "quarter", every, sources=(SURVEY,)),
+        _indicator(MERIT, "level", "poang", "year", every, ("T", "K", "M"), min=0, max=340),
     )
     sources = (
-        Kalla(id=SCHOOL, name="Utbildningsförvaltningen", indicators=(SHARE, YOUTH)),
+        Kalla(id=SCHOOL, name="Utbildningsförvaltningen", indicators=(SHARE, YOUTH, MERIT)),
         Kalla(id=LABOUR, name="Arbetsmarknadsförvaltningen", indicators=(JOBS, JOBSEEKERS)),
         Kalla(id=SURVEY, name="Trygghetsmätningen"),
     )

@@ -9,11 +9,21 @@ reported parents, exact repeats and ties in `updated_at` broken by `observation_
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from typing import TypeGuard
 from uuid import UUID, uuid4
 
 from hypothesis import strategies as st
 
-from shared.domain.catalog import AreaLevel, Catalog, Duration, Gender, Indikator, Kind, Omrade
+from shared.domain.catalog import (
+    RATIO_SCALE,
+    AreaLevel,
+    Catalog,
+    Duration,
+    Gender,
+    Indikator,
+    Kind,
+    Omrade,
+)
 from shared.domain.observation import Observation
 
 CITY = "stockholm"
@@ -174,3 +184,53 @@ def streams(draw: st.DrawFn, min_events: int = 0, max_events: int = 40) -> list[
     )
     repeats = draw(st.lists(st.sampled_from(events), max_size=10)) if events else []
     return list(draw(st.permutations(events + repeats)))
+
+
+# --- Raw rows as sources send them, for the ingest ↔ aggregate agreement -------------------------
+
+#: Numbers at and around every bound: the magnitude bound, shares' wholes, float limits.
+EXTREMES: tuple[float, ...] = (0, 1, 100, 300, 340, 341, 600, 2**53, 1e15, -1e15, 1.0000001e15)
+EXTREMES += (1e16, 1e300, 1e307, -1e307, 1e-300, 5e-324, 10**400, -0.0)
+NUMBERS = st.none() | st.integers(-(10**6), 10**6) | st.floats() | st.sampled_from(EXTREMES)
+_PERIOD_OF: dict[str, str] = {
+    "year": "2024",
+    "tertial": "2024-T1",
+    "quarter": "2024-Q2",
+    "month": "2024-05",
+}
+_PERIOD_OF["term"] = "2024-VT"
+
+
+@st.composite
+def raw_rows(draw: st.DrawFn, catalog: Catalog, indicators: tuple[str, ...]) -> dict[str, object]:
+    """A JSON row for one of `indicators`: placed right, with numbers from tame to absurd."""
+    ind = catalog.indicator[draw(st.sampled_from(indicators))]
+    areas = sorted(a.id for a in catalog.omraden if a.level in ind.area_levels)
+    row: dict[str, object] = {
+        "indicator": ind.id,
+        "area": draw(st.sampled_from(areas)),
+        "period": _PERIOD_OF[ind.period_type.value],
+        "gender": draw(st.sampled_from(ind.genders)).value,
+    }
+    if ind.kind is Kind.RATIO:
+        den = draw(st.floats(5e-324, 1e15) | st.integers(1, 10**15) | NUMBERS)
+        whole = float(den) if _tame(den) and 0 < float(den) <= 1e15 else 1e6
+        num = draw(st.floats(0, whole) | NUMBERS)
+        row |= {"numerator": num, "denominator": den}
+        how = draw(st.sampled_from(("computed", "matching", "any")))
+        if how == "matching" and _tame(num) and _tame(den) and float(den) > 0:
+            row["value"] = ind.ratio_scale * float(num) / float(den)
+        elif how != "computed" or ind.unit not in RATIO_SCALE:
+            row["value"] = draw(NUMBERS)
+    else:
+        row["value"] = draw(st.floats(0, 400) | NUMBERS)
+    if draw(st.integers(0, 7)) == 0:
+        row["retract"] = True
+    if draw(st.booleans()):
+        row["comment"] = draw(st.text(max_size=6))
+    return {k: v for k, v in row.items() if v is not None}
+
+
+def _tame(number: object) -> TypeGuard[float]:
+    """A number that converts to a float without overflow."""
+    return isinstance(number, int | float) and abs(number) < 1e300

@@ -112,8 +112,12 @@ class Dataset:
                 yield self._obs(ind, area, period, gender, counts[gender])
         else:
             tilts = {"T": 1.0, "K": 0.98, "M": 1.02}
+            low, high = ind.bounds  # a well-off area's meritvärde stays within 0–340
             for gender in genders:
-                yield self._obs(ind, area, period, gender, round(level * tilts[gender], 3))
+                value = level * tilts[gender]
+                value = value if high is None else min(high, value)
+                value = value if low is None else max(low, value)
+                yield self._obs(ind, area, period, gender, round(value, 3))
 
     def _obs(self, ind: Indikator, area: Omrade, period: str, gender: str, value: float,
              num: float | None = None, den: float | None = None) -> Observation:  # fmt: skip

@@ -1,7 +1,8 @@
 """A realistic ingest workload: batches of valid rows from several sources of the Stockholm catalog.
 
 Each batch holds distinct series (indicator × area × gender × period) that the source may report,
-with ratio values exactly 100·numerator/denominator, so every row is accepted.
+with ratio values exactly 100·numerator/denominator and levels within the catalog's bounds, so every
+row is accepted.
 """
 
 from __future__ import annotations
@@ -55,12 +56,12 @@ def _row(rng: random.Random, ind: Indikator, area: str, gender: str, period: str
         den = rng.randint(50, 20_000)
         num = rng.randint(0, den)
         row |= {"numerator": num, "denominator": den, "value": round(100 * num / den, 3)}
-    else:
-        row["value"] = (
-            float(rng.randint(0, 50_000))
-            if ind.kind is Kind.COUNT
-            else round(rng.uniform(1, 500), 2)
-        )
+    elif ind.kind is Kind.COUNT:
+        row["value"] = float(rng.randint(0, 50_000))
+    else:  # a level: anywhere in 1…500 that the catalog finds plausible
+        low, high = ind.bounds
+        low = 1.0 if low is None else max(1.0, low)
+        row["value"] = round(rng.uniform(low, 500.0 if high is None else min(500.0, high)), 2)
     return row
 
 

@@ -23,6 +23,7 @@ from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from services.aggregate.store import Offsets
@@ -202,7 +203,10 @@ def _apply(store: Any, projector: Any, values: list[bytes], offsets: Offsets) ->
             applied.outcomes.append(("malformed", _first_error(exc)))
             continue
         except InvalidObservationError as exc:
-            applied.outcomes.append(("invalid", str(exc)))
+            # the DLQ `error` header as ingest's raw path writes it: [{field, code, message}]
+            applied.outcomes.append(
+                ("invalid", orjson.dumps([p._asdict() for p in exc.problems]).decode())
+            )
             continue
         where.append(len(applied.outcomes))
         applied.outcomes.append(("", None))

@@ -14,6 +14,8 @@ from shared.domain.catalog import (
     Baseline,
     Catalog,
     Gender,
+    Indikator,
+    Kind,
     NamndType,
     PeriodType,
     Responsibility,
@@ -21,6 +23,7 @@ from shared.domain.catalog import (
     Target,
 )
 from shared.domain.periods import PeriodError, parse_period
+from shared.domain.validation.plausibility import MAX_MAGNITUDE, too_large
 
 Problem = tuple[str, str]
 _CHILD_LEVEL = {
@@ -67,7 +70,9 @@ def _indicators(catalog: Catalog) -> Iterator[Problem]:
             yield from _repeats(f"{at}.{name}", values)
         if ind.cadence.months == 0 and ind.cadence.days == 0:
             yield f"{at}.cadence", "must be longer than zero"
+        yield from _bounds(at, ind)
         yield from _baseline_target(at, ind.baseline, ind.target, ind.period_type)
+        yield from _plausible(at, ind, ind.baseline, ind.target, ind.annual_targets)
         yield from _responsible(f"{at}.responsible", ind.responsible)
 
 
@@ -87,6 +92,7 @@ def _goals(catalog: Catalog) -> Iterator[Problem]:
             )
         yield from _repeats(f"{at}.indicators", goal.indicators)
         yield from _baseline_target(at, goal.baseline, goal.target, headline.period_type)
+        yield from _plausible(at, headline, goal.baseline, goal.target, {})
         yield from _responsible(f"{at}.responsible", goal.responsible)
 
 
@@ -105,6 +111,47 @@ def _baseline_target(
             f"{at}.target.year",
             f"{target.year} is not after the baseline period {baseline.period}",
         )
+
+
+def _bounds(at: str, ind: Indikator) -> Iterator[Problem]:
+    """`min` and `max` say one range, of a size every sum can hold, that the kind allows."""
+    for name in ("min", "max"):
+        bound = getattr(ind, name)
+        if bound is not None and not abs(bound) <= MAX_MAGNITUDE:
+            yield f"{at}.{name}", too_large(f"{name} {bound:g}")
+    if ind.min is not None and ind.max is not None and ind.min > ind.max:
+        yield f"{at}.min", f"min {ind.min:g} is greater than max {ind.max:g}"
+    if ind.is_share:
+        whole = f"a share (unit {ind.unit!r}) lies between 0 and {ind.ratio_scale:g}"
+        if ind.min is not None and not 0 <= ind.min <= ind.ratio_scale:
+            yield f"{at}.min", f"min {ind.min:g} is not possible: {whole}"
+        if ind.max is not None and not 0 <= ind.max <= ind.ratio_scale:
+            yield f"{at}.max", f"max {ind.max:g} is not possible: {whole}"
+    elif ind.kind is Kind.COUNT and ind.min is not None and ind.min < 0:
+        yield f"{at}.min", f"min {ind.min:g} is not possible: a count is never negative"
+
+
+def _plausible(
+    at: str,
+    ind: Indikator,
+    baseline: Baseline | None,
+    target: Target | None,
+    annual: dict[int, float],
+) -> Iterator[Problem]:
+    """Baseline, target and årsmål are values the indicator can take."""
+    low, high = ind.bounds
+    values = [
+        ("baseline.value", baseline.value if baseline else None),
+        ("target.value", target.value if target else None),
+        *((f"annual_targets.{year}", value) for year, value in annual.items()),
+    ]
+    for name, value in values:
+        if value is None:
+            continue
+        if low is not None and value < low:
+            yield f"{at}.{name}", f"{value:g} is below {ind.id!r}'s minimum {low:g}"
+        elif high is not None and value > high:
+            yield f"{at}.{name}", f"{value:g} is above {ind.id!r}'s maximum {high:g}"
 
 
 def _responsible(at: str, responsible: Sequence[Responsibility]) -> Iterator[Problem]:

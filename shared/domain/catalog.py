@@ -15,7 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 # The factor between numerator/denominator and a ratio indicator's value, by unit (else 1).
-RATIO_SCALE: dict[str, float] = {"percent": 100.0, "per_1000": 1000.0, "per_100000": 100_000.0}
+RATIO_SCALE: dict[str, float] = {
+    "percent": 100.0,
+    "share": 1.0,
+    "per_1000": 1000.0,
+    "per_100000": 100_000.0,
+}
+# Units of a share: a part of a whole, so 0 ≤ numerator ≤ denominator and 0 ≤ value ≤ scale.
+SHARE_UNITS = frozenset({"percent", "share"})
 DURATION = re.compile(r"^P(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<days>\d+)D)?$")
 
 
@@ -204,11 +211,28 @@ class Indikator(_Frozen):
     target: Target | None = None
     annual_targets: dict[int, float] = Field(default_factory=dict)
     responsible: tuple[Responsibility, ...] = ()
+    model_config = ConfigDict(frozen=True, extra="forbid", ignored_types=(cached_property,))
+
+    min: float | None = Field(default=None, description="The least plausible value, if any.")
+    max: float | None = Field(default=None, description="The greatest plausible value, if any.")
 
     @property
     def ratio_scale(self) -> float:
         """value = ratio_scale · numerator / denominator for ratio indicators."""
         return RATIO_SCALE.get(self.unit, 1.0)
+
+    @cached_property
+    def is_share(self) -> bool:
+        """A ratio of a part to its whole (unit `percent` or `share`)."""
+        return self.kind is Kind.RATIO and self.unit in SHARE_UNITS
+
+    @cached_property
+    def bounds(self) -> tuple[float | None, float | None]:
+        """The plausible range of a value: `min`/`max`, for a share by default 0…ratio_scale."""
+        if self.is_share:
+            low = 0.0 if self.min is None else self.min
+            return low, self.ratio_scale if self.max is None else self.max
+        return self.min, self.max
 
 
 class Namnd(_Frozen):

@@ -21,6 +21,8 @@ from enum import StrEnum
 from shared.domain.catalog import AreaLevel, Catalog, Indikator, Kind
 from shared.domain.observation import Observation, version_of
 from shared.domain.periods import parse_period
+from shared.domain.validation.codes import Problem
+from shared.domain.validation.event import judge_event
 
 YTTERSTADEN = "ytterstaden"
 FOKUSOMRADEN = "fokusomraden"
@@ -39,7 +41,11 @@ class Outcome(StrEnum):
 
 
 class InvalidObservationError(ValueError):
-    """An observation the catalog cannot place (unknown indicator or area, bad period)."""
+    """An observation that breaks the rules of an event: `problems` says which, with their codes."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{p.code.value}: {p.message}" for p in problems))
 
 
 class Origin(StrEnum):
@@ -207,25 +213,14 @@ class RollupEngine:
         )  # fmt: skip
 
     def check(self, obs: Observation) -> Indikator:
-        """The observation's indicator, or InvalidObservationError if the catalog cannot place it."""
-        indicator = self.catalog.indicator.get(obs.indicator)
-        if indicator is None:
-            raise InvalidObservationError(f"unknown indicator {obs.indicator!r}")
-        if obs.area not in self.catalog.area:
-            raise InvalidObservationError(f"unknown area {obs.area!r}")
-        try:
-            parse_period(obs.period, indicator.period_type)
-        except ValueError as exc:
-            raise InvalidObservationError(str(exc)) from exc
-        if not obs.retract and obs.value is None:
-            raise InvalidObservationError("value missing and not a retraction")
-        if (
-            indicator.kind is Kind.RATIO
-            and not obs.retract
-            and (obs.numerator is None or obs.denominator is None)
-        ):
-            raise InvalidObservationError("ratio observation without numerator and denominator")
-        return indicator
+        """The observation's indicator, or InvalidObservationError naming every rule it breaks.
+
+        The rules are ingest's (`judge_event`), so only what ingest would refuse is refused here.
+        """
+        problems = judge_event(self.catalog, obs)
+        if problems:
+            raise InvalidObservationError(problems)
+        return self.catalog.indicator[obs.indicator]
 
     def apply(self, rows: MutableMapping[SeriesId, SeriesRow], obs: Observation) -> Outcome:
         """Apply one observation; rows missing from `rows` are created there."""

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 
+from shared.domain.validation.text import FORBIDDEN
 from shared.settings import Settings
 from tests.factories import JOBS, SCHOOL, SHARE, csv_body, json_body
 from tests.integration.ingest_helpers import (
@@ -31,13 +32,17 @@ from tests.integration.ingest_helpers import (
 URL = "/v1/observations"
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 AREAS = ("stockholm", "rinkeby-kista", "rinkeby", "kista", "sodermalm")
-TEXT = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=40)
+# Any text a comment may hold: no surrogates, no control or bidirectional formatting characters.
+TEXT = st.text(
+    st.characters(exclude_categories=["Cs"]).filter(lambda c: not FORBIDDEN.match(c)), max_size=40
+)
 # Each mutation makes a valid row invalid in a way CSV can carry too (unless marked JSON-only).
 MUTATIONS: list[tuple[str, Any, bool]] = [
     ("area", "atlantis", True), ("period", "2024-Q9", True), ("period", "2999", True), ("gender", "X", True),
     ("value", 12345.0, True), ("numerator", -1.0, True), ("denominator", 0.0, True), ("indicator", JOBS, True),
     ("indicator", "no-such-indicator", True), ("comment", "x" * 1001, True), ("updated_at", "yesterday", True),
     ("period", None, True), ("status", "draft", True), ("observation_id", "42", True),
+    ("numerator", 1e307, True), ("comment", "\x1b[31mred", True), ("comment", "\u202eevil", True),
     ("valeu", 1.0, False), ("value", "71.3", False), ("retract", "maybe", False),
 ]  # fmt: skip
 

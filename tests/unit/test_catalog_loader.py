@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from shared.catalog import (
+    CATALOG_PATH,
     CatalogLoadError,
     CatalogProblem,
     catalog_document,
@@ -159,6 +160,37 @@ BROKEN = [
         ("parent: rinkeby-kista}", "parent: rinkeby-kista, fokus: false}"), "false}",
         "omraden[2].fokus", "fokus flag of 'rinkeby-kista'", id="stadsdel-flag-differs",
     ),
+    pytest.param(
+        ("    unit: dagar\n", "    unit: dagar\n    min: 10\n    max: 5\n"), "10\n    max",
+        "indikatorer[1].min", "min 10 is greater than max 5", id="min-above-max",
+    ),
+    pytest.param(
+        ("    unit: percent\n", "    unit: percent\n    max: 120\n"), "120",
+        "indikatorer[0].max", "max 120 is not possible: a share (unit 'percent') lies between 0 and 100",
+        id="share-above-its-whole",
+    ),
+    pytest.param(
+        ("    unit: dagar\n", "    unit: dagar\n    max: 1.0e+16\n"), "1.0e+16",
+        "indikatorer[1].max", "max 1e+16 is beyond ±1e+15", id="bound-beyond-the-magnitude-bound",
+    ),
+    pytest.param(
+        ("    unit: dagar\n", "    unit: dagar\n    min: abc\n"), "abc",
+        "indikatorer[1].min", "valid number", id="bound-not-a-number",
+    ),
+    pytest.param(
+        ("kind: level", "kind: count\n    min: -1"), "-1\n", "indikatorer[1].min",
+        "a count is never negative", id="negative-count-minimum",
+    ),
+    pytest.param(
+        ("    unit: percent\n", "    unit: percent\n    max: 90\n"), "92.0",
+        "etappmal[0].target.value", "92 is above 'behorighet-gymnasiet-ak9''s maximum 90",
+        id="target-beyond-headline-bounds",
+    ),
+    pytest.param(
+        ("    unit: dagar\n", "    unit: dagar\n    max: 30\n    annual_targets: {2025: 31.0}\n"),
+        "31.0}", "indikatorer[1].annual_targets.2025", "31 is above 'ohalsotal''s maximum 30",
+        id="annual-target-beyond-bounds",
+    ),
 ]  # fmt: skip
 
 
@@ -172,6 +204,15 @@ def test_broken_file_points_at_the_offending_node(
     hits = [p for p in problems if p.path == path and message in p.message]
     assert hits, [str(p) for p in problems]
     assert (hits[0].file, hits[0].line, hits[0].column) == ("cat.yaml", line, column)
+
+
+def test_bounds_load_and_a_share_is_bounded_by_its_whole() -> None:
+    catalog = load_catalog_text(
+        edit("    unit: dagar\n", "    unit: dagar\n    min: 0\n    max: 366\n")
+    )
+    assert catalog.indicator["ohalsotal"].bounds == (0, 366)
+    assert catalog.indicator["behorighet-gymnasiet-ak9"].bounds == (0, 100)
+    assert check_catalog(CATALOG_PATH) == []
 
 
 def test_yaml_syntax_error_has_line_and_column() -> None:

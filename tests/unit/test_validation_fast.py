@@ -12,6 +12,7 @@ from shared.domain.validation.fast import accept_fast
 from tests.factories import (
     INCOME,
     JOBS,
+    MERIT,
     NOW,
     SAFETY,
     SCHOOL,
@@ -27,16 +28,18 @@ ANY = (
     st.none() | st.booleans() | st.integers(-(10**400), 10**400) | st.floats() | st.text(max_size=8)
 )
 FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
-    "indicator": st.sampled_from([SHARE, YOUTH, JOBS, SAFETY, INCOME, "nope"]),
-    "area": st.sampled_from(["stockholm", "rinkeby-kista", "rinkeby", "kista", "atlantis", ""]),
+    "indicator": st.sampled_from([SHARE, YOUTH, JOBS, SAFETY, INCOME, MERIT, "nope"]),
+    "area": st.sampled_from(
+        ["stockholm", "rinkeby-kista", "rinkeby", "kista", "atlantis", "", "kista\x00"]
+    ),
     "period": st.sampled_from(
         ["2024", "2025", "2026", "2024-T1", "2024-Q2", "2024-05", "2024-VT", "x"]
     ),
     "gender": st.sampled_from(["T", "K", "M", "X", "", None]),
     "status": st.sampled_from(["final", "preliminary", "draft", None]),
-    "value": st.sampled_from([71.33, 71.4, 0, -1, 5120, None, True, "1"]),
-    "numerator": st.sampled_from([214, 0, -1, 1.5, None, 10**400]),
-    "denominator": st.sampled_from([300, 0, 2, None, float("inf")]),
+    "value": st.sampled_from([71.33, 71.4, 0, -1, 5120, None, True, "1", 200, 340, 341, 1e300]),
+    "numerator": st.sampled_from([214, 0, -1, 1.5, None, 10**400, 600, 1e307, 1e15, 1e16]),
+    "denominator": st.sampled_from([300, 0, 2, None, float("inf"), 1e-300, 5e-324]),
     "retract": st.sampled_from([False, True, None, 0]),
     "updated_at": st.sampled_from(
         [
@@ -48,7 +51,7 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
             "",
         ]
     ),
-    "comment": st.sampled_from(["ok", "x" * 1001, None, 3]),
+    "comment": st.sampled_from(["ok", "x" * 1001, None, 3, "\x1b[31m", "\u202e", "\x00", "a\tb\n"]),
     "observation_id": st.sampled_from(["6f9619ff-8b86-d011-b42d-00c04fc964ff", "42"]),
     "source": ANY,
     "extra": ANY,

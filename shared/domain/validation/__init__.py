@@ -1,13 +1,23 @@
 """Validation of observation rows against the catalog: the one judge every ingest path calls.
 
 The HTTP endpoint (JSON and CSV) and the Kafka raw-topic validator both use `validate_batch` /
-`validate_row`. A rejected row is data — `RowError(row, field, code, message)` with a stable
-`ErrorCode` — never an exception. Pure: no I/O; the clock comes in through `Scope`.
+`validate_row`; the aggregator checks decoded events with `judge_event`, made of the same rules.
+A rejected row is data — `RowError(row, field, code, message)` with a stable `ErrorCode` — never
+an exception. Pure: no I/O; the clock comes in through `Scope`.
 """
 
 from shared.domain.validation.batch import BatchResult, validate_batch
 from shared.domain.validation.cells import CLOCK_SKEW, iso_utc
-from shared.domain.validation.codes import DESCRIPTIONS, ErrorCode, RowError, Unreadable
+from shared.domain.validation.codes import (
+    DESCRIPTIONS,
+    ErrorCode,
+    Problem,
+    Problems,
+    RowError,
+    Unreadable,
+)
+from shared.domain.validation.event import judge_event
+from shared.domain.validation.plausibility import MAX_MAGNITUDE, judge_numbers
 from shared.domain.validation.rules import validate_row
 from shared.domain.validation.scope import (
     FIELDS,
@@ -23,17 +33,22 @@ __all__ = [
     "CLOCK_SKEW",
     "DESCRIPTIONS",
     "FIELDS",
+    "MAX_MAGNITUDE",
     "RATIO_SCALE",
     "RATIO_TOLERANCE",
     "RESERVED",
     "BatchResult",
     "ErrorCode",
+    "Problem",
+    "Problems",
     "RowError",
     "Scope",
     "Unreadable",
     "ValidRow",
     "allowed_indicators",
     "iso_utc",
+    "judge_event",
+    "judge_numbers",
     "validate_batch",
     "validate_row",
 ]

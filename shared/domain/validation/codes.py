@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class ErrorCode(StrEnum):
@@ -39,7 +39,11 @@ class ErrorCode(StrEnum):
     RATIO_PARTS_NOT_ALLOWED = "ratio_parts_not_allowed"
     BAD_TIMESTAMP = "bad_timestamp"
     FUTURE_TIMESTAMP = "future_timestamp"
+    NUMBER_TOO_LARGE = "number_too_large"
+    VALUE_OUT_OF_RANGE = "value_out_of_range"
+    NUMERATOR_EXCEEDS_DENOMINATOR = "numerator_exceeds_denominator"
     COMMENT_TOO_LONG = "comment_too_long"
+    CONTROL_CHARACTER = "control_character"
     BAD_OBSERVATION_ID = "bad_observation_id"
     DUPLICATE_SERIES = "duplicate_series"
     BATCH_REJECTED = "batch_rejected"
@@ -79,7 +83,11 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.RATIO_PARTS_NOT_ALLOWED: "`numerator`/`denominator` sent for a count or level indicator.",
     ErrorCode.BAD_TIMESTAMP: "`updated_at` is not an RFC 3339 time with a UTC offset.",
     ErrorCode.FUTURE_TIMESTAMP: "`updated_at` is more than five minutes ahead of the server clock.",
+    ErrorCode.NUMBER_TOO_LARGE: "A number (given or computed) is beyond ±1e15, so sums could overflow.",
+    ErrorCode.VALUE_OUT_OF_RANGE: "`value` is outside the indicator's `min`…`max` in the catalog.",
+    ErrorCode.NUMERATOR_EXCEEDS_DENOMINATOR: "A share (unit percent or share) has numerator > denominator.",
     ErrorCode.COMMENT_TOO_LONG: "`comment` is longer than 1000 characters.",
+    ErrorCode.CONTROL_CHARACTER: "A text field holds a control or bidi character (tab, newline are fine).",
     ErrorCode.BAD_OBSERVATION_ID: "`observation_id` is not a UUID.",
     ErrorCode.DUPLICATE_SERIES: "An earlier row of the same batch has the same series key.",
     ErrorCode.BATCH_REJECTED: "atomic=true and another row was rejected (row 0 says how many).",
@@ -107,6 +115,22 @@ class RowError:
             "code": self.code.value,
             "message": self.message,
         }
+
+
+class Problem(NamedTuple):
+    """One broken rule of a row or event: the field (None: the whole row), code and message."""
+
+    field: str | None
+    code: ErrorCode
+    message: str
+
+
+class Problems(list[Problem]):
+    """Problems collected as rules run."""
+
+    def add(self, field: str | None, code: ErrorCode, message: str) -> None:
+        """Record one problem."""
+        self.append(Problem(field, code, message))
 
 
 @dataclass(frozen=True, slots=True)

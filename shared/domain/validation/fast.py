@@ -12,17 +12,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from shared.domain.catalog import Kind
 from shared.domain.observation import MAX_COMMENT, series_key
 from shared.domain.periods import Period
-from shared.domain.validation.scope import (
-    FIELDS,
-    RATIO_SCALE,
-    RATIO_TOLERANCE,
-    STATUSES,
-    Scope,
-    ValidRow,
-)
+from shared.domain.validation.plausibility import judge_numbers
+from shared.domain.validation.scope import FIELDS, STATUSES, Scope, ValidRow
+from shared.domain.validation.text import FORBIDDEN
 
 _NUMBER_TYPES = (int, float)
 
@@ -67,29 +61,17 @@ def accept_fast(raw: object, scope: Scope, row: int) -> ValidRow | None:
     if numbers is None:
         return None
     value, num, den = numbers
-    if ind.kind is Kind.RATIO:
-        scale = RATIO_SCALE.get(ind.unit)
-        if num is None or den is None or num < 0 or den <= 0 or (scale is None and value is None):
-            return None
-        if scale is not None:
-            expected = scale * num / den
-            if value is None:
-                value = expected
-            elif abs(value - expected) > RATIO_TOLERANCE:
-                return None
-    elif (
-        num is not None
-        or den is not None
-        or value is None
-        or (ind.kind is Kind.COUNT and value < 0)
-    ):
+    value, problems = judge_numbers(ind, value, num, den, False)
+    if problems:
         return None
     updated_at, comment = raw.get("updated_at"), raw.get("comment")
     if updated_at is not None:
         updated_at = scope.memo.get(("ts", updated_at)) if type(updated_at) is str else None
         if updated_at is None:
             return None
-    if comment is not None and (type(comment) is not str or len(comment) > MAX_COMMENT):
+    if comment is not None and (
+        type(comment) is not str or len(comment) > MAX_COMMENT or FORBIDDEN.search(comment)
+    ):
         return None
     fields: dict[str, Any] = {"indicator": ind_id, "area": area_id, "period": text, "gender": gender,
                               "status": status, "retract": False}  # fmt: skip

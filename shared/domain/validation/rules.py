@@ -5,22 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from shared.domain.catalog import Indikator, Kind
-from shared.domain.observation import MAX_COMMENT, series_key
+from shared.domain.catalog import Indikator
+from shared.domain.observation import series_key
 from shared.domain.periods import PeriodError, parse_period
 from shared.domain.validation import cells
 from shared.domain.validation.codes import ErrorCode, Errors, RowError, Unreadable
+from shared.domain.validation.event import area_problem, gender_problem, period_type_problem
 from shared.domain.validation.fast import accept_fast
-from shared.domain.validation.scope import (
-    FIELDS,
-    GENDERS,
-    RATIO_SCALE,
-    RATIO_TOLERANCE,
-    RESERVED,
-    STATUSES,
-    Scope,
-    ValidRow,
-)
+from shared.domain.validation.plausibility import judge_numbers
+from shared.domain.validation.scope import FIELDS, GENDERS, RESERVED, STATUSES, Scope, ValidRow
+from shared.domain.validation.text import comment_too_long, control_character
 
 
 def validate_row(
@@ -48,27 +42,32 @@ def validate_row(
             )
         elif name not in FIELDS:
             errors.add(str(name), ErrorCode.UNKNOWN_FIELD, f"unknown field {name!r}")
+        elif isinstance(cell := raw[name], str) and (problem := control_character(name, cell)):
+            errors.add(*problem)
     ind = _indicator(raw, scope, errors)
     area = _area(raw, scope, ind, errors)
     period = _period(raw, scope, ind, errors)
     gender = cells.choice(raw, "gender", "T", GENDERS, ErrorCode.BAD_GENDER, errors)
-    if ind is not None and gender is not None and gender not in ind.genders:
-        errors.add("gender", ErrorCode.GENDER_NOT_ALLOWED,
-                   f"indicator {ind.id!r} is reported for {'/'.join(ind.genders)}, not {gender!r}")  # fmt: skip
+    if ind is not None and gender is not None and (problem := gender_problem(ind, gender)):
+        errors.add(*problem)
     status = cells.choice(raw, "status", "final", STATUSES, ErrorCode.BAD_STATUS, errors)
     retract = cells.boolean(raw, "retract", errors, text)
     numbers = {"value": cells.number(raw, "value", errors, text),
                "numerator": cells.number(raw, "numerator", errors, text),
                "denominator": cells.number(raw, "denominator", errors, text)}  # fmt: skip
     if ind is not None and retract is not None:
-        _values(ind, numbers, retract, errors)
+        value, problems = judge_numbers(
+            ind, numbers["value"], numbers["numerator"], numbers["denominator"], retract
+        )
+        numbers["value"] = value
+        for problem in problems:
+            errors.add(*problem)
     updated_at = cells.timestamp(raw, "updated_at", scope.now, errors, scope.memo)
     comment = raw.get("comment")
     if comment is not None and not isinstance(comment, str):
         errors.add("comment", ErrorCode.BAD_TYPE, "comment must be a string")
-    elif comment is not None and len(comment) > MAX_COMMENT:
-        errors.add("comment", ErrorCode.COMMENT_TOO_LONG,
-                   f"comment has {len(comment)} characters; at most {MAX_COMMENT} are allowed")  # fmt: skip
+    elif comment is not None and (problem := comment_too_long(comment)):
+        errors.add(*problem)
     observation_id = cells.uuid(raw, "observation_id", errors)
     if errors.items or ind is None or area is None or period is None or gender is None:
         return errors.items
@@ -108,13 +107,9 @@ def _area(
     area_id = cells.required_str(raw, "area", errors)
     if area_id is None:
         return None
-    area = scope.catalog.area.get(area_id)
-    if area is None:
-        errors.add("area", ErrorCode.UNKNOWN_AREA, f"no area {area_id!r} in the catalog")
-    elif ind is not None and area.level not in ind.area_levels:
-        levels = ", ".join(level.value for level in ind.area_levels)
-        errors.add("area", ErrorCode.AREA_LEVEL_NOT_ALLOWED,
-                   f"{area_id!r} is a {area.level.value}; {ind.id!r} is reported per {levels}")  # fmt: skip
+    problem = area_problem(scope.catalog, ind, area_id)
+    if problem is not None:
+        errors.add(*problem)
     return area_id
 
 
@@ -131,65 +126,11 @@ def _period(
         except PeriodError as exc:
             errors.add("period", ErrorCode.BAD_PERIOD, str(exc))
             return None
-    if ind is not None and period.type is not ind.period_type:
-        errors.add("period", ErrorCode.PERIOD_TYPE_MISMATCH,
-                   f"{text!r} is a {period.type.value} period; {ind.id!r} is reported per {ind.period_type.value}")  # fmt: skip
+    problem = period_type_problem(ind, period) if ind is not None else None
+    if problem is not None:
+        errors.add(*problem)
     elif period.start > scope.today:
         errors.add(
             "period", ErrorCode.FUTURE_PERIOD, f"period {text!r} starts {period.start}, after today"
         )
     return text
-
-
-def _values(
-    ind: Indikator, numbers: dict[str, float | None], retract: bool, errors: Errors
-) -> None:
-    """Value rules: value present, ratio parts present, sane and consistent, counts non-negative."""
-    value, num, den = numbers["value"], numbers["numerator"], numbers["denominator"]
-    if ind.kind is not Kind.RATIO:
-        for name in ("numerator", "denominator"):
-            if numbers[name] is not None:
-                errors.add(
-                    name,
-                    ErrorCode.RATIO_PARTS_NOT_ALLOWED,
-                    f"{ind.id!r} is a {ind.kind.value}, not a ratio",
-                )
-        if value is None and not retract:
-            errors.add("value", ErrorCode.MISSING_VALUE, "value is required unless retract is true")
-        elif value is not None and ind.kind is Kind.COUNT and value < 0:
-            errors.add("value", ErrorCode.NEGATIVE_COUNT, f"a count cannot be negative ({value:g})")
-        return
-    if num is not None and num < 0:
-        errors.add(
-            "numerator", ErrorCode.NEGATIVE_NUMERATOR, f"numerator cannot be negative ({num:g})"
-        )
-    if den is not None and den <= 0:
-        errors.add(
-            "denominator", ErrorCode.BAD_DENOMINATOR, f"denominator must be positive ({den:g})"
-        )
-    if retract:
-        return
-    if num is None:
-        errors.add(
-            "numerator", ErrorCode.MISSING_NUMERATOR, f"numerator is required for ratio {ind.id!r}"
-        )
-    if den is None:
-        errors.add(
-            "denominator",
-            ErrorCode.MISSING_DENOMINATOR,
-            f"denominator is required for ratio {ind.id!r}",
-        )
-    scale = RATIO_SCALE.get(ind.unit)
-    if scale is None:
-        if value is None:
-            errors.add("value", ErrorCode.MISSING_VALUE, f"value is required (unit {ind.unit!r})")
-        return
-    if num is None or den is None or num < 0 or den <= 0:
-        return
-    expected = scale * num / den
-    if value is None:
-        numbers["value"] = expected
-    elif abs(value - expected) > RATIO_TOLERANCE:
-        errors.add("value", ErrorCode.INCONSISTENT_VALUE,
-                   f"value {value:g} differs from {scale:g}·numerator/denominator = {expected:.4f}"
-                   f" by more than {RATIO_TOLERANCE}")  # fmt: skip

@@ -8,6 +8,7 @@ from typing import Any
 
 from shared.domain.catalog import RATIO_SCALE as RATIO_SCALE  # units of scale·numerator/denominator
 from shared.domain.catalog import Catalog
+from shared.domain.validation.plausibility import RATIO_TOLERANCE as RATIO_TOLERANCE
 
 #: The fields a source may send; anything else is `unknown_field`.
 FIELDS = frozenset(
@@ -16,8 +17,6 @@ FIELDS = frozenset(
 )  # fmt: skip
 #: Set by the ingest service, never taken from a source.
 RESERVED = frozenset({"source", "received_at", "schema"})
-#: |value − scale·numerator/denominator| allowed for ratio indicators.
-RATIO_TOLERANCE = 0.05
 GENDERS = frozenset({"T", "K", "M"})
 STATUSES = frozenset({"preliminary", "final"})
 

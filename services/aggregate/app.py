@@ -128,7 +128,7 @@ def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.Ap
 
     async def to_dlq(event: Any, reason: str, error: str) -> None:
         headers = list(_headers(event.message.headers))
-        headers.append(("error", error.encode()[:1000]))
+        headers.append(("error", error.encode()))  # whole: it may be a JSON list
 
         async def send() -> None:  # delivered before the batch's offsets may be committed
             await (await dlq.send(key=event.key, value=event.value, headers=headers))

@@ -211,7 +211,9 @@ def _apply(store: Any, projector: Any, values: list[bytes], offsets: Offsets) ->
         where.append(len(applied.outcomes))
         applied.outcomes.append(("", None))
         batch.append(obs)
-    result = store.apply(batch, projector, offsets)
+    if not batch and not offsets:
+        return applied
+    result = store.apply(batch, projector, offsets)  # a batch of only refused events: its offsets
     if not batch:
         return applied
     projector.done(result.projected)

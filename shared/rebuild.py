@@ -35,7 +35,12 @@ from shared.domain.observation import utcnow
 from shared.settings import Settings
 
 READ_MODEL_TABLES = (
-    series, indicator_status, etappmal_status, namnd_rollup, risk_index, applied_offsets
+    series,
+    indicator_status,
+    etappmal_status,
+    namnd_rollup,
+    risk_index,
+    applied_offsets,
 )
 
 

@@ -16,6 +16,7 @@ class HttpLimits:
     max_header_bytes: int = 32 * 1024
     header_timeout: float = 10.0
     body_timeout: float = 30.0
+    keepalive_timeout: int = 5
     max_connections: int = 1000
     retry_after: int = 5
 

@@ -37,6 +37,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.timeout_keep_alive = self.limits.keepalive_timeout
         self._phase = _Phase.FRESH
         self._head_bytes = 0
         self._due = 0.0

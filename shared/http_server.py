@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import resource
 import sys
@@ -10,7 +12,7 @@ from typing import Any
 import uvicorn
 
 from shared.http_limits import HttpLimits
-from shared.http_protocol import protocol_with
+from shared.http_protocol import LimitedHttpProtocol, protocol_with
 from shared.settings import Settings
 
 log = logging.getLogger("stadspuls.http")
@@ -24,6 +26,7 @@ def limits(settings: Settings) -> HttpLimits:
         max_header_bytes=settings.http_max_header_bytes,
         header_timeout=settings.http_header_timeout_seconds,
         body_timeout=settings.http_body_timeout_seconds,
+        keepalive_timeout=settings.http_keepalive_timeout_seconds,
         max_connections=settings.http_max_connections,
     )
 
@@ -36,7 +39,6 @@ def server_config(app: Any, settings: Settings, port: int) -> uvicorn.Config:
         port=port,
         http=protocol_with(limits(settings)),
         ws="none",  # no service speaks it, and an upgraded connection would leave the limits
-        timeout_keep_alive=settings.http_keepalive_timeout_seconds,
         log_level="info",
         access_log=False,
     )
@@ -75,3 +77,16 @@ def serve(app: Any, settings: Settings, port: int) -> None:
     server.run()
     if not server.started:
         sys.exit(STARTUP_FAILURE)
+
+
+@functools.cache
+def _protocol_from_environment() -> type[LimitedHttpProtocol]:
+    settings = Settings()
+    raise_open_files_limit(open_files_needed(settings.http_max_connections))
+    return protocol_with(limits(settings))
+
+
+def environment_protocol(**kwargs: Any) -> asyncio.Protocol:
+    """A connection under the limits `STADSPULS_*` set, for uvicorn's own command line
+    (`uvicorn --http shared.http_server:environment_protocol --ws none ...`, one per worker)."""
+    return _protocol_from_environment()(**kwargs)

@@ -4,9 +4,12 @@ connections and more connections than the limit."""
 
 from __future__ import annotations
 
+import os
 import resource
 import select
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +22,7 @@ from pydantic import SecretStr
 from shared.db.engine import make_engine, upgrade
 from shared.http_server import open_files_needed
 from shared.infra.ports import free_port
+from shared.infra.server import stop_process
 from shared.infra.wait import wait_for
 from shared.keys import create_key
 from shared.settings import Settings
@@ -323,3 +327,46 @@ def test_the_open_files_limit_is_raised_to_what_the_connection_limit_needs(
         assert int(row.split()[3]) == needed
     finally:
         service.stop()
+
+
+def test_uvicorns_own_command_line_gets_the_limits_through_the_environment_protocol(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'api.db'}"
+    upgrade(url)
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "services.api.app:app_from_environment",
+        "--workers",
+        "2",
+        "--http",
+        "shared.http_server:environment_protocol",
+        "--ws",
+        "none",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    env = {**os.environ, **_limits_env(database_url=url)}
+    with (tmp_path / "uvicorn.log").open("wb") as log:
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(
+            lambda: httpx.get(f"{base}/healthz").status_code == 200,
+            timeout=60,
+            ignore=(httpx.HTTPError,),
+            what="uvicorn workers",
+        )
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(HEAD + b"X-Fill: " + b"a" * Settings().http_max_header_bytes + b"\r\n\r\n")
+            assert status(read_until_closed(sock)) == 431
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            assert read_until_closed(sock) == b""  # the header timeout; uvicorn has none
+    finally:
+        stop_process(proc)

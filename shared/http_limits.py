@@ -35,6 +35,8 @@ class RefusalLog:
         self.unreported += 1
         if self.quiet_until is not None and now < self.quiet_until:
             return None
+        if self.quiet_until is not None:  # the episode goes on (its report came late)
+            return self.due(now)
         self.unreported, self.quiet_until = 0, now + self.every
         return (
             f"connection limit reached: {self.limit} connections open, new ones are answered 503"

@@ -25,17 +25,17 @@ def serve_service(name: str, settings: Settings) -> None:
         worker = faust.Worker(create_aggregate(settings, catalog, engine), loglevel="INFO")
         worker.execute_from_commandline()
         return
-    import uvicorn
+    from shared.http_server import serve
 
     if name == "ingest":
         from services.ingest.app import create_app as create_ingest
 
-        uvicorn.run(create_ingest(settings, catalog=catalog, engine=engine), host=settings.host,
-                    port=settings.ingest_port, log_level="info", access_log=False)  # fmt: skip
+        serve(
+            create_ingest(settings, catalog=catalog, engine=engine), settings, settings.ingest_port
+        )
     elif name == "api":
         from services.api.app import create_app as create_api
 
-        uvicorn.run(create_api(settings, catalog=catalog, engine=engine), host=settings.host,
-                    port=settings.api_port, log_level="info", access_log=False)  # fmt: skip
+        serve(create_api(settings, catalog=catalog, engine=engine), settings, settings.api_port)
     else:
         raise ValueError(f"unknown service {name!r}")

@@ -43,6 +43,29 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=20 * 1024 * 1024, description="Largest request body accepted by ingest."
     )
+    http_max_header_bytes: int = Field(
+        default=32 * 1024,
+        ge=1024,
+        description="Largest request line plus headers the HTTP services read; more is answered 431.",
+    )
+    http_header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Longest time to receive a request's headers (from connect, or from its first byte on a kept-alive connection); then 408.",
+    )
+    http_body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Longest pause between two reads of a request body; then 408.",
+    )
+    http_keepalive_timeout_seconds: int = Field(
+        default=5, ge=1, description="How long an idle kept-alive connection stays open."
+    )
+    http_max_connections: int = Field(
+        default=1000,
+        ge=1,
+        description="Most open connections per HTTP server process; more are answered 503.",
+    )
     aggregate_app_id: str = Field(
         default="stadspuls-aggregate", description="Faust app id / consumer group."
     )

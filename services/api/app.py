@@ -13,14 +13,14 @@ from typing import Any
 
 import orjson
 from alembic.script import ScriptDirectory
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 
 from services.api import errors
 from services.api.answers import Answers
 from services.api.caching import STATE_MAX_AGE, AnswerMemo, StateCache
 from services.api.db import read_only
-from services.api.deps import ApiContext
+from services.api.deps import ApiContext, KnownParameters
 from services.api.metrics import ApiMetrics
 from services.api.profiles import known_areas
 from services.api.replay import ReplayMiddleware
@@ -39,7 +39,8 @@ Status of Stockholm's social-sustainability roadmap for BI tools and other syste
   flattened, UTF-8, header row) with `Accept: text/csv` or `?format=csv`. Page with `limit`/`offset`.
 * Every answer carries `ETag` (send it back in `If-None-Match` for a `304`), `X-Data-As-Of` (newest
   `received_at` reflected) and `Cache-Control`.
-* Errors are `application/problem+json`; `400` names each bad parameter, `404` the unknown id.
+* Errors are `application/problem+json`; `400` names each bad or unknown parameter, `404` the
+  unknown id.
 """
 
 
@@ -78,8 +79,10 @@ def create_app(
         migrations=_migrations(settings.database_url),
         areas=known_areas(catalog),
     )
-    for module in (catalog_routes, etappmal, namnder, indikatorer, omraden, health):
-        app.include_router(module.router)
+    known = Depends(KnownParameters())
+    for module in (catalog_routes, etappmal, namnder, indikatorer, omraden):
+        app.include_router(module.router, dependencies=[known])
+    app.include_router(health.router)
     errors.install(app)
     app.add_middleware(ReplayMiddleware, answers=app.state.context.answers)
     app.add_middleware(

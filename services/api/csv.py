@@ -4,6 +4,11 @@ Columns are fixed per model, so a CSV of no rows still has its header. A nested 
 columns `parent_child`; a list of scalars becomes one cell joined with `;`; a list of objects becomes
 one cell joined with `;` of each item rendered by the field's `x-csv-join` template (and is left out
 when it has none); a mapping is left out. Decimal point `.`, times RFC 3339 UTC, empty cell = null.
+
+A text cell that starts with `=`, `+`, `-`, `@`, tab or carriage return gets a leading `'`, as
+OWASP recommends against CSV injection: a spreadsheet would otherwise run it as a formula. Number
+cells are never text (a negative number stays a number); enumerated columns (`Literal` values,
+which the code defines) cannot start that way and are left as they are.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from pydantic import BaseModel
 
 CONTENT_TYPE = "text/csv; charset=utf-8; header=present"
 JOIN = ";"
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,7 @@ class Column:
     path: tuple[str, ...]
     template: str | None = None  # for lists: how each item is written
     convert: bool = False  # True when the csv writer's own str() would not do (bool, datetime)
+    text: bool = False  # free text (str, joined lists): neutralised against formulas
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -66,12 +73,11 @@ def columns(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> tuple[Colum
             template = extra.get("x-csv-join")
             if _is_model(item) and not isinstance(template, str):
                 continue
-            result.append(
-                Column("_".join(path), path, template if isinstance(template, str) else "{}")
-            )
+            template = template if isinstance(template, str) else "{}"
+            result.append(Column("_".join(path), path, template, text=True))
         else:
             convert = annotation in (bool, datetime)
-            result.append(Column("_".join(path), path, convert=convert))
+            result.append(Column("_".join(path), path, convert=convert, text=annotation is str))
     return tuple(result)
 
 
@@ -94,6 +100,14 @@ def cell(value: Any) -> str:
     return str(value)
 
 
+def neutralise(value: Any) -> Any:
+    """A text cell a spreadsheet shows as text: one that would start a formula gets a leading `'`."""
+    return "'" + value if value.__class__ is str and value.startswith(FORMULA_START) else value
+
+
+_STARTS_FORMULA = operator.methodcaller("startswith", FORMULA_START)
+
+
 def _getter(column: Column) -> Callable[[Mapping[str, Any]], Any]:
     """A fast accessor for one column: plain values go to the csv writer as they are."""
     if len(column.path) == 1 and column.template is None:
@@ -102,6 +116,14 @@ def _getter(column: Column) -> Callable[[Mapping[str, Any]], Any]:
         name = column.name
         return lambda item: _flat(item.get(name))
     return lambda item: _value(item, column)
+
+
+def _column(column: Column, items: list[Mapping[str, Any]]) -> list[Any]:
+    """One column's cells; a text column is checked at C speed and rewritten only when it must be."""
+    cells = list(map(_getter(column), items))
+    if column.text and any(map(_STARTS_FORMULA, filter(None, cells))):
+        return list(map(neutralise, cells))
+    return cells
 
 
 def _flat(value: Any) -> Any:
@@ -132,9 +154,9 @@ def _value(item: Mapping[str, Any], column: Column) -> str:
 def render(model: type[BaseModel], items: Iterable[Mapping[str, Any]]) -> bytes:
     """A CSV document (UTF-8, header row, CRLF line ends) of JSON-native items."""
     cols = columns(model)
+    rows = items if isinstance(items, list) else list(items)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([c.name for c in cols])
-    getters = [_getter(c) for c in cols]
-    writer.writerows([get(item) for get in getters] for item in items)
+    writer.writerows(zip(*(_column(c, rows) for c in cols), strict=True))
     return out.getvalue().encode("utf-8")

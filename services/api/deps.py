@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from services.api.answers import Answers, Paging
 from services.api.caching import ReadState
-from services.api.errors import bad_parameter
+from services.api.errors import bad_parameter, unknown_parameters
 from services.api.metrics import ApiMetrics
 from shared.domain.catalog import Catalog
 from shared.domain.observation import utcnow
@@ -91,6 +91,30 @@ async def get_paging(
 ) -> Paging:
     """`limit`/`offset` of a list."""
     return Paging(limit, offset)
+
+
+class KnownParameters:
+    """A dependency of every /v1 route: 400 naming each query parameter its OpenAPI does not list.
+
+    A mistyped filter (`?aera=rinkeby`) would otherwise filter nothing and answer every row.
+    """
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, str], tuple[str, ...]] = {}
+
+    async def __call__(self, request: Request) -> None:
+        if not request.query_params:
+            return
+        path = getattr(request.scope.get("route"), "path", request.url.path)
+        key = (request.method.lower(), path)
+        if key not in self._known:
+            operation = request.app.openapi()["paths"].get(path, {}).get(key[0], {})
+            parameters = operation.get("parameters", [])
+            self._known[key] = tuple(sorted(p["name"] for p in parameters if p["in"] == "query"))
+        known = self._known[key]
+        unknown = [name for name in dict.fromkeys(request.query_params) if name not in known]
+        if unknown:
+            raise unknown_parameters(unknown, known)
 
 
 def split(

@@ -7,6 +7,7 @@ client sends may cause a 5xx.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -46,6 +47,23 @@ def bad_parameter(name: str, message: str, location: str = "query") -> ApiError:
     """400 for one bad parameter."""
     return ApiError(
         400, f"{name}: {message}", [{"parameter": name, "location": location, "message": message}]
+    )
+
+
+def unknown_parameters(names: Sequence[str], known: Sequence[str]) -> ApiError:
+    """400 for query parameters the endpoint does not take, naming those it does."""
+    takes = (
+        f"this endpoint takes {', '.join(known)}"
+        if known
+        else "this endpoint takes no query parameters"
+    )
+    listed = ", ".join(repr(name) for name in names)
+    plural = "s" if len(names) > 1 else ""
+    message = f"unknown query parameter; {takes}"
+    return ApiError(
+        400,
+        f"unknown query parameter{plural} {listed}; {takes}",
+        [{"parameter": name, "location": "query", "message": message} for name in names],
     )
 
 

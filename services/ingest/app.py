@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.requests import ClientDisconnect
 
 from services.ingest.answers import problem, unavailable
 from services.ingest.auth import KeyVerifier
@@ -107,6 +108,7 @@ def create_app(
     app.add_exception_handler(UnauthorizedError, _unauthorized)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(SQLAlchemyError, _database_unavailable(settings))
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.openapi = _openapi_with_batch_schema(app)  # type: ignore[method-assign]
     return app
 
@@ -114,6 +116,12 @@ def create_app(
 async def _unauthorized(request: Request, exc: Exception) -> Response:
     return respond(problem(401, "unauthorized", "a valid source key is required: Authorization: Bearer <key>",
                            headers={"WWW-Authenticate": 'Bearer realm="stadspuls-ingest"'}))  # fmt: skip
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    # The body stopped (the client left, or the server's body timeout answered 408): nobody reads
+    # this answer; 499 is what the request metrics count it as.
+    return Response(status_code=499)
 
 
 async def _invalid_request(request: Request, exc: Exception) -> Response:

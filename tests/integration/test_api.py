@@ -422,6 +422,41 @@ def test_bad_parameters_are_400_naming_the_parameter(api: Api, path: str, parame
     assert [e["parameter"] for e in problem["errors"]] == [parameter]
 
 
+IDS = {
+    "etappmal": "behorighet-gymnasiet",
+    "namnder": "rinkeby-kista-sdn",
+    "indikatorer": SHARE,
+    "omraden": "rinkeby-kista",
+}
+
+
+def test_unknown_query_parameters_are_400_naming_them_on_every_v1_endpoint(api: Api) -> None:
+    document = api.get("/openapi.json").json()
+    templates = [t for t in document["paths"] if t.startswith("/v1/")]
+    assert len(templates) == 11
+    for template in templates:
+        path = template.replace("{id}", IDS.get(template.split("/")[2], ""))
+        parameters = document["paths"][template]["get"].get("parameters", [])
+        known = sorted(p["name"] for p in parameters if p["in"] == "query")
+        assert api.get(path).status_code == 200, path
+        response = api.http.get(path, params={"aera": "rinkeby"})
+        assert response.status_code == 400, (path, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        problem = response.json()
+        assert [e["parameter"] for e in problem["errors"]] == ["aera"], path
+        assert problem["errors"][0]["location"] == "query"
+        assert "'aera'" in problem["detail"]
+        assert all(name in problem["detail"] for name in known), (path, problem["detail"])
+        assert "400" in document["paths"][template]["get"]["responses"]
+
+
+def test_every_unknown_parameter_is_named_beside_valid_ones(api: Api) -> None:
+    response = api.http.get("/v1/etappmal?area=rinkeby-kista&aera=x&limt=5&limit=2")
+    assert response.status_code == 400
+    assert [e["parameter"] for e in response.json()["errors"]] == ["aera", "limt"]
+    assert api.get("/v1/etappmal?area=rinkeby-kista&limit=2").status_code == 200
+
+
 @pytest.mark.parametrize(
     "path",
     [

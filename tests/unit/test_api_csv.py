@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+import typing
 from datetime import UTC, datetime
 
+import pytest
 from pydantic import BaseModel, Field
 
-from services.api.csv import cell, columns, header, render
-from services.api.schemas.areas import OmradeOut
+from services.api.csv import cell, columns, header, neutralise, render
+from services.api.schemas.areas import OmradeOut, ProfileRow
 from services.api.schemas.catalog import IndikatorOut
 from services.api.schemas.series import SeriesRow
 from services.api.schemas.status import EtappmalOut, NamndRollup
@@ -98,3 +100,71 @@ def test_every_list_model_has_flat_unique_documented_columns() -> None:
     assert {"inputs_x0", "inputs_ratio", "responsible"} <= set(header(IndikatorOut))
     assert {"risk_composite", "risk_rank", "risk_missing_groups"} <= set(header(OmradeOut))
     assert [c.name for c in columns(SeriesRow)][:4] == ["indicator", "area", "area_level", "period"]
+
+
+class Comment(BaseModel):
+    comment: str | None = None
+    value: float | None = None
+    baseline: Inner | None = None
+    ids: list[str] = []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["=cmd|' /C calc'!A0", "@SUM(1+1)", "+1+1", "-2+3", '=HYPERLINK("http://x")', "\t=1", "\r=1"],
+)
+def test_text_that_would_start_a_formula_gets_a_leading_quote(text: str) -> None:
+    [row] = parse(render(Comment, [{"comment": text, "ids": [text, "x"]}]))
+    assert row["comment"] == "'" + text
+    assert row["ids"] == "'" + text + ";x"
+    assert neutralise(text) == "'" + text
+
+
+@pytest.mark.parametrize("text", ["", "ok", "a=b", "1+1", "'=already", " =1", "–2", "2024-05"])
+def test_other_text_is_left_as_it_is(text: str) -> None:
+    [row] = parse(render(Comment, [{"comment": text, "ids": [text]}]))
+    assert row["comment"] == text
+    assert neutralise(text) == text
+
+
+def test_numbers_stay_numbers_negative_ones_too() -> None:
+    item = {"comment": "-", "value": -1.5, "baseline": {"period": "-x", "value": -2.25}}
+    [row] = parse(render(Comment, [item]))
+    assert row == {
+        "comment": "'-",
+        "value": "-1.5",
+        "baseline_period": "'-x",
+        "baseline_value": "-2.25",
+        "ids": "",
+    }
+    assert neutralise(-1.5) == -1.5
+    assert neutralise(None) is None
+
+
+def test_only_the_rows_that_need_it_are_rewritten() -> None:
+    items = [{"comment": "fine"}, {"comment": None}, {"comment": "=1+1"}, {"comment": "@a"}]
+    assert [r["comment"] for r in parse(render(Comment, items))] == ["fine", "", "'=1+1", "'@a"]
+
+
+def test_enumerated_columns_cannot_start_a_formula() -> None:
+    # Columns of Literal values are not rewritten; their values, which the code defines, must
+    # not need it.
+    def literals(model: type[BaseModel]) -> set[str]:
+        found: set[str] = set()
+        for field in model.model_fields.values():
+            for annotation in (field.annotation, *typing.get_args(field.annotation)):
+                for arg in (annotation, *typing.get_args(annotation)):
+                    if typing.get_origin(arg) is typing.Literal:
+                        found |= {str(v) for v in typing.get_args(arg)}
+                    elif isinstance(arg, type) and issubclass(arg, BaseModel):
+                        found |= literals(arg)
+        return found
+
+    values = set().union(
+        *(
+            literals(m)
+            for m in (EtappmalOut, NamndRollup, IndikatorOut, SeriesRow, OmradeOut, ProfileRow)
+        )
+    )
+    assert {"T", "i_fas", "reported"} <= values
+    assert [v for v in values if neutralise(v) != v] == []

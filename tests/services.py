@@ -44,7 +44,7 @@ class ServiceProcess:
         env = {**os.environ, **self.env, port_var: str(self.port)}
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", "serve", self.name],
+            [sys.executable, "-m", "services.cli", "serve", self.name],
             env=env,
             stdout=log,
             stderr=log,

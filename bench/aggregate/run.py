@@ -194,7 +194,7 @@ def run(args: argparse.Namespace, stack: ExitStack, workdir: Path, out: dict[str
         t0 = time.monotonic()
         env = {**os.environ, **worker_env(settings)}
         subprocess.run(
-            [sys.executable, "-m", "shared.cli", "rebuild", "--yes"], env=env, check=True
+            [sys.executable, "-m", "services.cli", "rebuild", "--yes"], env=env, check=True
         )
         out["rebuild_command_s"] = time.monotonic() - t0
         worker = Workers.start(settings, args.workers, workdir / "rebuild")

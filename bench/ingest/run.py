@@ -30,12 +30,12 @@ from pydantic import SecretStr
 
 from bench.ingest.raw import raw_rates
 from bench.ingest.workload import SOURCES, batches
+from services.ingest.keys import create_key
 from shared.catalog.loader import default_catalog
 from shared.db.engine import make_engine, upgrade
 from shared.infra.kafka import LocalKafka
 from shared.infra.ports import free_port
 from shared.infra.wait import wait_for
-from shared.keys import create_key
 from shared.settings import Settings
 from shared.topics import ensure_topics
 
@@ -111,7 +111,7 @@ def main() -> None:
             "ingest_port": port, "ingest_raw_validator": "false"}.items()},
             "STADSPULS_KEY_SECRET": settings.key_secret.get_secret_value()}  # fmt: skip
         profile = ["-m", "cProfile", "-o", args.profile] if args.profile else []
-        server = subprocess.Popen([sys.executable, *profile, "-m", "shared.cli", "serve", "ingest"], env=env,
+        server = subprocess.Popen([sys.executable, *profile, "-m", "services.cli", "serve", "ingest"], env=env,
                                   stdout=subprocess.DEVNULL, stderr=(work / "ingest.log").open("wb"))  # fmt: skip
         base = f"http://127.0.0.1:{port}"
         wait_for(lambda: httpx.get(f"{base}/readyz", timeout=2).status_code == 200, timeout=60,

@@ -11,7 +11,7 @@ import time
 
 from sqlalchemy import Engine
 
-from shared.keys import hash_key, key_id_of, load_key, matches
+from services.ingest.keys import hash_key, key_id_of, load_key, matches
 from shared.settings import Settings
 
 

@@ -69,7 +69,7 @@ def test_stadspuls_up_runs_everything_and_stops_on_ctrl_c(tmp_path: Path) -> Non
     env.update({k: str(v) for k, v in ports.items()})
     env["STADSPULS_DATABASE_URL"] = f"sqlite:///{tmp_path / 'stadspuls.db'}"
     log = (tmp_path / "up.log").open("w+")
-    proc = subprocess.Popen([sys.executable, "-m", "shared.cli", "up", "--workdir", str(tmp_path / "run")],
+    proc = subprocess.Popen([sys.executable, "-m", "services.cli", "up", "--workdir", str(tmp_path / "run")],
                             env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)  # fmt: skip
     try:
         wait_for(lambda: "Ctrl-C" in (tmp_path / "up.log").read_text() or proc.poll() is not None,

@@ -22,12 +22,12 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from services.ingest.app import create_app
+from services.ingest.keys import create_key
 from shared.db.engine import make_engine, upgrade
 from shared.domain.catalog import Catalog
 from shared.infra.kafka import LocalKafka
 from shared.infra.ports import free_port
 from shared.infra.wait import wait_for
-from shared.keys import create_key
 from shared.settings import Settings
 from shared.topics import ensure_topics
 from tests.factories import ingest_catalog

@@ -15,12 +15,12 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
+from services.ingest.keys import create_key
 from shared.db.engine import make_engine, upgrade
 from shared.infra.kafka import KafkaEndpoint
 from shared.infra.postgres import LocalPostgres
 from shared.infra.prometheus import LocalPrometheus
 from shared.infra.wait import wait_for
-from shared.keys import create_key
 from shared.settings import Settings
 from shared.topics import ensure_topics
 from tests.services import ServiceProcess

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from services.cli import app
+from services.ingest.keys import list_keys
 from shared.catalog.loader import CATALOG_PATH
-from shared.cli import app
 from shared.db.engine import make_engine
-from shared.keys import list_keys
 
 runner = CliRunner()
 

@@ -19,12 +19,12 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
+from services.ingest.keys import create_key
 from shared.db.engine import make_engine, upgrade
 from shared.http_server import open_files_needed
 from shared.infra.ports import free_port
 from shared.infra.server import stop_process
 from shared.infra.wait import wait_for
-from shared.keys import create_key
 from shared.settings import Settings
 from tests.factories import share_row
 from tests.services import ServiceProcess

@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from services.ingest.app import create_app
+from services.ingest.keys import revoke_key
 from shared.db.engine import make_engine
 from shared.domain.observation import Observation
 from shared.infra.wait import wait_for
-from shared.keys import revoke_key
 from shared.settings import Settings
 from tests.factories import (
     LABOUR,

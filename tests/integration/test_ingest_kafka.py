@@ -8,9 +8,9 @@ from typing import Any
 
 import orjson
 
+from services.ingest.keys import create_key
 from shared.infra.kafka import LocalKafka
 from shared.infra.wait import wait_for
-from shared.keys import create_key
 from tests.factories import SCHOOL, SHARE, json_body, share_row, share_rows
 from tests.integration.ingest_helpers import (
     events,

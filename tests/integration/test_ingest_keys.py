@@ -5,9 +5,9 @@ from __future__ import annotations
 from pydantic import SecretStr
 from sqlalchemy import select
 
+from services.ingest.keys import create_key, list_keys, revoke_key, verify_key
 from shared.db.engine import make_engine, upgrade
 from shared.db.schema import source_keys
-from shared.keys import create_key, list_keys, revoke_key, verify_key
 from shared.settings import Settings
 
 

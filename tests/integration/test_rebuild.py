@@ -12,9 +12,9 @@ import pytest
 from kafka import KafkaAdminClient
 from sqlalchemy import Engine, func, select
 
+from services.aggregate.rebuild import ActiveWorkersError, rebuild
 from shared.db.schema import indicator_status, namnd_rollup, read_model_state, series
 from shared.domain.catalog import Catalog
-from shared.rebuild import ActiveWorkersError, rebuild
 from shared.settings import Settings
 from tests.aggregator import env_of, wait_until_oracle
 from tests.services import ServiceProcess, produce
@@ -35,7 +35,7 @@ def revision(engine: Engine) -> int:
 
 def cli_rebuild(settings: Settings) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **env_of(settings)}
-    return subprocess.run([sys.executable, "-m", "shared.cli", "rebuild", "--yes"], env=env,
+    return subprocess.run([sys.executable, "-m", "services.cli", "rebuild", "--yes"], env=env,
                           capture_output=True, text=True, timeout=120)  # fmt: skip
 
 

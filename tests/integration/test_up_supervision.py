@@ -77,7 +77,7 @@ class Up:
         self.env, self.console, self.seen = env, tmp / "up.log", set[int]()
         # A shell without job control starts its background jobs with SIGINT ignored.
         ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None
-        command = [sys.executable, "-m", "shared.cli", "up", "--workdir", str(tmp / "run")]
+        command = [sys.executable, "-m", "services.cli", "up", "--workdir", str(tmp / "run")]
         with self.console.open("w") as out:
             self.proc = subprocess.Popen(
                 command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp, preexec_fn=ignore

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.kafka
 def cli_verify(settings: Settings) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **env_of(settings)}
     return subprocess.run(
-        [sys.executable, "-m", "shared.cli", "verify"],
+        [sys.executable, "-m", "services.cli", "verify"],
         env=env,
         capture_output=True,
         text=True,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.keys import HASH_SCHEME, StoredKey, hash_key, key_id_of, matches
+from services.ingest.keys import HASH_SCHEME, StoredKey, hash_key, key_id_of, matches
 
 KEY = "sp_0123456789abcdef_" + "A" * 43
 

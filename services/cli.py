@@ -41,7 +41,7 @@ def _settings() -> Settings:
 @app.command()
 def serve(service: Annotated[str, typer.Argument(help="ingest, aggregate or api")]) -> None:
     """Run one service in the foreground (what containers and `stadspuls up` run)."""
-    from shared.services import serve_service
+    from services.serve import serve_service
 
     if service not in SERVICES:
         raise typer.BadParameter(
@@ -132,7 +132,7 @@ def _service(name: str, env: dict[str, str]) -> Callable[[], subprocess.Popen[by
     def spawn() -> subprocess.Popen[bytes]:
         # A session of its own: a Ctrl-C in the terminal reaches `up` alone, which stops the parts
         # in order; PDEATHSIG: a kill -9 of `up` leaves no orphan.
-        command = [sys.executable, "-m", "shared.cli", "serve", name]
+        command = [sys.executable, "-m", "services.cli", "serve", name]
         return subprocess.Popen(
             command, env=env, start_new_session=True, preexec_fn=die_with_parent
         )
@@ -191,8 +191,8 @@ def keys_create(
     label: Annotated[str | None, typer.Option(help="A note on who holds the key.")] = None,
 ) -> None:
     """Create a key for a source; the key is printed once, alone on the last line."""
+    from services.ingest.keys import create_key
     from shared.db.engine import make_engine, upgrade
-    from shared.keys import create_key
 
     settings = _settings()
     catalog = _load_catalog(settings)
@@ -212,8 +212,8 @@ def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="The key id printed by `keys create`.")],
 ) -> None:
     """Revoke a key; a running ingest service refuses it from then on."""
+    from services.ingest.keys import revoke_key
     from shared.db.engine import make_engine
-    from shared.keys import revoke_key
 
     settings = _settings()
     if not revoke_key(make_engine(settings.database_url), key_id):
@@ -225,8 +225,8 @@ def keys_revoke(
 @keys_app.command("list")
 def keys_list() -> None:
     """List keys (ids, sources, dates; never the keys themselves)."""
+    from services.ingest.keys import list_keys
     from shared.db.engine import make_engine
-    from shared.keys import list_keys
 
     for info in list_keys(make_engine(_settings().database_url)):
         typer.echo(str(info))
@@ -248,7 +248,7 @@ def rebuild_command(
     """Rebuild the read model from the canonical topic; stop every aggregator worker first."""
     from sqlalchemy.engine import make_url
 
-    from shared.rebuild import ActiveWorkersError, rebuild
+    from services.aggregate.rebuild import ActiveWorkersError, rebuild
 
     settings = _log_settings()
     if not yes:

@@ -1,19 +1,21 @@
-"""What the ingest service answers a source: the answer type, problem documents, the 503s."""
+"""What the ingest service answers over HTTP: JSON answers, problem documents, the 503s and the 409."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+from fastapi import Response
 
-@dataclass
-class Answer:
-    """An HTTP answer: status, JSON-native body, extra headers."""
 
-    status: int
-    body: dict[str, Any]
-    headers: dict[str, str] = field(default_factory=dict)
+def json_answer(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response:
+    """A JSON answer, serialised with orjson."""
+    return Response(
+        orjson.dumps(body), status_code=status, headers=headers, media_type="application/json"
+    )
 
 
 def problem(
@@ -25,22 +27,22 @@ def problem(
     column: int | None = None,
     headers: dict[str, str] | None = None,
     outcome: str | None = None,
-) -> Answer:
+) -> Response:
     """A problem answer `{code, message, line, column}`, and `outcome` when the batch's fate is at issue."""
     body: dict[str, Any] = {"code": code, "message": message, "line": line, "column": column}
     if outcome is not None:
         body["outcome"] = outcome
-    return Answer(status, body, headers or {})
+    return json_answer(status, body, headers)
 
 
 def unavailable(
     code: str, message: str, retry_after: int, *, outcome: str = "not_accepted"
-) -> Answer:
+) -> Response:
     """A 503 with `Retry-After`; `outcome` is `not_accepted` (nothing was published) or `unknown`."""
     return problem(503, code, message, outcome=outcome, headers={"Retry-After": str(retry_after)})
 
 
-def outcome_unknown(timeout: float, retry_after: int, keyed: bool) -> Answer:
+def outcome_unknown(timeout: float, retry_after: int, keyed: bool) -> Response:
     """The rows were sent but not acknowledged in time: what a source should know and do."""
     head = (
         f"Kafka did not acknowledge the batch within {timeout:g}s, but it had been sent: some or all"
@@ -60,7 +62,7 @@ def outcome_unknown(timeout: float, retry_after: int, keyed: bool) -> Answer:
     return unavailable("kafka_outcome_unknown", head + advice, retry_after, outcome="unknown")
 
 
-def not_recorded(retry_after: int) -> Answer:
+def not_recorded(retry_after: int) -> Response:
     """The Idempotency-Key could not be claimed: nothing was done."""
     return unavailable(
         "database_unavailable",
@@ -70,7 +72,7 @@ def not_recorded(retry_after: int) -> Answer:
     )
 
 
-def kafka_unavailable(retry_after: int, keyed: bool) -> Answer:
+def kafka_unavailable(retry_after: int, keyed: bool) -> Response:
     """No row was handed to Kafka before the timeout: nothing was accepted."""
     again = ", with the same Idempotency-Key." if keyed else "."
     return unavailable(
@@ -81,7 +83,7 @@ def kafka_unavailable(retry_after: int, keyed: bool) -> Answer:
     )
 
 
-def in_progress(seconds: float, retry_after: int) -> Answer:
+def in_progress(seconds: float, retry_after: int) -> Response:
     """Another request holds the key; its claim lapses within `seconds`."""
     lapses = math.ceil(seconds)
     return problem(

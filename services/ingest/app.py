@@ -27,9 +27,9 @@ from services.ingest.dependencies import IngestState, UnauthorizedError
 from services.ingest.idempotency import IdempotencyStore
 from services.ingest.idempotency_ledger import IdempotencyLedger
 from services.ingest.metrics import IngestMetrics
-from services.ingest.publisher import Publisher
+from services.ingest.publisher import KafkaPublisher
 from services.ingest.raw_validator import RawValidator
-from services.ingest.routes import respond, router
+from services.ingest.routes import router
 from services.ingest.schemas import ObservationBatch
 from services.ingest.service import IngestService
 from shared.domain.catalog import Catalog
@@ -67,7 +67,7 @@ def create_app(
 
         engine = make_engine(settings.database_url)
     metrics = IngestMetrics()
-    publisher = Publisher(settings)
+    publisher = KafkaPublisher(settings)
     lease = timedelta(
         seconds=settings.ingest_idempotency_lease_seconds
         or settings.ingest_publish_timeout_seconds + LEASE_MARGIN_SECONDS
@@ -114,8 +114,12 @@ def create_app(
 
 
 async def _unauthorized(request: Request, exc: Exception) -> Response:
-    return respond(problem(401, "unauthorized", "a valid source key is required: Authorization: Bearer <key>",
-                           headers={"WWW-Authenticate": 'Bearer realm="stadspuls-ingest"'}))  # fmt: skip
+    return problem(
+        401,
+        "unauthorized",
+        "a valid source key is required: Authorization: Bearer <key>",
+        headers={"WWW-Authenticate": 'Bearer realm="stadspuls-ingest"'},
+    )
 
 
 async def _client_gone(request: Request, exc: Exception) -> Response:
@@ -129,7 +133,7 @@ async def _invalid_request(request: Request, exc: Exception) -> Response:
     where = "; ".join(
         f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in errors
     )
-    return respond(problem(400, "invalid_request", where or "invalid request"))
+    return problem(400, "invalid_request", where or "invalid request")
 
 
 def _database_unavailable(
@@ -137,9 +141,12 @@ def _database_unavailable(
 ) -> Callable[[Request, Exception], Awaitable[Response]]:
     async def handler(request: Request, exc: Exception) -> Response:
         log.warning("database error: %s", type(exc).__name__)
-        return respond(unavailable("database_unavailable", "The key store is unreachable, so the request was"
-                                   " not processed: nothing was published. Retry after Retry-After seconds.",
-                                   settings.ingest_retry_after_seconds))  # fmt: skip
+        return unavailable(
+            "database_unavailable",
+            "The key store is unreachable, so the request was not processed: nothing was"
+            " published. Retry after Retry-After seconds.",
+            settings.ingest_retry_after_seconds,
+        )
 
     return handler
 

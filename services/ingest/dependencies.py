@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from services.ingest.auth import KeyVerifier
 from services.ingest.metrics import IngestMetrics
-from services.ingest.publisher import Publisher
+from services.ingest.ports import Publisher
 from services.ingest.service import IngestService
 from shared.domain.catalog import Catalog
 from shared.settings import Settings

@@ -21,6 +21,10 @@ from shared.db.schema import idempotency_records as records
 
 PENDING = 0
 RELEASED = 1
+#: An answered record keeps the HTTP status of its first answer: 202 when rows were accepted, 422
+#: when none was (no other answer is kept).
+ACCEPTED = 202
+REJECTED = 422
 
 
 @dataclass(frozen=True)

@@ -23,23 +23,12 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from services.ingest.partitioning import Partitioner
+from services.ingest.ports import KafkaUnavailableError, PublishOutcomeUnknownError, Record
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Header = tuple[str, bytes]
-Record = tuple[
-    bytes | None, bytes | None, list[Header]
-]  # key, value, headers (a list: aiokafka insists)
 BATCH_BYTES = 512 * 1024
-
-
-class KafkaUnavailableError(Exception):
-    """Kafka did not acknowledge in time, and no record was handed to it: nothing was accepted."""
-
-
-class PublishOutcomeUnknownError(KafkaUnavailableError):
-    """Kafka did not acknowledge in time (or refused), but the records were sent: some may be in."""
 
 
 @dataclass(eq=False)
@@ -53,8 +42,8 @@ class _Entry:
     handed: bool = False
 
 
-class Publisher:
-    """One idempotent producer for the whole service, (re)connected on demand."""
+class KafkaPublisher:
+    """The publisher port on Kafka: one idempotent producer for the service, (re)connected on demand."""
 
     def __init__(self, settings: Settings, *, client_id: str = "stadspuls-ingest") -> None:
         self._settings = settings

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
@@ -24,18 +23,12 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.errors import KafkaError
 
 from services.ingest.metrics import IngestMetrics
-from services.ingest.publisher import KafkaUnavailableError, Publisher, Record
-from services.ingest.service import ID_NAMESPACE, event_of
+from services.ingest.ports import KafkaUnavailableError, Publisher, Record
+from services.ingest.publisher import KafkaPublisher
 from shared.domain.catalog import Catalog
+from shared.domain.event import encode_event, raw_message_id
 from shared.domain.observation import utcnow
-from shared.domain.validation import (
-    ErrorCode,
-    Scope,
-    ValidRow,
-    allowed_indicators,
-    iso_utc,
-    validate_row,
-)
+from shared.domain.validation import ErrorCode, Scopes, ValidRow, iso_utc, validate_row
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -62,8 +55,8 @@ class RawValidator:
         self.canonical = settings.topic("observations.v1")
         self.dlq = settings.topic("observations.dlq.v1")
         self.group = f"{settings.topic_prefix}{settings.ingest_raw_group}"
-        self._allowed = {s.id: allowed_indicators(catalog, s.id) for s in catalog.kallor}
-        self._scopes: dict[str, Scope] = {}
+        # One scope per source and poll (same clock), so its memo serves the whole poll.
+        self.scopes = Scopes(catalog)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set, reconnecting after Kafka failures."""
@@ -118,14 +111,6 @@ class RawValidator:
                     await asyncio.wait_for(stop.wait(), 1.0)
         return False
 
-    def _scope(self, source: str, allowed: frozenset[str], now: datetime) -> Scope:
-        """One scope per source and poll (same clock), so its memo serves the whole poll."""
-        scope = self._scopes.get(source)
-        if scope is None or scope.now != now.astimezone(UTC):
-            utc = now.astimezone(UTC)
-            scope = self._scopes[source] = Scope(self.catalog, source, allowed, utc, utc.date())
-        return scope
-
     def judge(self, message: ConsumerRecord[bytes, bytes], now: datetime) -> tuple[bool, Record]:
         """(True, canonical record) for a valid message, else (False, DLQ record). Never raises."""
         headers = list(message.headers or ())
@@ -138,7 +123,7 @@ class RawValidator:
             )
             outcome = [_problem(ErrorCode.INTERNAL_ERROR, repr(exc)[:500])]
         label = source.decode("utf-8", "replace") if source else "unknown"
-        label = label if label in self._allowed else "unknown"
+        label = label if self.scopes.knows(label) else "unknown"
         if isinstance(outcome, tuple):
             self.metrics.count_rows(label, 1, 1, {})
             return True, (outcome[0], outcome[1], [])
@@ -154,8 +139,7 @@ class RawValidator:
         if source_header is None:
             return [_problem(ErrorCode.MISSING_SOURCE, "the message has no `source` header")]
         source = source_header.decode("utf-8", "replace")
-        allowed = self._allowed.get(source)
-        if allowed is None:
+        if not self.scopes.knows(source):
             return [_problem(ErrorCode.UNKNOWN_SOURCE, f"no source {source!r} in the catalog")]
         try:
             document = orjson.loads(message.value or b"")
@@ -165,15 +149,14 @@ class RawValidator:
                     ErrorCode.MALFORMED_MESSAGE, f"line {exc.lineno}, column {exc.colno}: {exc.msg}"
                 )
             ]
-        outcome = validate_row(document, self._scope(source, allowed, now), 1)
+        outcome = validate_row(document, self.scopes(source, now), 1)
         if not isinstance(outcome, ValidRow):
             return [{"field": e.field, "code": e.code.value, "message": e.message} for e in outcome]
         stamp = (
             datetime.fromtimestamp(message.timestamp / 1000, UTC) if message.timestamp > 0 else now
         )
-        name = f"raw\x1f{message.topic}\x1f{message.partition}\x1f{message.offset}"
-        event = event_of(outcome, source, iso_utc(stamp), str(uuid.uuid5(ID_NAMESPACE, name)))
-        return outcome.key.encode(), orjson.dumps(event)
+        oid = raw_message_id(message.topic, message.partition, message.offset)
+        return encode_event(outcome, source, iso_utc(stamp), oid)
 
 
 def run_raw_validator(settings: Settings, catalog: Catalog, stop: asyncio.Event, *,
@@ -181,7 +164,7 @@ def run_raw_validator(settings: Settings, catalog: Catalog, stop: asyncio.Event,
                       metrics: IngestMetrics | None = None) -> Coroutine[Any, Any, None]:  # fmt: skip
     """A coroutine running the raw validator until `stop` is set (own producer unless given)."""
     own = publisher is None
-    pub = publisher or Publisher(settings, client_id="stadspuls-ingest-raw")
+    pub = publisher or KafkaPublisher(settings, client_id="stadspuls-ingest-raw")
 
     async def main() -> None:
         try:

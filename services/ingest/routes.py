@@ -10,17 +10,54 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from services.ingest.answers import Answer, problem
+from services.ingest.answers import (
+    in_progress,
+    json_answer,
+    kafka_unavailable,
+    not_recorded,
+    outcome_unknown,
+    problem,
+)
 from services.ingest.dependencies import SourceDep, State
+from services.ingest.outcomes import (
+    BodyRefused,
+    Judged,
+    KeyInProgress,
+    KeyNotRecorded,
+    KeyReused,
+    NotAccepted,
+    Outcome,
+    OutcomeUnknown,
+    Replayed,
+)
 from services.ingest.schemas import CSV_EXAMPLE, BatchReport, ObservationBatch, Problem
 
 router = APIRouter()
 
 
-def respond(answer: Answer) -> Response:
-    """Serialise an answer with orjson."""
-    return Response(orjson.dumps(answer.body), status_code=answer.status, headers=answer.headers,
-                    media_type="application/json")  # fmt: skip
+def answer(outcome: Outcome, retry_after: int) -> Response:
+    """The HTTP answer of a batch's outcome: status, headers and body as docs/ingest.md has them."""
+    match outcome:
+        case Judged(report):
+            status = (200 if report.dry_run else 202) if report.accepted else 422
+            return json_answer(status, report.as_dict())
+        case Replayed(report, accepted):
+            return json_answer(202 if accepted else 422, report, {"Idempotent-Replayed": "true"})
+        case BodyRefused(error):
+            return problem(
+                error.status, error.code, error.message, line=error.line, column=error.column
+            )
+        case NotAccepted(keyed):
+            return kafka_unavailable(retry_after, keyed)
+        case OutcomeUnknown(timeout, keyed):
+            return outcome_unknown(timeout, retry_after, keyed)
+        case KeyNotRecorded():
+            return not_recorded(retry_after)
+        case KeyReused():
+            reused = "this Idempotency-Key was used before with a different request"
+            return problem(422, "idempotency_key_reused", reused)
+        case KeyInProgress(seconds):
+            return in_progress(seconds, retry_after)
 
 
 def _problem(description: str) -> dict[str, Any]:
@@ -72,21 +109,31 @@ async def post_observations(
     """Receive a batch of observations (JSON or CSV); answer what happened to each row."""
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media not in ("application/json", "text/csv"):
-        return respond(problem(415, "unsupported_media_type",
-                               f"Content-Type must be application/json or text/csv, not {media or 'absent'!r}"))  # fmt: skip
+        given = media or "absent"
+        return problem(
+            415,
+            "unsupported_media_type",
+            f"Content-Type must be application/json or text/csv, not {given!r}",
+        )
     limit = state.settings.max_body_bytes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        return respond(problem(413, "body_too_large", f"the body is larger than {limit} bytes"))
+        return problem(413, "body_too_large", f"the body is larger than {limit} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            return respond(problem(413, "body_too_large", f"the body is larger than {limit} bytes"))
+            return problem(413, "body_too_large", f"the body is larger than {limit} bytes")
         chunks.append(chunk)
-    answer = await state.service.ingest(source, b"".join(chunks), csv=media == "text/csv", dry_run=dry_run,
-                                        atomic=atomic, idempotency_key=idempotency_key)  # fmt: skip
-    return respond(answer)
+    outcome = await state.service.ingest(
+        source,
+        b"".join(chunks),
+        csv=media == "text/csv",
+        dry_run=dry_run,
+        atomic=atomic,
+        idempotency_key=idempotency_key,
+    )
+    return answer(outcome, state.settings.ingest_retry_after_seconds)
 
 
 @router.get("/healthz", tags=["operations"])

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.aggregate.writer import _apply
-from services.ingest.service import event_of
 from shared.domain.catalog import Kind
+from shared.domain.event import event_of
 from shared.domain.observation import Observation
 from shared.domain.rollup import (
     InvalidObservationError,

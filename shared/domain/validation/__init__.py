@@ -6,7 +6,7 @@ A rejected row is data — `RowError(row, field, code, message)` with a stable `
 an exception. Pure: no I/O; the clock comes in through `Scope`.
 """
 
-from shared.domain.validation.batch import BatchResult, validate_batch
+from shared.domain.validation.batch import Judgement, validate_batch
 from shared.domain.validation.cells import CLOCK_SKEW, iso_utc
 from shared.domain.validation.codes import (
     DESCRIPTIONS,
@@ -25,6 +25,7 @@ from shared.domain.validation.scope import (
     RATIO_TOLERANCE,
     RESERVED,
     Scope,
+    Scopes,
     ValidRow,
     allowed_indicators,
 )
@@ -37,12 +38,13 @@ __all__ = [
     "RATIO_SCALE",
     "RATIO_TOLERANCE",
     "RESERVED",
-    "BatchResult",
     "ErrorCode",
+    "Judgement",
     "Problem",
     "Problems",
     "RowError",
     "Scope",
+    "Scopes",
     "Unreadable",
     "ValidRow",
     "allowed_indicators",

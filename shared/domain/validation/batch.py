@@ -1,4 +1,4 @@
-"""A batch of rows: every row judged, repeated series caught, `atomic` applied."""
+"""A batch of rows: every row judged, repeated series caught, `atomic` applied (a `Judgement`)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from shared.domain.validation.scope import Scope, ValidRow
 
 
 @dataclass(slots=True)
-class BatchResult:
-    """The good rows, the errors of the bad ones, and each rejected row's first error code."""
+class Judgement:
+    """A judged batch: the good rows, the bad ones' errors, each rejected row's first error code."""
 
     received: int = 0
     valid: list[ValidRow] = field(default_factory=list)
@@ -32,12 +32,12 @@ class BatchResult:
 
 def validate_batch(
     rows: Iterable[object], scope: Scope, *, text: bool = False, atomic: bool = False
-) -> BatchResult:
+) -> Judgement:
     """Validate rows numbered from 1; a row repeating an earlier row's series is `duplicate_series`.
 
     With `atomic`, one bad row rejects every row: the good ones get `batch_rejected` (row 0 says so).
     """
-    result = BatchResult()
+    result = Judgement()
     first_row_of: dict[str, int] = {}
     for number, raw in enumerate(rows, start=1):
         result.received = number

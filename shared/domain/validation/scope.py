@@ -45,10 +45,42 @@ class Scope:
     memo: dict[object, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def of(cls, catalog: Catalog, source: str, now: datetime) -> Scope:
+    def of(
+        cls, catalog: Catalog, source: str, now: datetime, allowed: frozenset[str] | None = None
+    ) -> Scope:
         """The scope of `source` at time `now` (aware; its UTC date is "today")."""
         now = now.astimezone(UTC)
-        return cls(catalog, source, allowed_indicators(catalog, source), now, now.date())
+        if allowed is None:
+            allowed = allowed_indicators(catalog, source)
+        return cls(catalog, source, allowed, now, now.date())
+
+
+class Scopes:
+    """The scopes of one catalog's sources, as every ingest path gets them.
+
+    Each source's indicators are worked out once; the last scope of each source is kept while the
+    clock stands still (a poll of the raw topic, a retry received "when the first attempt was"),
+    so its memo serves all the rows judged at that moment.
+    """
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self._allowed: dict[str, frozenset[str]] = {}
+        self._last: dict[str, Scope] = {}
+
+    def knows(self, source: str) -> bool:
+        """Whether `source` is a source (källa) of the catalog."""
+        return source in self.catalog.source
+
+    def __call__(self, source: str, now: datetime) -> Scope:
+        """The scope of `source` at time `now`."""
+        scope = self._last.get(source)
+        if scope is None or scope.now != now.astimezone(UTC):
+            allowed = self._allowed.get(source)
+            if allowed is None:
+                allowed = self._allowed[source] = allowed_indicators(self.catalog, source)
+            scope = self._last[source] = Scope.of(self.catalog, source, now, allowed)
+        return scope
 
 
 def allowed_indicators(catalog: Catalog, source: str) -> frozenset[str]:

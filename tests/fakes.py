@@ -2,7 +2,8 @@
 
 Like arroyo's `LocalBroker` and httpx's `MockTransport`, they keep what they were given so a test
 can look, and fail when told to, the way the real adapter would; the integration tests run the
-same code on real Kafka and a real database.
+same code on real Kafka and a real database. `IngestRig` is the unit tests' composition root: an
+`IngestService` wired to them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+import orjson
 from sqlalchemy.exc import OperationalError
 
 from services.ingest.idempotency import (
@@ -24,9 +26,16 @@ from services.ingest.idempotency import (
     Replay,
     Reused,
 )
+from services.ingest.metrics import IngestMetrics
+from services.ingest.outcomes import IngestReport, Judged, Outcome
 from services.ingest.ports import KafkaUnavailableError, PublishOutcomeUnknownError, Record
+from services.ingest.service import IngestService
+from shared.settings import Settings
+from tests.factories import NOW, SCHOOL, ingest_catalog
 
 Failure = Literal["not_accepted", "unknown"]
+#: Settings of unit tests: own topic names, a short publish timeout, nothing read from the environment.
+UNIT_SETTINGS = Settings(_env_file=None, topic_prefix="unit.", ingest_publish_timeout_seconds=3.0)
 
 
 class RecordingPublisher:
@@ -150,3 +159,65 @@ class MemoryIdempotency:
             entry.status_code = RELEASED
         else:
             del self.entries[(source, key)]
+
+
+class SteppingClock:
+    """A clock that moves one second each time it is read."""
+
+    def __init__(self, start: datetime = NOW) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now
+
+
+class IngestRig:
+    """An `IngestService` on the test catalog, wired to the fakes, with helpers to look at them."""
+
+    def __init__(self, settings: Settings = UNIT_SETTINGS) -> None:
+        self.publisher = RecordingPublisher()
+        self.keys = MemoryIdempotency()
+        self.metrics = IngestMetrics()
+        self.clock = SteppingClock()
+        self.topic = settings.topic("observations.v1")
+        self.service = IngestService(
+            settings, ingest_catalog(), self.publisher, self.keys, self.metrics, self.clock
+        )
+
+    async def ingest(
+        self,
+        body: bytes,
+        *,
+        source: str = SCHOOL,
+        key: str | None = None,
+        csv: bool = False,
+        dry_run: bool = False,
+        atomic: bool = False,
+    ) -> Outcome:
+        """Ingest one batch, on the running loop."""
+        return await self.service.ingest(
+            source, body, csv=csv, dry_run=dry_run, atomic=atomic, idempotency_key=key
+        )
+
+    def send(self, body: bytes, **options: Any) -> Outcome:
+        """Ingest one batch (options as `ingest`)."""
+        return asyncio.run(self.ingest(body, **options))
+
+    def judged(self, body: bytes, **options: Any) -> IngestReport:
+        """The report of a batch that must be judged."""
+        outcome = self.send(body, **options)
+        assert isinstance(outcome, Judged), outcome
+        return outcome.report
+
+    def sample(self, name: str, **labels: str) -> float:
+        """A metric's value (0 when absent)."""
+        return self.metrics.registry.get_sample_value(name, labels) or 0.0
+
+    def batches(self, source: str, outcome: str) -> float:
+        """The batches counted with `outcome`."""
+        return self.sample("stadspuls_ingest_batches_total", source=source, outcome=outcome)
+
+    def events(self) -> list[dict[str, Any]]:
+        """The acknowledged events of the canonical topic."""
+        return [orjson.loads(value or b"") for _, value, _ in self.publisher.records(self.topic)]

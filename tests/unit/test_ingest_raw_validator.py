@@ -16,11 +16,9 @@ from services.ingest.ports import Record
 from services.ingest.raw_validator import RawValidator
 from shared.domain.event import raw_message_id
 from shared.domain.observation import Observation
-from shared.settings import Settings
 from tests.factories import LABOUR, NOW, SCHOOL, SHARE, count_row, ingest_catalog, share_row
-from tests.fakes import RecordingPublisher
+from tests.fakes import UNIT_SETTINGS, RecordingPublisher
 
-SETTINGS = Settings(_env_file=None, topic_prefix="unit.")
 RAW = "unit.stadspuls.observations.raw.v1"
 SENT_AT = datetime(2025, 6, 15, 11, 59, 30, 250000, tzinfo=UTC)
 
@@ -48,7 +46,7 @@ def row_message(row: dict[str, Any], source: bytes = SCHOOL.encode(), **kw: Any)
 
 @pytest.fixture
 def validator() -> RawValidator:
-    return RawValidator(SETTINGS, ingest_catalog(), RecordingPublisher(), IngestMetrics())
+    return RawValidator(UNIT_SETTINGS, ingest_catalog(), RecordingPublisher(), IngestMetrics())
 
 
 def dead_letter(validator: RawValidator, raw: Message) -> tuple[list[dict[str, Any]], Record]:

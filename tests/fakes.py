@@ -27,7 +27,7 @@ from services.ingest.idempotency import (
     Reused,
 )
 from services.ingest.metrics import IngestMetrics
-from services.ingest.outcomes import IngestReport, Judged, Outcome
+from services.ingest.outcomes import BatchOutcome, IngestReport, Judged
 from services.ingest.ports import KafkaUnavailableError, PublishOutcomeUnknownError, Record
 from services.ingest.service import IngestService
 from shared.settings import Settings
@@ -92,7 +92,7 @@ class RecordingPublisher:
 
 
 @dataclass
-class _Entry:
+class _KeyRecord:
     request_hash: str
     status_code: int
     response: dict[str, Any]
@@ -107,7 +107,7 @@ class MemoryIdempotency:
     """
 
     def __init__(self, lease: timedelta = timedelta(seconds=15)) -> None:
-        self.entries: dict[tuple[str, str], _Entry] = {}
+        self.entries: dict[tuple[str, str], _KeyRecord] = {}
         self.lease = lease
         self.unavailable = False
 
@@ -117,7 +117,7 @@ class MemoryIdempotency:
             raise OperationalError("claim", {}, ConnectionError("told to be down"))
         entry = self.entries.get((source, key))
         if entry is None:
-            self.entries[(source, key)] = _Entry(request_hash, PENDING, {}, now, now)
+            self.entries[(source, key)] = _KeyRecord(request_hash, PENDING, {}, now, now)
             return Claimed(now, now)
         if entry.request_hash != request_hash:
             return Reused()
@@ -128,7 +128,7 @@ class MemoryIdempotency:
             return InProgress((entry.token + self.lease - now).total_seconds())
         return Replay(entry.status_code, dict(entry.response))
 
-    def _owned(self, source: str, key: str, token: datetime) -> _Entry | None:
+    def _owned(self, source: str, key: str, token: datetime) -> _KeyRecord | None:
         entry = self.entries.get((source, key))
         if entry is None or entry.status_code != PENDING or entry.token != token:
             return None
@@ -194,13 +194,13 @@ class IngestRig:
         csv: bool = False,
         dry_run: bool = False,
         atomic: bool = False,
-    ) -> Outcome:
+    ) -> BatchOutcome:
         """Ingest one batch, on the running loop."""
         return await self.service.ingest(
             source, body, csv=csv, dry_run=dry_run, atomic=atomic, idempotency_key=key
         )
 
-    def send(self, body: bytes, **options: Any) -> Outcome:
+    def send(self, body: bytes, **options: Any) -> BatchOutcome:
         """Ingest one batch (options as `ingest`)."""
         return asyncio.run(self.ingest(body, **options))
 

@@ -89,7 +89,7 @@ class KeyInProgress:
     seconds: float
 
 
-Outcome = (
+BatchOutcome = (
     Judged
     | Replayed
     | BodyRefused

@@ -20,13 +20,13 @@ from services.ingest.answers import (
 )
 from services.ingest.dependencies import SourceDep, State
 from services.ingest.outcomes import (
+    BatchOutcome,
     BodyRefused,
     Judged,
     KeyInProgress,
     KeyNotRecorded,
     KeyReused,
     NotAccepted,
-    Outcome,
     OutcomeUnknown,
     Replayed,
 )
@@ -35,7 +35,7 @@ from services.ingest.schemas import CSV_EXAMPLE, BatchReport, ObservationBatch, 
 router = APIRouter()
 
 
-def answer(outcome: Outcome, retry_after: int) -> Response:
+def answer(outcome: BatchOutcome, retry_after: int) -> Response:
     """The HTTP answer of a batch's outcome: status, headers and body as docs/ingest.md has them."""
     match outcome:
         case Judged(report):

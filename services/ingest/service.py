@@ -1,6 +1,6 @@
 """One batch from a source: parse → validate (pure) → event → publish → outcome, with idempotency.
 
-`IngestService.ingest` says what became of the batch as an `Outcome` (`outcomes.py`); the HTTP
+`IngestService.ingest` says what became of the batch as a `BatchOutcome` (`outcomes.py`); the HTTP
 route maps it to an answer. The publisher and the idempotency store are ports (`ports.py`).
 """
 
@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from services.ingest.idempotency import ACCEPTED, REJECTED, Claimed, InProgress, Replay, Reused
 from services.ingest.metrics import IngestMetrics
 from services.ingest.outcomes import (
+    BatchOutcome,
     BodyRefused,
     IngestReport,
     Judged,
@@ -25,7 +26,6 @@ from services.ingest.outcomes import (
     KeyNotRecorded,
     KeyReused,
     NotAccepted,
-    Outcome,
     OutcomeUnknown,
     Replayed,
 )
@@ -83,7 +83,7 @@ class IngestService:
         dry_run: bool,
         atomic: bool,
         idempotency_key: str | None,
-    ) -> Outcome:
+    ) -> BatchOutcome:
         """Judge and (unless a dry run) publish one batch; the outcome says what became of each row."""
         key = None if dry_run else idempotency_key
         if key is None:
@@ -133,7 +133,7 @@ class IngestService:
         atomic: bool,
         key: str | None,
         now: datetime | None = None,
-    ) -> Outcome:
+    ) -> BatchOutcome:
         try:
             rows = (parse_csv if csv else parse_json)(body, self.settings.max_rows)
         except BodyError as exc:

@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from services.ingest.outcomes import (
+    BatchOutcome,
     BodyRefused,
     IngestReport,
     Judged,
@@ -16,7 +17,6 @@ from services.ingest.outcomes import (
     KeyNotRecorded,
     KeyReused,
     NotAccepted,
-    Outcome,
     OutcomeUnknown,
     Replayed,
 )
@@ -59,7 +59,7 @@ def test_a_replay_is_the_first_report_marked_replayed(accepted: bool, status: in
     assert response.headers["idempotent-replayed"] == "true"
 
 
-def problem(outcome: Outcome) -> tuple[int, dict[str, Any], dict[str, str]]:
+def problem(outcome: BatchOutcome) -> tuple[int, dict[str, Any], dict[str, str]]:
     response = answer(outcome, RETRY_AFTER)
     assert response.media_type == "application/json"
     return response.status_code, orjson.loads(response.body), dict(response.headers)
@@ -93,7 +93,7 @@ def test_an_unreadable_body_is_a_problem_saying_where() -> None:
     ],
 )
 def test_failures_are_503_with_retry_after_and_the_batchs_fate(
-    outcome: Outcome, code: str, fate: str
+    outcome: BatchOutcome, code: str, fate: str
 ) -> None:
     status, body, headers = problem(outcome)
     assert (status, body["code"], body["outcome"]) == (503, code, fate)

@@ -10,11 +10,11 @@ import pytest
 
 from services.ingest.idempotency import ACCEPTED, REJECTED, RELEASED
 from services.ingest.outcomes import (
+    BatchOutcome,
     Judged,
     KeyInProgress,
     KeyNotRecorded,
     KeyReused,
-    Outcome,
     OutcomeUnknown,
     Replayed,
 )
@@ -60,7 +60,7 @@ def test_the_same_key_with_another_request_is_reused(rig: IngestRig) -> None:
 def test_a_request_holding_the_key_makes_a_repeat_wait(rig: IngestRig) -> None:
     body = json_body([share_row()])
 
-    async def both() -> tuple[Outcome, Outcome]:
+    async def both() -> tuple[BatchOutcome, BatchOutcome]:
         rig.publisher.gate = asyncio.Event()
         first = asyncio.create_task(rig.ingest(body, key=KEY))
         for _ in range(100):  # let the first request claim the key (it then waits at the gate)

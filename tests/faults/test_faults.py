@@ -1,0 +1,95 @@
+"""Under a steady ingest load, each fault ends with the read model equal to the oracle of every
+acknowledged event, clients answered honestly and every acknowledged row on the canonical topic.
+
+Run with `STADSPULS_ENVIRONMENT=test .venv/bin/pytest -m faults tests/faults -rA` (`-rA` shows
+what clients were answered during each fault).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from shared.infra.kafka import KafkaEndpoint, LocalKafka
+from shared.infra.postgres import LocalPostgres
+from tests.faults import injectors as fault
+from tests.faults.checks import settled
+from tests.faults.conftest import StackOn
+from tests.faults.stack import AGGREGATOR_SESSIONS, Stack
+
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(240)]
+
+
+def survives(stack: Stack, inject: Callable[[], object], *, settle: float = 45) -> None:
+    """Start the load, inject the fault once it flows, load 5 s more, then check everything."""
+    with stack.load() as load:
+        load.wait_acknowledged(15)
+        since = time.monotonic()
+        inject()
+        until = time.monotonic()
+        load.finish(more=5)
+    print(f"during the fault ({until - since:.0f} s): {dict(load.answers(since, until))}")
+    print(f"in all: {dict(load.answers())}; {len(load.events())} rows acknowledged")
+    problems = settled(stack, load, settle)
+    assert not problems, "\n".join(problems)
+
+
+def test_sqlite_locked_for_50_seconds(
+    stack_on: StackOn, kafka: KafkaEndpoint, sqlite_file: str, ingest_sqlite_file: str
+) -> None:
+    stack = stack_on(kafka.bootstrap, sqlite_file, ingest_sqlite_file)
+    survives(stack, lambda: fault.lasting(fault.sqlite_locked(stack.sqlite_path), 50))
+
+
+def test_sqlite_files_read_only_for_20_seconds(
+    stack_on: StackOn, kafka: KafkaEndpoint, sqlite_file: str, ingest_sqlite_file: str
+) -> None:
+    stack = stack_on(kafka.bootstrap, sqlite_file, ingest_sqlite_file)
+    survives(stack, lambda: fault.lasting(fault.sqlite_read_only(stack.sqlite_path), 20))
+
+
+@pytest.mark.postgres
+def test_postgres_stopped_for_20_seconds_and_restarted(
+    stack_on: StackOn, kafka: KafkaEndpoint, postgres_private: LocalPostgres
+) -> None:
+    stack = stack_on(kafka.bootstrap, postgres_private.create_database("faults"))
+    survives(stack, lambda: fault.lasting(fault.postgres_stopped(postgres_private), 20))
+
+
+def test_postgres_sessions_of_the_aggregator_terminated_for_15_seconds(
+    stack_on: StackOn, kafka: KafkaEndpoint, postgres: LocalPostgres, pg_url: str
+) -> None:
+    stack = stack_on(kafka.bootstrap, pg_url)
+    ended: list[int] = []
+    survives(stack, lambda: ended.append(fault.keep_terminating(postgres, AGGREGATOR_SESSIONS, 15)))
+    assert ended[0] > 0, "no session of the aggregator was found to terminate"
+
+
+def test_writer_process_killed(stack_on: StackOn, kafka: KafkaEndpoint, pg_url: str) -> None:
+    stack = stack_on(kafka.bootstrap, pg_url)
+    assert stack.aggregate.proc is not None
+    worker = stack.aggregate.proc.pid
+    survives(stack, lambda: fault.kill(fault.writer_pid(worker)))
+
+
+def test_worker_killed_and_restarted(stack_on: StackOn, kafka: KafkaEndpoint, pg_url: str) -> None:
+    stack = stack_on(kafka.bootstrap, pg_url)
+    # The group waits out the dead member's session (60 s) before it hands its partitions on.
+    survives(stack, lambda: (stack.aggregate.kill(), stack.aggregate.start()), settle=100)
+
+
+def test_broker_paused_for_30_seconds(
+    stack_on: StackOn, kafka_private: LocalKafka, sqlite_file: str
+) -> None:
+    stack = stack_on(kafka_private.bootstrap, sqlite_file)
+    assert kafka_private.pid is not None
+    survives(stack, lambda: fault.lasting(fault.paused(kafka_private.pid or 0), 30))
+
+
+def test_broker_killed_and_restarted(
+    stack_on: StackOn, kafka_private: LocalKafka, sqlite_file: str
+) -> None:
+    stack = stack_on(kafka_private.bootstrap, sqlite_file)
+    survives(stack, lambda: fault.crash_and_restart(kafka_private))

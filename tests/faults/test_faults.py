@@ -24,15 +24,21 @@ pytestmark = [pytest.mark.faults, pytest.mark.timeout(240)]
 
 def survives(stack: Stack, inject: Callable[[], object], *, settle: float = 45) -> None:
     """Start the load, inject the fault once it flows, load 5 s more, then check everything."""
+    began = time.monotonic()
     with stack.load() as load:
-        load.wait_acknowledged(15)
+        load.wait_acknowledged(10)
         since = time.monotonic()
         inject()
         until = time.monotonic()
         load.finish(more=5)
+    ended = time.monotonic()
+    problems = settled(stack, load, settle)
     print(f"during the fault ({until - since:.0f} s): {dict(load.answers(since, until))}")
     print(f"in all: {dict(load.answers())}; {len(load.events())} rows acknowledged")
-    problems = settled(stack, load, settle)
+    print(
+        f"load {since - began:.0f} s + fault {until - since:.0f} s + {ended - until:.0f} s,"
+        f" checks {time.monotonic() - ended:.0f} s"
+    )
     assert not problems, "\n".join(problems)
 
 
@@ -52,36 +58,39 @@ def test_sqlite_files_read_only_for_20_seconds(
 
 @pytest.mark.postgres
 def test_postgres_stopped_for_20_seconds_and_restarted(
-    stack_on: StackOn, kafka: KafkaEndpoint, postgres_private: LocalPostgres
+    postgres_private: LocalPostgres, stack_on: StackOn, kafka: KafkaEndpoint
 ) -> None:
     stack = stack_on(kafka.bootstrap, postgres_private.create_database("faults"))
     survives(stack, lambda: fault.lasting(fault.postgres_stopped(postgres_private), 20))
 
 
 def test_postgres_sessions_of_the_aggregator_terminated_for_15_seconds(
-    stack_on: StackOn, kafka: KafkaEndpoint, postgres: LocalPostgres, pg_url: str
+    postgres: LocalPostgres, pg_url: str, stack_on: StackOn, kafka: KafkaEndpoint
 ) -> None:
     stack = stack_on(kafka.bootstrap, pg_url)
     ended: list[int] = []
-    survives(stack, lambda: ended.append(fault.keep_terminating(postgres, AGGREGATOR_SESSIONS, 15)))
+    survives(
+        stack,
+        lambda: ended.append(fault.keep_terminating(postgres, AGGREGATOR_SESSIONS, 15, every=0.2)),
+    )
     assert ended[0] > 0, "no session of the aggregator was found to terminate"
 
 
-def test_writer_process_killed(stack_on: StackOn, kafka: KafkaEndpoint, pg_url: str) -> None:
+def test_writer_process_killed(pg_url: str, stack_on: StackOn, kafka: KafkaEndpoint) -> None:
     stack = stack_on(kafka.bootstrap, pg_url)
     assert stack.aggregate.proc is not None
     worker = stack.aggregate.proc.pid
     survives(stack, lambda: fault.kill(fault.writer_pid(worker)))
 
 
-def test_worker_killed_and_restarted(stack_on: StackOn, kafka: KafkaEndpoint, pg_url: str) -> None:
+def test_worker_killed_and_restarted(pg_url: str, stack_on: StackOn, kafka: KafkaEndpoint) -> None:
     stack = stack_on(kafka.bootstrap, pg_url)
     # The group waits out the dead member's session (60 s) before it hands its partitions on.
     survives(stack, lambda: (stack.aggregate.kill(), stack.aggregate.start()), settle=100)
 
 
 def test_broker_paused_for_30_seconds(
-    stack_on: StackOn, kafka_private: LocalKafka, sqlite_file: str
+    kafka_private: LocalKafka, stack_on: StackOn, sqlite_file: str
 ) -> None:
     stack = stack_on(kafka_private.bootstrap, sqlite_file)
     assert kafka_private.pid is not None
@@ -89,7 +98,7 @@ def test_broker_paused_for_30_seconds(
 
 
 def test_broker_killed_and_restarted(
-    stack_on: StackOn, kafka_private: LocalKafka, sqlite_file: str
+    kafka_private: LocalKafka, stack_on: StackOn, sqlite_file: str
 ) -> None:
     stack = stack_on(kafka_private.bootstrap, sqlite_file)
     survives(stack, lambda: fault.crash_and_restart(kafka_private))

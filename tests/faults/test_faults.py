@@ -57,10 +57,17 @@ def test_sqlite_files_read_only_for_20_seconds(
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("ingest_apart", [False, True], ids=["ingest-on-it-too", "ingest-apart"])
 def test_postgres_stopped_for_20_seconds_and_restarted(
-    postgres_private: LocalPostgres, stack_on: StackOn, kafka: KafkaEndpoint
+    postgres_private: LocalPostgres,
+    pg_url: str,
+    stack_on: StackOn,
+    kafka: KafkaEndpoint,
+    ingest_apart: bool,
 ) -> None:
-    stack = stack_on(kafka.bootstrap, postgres_private.create_database("faults"))
+    """Ingest on the stopped server answers its clients 503s too; ingest apart keeps events coming."""
+    read_model = postgres_private.create_database("faults")
+    stack = stack_on(kafka.bootstrap, read_model, pg_url if ingest_apart else None)
     survives(stack, lambda: fault.lasting(fault.postgres_stopped(postgres_private), 20))
 
 

@@ -125,7 +125,7 @@ def verify(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def settled(stack: Stack, load: Load, timeout: float = 45) -> list[str]:
+def settled(stack: Stack, load: Load, timeout: float = 40) -> list[str]:
     """Every problem found after the fault; empty when the system kept its promise."""
     events = load.events()
     problems = answer_problems(load) + topic_problems(stack, events)

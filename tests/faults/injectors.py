@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -16,6 +15,7 @@ import psycopg
 
 from shared.infra.kafka import LocalKafka
 from shared.infra.postgres import USER, LocalPostgres
+from shared.infra.wait import wait_for
 
 # Holds an exclusive lock on a SQLite file until its stdin closes.
 _LOCKER = """import sqlite3, sys
@@ -89,14 +89,14 @@ def terminate_backends(server: LocalPostgres, application_name: str) -> int:
 
 
 def keep_terminating(
-    server: LocalPostgres, application_name: str, seconds: float, every: float = 0.5
+    server: LocalPostgres, application_name: str, seconds: float, every: float = 0.2
 ) -> int:
     """Terminate the sessions of `application_name` again and again for `seconds`; count them."""
-    ended, stop = 0, threading.Event()
+    ended = 0
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         ended += terminate_backends(server, application_name)
-        stop.wait(every)
+        time.sleep(every)  # the fault's rhythm
     return ended
 
 
@@ -121,8 +121,6 @@ def writer_pid(worker_pid: int) -> int:
 
 def kill(pid: int) -> None:
     """SIGKILL `pid` and wait until it is gone."""
-    from shared.infra.wait import wait_for
-
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: _gone(pid), timeout=10, what=f"process {pid} to die")
 

@@ -19,8 +19,11 @@ from bench.api.dataset import Dataset
 from services.ingest.service import ID_NAMESPACE
 from shared.domain.catalog import Catalog, Kind
 from shared.domain.observation import Observation
+from shared.infra.wait import wait_for
 from tests.factories import json_body
 
+HTTP_TIMEOUT = 60.0  # seconds one attempt may take
+LONGEST_PAUSE = 10.0  # seconds between attempts at most, whatever Retry-After says
 ROW_FIELDS = {
     "indicator",
     "area",
@@ -73,7 +76,7 @@ def revised(catalog: Catalog, obs: Observation) -> Observation:
     return obs.model_copy(update=change)
 
 
-def batches(catalog: Catalog, prefix: str, size: int = 100) -> list[Batch]:
+def batches(catalog: Catalog, prefix: str, size: int = 30) -> list[Batch]:
     """Two years of every source's rows, the sources taking turns, each chunk's corrections
     following the next chunk."""
     firsts = list(Dataset(catalog, years=range(2024, 2026)).observations())
@@ -116,7 +119,7 @@ class Load:
         tokens: dict[str, str],
         batches: list[Batch],
         *,
-        rate: float = 3.0,
+        rate: float = 10.0,
         seconds: float = 90.0,
         clients: int = 3,
         give_up: float = 75.0,
@@ -144,12 +147,11 @@ class Load:
         """Post new batches for `more` seconds, then wait until every started batch is settled."""
         self._end = min(self._end, time.monotonic() + more)
         for thread in self._threads:
-            thread.join(max(self._end - time.monotonic(), 0) + self.give_up + 70)
+            longest = self.give_up + HTTP_TIMEOUT + LONGEST_PAUSE  # of one batch
+            thread.join(max(self._end - time.monotonic(), 0) + longest)
 
     def wait_acknowledged(self, n: int, timeout: float = 60) -> None:
         """Block until `n` batches were acknowledged (the load is flowing end to end)."""
-        from shared.infra.wait import wait_for
-
         wait_for(
             lambda: len(self.acknowledged) >= n,
             timeout=timeout,
@@ -184,7 +186,7 @@ class Load:
             return self._next - 1
 
     def _client(self) -> None:
-        with httpx.Client(timeout=60) as http:
+        with httpx.Client(timeout=HTTP_TIMEOUT) as http:
             for index in iter(self._take, None):
                 due = self._start + index / self.rate
                 if self._stop.wait(max(due - time.monotonic(), 0)):
@@ -209,7 +211,7 @@ class Load:
             if not retryable or time.monotonic() - first > self.give_up:
                 return
             wait = float(reply.retry_after) if (reply.retry_after or "").isdigit() else 1.0
-            if self._stop.wait(min(wait, 10.0)):
+            if self._stop.wait(min(wait, LONGEST_PAUSE)):
                 return
 
     def _attempts(

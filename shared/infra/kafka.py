@@ -152,6 +152,11 @@ class LocalKafka(LocalServer):
         """Tell whether the broker process is alive."""
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """The broker's process id while it runs (to pause or kill it from outside)."""
+        return self._proc.pid if self.is_running() and self._proc is not None else None
+
     def wait(self) -> int:
         """Block until the broker process exits and return its exit code."""
         return self._proc.wait() if self._proc is not None else 0

@@ -105,19 +105,10 @@ def read_model_problems(stack: Stack, events: list[Observation], timeout: float)
     return []
 
 
-def verify_available() -> bool:
-    """Whether the command line has `stadspuls verify`."""
-    from typer.main import get_command
-
-    from shared.cli import app
-
-    return "verify" in getattr(get_command(app), "commands", {})
-
-
 def verify(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """`stadspuls verify` on the stack's topic and database, as an operator runs it."""
     return subprocess.run(
-        [sys.executable, "-m", "shared.cli", "verify"],
+        [sys.executable, "-m", "services.cli", "verify"],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
@@ -130,10 +121,9 @@ def settled(stack: Stack, load: Load, timeout: float = 40) -> list[str]:
     events = load.events()
     problems = answer_problems(load) + topic_problems(stack, events)
     problems += read_model_problems(stack, events, timeout)
-    if verify_available():
-        done = verify(stack.env)
-        if done.returncode != 0:
-            problems.append(
-                f"stadspuls verify exited {done.returncode}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
-            )
+    done = verify(stack.env)
+    if done.returncode != 0:
+        problems.append(
+            f"stadspuls verify exited {done.returncode}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+        )
     return problems

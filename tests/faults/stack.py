@@ -13,9 +13,9 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
+from services.ingest.keys import create_key
 from shared.db.engine import make_engine, upgrade
 from shared.domain.catalog import Catalog
-from shared.keys import create_key
 from shared.settings import Settings
 from shared.topics import ensure_topics
 from tests.aggregator import env_of

@@ -92,8 +92,8 @@ def test_writer_process_killed(pg_url: str, stack_on: StackOn, kafka: KafkaEndpo
 
 def test_worker_killed_and_restarted(pg_url: str, stack_on: StackOn, kafka: KafkaEndpoint) -> None:
     stack = stack_on(kafka.bootstrap, pg_url)
-    # The group waits out the dead member's session (60 s) before it hands its partitions on.
-    survives(stack, lambda: (stack.aggregate.kill(), stack.aggregate.start()), settle=100)
+    # The group waits out the dead member's session (15 s) before it hands its partitions on.
+    survives(stack, lambda: (stack.aggregate.kill(), stack.aggregate.start()), settle=60)
 
 
 def test_broker_paused_for_30_seconds(

@@ -17,9 +17,21 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  # Debian's prometheus package starts a server on :9090; Stadspuls runs its own when it needs one.
-  if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true; fi
-  $SUDO pkill -x prometheus >/dev/null 2>&1 || true
+  # Debian's prometheus package starts a system service on :9090; Stadspuls runs its own when it
+  # needs one. Stop and disable that service, by its unit alone: never a process found by its name,
+  # which may be someone's own Prometheus.
+  if [[ " ${need[*]} " == *" prometheus "* ]]; then
+    if command -v systemctl >/dev/null 2>&1 && $SUDO systemctl disable --now prometheus.service >/dev/null 2>&1; then
+      :
+    else  # no systemd running (a container): the package started it with its init script
+      if command -v service >/dev/null 2>&1; then
+        $SUDO service prometheus stop >/dev/null 2>&1 || true
+      elif [ -x /etc/init.d/prometheus ]; then
+        $SUDO /etc/init.d/prometheus stop >/dev/null 2>&1 || true
+      fi
+      if command -v update-rc.d >/dev/null 2>&1; then $SUDO update-rc.d prometheus disable >/dev/null 2>&1 || true; fi
+    fi
+  fi
 fi
 
 stamp=.venv/.stadspuls-installed

@@ -39,7 +39,16 @@ def _settings() -> Settings:
 
 
 @app.command()
-def serve(service: Annotated[str, typer.Argument(help="ingest, aggregate or api")]) -> None:
+def serve(
+    service: Annotated[str, typer.Argument(help="ingest, aggregate or api")],
+    log_file: Annotated[
+        Path | None,
+        typer.Option(help="Every log line goes here; stderr gets only warnings and errors, named."),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="With --log-file: every line on stderr too.")
+    ] = False,
+) -> None:
     """Run one service in the foreground (what containers and `stadspuls up` run)."""
     from services.serve import serve_service
 
@@ -47,17 +56,24 @@ def serve(service: Annotated[str, typer.Argument(help="ingest, aggregate or api"
         raise typer.BadParameter(
             f"unknown service {service!r}; choose one of {', '.join(SERVICES)}"
         )
-    serve_service(service, _settings())
+    serve_service(service, _settings(), log_file, verbose)
 
 
 @app.command()
 def up(
     workdir: Annotated[
-        Path | None, typer.Option(help="Folder for the local broker's data and logs.")
+        Path | None,
+        typer.Option(help="Folder for the parts' logs and the local broker's data (default: new)."),
     ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Every log line of the services here too.")
+    ] = False,
 ) -> None:
     """Run the whole system here: local Kafka (unless configured), the read model, all three
-    services; a part that dies is restarted. Ctrl-C (SIGINT) or SIGTERM stops everything."""
+    services; a part that dies is restarted. Ctrl-C (SIGINT) or SIGTERM stops everything.
+
+    The console shows what starts, the URLs, then the services' warnings and errors and the
+    supervisor's news; every line of every part is in the logs in the work folder."""
     from shared.db.engine import upgrade
     from shared.infra.supervisor import Part, Supervisor
     from shared.topics import ensure_topics
@@ -65,13 +81,18 @@ def up(
     stopping = _stop_on_signals()
     settings = _settings()
     _load_catalog(settings)
+    folder = workdir or Path(tempfile.mkdtemp(prefix="stadspuls-up-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    parts = ([] if settings.kafka_bootstrap else ["broker"]) + list(SERVICES)
+    hint = "" if verbose else "; --verbose shows the services' lines here too"
+    typer.echo(f"logs: {folder} ({', '.join(f'{part}.log' for part in parts)}){hint}")
     supervisor = Supervisor(typer.echo)
     env = dict(os.environ)
     # One client for every readiness check: a new one per request costs ~25 ms of CPU (TLS setup).
     http = httpx.Client(timeout=1, limits=httpx.Limits(max_keepalive_connections=0))
     try:
         if not settings.kafka_bootstrap:
-            bootstrap = _start_kafka(supervisor, workdir, stopping)
+            bootstrap = _start_kafka(supervisor, folder, stopping)
             env["STADSPULS_KAFKA_BOOTSTRAP"] = bootstrap
             settings = Settings(kafka_bootstrap=bootstrap)
         if stopping.is_set():
@@ -80,9 +101,11 @@ def up(
         upgrade(settings.database_url)
         ports = {name: getattr(settings, f"{name}_port") for name in SERVICES}
         urls = {name: f"http://{settings.host}:{port}" for name, port in ports.items()}
+        typer.echo(f"starting {', '.join(SERVICES)} …")
         for name, url in urls.items():
             if not stopping.is_set():
-                supervisor.add(Part(name, _service(name, env), _answers(http, f"{url}/readyz"), 1))
+                spawn = _service(name, env, folder / f"{name}.log", verbose)
+                supervisor.add(Part(name, spawn, _answers(http, f"{url}/readyz"), 1))
         all_up = supervisor.run(lambda: stopping.is_set() or supervisor.all_up(), timeout=120)
         if stopping.is_set():
             return
@@ -92,7 +115,7 @@ def up(
             typer.echo(f"{name:<11} {url}  (/healthz, /readyz, /metrics)")
         typer.echo(f"API docs    {urls['api']}/docs   ingest docs {urls['ingest']}/docs")
         if not all_up:
-            typer.echo(f"not every part is up after 120 s: {supervisor.status()}")
+            typer.echo(f"not every part is up after 120 s: {supervisor.status()} (logs: {folder})")
         typer.echo("Stadspuls is up. Ctrl-C stops everything.")
         supervisor.reporting = True
         supervisor.run(stopping.is_set)
@@ -103,12 +126,11 @@ def up(
         typer.echo("stopped.")
 
 
-def _start_kafka(supervisor: Supervisor, workdir: Path | None, stopping: threading.Event) -> str:
+def _start_kafka(supervisor: Supervisor, folder: Path, stopping: threading.Event) -> str:
     from shared.infra.kafka import LocalKafka
     from shared.infra.supervisor import Part
 
-    folder = workdir or Path(tempfile.mkdtemp(prefix="stadspuls-up-"))
-    typer.echo(f"starting a local Kafka broker (log: {folder / 'broker.log'}) …")
+    typer.echo("starting a local Kafka broker …")
     kafka = LocalKafka(folder)
     supervisor.add(Part("kafka", kafka.launch, kafka.serves))
     if not supervisor.run(lambda: stopping.is_set() or supervisor.all_up(), timeout=120):
@@ -126,13 +148,16 @@ def _stop_on_signals() -> threading.Event:
     return stopping
 
 
-def _service(name: str, env: dict[str, str]) -> Callable[[], subprocess.Popen[bytes]]:
+def _service(
+    name: str, env: dict[str, str], log_file: Path, verbose: bool
+) -> Callable[[], subprocess.Popen[bytes]]:
     from shared.infra.server import die_with_parent
 
     def spawn() -> subprocess.Popen[bytes]:
         # A session of its own: a Ctrl-C in the terminal reaches `up` alone, which stops the parts
         # in order; PDEATHSIG: a kill -9 of `up` leaves no orphan.
-        command = [sys.executable, "-m", "services.cli", "serve", name]
+        command = [sys.executable, "-m", "services.cli", "serve", name, "--log-file", str(log_file)]
+        command += ["--verbose"] if verbose else []
         return subprocess.Popen(
             command, env=env, start_new_session=True, preexec_fn=die_with_parent
         )

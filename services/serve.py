@@ -3,18 +3,37 @@
 from __future__ import annotations
 
 import logging
+import logging.config
+import os
+import sys
+from pathlib import Path
+from types import TracebackType
 
+from services.logs import logging_config
 from shared.settings import Settings
 
+log = logging.getLogger("stadspuls.serve")
 
-def serve_service(name: str, settings: Settings) -> None:
+
+def _log_uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    log.critical("stopped by an uncaught %s", kind.__name__, exc_info=(kind, exc, tb))
+
+
+def serve_service(
+    name: str, settings: Settings, log_file: Path | None = None, verbose: bool = False
+) -> None:
     """Run the named service in the foreground until it is signalled to stop."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.config.dictConfig(logging_config(name, log_file, verbose))
+    if log_file is not None:  # a crash's traceback goes to the file too, its last line to stderr
+        sys.excepthook = _log_uncaught
+    from sqlalchemy.engine import make_url
+
     from shared.catalog.loader import load_catalog
     from shared.db.engine import make_engine
 
+    where = make_url(settings.database_url).render_as_string(hide_password=True)
+    kafka = settings.kafka_bootstrap or "unset"
+    log.info("%s starting (pid %d): read model %s, Kafka %s", name, os.getpid(), where, kafka)
     catalog = load_catalog(settings.catalog_path)
     engine = make_engine(settings.database_url)
     if name == "aggregate":
@@ -22,7 +41,10 @@ def serve_service(name: str, settings: Settings) -> None:
 
         from services.aggregate.app import create_app as create_aggregate
 
-        worker = faust.Worker(create_aggregate(settings, catalog, engine), loglevel="INFO")
+        # faust sets logging up again when it starts: the same configuration, not its own
+        config = logging_config(name, log_file, verbose)
+        app = create_aggregate(settings, catalog, engine)
+        worker = faust.Worker(app, loglevel="INFO", logging_config=config)
         worker.execute_from_commandline()
         return
     from shared.http_server import serve

@@ -39,6 +39,7 @@ def server_config(app: Any, settings: Settings, port: int) -> uvicorn.Config:
         port=port,
         http=protocol_with(limits(settings)),
         ws="none",  # no service speaks it, and an upgraded connection would leave the limits
+        log_config=None,  # its lines go through the process's logging, as every other library's
         log_level="info",
         access_log=False,
     )

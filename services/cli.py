@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import httpx
 import typer
+from sqlalchemy.engine import make_url
 
 from shared.domain.catalog import Catalog
 from shared.settings import Settings
@@ -110,7 +111,8 @@ def up(
         if stopping.is_set():
             return
         typer.echo(f"Kafka       {settings.kafka_bootstrap}")
-        typer.echo(f"read model  {settings.database_url}")
+        shown = make_url(settings.database_url).render_as_string(hide_password=True)
+        typer.echo(f"read model  {shown}")
         for name, url in urls.items():
             typer.echo(f"{name:<11} {url}  (/healthz, /readyz, /metrics)")
         typer.echo(f"API docs    {urls['api']}/docs   ingest docs {urls['ingest']}/docs")

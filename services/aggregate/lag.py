@@ -52,7 +52,9 @@ class OffsetReader:
         if self._admin is None:
             self._admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="stadspuls-lag")
         if self._consumer is None:
-            self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="stadspuls-lag")
+            self._consumer = KafkaConsumer(
+                bootstrap_servers=bootstrap, client_id="stadspuls-lag", enable_auto_commit=False
+            )
         group = self.settings.aggregate_app_id
         done = self._admin.list_group_offsets({group: None}).get(group, {})
         numbers = self._consumer.partitions_for_topic(self.topic) or ()

@@ -16,8 +16,8 @@ from typing import Any, Self
 import httpx
 
 from bench.api.dataset import Dataset
-from services.ingest.service import ID_NAMESPACE
 from shared.domain.catalog import Catalog, Kind
+from shared.domain.event import ID_NAMESPACE
 from shared.domain.observation import Observation
 from shared.infra.wait import wait_for
 from tests.factories import json_body

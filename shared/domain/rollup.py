@@ -17,6 +17,7 @@ from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal, TypeAlias
 
 from shared.domain.catalog import AreaLevel, Catalog, Indikator, Kind
 from shared.domain.observation import Observation, version_of
@@ -26,7 +27,10 @@ from shared.domain.validation.event import judge_event
 
 YTTERSTADEN = "ytterstaden"
 FOKUSOMRADEN = "fokusomraden"
-VIRTUAL = "virtual"
+VIRTUAL: Literal["virtual"] = "virtual"
+#: The level of a row: its area's level in the tree, or virtual (ytterstaden, fokusomraden).
+SeriesLevel: TypeAlias = AreaLevel | Literal["virtual"]
+SERIES_LEVELS = frozenset({*(level.value for level in AreaLevel), VIRTUAL})
 
 SeriesId = tuple[str, str, str, str]  # indicator, area, period, gender
 
@@ -200,6 +204,7 @@ class RollupEngine:
     def new_row(self, key: SeriesId) -> SeriesRow:
         """An empty row for a series, with its level, period position and child count."""
         indicator, area, period, gender = key
+        level: str
         if area in self._members:
             level, n_children = VIRTUAL, self._members[area]
         else:

@@ -8,7 +8,10 @@ from typing import Literal
 from pydantic import Field
 
 from services.api.schemas.common import Answer, Page
-from services.api.schemas.status import DirectionText, StatusInputs, StatusText, TrendText
+from services.api.schemas.status import StatusInputs
+from shared.domain.catalog import Direction, Gender, RiskGroup
+from shared.domain.rollup import Origin, SeriesLevel
+from shared.domain.status import StatusCode, Trend
 
 
 class RiskRelative(Answer):
@@ -25,9 +28,7 @@ class RiskRelative(Answer):
 class RiskGroupScore(Answer):
     """One risk group's score: the mean relative of its indicators the area has."""
 
-    group: Literal["sociala_riskfaktorer", "halsa", "sakerhet_trygghet", "forsorjning"] = Field(
-        description="Risk group.", examples=["forsorjning"]
-    )
+    group: RiskGroup = Field(description="Risk group.", examples=["forsorjning"])
     score: float = Field(
         description="Mean relative of the group (100 = as the city).", examples=[212.5]
     )
@@ -89,7 +90,7 @@ class OmradeOut(Answer):
 
     id: str = Field(description="Area id.", examples=["rinkeby-kista"])
     name: str = Field(description="Name.", examples=["Rinkeby-Kista"])
-    level: Literal["stad", "stadsdelsomrade", "stadsdel", "virtual"] = Field(
+    level: SeriesLevel = Field(
         description="Level; virtual areas (ytterstaden, fokusomraden) are unions of stadsdelsområden.",
         examples=["stadsdelsomrade"],
     )
@@ -118,9 +119,9 @@ class ProfileRow(Answer):
         examples=["Andel unga 16–24 år som varken arbetar eller studerar"],
     )
     unit: str = Field(description="Unit.", examples=["percent"])
-    direction: DirectionText = Field(description="Desired direction.", examples=["decrease"])
+    direction: Direction = Field(description="Desired direction.", examples=["decrease"])
     area: str = Field(description="Area id.", examples=["rinkeby-kista"])
-    gender: Literal["T", "K", "M"] = Field(description="Gender.", examples=["T"])
+    gender: Gender = Field(description="Gender.", examples=["T"])
     period: str | None = Field(
         default=None, description="The area's newest period with a value.", examples=["2024"]
     )
@@ -133,7 +134,7 @@ class ProfileRow(Answer):
     denominator: float | None = Field(
         default=None, description="Its denominator (ratio indicators).", examples=[12870.0]
     )
-    origin: Literal["reported", "computed"] | None = Field(
+    origin: Origin | None = Field(
         default=None, description="reported or computed.", examples=["computed"]
     )
     city_value: float | None = Field(
@@ -145,11 +146,11 @@ class ProfileRow(Answer):
         description="The area against the city in the desired direction: battre (better), samre (worse) or lika.",
         examples=["samre"],
     )
-    status: StatusText = Field(
+    status: StatusCode = Field(
         description="The area's own progress status for this indicator.",
         examples=["ingen_framgang"],
     )
-    trend: TrendText | None = Field(
+    trend: Trend | None = Field(
         default=None, description="The area's trend.", examples=["forbattring"]
     )
     inputs: StatusInputs = Field(

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import Field
 
 from services.api.schemas.common import Answer, Page
-
-StatusText = Literal[
-    "uppnatt", "i_fas", "viss_framgang", "ingen_framgang", "forsamring", "saknar_mal", "saknar_data"
-]
-TrendText = Literal["forbattring", "oforandrad", "forsamring"]
-DirectionText = Literal["increase", "decrease"]
-RoleText = Literal["huvudansvarig", "berord"]
+from shared.domain.catalog import Direction, Gender, NamndType, Role
+from shared.domain.status import StatusCode, Trend
 
 _STATUS = (
     "Progress status: uppnatt, i_fas, viss_framgang, ingen_framgang, forsamring, saknar_mal "
@@ -51,7 +45,7 @@ class ResponsibleOut(Answer):
     """A nämnd's role for an etappmål or indicator."""
 
     namnd: str = Field(description="Nämnd id.", examples=["utbildningsnamnden"])
-    role: RoleText = Field(
+    role: Role = Field(
         description="huvudansvarig (lead) or berord (involved).", examples=["huvudansvarig"]
     )
 
@@ -59,8 +53,8 @@ class ResponsibleOut(Answer):
 class StatusInputs(Answer):
     """Every input of a status, so that a reader can check it (UN SDG progress assessment)."""
 
-    status: StatusText | None = Field(default=None, description=_STATUS, examples=["viss_framgang"])
-    trend: TrendText | None = Field(default=None, description=_TREND, examples=["forbattring"])
+    status: StatusCode | None = Field(default=None, description=_STATUS, examples=["viss_framgang"])
+    trend: Trend | None = Field(default=None, description=_TREND, examples=["forbattring"])
     reason: str | None = Field(
         default=None,
         description="Why saknar_data/saknar_mal, or a note on the judgement.",
@@ -122,9 +116,9 @@ class IndicatorSummary(Answer):
         examples=["Andel elever i åk 9 behöriga till gymnasiets nationella program"],
     )
     unit: str = Field(description="Unit of the values.", examples=["percent"])
-    direction: DirectionText = Field(description="Desired direction.", examples=["increase"])
-    status: StatusText = Field(description=_STATUS, examples=["viss_framgang"])
-    trend: TrendText | None = Field(default=None, description=_TREND, examples=["forbattring"])
+    direction: Direction = Field(description="Desired direction.", examples=["increase"])
+    status: StatusCode = Field(description=_STATUS, examples=["viss_framgang"])
+    trend: Trend | None = Field(default=None, description=_TREND, examples=["forbattring"])
     reason: str | None = Field(
         default=None, description="Why saknar_data/saknar_mal, or a note.", examples=[None]
     )
@@ -158,9 +152,7 @@ class IndicatorSummary(Answer):
         json_schema_extra={"x-csv-join": "{namnd}:{role}"},
     )
     area: str = Field(description="Area the status is computed for.", examples=["stockholm"])
-    gender: Literal["T", "K", "M"] = Field(
-        description="Gender the status is computed for.", examples=["T"]
-    )
+    gender: Gender = Field(description="Gender the status is computed for.", examples=["T"])
 
 
 class EtappmalOut(Answer):
@@ -171,8 +163,8 @@ class EtappmalOut(Answer):
     title: str = Field(
         description="The etappmål as decided.", examples=["Andel av eleverna i årskurs 9 … ökar"]
     )
-    direction: DirectionText = Field(description="Desired direction.", examples=["increase"])
-    status: StatusText = Field(description=_STATUS, examples=["viss_framgang"])
+    direction: Direction = Field(description="Desired direction.", examples=["increase"])
+    status: StatusCode = Field(description=_STATUS, examples=["viss_framgang"])
     counts: StatusCounts = Field(description="Its indicators per status.")
     baseline: BaselineOut | None = Field(
         default=None, description="Baseline of the headline indicator."
@@ -181,7 +173,7 @@ class EtappmalOut(Answer):
     headline: str = Field(
         description="Id of the headline (first) indicator.", examples=["behorighet-gymnasiet-ak9"]
     )
-    trend: TrendText | None = Field(
+    trend: Trend | None = Field(
         default=None, description="Trend of the headline indicator.", examples=["forbattring"]
     )
     latest_period: str | None = Field(
@@ -199,9 +191,7 @@ class EtappmalOut(Answer):
         json_schema_extra={"x-csv-join": "{namnd}:{role}"},
     )
     area: str = Field(description="Area the status is computed for.", examples=["stockholm"])
-    gender: Literal["T", "K", "M"] = Field(
-        description="Gender the status is computed for.", examples=["T"]
-    )
+    gender: Gender = Field(description="Gender the status is computed for.", examples=["T"])
     computed_at: datetime | None = Field(
         default=None,
         description="When the aggregator computed it (null: computed on request).",
@@ -216,8 +206,8 @@ class NamndGoal(Answer):
     title: str = Field(
         description="The etappmål.", examples=["Andel av eleverna i årskurs 9 … ökar"]
     )
-    role: RoleText = Field(description="The nämnd's role.", examples=["huvudansvarig"])
-    status: StatusText = Field(description=_STATUS, examples=["viss_framgang"])
+    role: Role = Field(description="The nämnd's role.", examples=["huvudansvarig"])
+    status: StatusCode = Field(description=_STATUS, examples=["viss_framgang"])
 
 
 class NamndIndicator(Answer):
@@ -225,9 +215,9 @@ class NamndIndicator(Answer):
 
     id: str = Field(description="Indicator id.", examples=["behorighet-gymnasiet-ak9"])
     name: str = Field(description="Indicator name.", examples=["Andel elever i åk 9 behöriga …"])
-    role: RoleText = Field(description="The nämnd's role.", examples=["huvudansvarig"])
-    status: StatusText = Field(description=_STATUS, examples=["viss_framgang"])
-    trend: TrendText | None = Field(default=None, description=_TREND, examples=["forbattring"])
+    role: Role = Field(description="The nämnd's role.", examples=["huvudansvarig"])
+    status: StatusCode = Field(description=_STATUS, examples=["viss_framgang"])
+    trend: Trend | None = Field(default=None, description=_TREND, examples=["forbattring"])
     reason: str | None = Field(
         default=None, description="Why saknar_data/saknar_mal, or a note.", examples=[None]
     )
@@ -251,7 +241,7 @@ class AreaComparison(Answer):
         examples=["Andel unga 16–24 år som varken arbetar eller studerar"],
     )
     unit: str = Field(description="Unit.", examples=["percent"])
-    direction: DirectionText = Field(description="Desired direction.", examples=["decrease"])
+    direction: Direction = Field(description="Desired direction.", examples=["decrease"])
     period: str = Field(description="Period compared.", examples=["2024"])
     area_value: float | None = Field(default=None, description="The area's value.", examples=[9.4])
     city_value: float | None = Field(
@@ -272,9 +262,7 @@ class NamndRollup(Answer):
 
     id: str = Field(description="Nämnd id.", examples=["rinkeby-kista-sdn"])
     name: str = Field(description="Name.", examples=["Rinkeby-Kista stadsdelsnämnd"])
-    type: Literal["facknamnd", "stadsdelsnamnd", "kommunstyrelsen", "bolagsstyrelse"] = Field(
-        description="Kind of nämnd or board.", examples=["stadsdelsnamnd"]
-    )
+    type: NamndType = Field(description="Kind of nämnd or board.", examples=["stadsdelsnamnd"])
     area: str | None = Field(
         default=None, description="The area a stadsdelsnämnd owns.", examples=["rinkeby-kista"]
     )

@@ -31,7 +31,7 @@ from shared.domain.documents import EtappmalDocument, IndikatorDocument, RiskDoc
 from shared.domain.observation import utcnow
 from shared.domain.risk import eligible, latest_city_inputs, risk_index
 from shared.domain.status import DEFAULT_THRESHOLDS, Point, Thresholds
-from shared.domain.summary import AreaValue, etappmal_summary, indicator_summary, namnd_summary
+from shared.domain.summary import AreaValue, etappmal_summary, indikator_summary, namnd_summary
 
 TOTAL = Gender.T.value
 RISK_LEVELS = (AreaLevel.STADSDELSOMRADE.value, AreaLevel.STADSDEL.value)
@@ -85,20 +85,20 @@ class Projector:
             return []
         if conn.dialect.name == "postgresql":  # see the module's docstring
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PROJECTION_LOCK})
-        ind_docs = {i: self._indicator(conn, i, now) for i in touched}
+        ind_docs = {i: self._indikator_summary(conn, i, now) for i in touched}
         upsert(
             conn,
             indicator_status,
             [_status_row(d, self.catalog.root, now) for d in ind_docs.values()],
         )
         goals = sorted({g.id for i in touched for g in self.catalog.goals_of_indicator(i)})
-        all_docs = self._stored_indicator_docs(conn) | ind_docs
+        all_docs = self._stored_indikator_docs(conn) | ind_docs
         goal_docs = {g: etappmal_summary(self.catalog, g, all_docs) for g in goals}
         upsert(conn, etappmal_status, [
             {"etappmal": g, "status": d["status"], "counts": d["counts"], "document": d, "computed_at": now}
             for g, d in goal_docs.items()
         ])  # fmt: skip
-        all_goals = self._stored_goal_docs(conn) | goal_docs
+        all_goals = self._stored_etappmal_docs(conn) | goal_docs
         area_values = self._area_values(conn)
         namnd_docs = {
             n.id: namnd_summary(
@@ -168,7 +168,9 @@ class Projector:
         upsert(conn, risk_index_table, [_risk_row(d, now) for d in docs])
         return docs
 
-    def _indicator(self, conn: Connection, indicator_id: str, now: datetime) -> IndikatorDocument:
+    def _indikator_summary(
+        self, conn: Connection, indicator_id: str, now: datetime
+    ) -> IndikatorDocument:
         query = select(series.c.period, series.c.value).where(
             series.c.indicator == indicator_id,
             series.c.area == self.catalog.root,
@@ -176,15 +178,15 @@ class Projector:
             series.c.value.is_not(None),
         )
         points = [Point(r.period, r.value) for r in conn.execute(query)]
-        return indicator_summary(self.catalog, indicator_id, points, now, self.thresholds)
+        return indikator_summary(self.catalog, indicator_id, points, now, self.thresholds)
 
-    def _stored_indicator_docs(self, conn: Connection) -> dict[str, IndikatorDocument]:
+    def _stored_indikator_docs(self, conn: Connection) -> dict[str, IndikatorDocument]:
         query = select(indicator_status.c.indicator, indicator_status.c.document).where(
             indicator_status.c.area == self.catalog.root, indicator_status.c.gender == TOTAL
         )
         return {r.indicator: r.document for r in conn.execute(query)}
 
-    def _stored_goal_docs(self, conn: Connection) -> dict[str, EtappmalDocument]:
+    def _stored_etappmal_docs(self, conn: Connection) -> dict[str, EtappmalDocument]:
         return {r.etappmal: r.document for r in conn.execute(select(etappmal_status))}
 
     def _area_values(self, conn: Connection) -> dict[str, dict[str, AreaValue]]:

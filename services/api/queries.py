@@ -157,7 +157,7 @@ def latest_rows(conn: Connection, areas: Sequence[str], gender: str) -> list[dic
     return _dicts(conn, PROFILE_COLUMNS, query)
 
 
-def indicator_documents(
+def indikator_documents(
     conn: Connection, area: str, gender: str
 ) -> dict[str, tuple[IndikatorDocument, Any]]:
     """Stored indicator summaries of one area and gender: id → (document, computed_at)."""

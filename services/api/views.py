@@ -16,17 +16,17 @@ from sqlalchemy import Connection
 from services.api import queries
 from shared.domain.catalog import Catalog
 from shared.domain.documents import EtappmalDocument, IndikatorDocument
-from shared.domain.summary import etappmal_summary, indicator_summary, namnd_summary
+from shared.domain.summary import etappmal_summary, indikator_summary, namnd_summary
 
 Document = dict[str, Any]
 TOTAL = "T"
 
 
-def indicator_summaries(
+def indikator_summaries(
     conn: Connection, catalog: Catalog, area: str, gender: str, now: datetime
 ) -> dict[str, IndikatorDocument]:
     """Every indicator's summary for one area and gender: stored if any, else computed now."""
-    stored = queries.indicator_documents(conn, area, gender)
+    stored = queries.indikator_documents(conn, area, gender)
     missing = [i.id for i in catalog.indikatorer if i.id not in stored]
     found = queries.points(conn, area, gender, missing) if missing else {}
     result: dict[str, IndikatorDocument] = {}
@@ -34,7 +34,7 @@ def indicator_summaries(
         if ind.id in stored:
             doc = stored[ind.id][0]
         else:
-            doc = indicator_summary(catalog, ind.id, found.get(ind.id, []), now)
+            doc = indikator_summary(catalog, ind.id, found.get(ind.id, []), now)
         result[ind.id] = doc | {"area": area, "gender": gender}
     return result
 
@@ -63,7 +63,7 @@ def etappmal_items(
     conn: Connection, catalog: Catalog, area: str, gender: str, now: datetime
 ) -> list[Document]:
     """Every etappmål's status document for one area and gender, in catalog order."""
-    indicators = indicator_summaries(conn, catalog, area, gender, now)
+    indicators = indikator_summaries(conn, catalog, area, gender, now)
     summaries = etappmal_summaries(conn, catalog, area, gender, now, indicators)
     items = []
     for goal in catalog.etappmal:
@@ -91,7 +91,7 @@ def namnd_items(conn: Connection, catalog: Catalog, now: datetime) -> list[Docum
     indicators: dict[str, IndikatorDocument] = {}
     goals: dict[str, EtappmalDocument] = {}
     if missing:
-        indicators = indicator_summaries(conn, catalog, catalog.root, TOTAL, now)
+        indicators = indikator_summaries(conn, catalog, catalog.root, TOTAL, now)
         summaries = etappmal_summaries(conn, catalog, catalog.root, TOTAL, now, indicators)
         goals = {goal_id: doc for goal_id, (doc, _) in summaries.items()}
     items = []
@@ -112,7 +112,7 @@ def indikator_items(
     now: datetime,
 ) -> list[Document]:
     """Every indicator: its catalog entry with its status for one area and gender."""
-    summaries = indicator_summaries(conn, catalog, area, gender, now)
+    summaries = indikator_summaries(conn, catalog, area, gender, now)
     items = []
     for ind in catalog.indikatorer:
         doc = summaries[ind.id]

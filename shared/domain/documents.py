@@ -54,7 +54,7 @@ class InputsDocument(TypedDict, total=False):
 
 
 class IndikatorDocument(TypedDict):
-    """An indicator's status with its inputs (`indicator_summary`)."""
+    """An indicator's status with its inputs (`indikator_summary`)."""
 
     indicator: str
     name: str

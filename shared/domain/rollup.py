@@ -6,7 +6,7 @@ contribution from every parent and adds the new one, level by level, so nothing 
 Ratio indicators sum numerators and denominators, counts sum values, levels are not rolled up. A value
 reported for a parent wins over the computed one; both are kept.
 
-The engine works on `SeriesRow`s held in a mapping the caller supplies (a dict in tests and in the
+The engine works on `SeriesState`s held in a mapping the caller supplies (a dict in tests and in the
 oracle's comparisons, rows prefetched from SQL in the aggregator); `keys_for` names every row an
 observation may touch so that the caller can load them first.
 """
@@ -60,7 +60,7 @@ class Origin(StrEnum):
 
 
 @dataclass
-class SeriesRow:
+class SeriesState:
     """The state of one series; mirrors a row of the `series` table."""
 
     indicator: str
@@ -124,7 +124,7 @@ def ratio_value(indicator: Indikator, numerator: float, denominator: float) -> f
     return indicator.ratio_scale * numerator / denominator
 
 
-def contribution(indicator: Indikator, row: SeriesRow) -> Contribution | None:
+def contribution(indicator: Indikator, row: SeriesState) -> Contribution | None:
     """A row's contribution to its parents: reported if any, else computed, else nothing."""
     if indicator.kind is Kind.LEVEL:
         return None
@@ -137,7 +137,7 @@ def contribution(indicator: Indikator, row: SeriesRow) -> Contribution | None:
     return None
 
 
-def visible(indicator: Indikator, row: SeriesRow) -> Visible:
+def visible(indicator: Indikator, row: SeriesState) -> Visible:
     """What the read model shows for a row: reported wins over computed."""
     computed: float | None = None
     if row.n_reporting > 0:
@@ -201,7 +201,7 @@ class RollupEngine:
                 pending.extend(self.parents(current))
         return keys
 
-    def new_row(self, key: SeriesId) -> SeriesRow:
+    def new_row(self, key: SeriesId) -> SeriesState:
         """An empty row for a series, with its level, period position and child count."""
         indicator, area, period, gender = key
         level: str
@@ -212,7 +212,7 @@ class RollupEngine:
                 self.catalog.area[area].level.value,
                 len(self.catalog.children[area]),
             )
-        return SeriesRow(
+        return SeriesState(
             indicator, area, period, gender, level, parse_period(period).decimal_start,
             n_children=n_children,
         )  # fmt: skip
@@ -227,7 +227,7 @@ class RollupEngine:
             raise InvalidObservationError(problems)
         return self.catalog.indicator[obs.indicator]
 
-    def apply(self, rows: MutableMapping[SeriesId, SeriesRow], obs: Observation) -> Outcome:
+    def apply(self, rows: MutableMapping[SeriesId, SeriesState], obs: Observation) -> Outcome:
         """Apply one observation; rows missing from `rows` are created there."""
         indicator = self.check(obs)
         row = self._row(rows, (obs.indicator, obs.area, obs.period, obs.gender.value))
@@ -249,7 +249,7 @@ class RollupEngine:
         self._propagate(rows, indicator, row, before, contribution(indicator, row))
         return Outcome.APPLIED
 
-    def _row(self, rows: MutableMapping[SeriesId, SeriesRow], key: SeriesId) -> SeriesRow:
+    def _row(self, rows: MutableMapping[SeriesId, SeriesState], key: SeriesId) -> SeriesState:
         row = rows.get(key)
         if row is None:
             row = rows[key] = self.new_row(key)
@@ -257,9 +257,9 @@ class RollupEngine:
 
     def _propagate(
         self,
-        rows: MutableMapping[SeriesId, SeriesRow],
+        rows: MutableMapping[SeriesId, SeriesState],
         indicator: Indikator,
-        child: SeriesRow,
+        child: SeriesState,
         before: Contribution | None,
         after: Contribution | None,
     ) -> None:

@@ -45,7 +45,7 @@ class AreaValue:
         return self.area_value - self.city_value
 
 
-def indicator_summary(
+def indikator_summary(
     catalog: Catalog,
     indicator_id: str,
     points: Sequence[Point],
@@ -114,7 +114,7 @@ def namnd_summary(
 ) -> NamndDocument:
     """A nämnd's rollup: the etappmål and indicators it leads or is involved in, counts per status,
     and for a stadsdelsnämnd its area's latest values against the city."""
-    namnd = catalog.committee[namnd_id]
+    namnd = catalog.namnd[namnd_id]
     goal_rows: list[NamndEtappmal] = []
     for goal in catalog.etappmal:
         role = _role(goal.responsible, namnd_id)

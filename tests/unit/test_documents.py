@@ -34,7 +34,7 @@ from shared.domain import documents
 from shared.domain.catalog import AreaLevel, NamndType, PeriodType
 from shared.domain.risk import eligible, risk_index
 from shared.domain.status import Point
-from shared.domain.summary import AreaValue, etappmal_summary, indicator_summary, namnd_summary
+from shared.domain.summary import AreaValue, etappmal_summary, indikator_summary, namnd_summary
 
 CATALOG = default_catalog()
 MISSING = CATALOG.etappmal[0].indicators[-1]  # an indicator without a summary yet
@@ -95,7 +95,7 @@ def points(indicator_id: str) -> list[Point]:
 def indicator_docs() -> dict[str, documents.IndikatorDocument]:
     """Every indicator's summary but MISSING's."""
     return {
-        i.id: indicator_summary(CATALOG, i.id, points(i.id), NOW)
+        i.id: indikator_summary(CATALOG, i.id, points(i.id), NOW)
         for i in CATALOG.indikatorer
         if i.id != MISSING
     }
@@ -148,7 +148,7 @@ def test_every_namnd_summary_is_a_namnd_answer(namnd: str) -> None:
     values = {i.id: AreaValue("2024", 12.0, 10.0) for i in CATALOG.indikatorer}
     doc = namnd_summary(CATALOG, namnd, docs, goals, values)
     assert set(doc) == keys_of(documents.NamndDocument)
-    if CATALOG.committee[namnd].type is NamndType.STADSDELSNAMND:
+    if CATALOG.namnd[namnd].type is NamndType.STADSDELSNAMND:
         assert doc["area_comparison"]
         assert doc["etappmal"]
         assert doc["indikatorer"]

@@ -70,7 +70,7 @@ async def list_etappmal(
     catalog = ctx.catalog
     where_area = ctx.area_param("area", area)
     statuses = {s.value for s in status or []}
-    namnder = set(split("namnd", namnd, set(catalog.committee)))
+    namnder = set(split("namnd", namnd, set(catalog.namnd)))
     areas = set(split("malomrade", malomrade, {m.id for m in catalog.malomraden}))
 
     def produce(conn: Connection, state: ReadState) -> list[dict[str, Any]]:

@@ -78,7 +78,7 @@ async def list_indikatorer(
     catalog = ctx.catalog
     where_area = ctx.area_param("area", area)
     statuses = {s.value for s in status or []}
-    namnder = set(split("namnd", namnd, set(catalog.committee)))
+    namnder = set(split("namnd", namnd, set(catalog.namnd)))
     goals = set(split("etappmal", etappmal, set(catalog.goal)))
     groups = {g.value for g in risk_group or []}
 

@@ -76,7 +76,7 @@ async def list_omraden(
     levels = set(split("level", level, SERIES_LEVELS))
     if parent is not None:
         ctx.area_param("parent", parent)
-    owners = set(split("namnd", namnd, set(ctx.catalog.committee)))
+    owners = set(split("namnd", namnd, set(ctx.catalog.namnd)))
 
     def produce(conn: Connection, state: ReadState) -> list[dict[str, Any]]:
         return [

@@ -7,14 +7,14 @@ from typing import Literal
 
 from pydantic import Field
 
-from services.api.schemas.common import Answer, Page
+from services.api.schemas.common import AnswerModel, Page
 from services.api.schemas.status import StatusInputs
 from shared.domain.catalog import Direction, Gender, RiskGroup
 from shared.domain.rollup import Origin, SeriesLevel
 from shared.domain.status import StatusCode, Trend
 
 
-class RiskRelative(Answer):
+class RiskRelative(AnswerModel):
     """One indicator of an area against the city in the risk index."""
 
     indicator: str = Field(description="Indicator id.", examples=["ekonomiskt-bistand-hushall"])
@@ -25,7 +25,7 @@ class RiskRelative(Answer):
     relative: float = Field(description="100 = as the city, higher = more risk.", examples=[300.0])
 
 
-class RiskGroupScore(Answer):
+class RiskGroupScore(AnswerModel):
     """One risk group's score: the mean relative of its indicators the area has."""
 
     group: RiskGroup = Field(description="Risk group.", examples=["forsorjning"])
@@ -35,7 +35,7 @@ class RiskGroupScore(Answer):
     indicators: list[RiskRelative] = Field(description="The relatives that went into it.")
 
 
-class RiskOut(Answer):
+class RiskOut(AnswerModel):
     """An area's social-risk index (Västra Götalandsmodellen); 100 = as the city, higher = more risk."""
 
     sociala_riskfaktorer: float | None = Field(
@@ -85,7 +85,7 @@ class RiskOut(Answer):
     )
 
 
-class OmradeOut(Answer):
+class OmradeOut(AnswerModel):
     """An area with its social-risk index."""
 
     id: str = Field(description="Area id.", examples=["rinkeby-kista"])
@@ -110,7 +110,7 @@ class OmradeOut(Answer):
     )
 
 
-class ProfileRow(Answer):
+class ProfileRow(AnswerModel):
     """An area's latest value of one indicator against the city's, with the area's own status."""
 
     indicator: str = Field(description="Indicator id.", examples=["uvas-16-24"])

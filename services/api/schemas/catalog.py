@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from services.api.schemas.common import Answer, Page
+from services.api.schemas.common import AnswerModel, Page
 from services.api.schemas.status import BaselineOut, ResponsibleOut, StatusInputs, TargetOut
 from shared.domain.catalog import (
     AreaLevel,
@@ -18,14 +18,14 @@ from shared.domain.catalog import (
 from shared.domain.status import StatusCode, Trend
 
 
-class StrategyOut(Answer):
+class StrategyOut(AnswerModel):
     """A numbered strategy of a målområde."""
 
     id: str = Field(description="Roman numeral within the målområde.", examples=["III"])
     text: str = Field(description="The strategy.", examples=["Minska skolsegregationen …"])
 
 
-class MalomradeOut(Answer):
+class MalomradeOut(AnswerModel):
     """A goal area of the roadmap."""
 
     id: str = Field(description="Målområde id.", examples=["uppvaxt-och-utbildning"])
@@ -33,7 +33,7 @@ class MalomradeOut(Answer):
     strategies: list[StrategyOut] = Field(default_factory=list, description="Its strategies.")
 
 
-class EtappmalEntry(Answer):
+class EtappmalEntry(AnswerModel):
     """An etappmål as the catalog defines it."""
 
     id: str = Field(description="Etappmål id.", examples=["behorighet-gymnasiet"])
@@ -59,7 +59,7 @@ class EtappmalEntry(Answer):
     )
 
 
-class IndikatorBase(Answer):
+class IndikatorBase(AnswerModel):
     """The catalog fields of an indicator."""
 
     id: str = Field(description="Indicator id.", examples=["behorighet-gymnasiet-ak9"])
@@ -113,7 +113,7 @@ class IndikatorBase(Answer):
     )
 
 
-class NamndEntry(Answer):
+class NamndEntry(AnswerModel):
     """A nämnd or bolagsstyrelse."""
 
     id: str = Field(description="Nämnd id.", examples=["rinkeby-kista-sdn"])
@@ -124,7 +124,7 @@ class NamndEntry(Answer):
     )
 
 
-class OmradeEntry(Answer):
+class OmradeEntry(AnswerModel):
     """An area of the tree stad → stadsdelsområde → stadsdel."""
 
     id: str = Field(description="Area id.", examples=["rinkeby-kista"])
@@ -138,7 +138,7 @@ class OmradeEntry(Answer):
     code: str | None = Field(default=None, description="Official code, if any.", examples=["0180"])
 
 
-class KallaEntry(Answer):
+class KallaEntry(AnswerModel):
     """A source system and the indicators it may report."""
 
     id: str = Field(description="Source id.", examples=["utbildningsforvaltningen"])
@@ -150,7 +150,7 @@ class KallaEntry(Answer):
     )
 
 
-class CatalogOut(Answer):
+class CatalogOut(AnswerModel):
     """The whole catalog (no secrets)."""
 
     malomraden: list[MalomradeOut] = Field(description="Goal areas.")

@@ -6,13 +6,13 @@ from datetime import datetime
 
 from pydantic import Field
 
-from services.api.schemas.common import Answer, Page
+from services.api.schemas.common import AnswerModel, Page
 from shared.domain.catalog import Gender
 from shared.domain.observation import ObservationStatus
 from shared.domain.rollup import Origin, SeriesLevel
 
 
-class SeriesRow(Answer):
+class SeriesRow(AnswerModel):
     """One series (indicator, area, period, gender) as the read model currently holds it."""
 
     indicator: str = Field(description="Indicator id.", examples=["behorighet-gymnasiet-ak9"])

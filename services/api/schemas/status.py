@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import Field
 
-from services.api.schemas.common import Answer, Page
+from services.api.schemas.common import AnswerModel, Page
 from shared.domain.catalog import Direction, Gender, NamndType, Role
 from shared.domain.status import StatusCode, Trend
 
@@ -17,7 +17,7 @@ _STATUS = (
 _TREND = "Direction of change in the desired direction: forbattring, oforandrad or forsamring."
 
 
-class BaselineOut(Answer):
+class BaselineOut(AnswerModel):
     """A starting point: the value at a period."""
 
     period: str = Field(description="Period of the baseline value.", examples=["2019"])
@@ -29,7 +29,7 @@ class BaselineOut(Answer):
     )
 
 
-class TargetOut(Answer):
+class TargetOut(AnswerModel):
     """A target: the value to reach by a year."""
 
     value: float = Field(description="The target value.", examples=[92.0])
@@ -41,7 +41,7 @@ class TargetOut(Answer):
     )
 
 
-class ResponsibleOut(Answer):
+class ResponsibleOut(AnswerModel):
     """A nämnd's role for an etappmål or indicator."""
 
     namnd: str = Field(description="Nämnd id.", examples=["utbildningsnamnden"])
@@ -50,7 +50,7 @@ class ResponsibleOut(Answer):
     )
 
 
-class StatusInputs(Answer):
+class StatusInputs(AnswerModel):
     """Every input of a status, so that a reader can check it (UN SDG progress assessment)."""
 
     status: StatusCode | None = Field(default=None, description=_STATUS, examples=["viss_framgang"])
@@ -87,7 +87,7 @@ class StatusInputs(Answer):
     latest_period: str | None = Field(default=None, description="Period of xₜ.", examples=["2024"])
 
 
-class StatusCounts(Answer):
+class StatusCounts(AnswerModel):
     """How many items have each status."""
 
     uppnatt: int = Field(default=0, description="Items that reached their target.", examples=[0])
@@ -107,7 +107,7 @@ class StatusCounts(Answer):
     )
 
 
-class IndicatorSummary(Answer):
+class IndicatorSummary(AnswerModel):
     """An indicator's status for one area and gender, with its inputs."""
 
     indicator: str = Field(description="Indicator id.", examples=["behorighet-gymnasiet-ak9"])
@@ -155,7 +155,7 @@ class IndicatorSummary(Answer):
     gender: Gender = Field(description="Gender the status is computed for.", examples=["T"])
 
 
-class EtappmalOut(Answer):
+class EtappmalOut(AnswerModel):
     """An etappmål's status: the least favourable of its indicators', with theirs beside it."""
 
     id: str = Field(description="Etappmål id.", examples=["behorighet-gymnasiet"])
@@ -199,7 +199,7 @@ class EtappmalOut(Answer):
     )
 
 
-class NamndGoal(Answer):
+class NamndGoal(AnswerModel):
     """An etappmål a nämnd leads or is involved in."""
 
     id: str = Field(description="Etappmål id.", examples=["behorighet-gymnasiet"])
@@ -210,7 +210,7 @@ class NamndGoal(Answer):
     status: StatusCode = Field(description=_STATUS, examples=["viss_framgang"])
 
 
-class NamndIndicator(Answer):
+class NamndIndicator(AnswerModel):
     """An indicator a nämnd leads or is involved in, with its city status."""
 
     id: str = Field(description="Indicator id.", examples=["behorighet-gymnasiet-ak9"])
@@ -232,7 +232,7 @@ class NamndIndicator(Answer):
     )
 
 
-class AreaComparison(Answer):
+class AreaComparison(AnswerModel):
     """A stadsdelsnämnd area's latest value of an indicator beside the city's."""
 
     indicator: str = Field(description="Indicator id.", examples=["uvas-16-24"])
@@ -250,14 +250,14 @@ class AreaComparison(Answer):
     gap: float | None = Field(default=None, description="area_value − city_value.", examples=[4.3])
 
 
-class NamndCounts(Answer):
+class NamndCounts(AnswerModel):
     """Counts per status of a nämnd's etappmål and indicators."""
 
     etappmal: StatusCounts = Field(description="Its etappmål per status.")
     indikatorer: StatusCounts = Field(description="Its indicators per status.")
 
 
-class NamndRollup(Answer):
+class NamndRollup(AnswerModel):
     """A nämnd's rollup: what it leads or is involved in, with statuses."""
 
     id: str = Field(description="Nämnd id.", examples=["rinkeby-kista-sdn"])

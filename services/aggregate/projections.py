@@ -31,7 +31,13 @@ from shared.domain.documents import EtappmalDocument, IndikatorDocument, RiskDoc
 from shared.domain.observation import utcnow
 from shared.domain.risk import eligible, latest_city_inputs, risk_index
 from shared.domain.status import DEFAULT_THRESHOLDS, Point, Thresholds
-from shared.domain.summary import AreaValue, etappmal_summary, indikator_summary, namnd_summary
+from shared.domain.summary import (
+    AreaValue,
+    etappmal_summary,
+    indikator_summary,
+    namnd_summary,
+    status_fields,
+)
 
 TOTAL = Gender.T.value
 RISK_LEVELS = (AreaLevel.STADSDELSOMRADE.value, AreaLevel.STADSDEL.value)
@@ -242,12 +248,7 @@ def _status_row(doc: IndikatorDocument, root: str, now: datetime) -> dict[str, A
         "indicator": doc["indicator"],
         "area": root,
         "gender": TOTAL,
-        "status": doc["status"],
-        "trend": doc["trend"],
-        "reason": doc["reason"],
-        "stale": doc["stale"],
-        "latest_period": doc["latest_period"],
-        "latest_value": doc["latest_value"],
+        **status_fields(doc),
         "inputs": doc["inputs"],
         "document": doc,
         "computed_at": now,

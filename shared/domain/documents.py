@@ -53,19 +53,24 @@ class InputsDocument(TypedDict, total=False):
     latest_period: str | None
 
 
-class IndikatorDocument(TypedDict):
-    """An indicator's status with its inputs (`indikator_summary`)."""
+class StatusFields(TypedDict):
+    """An indicator's status as its summary has it and a nämnd's rollup repeats it."""
 
-    indicator: str
-    name: str
-    unit: str
-    direction: str
     status: str
     trend: str | None
     reason: str | None
     stale: bool
     latest_period: str | None
     latest_value: float | None
+
+
+class IndikatorDocument(StatusFields):
+    """An indicator's status with its inputs (`indikator_summary`)."""
+
+    indicator: str
+    name: str
+    unit: str
+    direction: str
     newest_period_age_seconds: float | None
     periods: int
     baseline: BaselineDocument | None
@@ -102,18 +107,12 @@ class NamndEtappmal(TypedDict):
     status: str
 
 
-class NamndIndikator(TypedDict):
+class NamndIndikator(StatusFields):
     """An indicator a nämnd leads or is involved in, with its city status."""
 
     id: str
     name: str
     role: str
-    status: str
-    trend: str | None
-    reason: str | None
-    stale: bool
-    latest_period: str | None
-    latest_value: float | None
 
 
 class AreaComparisonDocument(TypedDict):

@@ -22,6 +22,7 @@ from shared.domain.documents import (
     NamndEtappmal,
     NamndIndikator,
     ResponsibleDocument,
+    StatusFields,
     TargetDocument,
 )
 from shared.domain.periods import parse_period
@@ -128,17 +129,7 @@ def namnd_summary(
         if role is not None:
             doc = indicators.get(ind.id) or _no_data(catalog, ind.id)
             indicator_rows.append(
-                {
-                    "id": ind.id,
-                    "name": ind.name,
-                    "role": role,
-                    "status": doc["status"],
-                    "trend": doc["trend"],
-                    "reason": doc["reason"],
-                    "stale": doc["stale"],
-                    "latest_period": doc["latest_period"],
-                    "latest_value": doc["latest_value"],
-                }
+                {"id": ind.id, "name": ind.name, "role": role, **status_fields(doc)}
             )
     comparison: list[AreaComparisonDocument] = []
     if namnd.type is NamndType.STADSDELSNAMND and namnd.area:
@@ -168,6 +159,18 @@ def namnd_summary(
         "etappmal": goal_rows,
         "indikatorer": indicator_rows,
         "area_comparison": comparison,
+    }
+
+
+def status_fields(doc: IndikatorDocument) -> StatusFields:
+    """The status fields of an indicator's summary."""
+    return {
+        "status": doc["status"],
+        "trend": doc["trend"],
+        "reason": doc["reason"],
+        "stale": doc["stale"],
+        "latest_period": doc["latest_period"],
+        "latest_value": doc["latest_value"],
     }
 
 

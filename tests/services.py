@@ -144,7 +144,7 @@ def status_mismatches(
     from shared.db.schema import etappmal_status, indicator_status
     from shared.domain.observation import utcnow
     from shared.domain.status import Point
-    from shared.domain.summary import etappmal_summary, indicator_summary
+    from shared.domain.summary import etappmal_summary, indikator_summary
 
     rows = oracle_rows(catalog, events) if rows is None else rows
     now = utcnow()
@@ -152,7 +152,7 @@ def status_mismatches(
     for ind in catalog.indikatorer:
         points = [Point(k[2], r.value) for k, r in rows.items()
                   if k[0] == ind.id and k[1] == catalog.root and k[3] == "T" and r.value is not None]  # fmt: skip
-        expected[ind.id] = indicator_summary(catalog, ind.id, points, now)
+        expected[ind.id] = indikator_summary(catalog, ind.id, points, now)
     with engine.connect() as conn:
         stored = {r.indicator: r.document for r in conn.execute(select(indicator_status))}
         goals = {r.etappmal: r.status for r in conn.execute(select(etappmal_status))}

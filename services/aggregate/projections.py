@@ -16,9 +16,9 @@ before it, so the last projection to run sees the final state.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, and_, case, delete, func, select, text
 
@@ -27,10 +27,17 @@ from shared.db.schema import etappmal_status, indicator_status, namnd_rollup, se
 from shared.db.schema import risk_index as risk_index_table
 from shared.db.upsert import upsert
 from shared.domain.catalog import AreaLevel, Catalog, Gender, NamndType, RiskGroup
+from shared.domain.documents import EtappmalDocument, IndikatorDocument, RiskDocument
 from shared.domain.observation import utcnow
 from shared.domain.risk import eligible, latest_city_inputs, risk_index
 from shared.domain.status import DEFAULT_THRESHOLDS, Point, Thresholds
-from shared.domain.summary import AreaValue, etappmal_summary, indicator_summary, namnd_summary
+from shared.domain.summary import (
+    AreaValue,
+    etappmal_summary,
+    indikator_summary,
+    namnd_summary,
+    status_fields,
+)
 
 TOTAL = Gender.T.value
 RISK_LEVELS = (AreaLevel.STADSDELSOMRADE.value, AreaLevel.STADSDEL.value)
@@ -84,20 +91,20 @@ class Projector:
             return []
         if conn.dialect.name == "postgresql":  # see the module's docstring
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PROJECTION_LOCK})
-        ind_docs = {i: self._indicator(conn, i, now) for i in touched}
+        ind_docs = {i: self._indikator_summary(conn, i, now) for i in touched}
         upsert(
             conn,
             indicator_status,
             [_status_row(d, self.catalog.root, now) for d in ind_docs.values()],
         )
         goals = sorted({g.id for i in touched for g in self.catalog.goals_of_indicator(i)})
-        all_docs = self._stored_indicator_docs(conn) | ind_docs
+        all_docs = self._stored_indikator_docs(conn) | ind_docs
         goal_docs = {g: etappmal_summary(self.catalog, g, all_docs) for g in goals}
         upsert(conn, etappmal_status, [
             {"etappmal": g, "status": d["status"], "counts": d["counts"], "document": d, "computed_at": now}
             for g, d in goal_docs.items()
         ])  # fmt: skip
-        all_goals = self._stored_goal_docs(conn) | goal_docs
+        all_goals = self._stored_etappmal_docs(conn) | goal_docs
         area_values = self._area_values(conn)
         namnd_docs = {
             n.id: namnd_summary(
@@ -110,14 +117,15 @@ class Projector:
             for n, d in namnd_docs.items()
         ])  # fmt: skip
         risk_docs = self._risk(conn, now) if self.risk_ids & set(touched) else []
-        return (
-            [(f"indikator:{i}", d) for i, d in ind_docs.items()]
-            + [(f"etappmal:{g}", d) for g, d in goal_docs.items()]
-            + [(f"namnd:{n}", d) for n, d in namnd_docs.items()]
-            + [(f"risk:{d['area']}", d) for d in risk_docs]
-        )
+        documents: list[tuple[str, Mapping[str, Any]]] = [
+            *((f"indikator:{i}", d) for i, d in ind_docs.items()),
+            *((f"etappmal:{g}", d) for g, d in goal_docs.items()),
+            *((f"namnd:{n}", d) for n, d in namnd_docs.items()),
+            *((f"risk:{d['area']}", d) for d in risk_docs),
+        ]
+        return cast(list[tuple[str, dict[str, Any]]], documents)  # the store takes any document
 
-    def _risk(self, conn: Connection, now: datetime) -> list[dict[str, Any]]:
+    def _risk(self, conn: Connection, now: datetime) -> list[RiskDocument]:
         """Recompute the social-risk index of every stadsdel and stadsdelsområde."""
         # Only each risk indicator's latest city period counts (`latest_city_inputs`): read just
         # that period's rows, by primary key, not the whole history. Within one indicator (one
@@ -166,7 +174,9 @@ class Projector:
         upsert(conn, risk_index_table, [_risk_row(d, now) for d in docs])
         return docs
 
-    def _indicator(self, conn: Connection, indicator_id: str, now: datetime) -> dict[str, Any]:
+    def _indikator_summary(
+        self, conn: Connection, indicator_id: str, now: datetime
+    ) -> IndikatorDocument:
         query = select(series.c.period, series.c.value).where(
             series.c.indicator == indicator_id,
             series.c.area == self.catalog.root,
@@ -174,15 +184,15 @@ class Projector:
             series.c.value.is_not(None),
         )
         points = [Point(r.period, r.value) for r in conn.execute(query)]
-        return indicator_summary(self.catalog, indicator_id, points, now, self.thresholds)
+        return indikator_summary(self.catalog, indicator_id, points, now, self.thresholds)
 
-    def _stored_indicator_docs(self, conn: Connection) -> dict[str, dict[str, Any]]:
+    def _stored_indikator_docs(self, conn: Connection) -> dict[str, IndikatorDocument]:
         query = select(indicator_status.c.indicator, indicator_status.c.document).where(
             indicator_status.c.area == self.catalog.root, indicator_status.c.gender == TOTAL
         )
         return {r.indicator: r.document for r in conn.execute(query)}
 
-    def _stored_goal_docs(self, conn: Connection) -> dict[str, dict[str, Any]]:
+    def _stored_etappmal_docs(self, conn: Connection) -> dict[str, EtappmalDocument]:
         return {r.etappmal: r.document for r in conn.execute(select(etappmal_status))}
 
     def _area_values(self, conn: Connection) -> dict[str, dict[str, AreaValue]]:
@@ -233,24 +243,19 @@ class Projector:
         return result
 
 
-def _status_row(doc: dict[str, Any], root: str, now: datetime) -> dict[str, Any]:
+def _status_row(doc: IndikatorDocument, root: str, now: datetime) -> dict[str, Any]:
     return {
         "indicator": doc["indicator"],
         "area": root,
         "gender": TOTAL,
-        "status": doc["status"],
-        "trend": doc["trend"],
-        "reason": doc["reason"],
-        "stale": doc["stale"],
-        "latest_period": doc["latest_period"],
-        "latest_value": doc["latest_value"],
+        **status_fields(doc),
         "inputs": doc["inputs"],
         "document": doc,
         "computed_at": now,
     }
 
 
-def _risk_row(doc: dict[str, Any], now: datetime) -> dict[str, Any]:
+def _risk_row(doc: RiskDocument, now: datetime) -> dict[str, Any]:
     groups = {g["group"]: g["score"] for g in doc["groups"]}
     return {
         "area": doc["area"],

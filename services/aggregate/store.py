@@ -21,9 +21,9 @@ from shared.db.schema import applied_offsets, read_model_state, series
 from shared.db.upsert import RawTable
 from shared.domain.catalog import Catalog
 from shared.domain.observation import Observation, utcnow
-from shared.domain.rollup import Origin, Outcome, RollupEngine, SeriesId, SeriesRow, visible
+from shared.domain.rollup import Origin, Outcome, RollupEngine, SeriesId, SeriesState, visible
 
-ROW_FIELDS = [f.name for f in fields(SeriesRow)]
+ROW_FIELDS = [f.name for f in fields(SeriesState)]
 # What the read model shows beside the engine's state, in the order `_db_row` yields it.
 SHOWN = ["computed_value", "coverage", "value", "numerator", "denominator", "origin", "status",
          "data_as_of", "committed_at"]  # fmt: skip
@@ -34,7 +34,7 @@ class BatchResult:
     """What one batch did: outcome per event (in order) and the rows it changed."""
 
     outcomes: list[Outcome] = field(default_factory=list)
-    changed: dict[SeriesId, SeriesRow] = field(default_factory=dict)
+    changed: dict[SeriesId, SeriesState] = field(default_factory=dict)
     touched_indicators: set[str] = field(default_factory=set)
     projected: set[str] = field(default_factory=set)  # indicators whose projections ran with it
     documents: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
@@ -101,10 +101,10 @@ class SeriesStore:
             return []  # the engine reports it invalid; nothing to load
         return self.rollup.keys_for(obs.indicator, obs.area, obs.period, obs.gender.value)
 
-    def _load(self, conn: Connection, keys: list[SeriesId]) -> dict[SeriesId, SeriesRow]:
-        rows: dict[SeriesId, SeriesRow] = {}
+    def _load(self, conn: Connection, keys: list[SeriesId]) -> dict[SeriesId, SeriesState]:
+        rows: dict[SeriesId, SeriesState] = {}
         for record in self._table(conn).fetch(conn, keys):
-            row = SeriesRow(*record)
+            row = SeriesState(*record)
             if row.updated_at is not None:
                 row.updated_at = _aware(row.updated_at)
             if row.received_at is not None:
@@ -112,7 +112,7 @@ class SeriesStore:
             rows[row.id] = row
         return rows
 
-    def _db_row(self, row: SeriesRow, now: datetime) -> tuple[object, ...]:
+    def _db_row(self, row: SeriesState, now: datetime) -> tuple[object, ...]:
         seen = visible(self.catalog.indicator[row.indicator], row)
         reported = seen.origin is Origin.REPORTED
         return (

@@ -25,7 +25,13 @@ from services.aggregate.store import read_offsets
 from shared.db.schema import series
 from shared.domain.catalog import Catalog
 from shared.domain.observation import Observation
-from shared.domain.rollup import InvalidObservationError, RollupEngine, SeriesId, SeriesRow, visible
+from shared.domain.rollup import (
+    InvalidObservationError,
+    RollupEngine,
+    SeriesId,
+    SeriesState,
+    visible,
+)
 from shared.settings import Settings
 
 COMPARED = ("value", "numerator", "denominator", "computed_value", "coverage")
@@ -48,9 +54,9 @@ class Report:
         return not (self.skipped or self.missing or self.extra or self.wrong)
 
 
-def expected_rows(catalog: Catalog, events: Iterable[Observation]) -> dict[SeriesId, SeriesRow]:
+def expected_rows(catalog: Catalog, events: Iterable[Observation]) -> dict[SeriesId, SeriesState]:
     """The series rows the domain engine derives from `events` (what cannot be placed is skipped)."""
-    engine, rows = RollupEngine(catalog), dict[SeriesId, SeriesRow]()
+    engine, rows = RollupEngine(catalog), dict[SeriesId, SeriesState]()
     for obs in events:
         try:
             engine.apply(rows, obs)
@@ -59,7 +65,7 @@ def expected_rows(catalog: Catalog, events: Iterable[Observation]) -> dict[Serie
     return rows
 
 
-def shown(catalog: Catalog, row: SeriesRow) -> dict[str, Any] | None:
+def shown(catalog: Catalog, row: SeriesState) -> dict[str, Any] | None:
     """What a reader sees of an expected row; None when it shows nothing."""
     seen = visible(catalog.indicator[row.indicator], row)
     if seen.origin is None:
@@ -77,7 +83,7 @@ def shown(catalog: Catalog, row: SeriesRow) -> dict[str, Any] | None:
 
 def compare(
     catalog: Catalog,
-    expected: dict[SeriesId, SeriesRow],
+    expected: dict[SeriesId, SeriesState],
     actual: dict[SeriesId, dict[str, Any]],
     report: Report,
 ) -> None:

@@ -7,7 +7,7 @@ when it has none); a mapping is left out. Decimal point `.`, times RFC 3339 UTC,
 
 A text cell that starts with `=`, `+`, `-`, `@`, tab or carriage return gets a leading `'`, as
 OWASP recommends against CSV injection: a spreadsheet would otherwise run it as a formula. Number
-cells are never text (a negative number stays a number); enumerated columns (`Literal` values,
+cells are never text (a negative number stays a number); enumerated columns (the domain's enums,
 which the code defines) cannot start that way and are left as they are.
 """
 

@@ -30,14 +30,6 @@ class Format(StrEnum):
     CSV = "csv"
 
 
-class GenderParam(StrEnum):
-    """T total, K kvinnor, M män."""
-
-    T = "T"
-    K = "K"
-    M = "M"
-
-
 @dataclass(frozen=True)
 class ApiContext:
     """What every route needs: the catalog, the read engine, answer rendering, metrics."""

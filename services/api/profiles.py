@@ -11,7 +11,7 @@ from services.api import queries
 from shared.domain.catalog import Catalog, NamndType
 from shared.domain.rollup import FOKUSOMRADEN, VIRTUAL, YTTERSTADEN
 from shared.domain.status import Point
-from shared.domain.summary import indicator_summary
+from shared.domain.summary import indikator_summary
 
 Document = dict[str, Any]
 _LISTS = ("missing_indicators", "missing_groups", "groups")
@@ -70,7 +70,7 @@ def profile_rows(
         if not own and level not in {lv.value for lv in ind.area_levels}:
             continue
         latest = max(own, key=lambda r: (r["period_start"], r["period"]), default=None)
-        summary = indicator_summary(
+        summary = indikator_summary(
             catalog, ind.id, [Point(r["period"], float(r["value"])) for r in own], now
         )
         value = None if latest is None else float(latest["value"])

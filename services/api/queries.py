@@ -29,6 +29,7 @@ from shared.db.schema import (
     risk_index,
     series,
 )
+from shared.domain.documents import EtappmalDocument, IndikatorDocument, NamndDocument
 from shared.domain.status import Point
 
 TIMES = frozenset({"updated_at", "received_at", "committed_at"})
@@ -156,23 +157,23 @@ def latest_rows(conn: Connection, areas: Sequence[str], gender: str) -> list[dic
     return _dicts(conn, PROFILE_COLUMNS, query)
 
 
-def indicator_documents(
+def indikator_documents(
     conn: Connection, area: str, gender: str
-) -> dict[str, tuple[dict[str, Any], Any]]:
+) -> dict[str, tuple[IndikatorDocument, Any]]:
     """Stored indicator summaries of one area and gender: id → (document, computed_at)."""
     t = indicator_status.c
     query = select(t.indicator, t.document, t.computed_at).where(t.area == area, t.gender == gender)
     return {row.indicator: (row.document, row.computed_at) for row in conn.execute(query)}
 
 
-def etappmal_documents(conn: Connection) -> dict[str, tuple[dict[str, Any], Any]]:
+def etappmal_documents(conn: Connection) -> dict[str, tuple[EtappmalDocument, Any]]:
     """Stored etappmål summaries: id → (document, computed_at)."""
     t = etappmal_status.c
     rows = conn.execute(select(t.etappmal, t.document, t.computed_at))
     return {row.etappmal: (row.document, row.computed_at) for row in rows}
 
 
-def namnd_documents(conn: Connection) -> dict[str, tuple[dict[str, Any], Any]]:
+def namnd_documents(conn: Connection) -> dict[str, tuple[NamndDocument, Any]]:
     """Stored nämnd rollups: id → (document, computed_at)."""
     t = namnd_rollup.c
     rows = conn.execute(select(t.namnd, t.document, t.computed_at))

@@ -15,26 +15,47 @@ from sqlalchemy import Connection
 
 from services.api import queries
 from shared.domain.catalog import Catalog
-from shared.domain.summary import etappmal_summary, indicator_summary, namnd_summary
+from shared.domain.documents import EtappmalDocument, IndikatorDocument
+from shared.domain.summary import etappmal_summary, indikator_summary, namnd_summary
 
 Document = dict[str, Any]
 TOTAL = "T"
 
 
-def indicator_summaries(
+def indikator_summaries(
     conn: Connection, catalog: Catalog, area: str, gender: str, now: datetime
-) -> dict[str, Document]:
+) -> dict[str, IndikatorDocument]:
     """Every indicator's summary for one area and gender: stored if any, else computed now."""
-    stored = queries.indicator_documents(conn, area, gender)
+    stored = queries.indikator_documents(conn, area, gender)
     missing = [i.id for i in catalog.indikatorer if i.id not in stored]
     found = queries.points(conn, area, gender, missing) if missing else {}
-    result: dict[str, Document] = {}
+    result: dict[str, IndikatorDocument] = {}
     for ind in catalog.indikatorer:
         if ind.id in stored:
-            doc = dict(stored[ind.id][0])
+            doc = stored[ind.id][0]
         else:
-            doc = indicator_summary(catalog, ind.id, found.get(ind.id, []), now)
+            doc = indikator_summary(catalog, ind.id, found.get(ind.id, []), now)
         result[ind.id] = doc | {"area": area, "gender": gender}
+    return result
+
+
+def etappmal_summaries(
+    conn: Connection,
+    catalog: Catalog,
+    area: str,
+    gender: str,
+    now: datetime,
+    indicators: dict[str, IndikatorDocument],
+) -> dict[str, tuple[EtappmalDocument, datetime | None]]:
+    """Every etappmål's summary and when the aggregator computed it (None: computed now)."""
+    city = area == catalog.root and gender == TOTAL
+    stored = queries.etappmal_documents(conn) if city else {}
+    result: dict[str, tuple[EtappmalDocument, datetime | None]] = {}
+    for goal in catalog.etappmal:
+        doc, computed_at = stored.get(goal.id, (None, None))
+        if doc is None:
+            doc = etappmal_summary(catalog, goal.id, indicators)
+        result[goal.id] = doc, computed_at
     return result
 
 
@@ -42,24 +63,19 @@ def etappmal_items(
     conn: Connection, catalog: Catalog, area: str, gender: str, now: datetime
 ) -> list[Document]:
     """Every etappmål's status document for one area and gender, in catalog order."""
-    indicators = indicator_summaries(conn, catalog, area, gender, now)
-    city = area == catalog.root and gender == TOTAL
-    stored = queries.etappmal_documents(conn) if city else {}
+    indicators = indikator_summaries(conn, catalog, area, gender, now)
+    summaries = etappmal_summaries(conn, catalog, area, gender, now, indicators)
     items = []
     for goal in catalog.etappmal:
-        doc, computed_at = stored.get(goal.id, (None, None))
-        if doc is None:
-            doc = etappmal_summary(catalog, goal.id, indicators)
-        headline: Document = next(
-            (i for i in doc["indicators"] if i.get("indicator") == goal.headline), {}
-        )
+        doc, computed_at = summaries[goal.id]
+        headline = next((i for i in doc["indicators"] if i.get("indicator") == goal.headline), None)
         items.append(
-            doc
-            | {
+            {
+                **doc,
                 "indicators": [i | {"area": area, "gender": gender} for i in doc["indicators"]],
-                "trend": headline.get("trend"),
-                "latest_period": headline.get("latest_period"),
-                "latest_value": headline.get("latest_value"),
+                "trend": headline.get("trend") if headline else None,
+                "latest_period": headline.get("latest_period") if headline else None,
+                "latest_value": headline.get("latest_value") if headline else None,
                 "area": area,
                 "gender": gender,
                 "computed_at": computed_at,
@@ -72,17 +88,18 @@ def namnd_items(conn: Connection, catalog: Catalog, now: datetime) -> list[Docum
     """Every nämnd's rollup, in catalog order."""
     stored = queries.namnd_documents(conn)
     missing = [n.id for n in catalog.namnder if n.id not in stored]
-    indicators: dict[str, Document] = {}
-    goals: dict[str, Document] = {}
+    indicators: dict[str, IndikatorDocument] = {}
+    goals: dict[str, EtappmalDocument] = {}
     if missing:
-        indicators = indicator_summaries(conn, catalog, catalog.root, TOTAL, now)
-        goals = {g["id"]: g for g in etappmal_items(conn, catalog, catalog.root, TOTAL, now)}
+        indicators = indikator_summaries(conn, catalog, catalog.root, TOTAL, now)
+        summaries = etappmal_summaries(conn, catalog, catalog.root, TOTAL, now, indicators)
+        goals = {goal_id: doc for goal_id, (doc, _) in summaries.items()}
     items = []
     for namnd in catalog.namnder:
         doc, computed_at = stored.get(namnd.id, (None, None))
         if doc is None:
             doc = namnd_summary(catalog, namnd.id, indicators, goals, {})
-        items.append(doc | {"computed_at": computed_at})
+        items.append({**doc, "computed_at": computed_at})
     return items
 
 
@@ -95,7 +112,7 @@ def indikator_items(
     now: datetime,
 ) -> list[Document]:
     """Every indicator: its catalog entry with its status for one area and gender."""
-    summaries = indicator_summaries(conn, catalog, area, gender, now)
+    summaries = indikator_summaries(conn, catalog, area, gender, now)
     items = []
     for ind in catalog.indikatorer:
         doc = summaries[ind.id]

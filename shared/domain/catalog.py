@@ -312,7 +312,7 @@ class Catalog(_Frozen):
         return {e.id: e for e in self.etappmal}
 
     @cached_property
-    def committee(self) -> dict[str, Namnd]:
+    def namnd(self) -> dict[str, Namnd]:
         """Nämnder by id."""
         return {n.id: n for n in self.namnder}
 

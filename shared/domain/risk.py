@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
 
 from shared.domain.catalog import AreaLevel, Catalog, Direction, Indikator, Kind, RiskGroup
+from shared.domain.documents import RelativeDocument, RiskDocument
 from shared.domain.periods import parse_period
 
 CITY_LEVEL = 100.0
@@ -27,6 +27,15 @@ class Relative:
     value: float
     city: float
     relative: float
+
+    def as_dict(self) -> RelativeDocument:
+        """JSON-native form."""
+        return {
+            "indicator": self.indicator,
+            "value": self.value,
+            "city": self.city,
+            "relative": self.relative,
+        }
 
 
 @dataclass(frozen=True)
@@ -61,7 +70,7 @@ class RiskScore:
         """How many groups went into the score."""
         return len(self.groups)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> RiskDocument:
         """JSON-native form: enums as their values, tuples as lists."""
         return {
             "area": self.area,
@@ -75,7 +84,7 @@ class RiskScore:
                 {
                     "group": g.group.value,
                     "score": g.score,
-                    "indicators": [vars(r).copy() for r in g.indicators],
+                    "indicators": [r.as_dict() for r in g.indicators],
                 }
                 for g in self.groups
             ],

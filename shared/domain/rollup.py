@@ -6,7 +6,7 @@ contribution from every parent and adds the new one, level by level, so nothing 
 Ratio indicators sum numerators and denominators, counts sum values, levels are not rolled up. A value
 reported for a parent wins over the computed one; both are kept.
 
-The engine works on `SeriesRow`s held in a mapping the caller supplies (a dict in tests and in the
+The engine works on `SeriesState`s held in a mapping the caller supplies (a dict in tests and in the
 oracle's comparisons, rows prefetched from SQL in the aggregator); `keys_for` names every row an
 observation may touch so that the caller can load them first.
 """
@@ -17,6 +17,7 @@ from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal, TypeAlias
 
 from shared.domain.catalog import AreaLevel, Catalog, Indikator, Kind
 from shared.domain.observation import Observation, version_of
@@ -26,7 +27,10 @@ from shared.domain.validation.event import judge_event
 
 YTTERSTADEN = "ytterstaden"
 FOKUSOMRADEN = "fokusomraden"
-VIRTUAL = "virtual"
+VIRTUAL: Literal["virtual"] = "virtual"
+#: The level of a row: its area's level in the tree, or virtual (ytterstaden, fokusomraden).
+SeriesLevel: TypeAlias = AreaLevel | Literal["virtual"]
+SERIES_LEVELS = frozenset({*(level.value for level in AreaLevel), VIRTUAL})
 
 SeriesId = tuple[str, str, str, str]  # indicator, area, period, gender
 
@@ -56,7 +60,7 @@ class Origin(StrEnum):
 
 
 @dataclass
-class SeriesRow:
+class SeriesState:
     """The state of one series; mirrors a row of the `series` table."""
 
     indicator: str
@@ -120,7 +124,7 @@ def ratio_value(indicator: Indikator, numerator: float, denominator: float) -> f
     return indicator.ratio_scale * numerator / denominator
 
 
-def contribution(indicator: Indikator, row: SeriesRow) -> Contribution | None:
+def contribution(indicator: Indikator, row: SeriesState) -> Contribution | None:
     """A row's contribution to its parents: reported if any, else computed, else nothing."""
     if indicator.kind is Kind.LEVEL:
         return None
@@ -133,7 +137,7 @@ def contribution(indicator: Indikator, row: SeriesRow) -> Contribution | None:
     return None
 
 
-def visible(indicator: Indikator, row: SeriesRow) -> Visible:
+def visible(indicator: Indikator, row: SeriesState) -> Visible:
     """What the read model shows for a row: reported wins over computed."""
     computed: float | None = None
     if row.n_reporting > 0:
@@ -197,9 +201,10 @@ class RollupEngine:
                 pending.extend(self.parents(current))
         return keys
 
-    def new_row(self, key: SeriesId) -> SeriesRow:
+    def new_row(self, key: SeriesId) -> SeriesState:
         """An empty row for a series, with its level, period position and child count."""
         indicator, area, period, gender = key
+        level: str
         if area in self._members:
             level, n_children = VIRTUAL, self._members[area]
         else:
@@ -207,7 +212,7 @@ class RollupEngine:
                 self.catalog.area[area].level.value,
                 len(self.catalog.children[area]),
             )
-        return SeriesRow(
+        return SeriesState(
             indicator, area, period, gender, level, parse_period(period).decimal_start,
             n_children=n_children,
         )  # fmt: skip
@@ -222,7 +227,7 @@ class RollupEngine:
             raise InvalidObservationError(problems)
         return self.catalog.indicator[obs.indicator]
 
-    def apply(self, rows: MutableMapping[SeriesId, SeriesRow], obs: Observation) -> Outcome:
+    def apply(self, rows: MutableMapping[SeriesId, SeriesState], obs: Observation) -> Outcome:
         """Apply one observation; rows missing from `rows` are created there."""
         indicator = self.check(obs)
         row = self._row(rows, (obs.indicator, obs.area, obs.period, obs.gender.value))
@@ -244,7 +249,7 @@ class RollupEngine:
         self._propagate(rows, indicator, row, before, contribution(indicator, row))
         return Outcome.APPLIED
 
-    def _row(self, rows: MutableMapping[SeriesId, SeriesRow], key: SeriesId) -> SeriesRow:
+    def _row(self, rows: MutableMapping[SeriesId, SeriesState], key: SeriesId) -> SeriesState:
         row = rows.get(key)
         if row is None:
             row = rows[key] = self.new_row(key)
@@ -252,9 +257,9 @@ class RollupEngine:
 
     def _propagate(
         self,
-        rows: MutableMapping[SeriesId, SeriesRow],
+        rows: MutableMapping[SeriesId, SeriesState],
         indicator: Indikator,
-        child: SeriesRow,
+        child: SeriesState,
         before: Contribution | None,
         after: Contribution | None,
     ) -> None:

@@ -10,9 +10,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from shared.domain.catalog import Baseline, Direction, Target
+from shared.domain.documents import InputsDocument
 from shared.domain.periods import Period, PeriodError, parse_period
 from shared.domain.progress import (
     DEFAULT_THRESHOLDS,
@@ -71,9 +72,10 @@ class StatusResult:
     baseline_period: str | None = None
     latest_period: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> InputsDocument:
         """JSON-native form (enums as their string values)."""
-        return {k: (v.value if isinstance(v, StrEnum) else v) for k, v in asdict(self).items()}
+        fields = {k: (v.value if isinstance(v, StrEnum) else v) for k, v in asdict(self).items()}
+        return cast(InputsDocument, fields)
 
 
 def _series(points: Sequence[Point]) -> dict[Period, float] | Reason:

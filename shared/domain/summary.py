@@ -1,4 +1,5 @@
-"""Summaries the read side serves: per indicator, per etappmål and per nämnd, as JSON-native dicts.
+"""Summaries the read side serves: per indicator, per etappmål and per nämnd, as JSON-native dicts
+whose shapes are in `shared.domain.documents`.
 
 Pure: the aggregator feeds them values read from the read model and stores what they return; the
 reference oracle feeds them values computed from the raw events.
@@ -6,17 +7,27 @@ reference oracle feeds them values computed from the raw events.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import cast
 
-from shared.domain.catalog import Catalog, NamndType, Role
+from shared.domain.catalog import Baseline, Catalog, NamndType, Responsibility, Role, Target
+from shared.domain.documents import (
+    AreaComparisonDocument,
+    BaselineDocument,
+    EtappmalDocument,
+    IndikatorDocument,
+    NamndDocument,
+    NamndEtappmal,
+    NamndIndikator,
+    ResponsibleDocument,
+    StatusFields,
+    TargetDocument,
+)
 from shared.domain.periods import parse_period
 from shared.domain.staleness import is_stale, newest_period_age_seconds
 from shared.domain.status import DEFAULT_THRESHOLDS, Point, StatusCode, Thresholds, assess, combine
-
-Document = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -35,13 +46,13 @@ class AreaValue:
         return self.area_value - self.city_value
 
 
-def indicator_summary(
+def indikator_summary(
     catalog: Catalog,
     indicator_id: str,
     points: Sequence[Point],
     now: datetime,
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
-) -> Document:
+) -> IndikatorDocument:
     """Status, trend, staleness and every input of one indicator's series (city, total)."""
     indicator = catalog.indicator[indicator_id]
     baseline, target = catalog.target_of(indicator_id)
@@ -66,16 +77,16 @@ def indicator_summary(
         "latest_value": latest_value,
         "newest_period_age_seconds": newest_period_age_seconds(latest, now) if latest else None,
         "periods": len(points),
-        "baseline": baseline.model_dump() if baseline else None,
-        "target": target.model_dump() if target else None,
+        "baseline": _baseline(baseline),
+        "target": _target(target),
         "inputs": result.as_dict(),
-        "responsible": [r.model_dump(mode="json") for r in catalog.responsible_for(indicator_id)],
+        "responsible": _responsible(catalog.responsible_for(indicator_id)),
     }
 
 
 def etappmal_summary(
-    catalog: Catalog, goal_id: str, indicators: Mapping[str, Document]
-) -> Document:
+    catalog: Catalog, goal_id: str, indicators: Mapping[str, IndikatorDocument]
+) -> EtappmalDocument:
     """An etappmål's status: the least favourable of its indicators', with theirs beside it."""
     goal = catalog.goal[goal_id]
     rows = [indicators.get(i) or _no_data(catalog, i) for i in goal.indicators]
@@ -87,45 +98,40 @@ def etappmal_summary(
         "direction": goal.direction.value,
         "status": status.value,
         "counts": counts,
-        "baseline": goal.baseline.model_dump() if goal.baseline else None,
-        "target": goal.target.model_dump() if goal.target else None,
+        "baseline": _baseline(goal.baseline),
+        "target": _target(goal.target),
         "headline": goal.headline,
         "indicators": rows,
-        "responsible": [r.model_dump(mode="json") for r in goal.responsible],
+        "responsible": _responsible(goal.responsible),
     }
 
 
 def namnd_summary(
     catalog: Catalog,
     namnd_id: str,
-    indicators: Mapping[str, Document],
-    goals: Mapping[str, Document],
+    indicators: Mapping[str, IndikatorDocument],
+    goals: Mapping[str, EtappmalDocument],
     area_values: Mapping[str, AreaValue],
-) -> Document:
+) -> NamndDocument:
     """A nämnd's rollup: the etappmål and indicators it leads or is involved in, counts per status,
     and for a stadsdelsnämnd its area's latest values against the city."""
-    namnd = catalog.committee[namnd_id]
-    goal_rows = []
+    namnd = catalog.namnd[namnd_id]
+    goal_rows: list[NamndEtappmal] = []
     for goal in catalog.etappmal:
         role = _role(goal.responsible, namnd_id)
         if role is not None:
-            doc = goals.get(goal.id) or {"status": StatusCode.SAKNAR_DATA.value}
-            goal_rows.append(
-                {"id": goal.id, "title": goal.title, "role": role, "status": doc["status"]}
-            )
-    indicator_rows = []
+            found = goals.get(goal.id)
+            status = found["status"] if found else StatusCode.SAKNAR_DATA.value
+            goal_rows.append({"id": goal.id, "title": goal.title, "role": role, "status": status})
+    indicator_rows: list[NamndIndikator] = []
     for ind in catalog.indikatorer:
         role = _role(catalog.responsible_for(ind.id), namnd_id)
         if role is not None:
             doc = indicators.get(ind.id) or _no_data(catalog, ind.id)
             indicator_rows.append(
-                {"id": ind.id, "name": ind.name, "role": role}
-                | {
-                    k: doc[k]
-                    for k in ("status", "trend", "reason", "stale", "latest_period", "latest_value")
-                }
+                {"id": ind.id, "name": ind.name, "role": role, **status_fields(doc)}
             )
-    comparison = []
+    comparison: list[AreaComparisonDocument] = []
     if namnd.type is NamndType.STADSDELSNAMND and namnd.area:
         for ind_id, value in sorted(area_values.items()):
             ind = catalog.indicator[ind_id]
@@ -156,21 +162,45 @@ def namnd_summary(
     }
 
 
-def _role(responsible: Sequence[Any], namnd_id: str) -> str | None:
+def status_fields(doc: IndikatorDocument) -> StatusFields:
+    """The status fields of an indicator's summary."""
+    return {
+        "status": doc["status"],
+        "trend": doc["trend"],
+        "reason": doc["reason"],
+        "stale": doc["stale"],
+        "latest_period": doc["latest_period"],
+        "latest_value": doc["latest_value"],
+    }
+
+
+def _baseline(baseline: Baseline | None) -> BaselineDocument | None:
+    return cast(BaselineDocument, baseline.model_dump()) if baseline else None
+
+
+def _target(target: Target | None) -> TargetDocument | None:
+    return cast(TargetDocument, target.model_dump()) if target else None
+
+
+def _responsible(responsible: Iterable[Responsibility]) -> list[ResponsibleDocument]:
+    return [cast(ResponsibleDocument, r.model_dump(mode="json")) for r in responsible]
+
+
+def _role(responsible: Sequence[Responsibility], namnd_id: str) -> str | None:
     roles = {r.role for r in responsible if r.namnd == namnd_id}
     if not roles:
         return None
     return (Role.HUVUDANSVARIG if Role.HUVUDANSVARIG in roles else Role.BEROD).value
 
 
-def _counts(statuses: Any) -> dict[str, int]:
+def _counts(statuses: Iterable[str]) -> dict[str, int]:
     counts = {code.value: 0 for code in StatusCode}
     for status in statuses:
         counts[status] += 1
     return counts
 
 
-def _no_data(catalog: Catalog, indicator_id: str) -> Document:
+def _no_data(catalog: Catalog, indicator_id: str) -> IndikatorDocument:
     indicator = catalog.indicator[indicator_id]
     return {
         "indicator": indicator_id, "name": indicator.name, "unit": indicator.unit,

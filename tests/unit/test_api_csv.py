@@ -6,6 +6,7 @@ import csv
 import io
 import typing
 from datetime import UTC, datetime
+from enum import Enum
 
 import pytest
 from pydantic import BaseModel, Field
@@ -147,24 +148,26 @@ def test_only_the_rows_that_need_it_are_rewritten() -> None:
 
 
 def test_enumerated_columns_cannot_start_a_formula() -> None:
-    # Columns of Literal values are not rewritten; their values, which the code defines, must
-    # not need it.
-    def literals(model: type[BaseModel]) -> set[str]:
+    # Columns of enum or Literal values are not rewritten; their values, which the code defines,
+    # must not need it.
+    def enumerated(model: type[BaseModel]) -> set[str]:
         found: set[str] = set()
         for field in model.model_fields.values():
             for annotation in (field.annotation, *typing.get_args(field.annotation)):
                 for arg in (annotation, *typing.get_args(annotation)):
                     if typing.get_origin(arg) is typing.Literal:
                         found |= {str(v) for v in typing.get_args(arg)}
+                    elif isinstance(arg, type) and issubclass(arg, Enum):
+                        found |= {str(member.value) for member in arg}
                     elif isinstance(arg, type) and issubclass(arg, BaseModel):
-                        found |= literals(arg)
+                        found |= enumerated(arg)
         return found
 
     values = set().union(
         *(
-            literals(m)
+            enumerated(m)
             for m in (EtappmalOut, NamndRollup, IndikatorOut, SeriesRow, OmradeOut, ProfileRow)
         )
     )
-    assert {"T", "i_fas", "reported"} <= values
+    assert {"T", "i_fas", "reported", "virtual", "stadsdelsnamnd"} <= values
     assert [v for v in values if neutralise(v) != v] == []

@@ -178,10 +178,10 @@ def test_namnder_one_stadsdelsnamnd_per_stadsdelsomrade_and_the_bolag(catalog: C
         "utbildningsnamnden", "arbetsmarknadsnamnden", "socialnamnden",
         "stadsbyggnadsnamnden", "exploateringsnamnden",
     } <= by_type[NamndType.FACKNAMND]  # fmt: skip
-    owned = [catalog.committee[n].area for n in by_type[NamndType.STADSDELSNAMND]]
+    owned = [catalog.namnd[n].area for n in by_type[NamndType.STADSDELSNAMND]]
     districts = {a.id for a in catalog.omraden if a.level is AreaLevel.STADSDELSOMRADE}
     assert sorted(a for a in owned if a) == sorted(districts)
-    assert catalog.committee["rinkeby-kista-sdn"].area == "rinkeby-kista"
+    assert catalog.namnd["rinkeby-kista-sdn"].area == "rinkeby-kista"
 
 
 def test_sources_and_their_indicators_agree_both_ways(catalog: Catalog) -> None:

@@ -22,7 +22,7 @@ from shared.domain.rollup import (
     InvalidObservationError,
     RollupEngine,
     SeriesId,
-    SeriesRow,
+    SeriesState,
     visible,
 )
 from shared.domain.validation import (
@@ -69,7 +69,7 @@ def published(row: ValidRow, source: str) -> Observation:
     return Observation.model_validate_json(orjson.dumps(event))
 
 
-def assert_finite(rows: dict[SeriesId, SeriesRow]) -> None:
+def assert_finite(rows: dict[SeriesId, SeriesState]) -> None:
     for row in rows.values():
         for name in _NUMBERS:
             number = getattr(row, name)
@@ -93,7 +93,7 @@ def batches(draw: st.DrawFn) -> tuple[str, list[dict[str, object]]]:
 def test_what_ingest_accepts_the_aggregator_applies_with_finite_numbers(
     sent: list[tuple[str, list[dict[str, object]]]],
 ) -> None:
-    rows: dict[SeriesId, SeriesRow] = {}
+    rows: dict[SeriesId, SeriesState] = {}
     for source, batch in sent:
         result = validate_batch(batch, Scope.of(CATALOG, source, NOW))
         for accepted in result.valid:
@@ -168,7 +168,7 @@ def test_a_rogue_event_is_refused_for_the_reasons_ingest_gives(
 
 
 def test_a_rogue_event_leaves_the_rollups_untouched() -> None:
-    rows: dict[SeriesId, SeriesRow] = {}
+    rows: dict[SeriesId, SeriesState] = {}
     ENGINE.apply(rows, rogue(share_row(area="kista"), SCHOOL))
     before = {key: vars(row).copy() for key, row in rows.items()}
     for raw in (
@@ -210,7 +210,7 @@ def test_the_engine_checks_texts_the_row_rules_never_see() -> None:
 
 
 def test_the_largest_numbers_everywhere_in_the_tree_still_sum_to_finite_rollups() -> None:
-    engine, rows = RollupEngine(TREE), dict[SeriesId, SeriesRow]()
+    engine, rows = RollupEngine(TREE), dict[SeriesId, SeriesState]()
     for area in AREAS:  # every area reports, parents too: each contributes to up to three sums
         engine.apply(rows, observation(COUNT, area, "2024", value=MAX_MAGNITUDE))
         engine.apply(

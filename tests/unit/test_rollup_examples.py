@@ -12,7 +12,7 @@ from shared.domain.rollup import (
     Outcome,
     RollupEngine,
     SeriesId,
-    SeriesRow,
+    SeriesState,
     Visible,
     visible,
 )
@@ -25,7 +25,7 @@ LATER = BASE_TIME + timedelta(hours=1)
 
 def shown(events: list[Observation], area: str, indicator: str = SHARE) -> Visible:
     """The engine's visible row for `area` after all events; the oracle must agree."""
-    engine, rows = RollupEngine(CATALOG), dict[SeriesId, SeriesRow]()
+    engine, rows = RollupEngine(CATALOG), dict[SeriesId, SeriesState]()
     for obs in events:
         engine.apply(rows, obs)
     key = (indicator, area, events[0].period, "T")
@@ -96,7 +96,7 @@ def test_a_retraction_removes_the_contribution() -> None:
 
 
 def test_a_late_older_correction_is_ignored() -> None:
-    engine, rows = RollupEngine(CATALOG), dict[SeriesId, SeriesRow]()
+    engine, rows = RollupEngine(CATALOG), dict[SeriesId, SeriesState]()
     newer = share("rinkeby", 40, 100, updated_at=LATER)
     older = share("rinkeby", 20, 100, updated_at=T0)
     assert engine.apply(rows, newer) is Outcome.APPLIED

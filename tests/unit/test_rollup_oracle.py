@@ -9,21 +9,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.domain.observation import Observation
-from shared.domain.rollup import Outcome, RollupEngine, SeriesId, SeriesRow, visible
+from shared.domain.rollup import Outcome, RollupEngine, SeriesId, SeriesState, visible
 from tests.oracle import OracleRow, close, oracle_rows, version
 from tests.strategies import CATALOG, streams
 
 SETTINGS = settings(max_examples=200, deadline=None)
 
 
-def run(events: Iterable[Observation]) -> tuple[dict[SeriesId, SeriesRow], list[Outcome]]:
+def run(events: Iterable[Observation]) -> tuple[dict[SeriesId, SeriesState], list[Outcome]]:
     """Apply events in order through a fresh engine into a dict."""
-    engine, rows = RollupEngine(CATALOG), dict[SeriesId, SeriesRow]()
+    engine, rows = RollupEngine(CATALOG), dict[SeriesId, SeriesState]()
     outcomes = [engine.apply(rows, obs) for obs in events]
     return rows, outcomes
 
 
-def mismatches(rows: dict[SeriesId, SeriesRow], expected: dict[SeriesId, OracleRow]) -> list[str]:
+def mismatches(rows: dict[SeriesId, SeriesState], expected: dict[SeriesId, OracleRow]) -> list[str]:
     """Every difference between the engine's rows and the oracle's, as readable lines."""
     problems = [
         f"{key}: engine row the oracle does not know" for key in rows if key not in expected
@@ -99,10 +99,10 @@ def test_any_order_gives_the_same_rows(events: list[Observation], data: st.DataO
 @given(streams())
 def test_repeating_every_event_changes_nothing(events: list[Observation]) -> None:
     engine = RollupEngine(CATALOG)
-    rows: dict[SeriesId, SeriesRow] = {}
+    rows: dict[SeriesId, SeriesState] = {}
     for obs in events:
         engine.apply(rows, obs)
-    snapshot = {key: SeriesRow(**vars(row)) for key, row in rows.items()}
+    snapshot = {key: SeriesState(**vars(row)) for key, row in rows.items()}
     again = [engine.apply(rows, obs) for obs in events]
     assert rows == snapshot
     assert Outcome.APPLIED not in again
@@ -116,20 +116,20 @@ def test_outcomes_follow_the_version_order(events: list[Observation]) -> None:
     assert outcomes.count(Outcome.APPLIED) >= len({o.series_key for o in events})
 
 
-class OnlyKeys(MutableMapping[SeriesId, SeriesRow]):
+class OnlyKeys(MutableMapping[SeriesId, SeriesState]):
     """A row mapping that refuses any key the engine did not name in `keys_for`."""
 
-    def __init__(self, rows: dict[SeriesId, SeriesRow], allowed: set[SeriesId]) -> None:
+    def __init__(self, rows: dict[SeriesId, SeriesState], allowed: set[SeriesId]) -> None:
         self.rows, self.allowed = rows, allowed
 
     def _check(self, key: SeriesId) -> None:
         assert key in self.allowed, f"engine touched {key} outside keys_for"
 
-    def __getitem__(self, key: SeriesId) -> SeriesRow:
+    def __getitem__(self, key: SeriesId) -> SeriesState:
         self._check(key)
         return self.rows[key]
 
-    def __setitem__(self, key: SeriesId, row: SeriesRow) -> None:
+    def __setitem__(self, key: SeriesId, row: SeriesState) -> None:
         self._check(key)
         self.rows[key] = row
 
@@ -148,7 +148,7 @@ class OnlyKeys(MutableMapping[SeriesId, SeriesRow]):
 @given(streams())
 def test_engine_touches_only_the_rows_keys_for_names(events: list[Observation]) -> None:
     engine = RollupEngine(CATALOG)
-    rows: dict[SeriesId, SeriesRow] = {}
+    rows: dict[SeriesId, SeriesState] = {}
     for obs in events:
         allowed = set(engine.keys_for(obs.indicator, obs.area, obs.period, obs.gender.value))
         engine.apply(OnlyKeys(rows, allowed), obs)

@@ -10,10 +10,11 @@ from starlette.responses import Response
 
 from services.api import views
 from services.api.caching import ReadState
-from services.api.deps import Ctx, FormatParam, GenderParam, PagingDep, split
+from services.api.deps import Ctx, FormatParam, PagingDep, split
 from services.api.errors import not_found
 from services.api.routers.common import DETAIL_RESPONSES, LIST_RESPONSES
 from services.api.schemas.status import EtappmalOut, EtappmalPage
+from shared.domain.catalog import Gender
 from shared.domain.status import StatusCode
 
 router = APIRouter(tags=["etappmål"])
@@ -26,7 +27,7 @@ AreaParam = Annotated[
     ),
 ]
 GenderQuery = Annotated[
-    GenderParam, Query(description="Judge the status for this gender (T, K, M).", examples=["T"])
+    Gender, Query(description="Judge the status for this gender (T, K, M).", examples=["T"])
 ]
 
 
@@ -42,7 +43,7 @@ async def list_etappmal(
     paging: PagingDep,
     fmt: FormatParam = None,
     area: AreaParam = None,
-    gender: GenderQuery = GenderParam.T,
+    gender: GenderQuery = Gender.T,
     status: Annotated[
         list[StatusCode] | None,
         Query(
@@ -69,7 +70,7 @@ async def list_etappmal(
     catalog = ctx.catalog
     where_area = ctx.area_param("area", area)
     statuses = {s.value for s in status or []}
-    namnder = set(split("namnd", namnd, set(catalog.committee)))
+    namnder = set(split("namnd", namnd, set(catalog.namnd)))
     areas = set(split("malomrade", malomrade, {m.id for m in catalog.malomraden}))
 
     def produce(conn: Connection, state: ReadState) -> list[dict[str, Any]]:
@@ -96,7 +97,7 @@ async def get_etappmal(
     ctx: Ctx,
     id: Annotated[str, Path(description="Etappmål id.", examples=["behorighet-gymnasiet"])],
     area: AreaParam = None,
-    gender: GenderQuery = GenderParam.T,
+    gender: GenderQuery = Gender.T,
 ) -> Response:
     """One etappmål: status with counts, its indicators with latest value, trend, status and inputs."""
     catalog = ctx.catalog

@@ -10,13 +10,15 @@ from starlette.responses import Response
 
 from services.api import queries, views
 from services.api.caching import ReadState
-from services.api.deps import ApiContext, Ctx, FormatParam, GenderParam, PagingDep, split
+from services.api.deps import ApiContext, Ctx, FormatParam, PagingDep, split
 from services.api.errors import bad_parameter, not_found
 from services.api.routers.common import DETAIL_RESPONSES, LIST_RESPONSES
 from services.api.schemas.catalog import IndikatorOut, IndikatorPage
 from services.api.schemas.series import SeriesPage, SeriesRow
-from shared.domain.catalog import RiskGroup
+from shared.domain.catalog import Gender, RiskGroup
+from shared.domain.observation import ObservationStatus
 from shared.domain.periods import PeriodError, parse_period
+from shared.domain.rollup import SERIES_LEVELS, Origin
 from shared.domain.status import StatusCode
 
 router = APIRouter(tags=["indikatorer"])
@@ -26,7 +28,7 @@ AreaParam = Annotated[
     Query(description="Judge the status for this area instead of the city.", examples=["rinkeby"]),
 ]
 GenderQuery = Annotated[
-    GenderParam, Query(description="Judge the status for this gender (T, K, M).", examples=["T"])
+    Gender, Query(description="Judge the status for this gender (T, K, M).", examples=["T"])
 ]
 IdPath = Annotated[str, Path(description="Indicator id.", examples=["behorighet-gymnasiet-ak9"])]
 
@@ -48,7 +50,7 @@ async def list_indikatorer(
     paging: PagingDep,
     fmt: FormatParam = None,
     area: AreaParam = None,
-    gender: GenderQuery = GenderParam.T,
+    gender: GenderQuery = Gender.T,
     status: Annotated[
         list[StatusCode] | None,
         Query(description="Only indicators with one of these statuses.", examples=[["forsamring"]]),
@@ -76,7 +78,7 @@ async def list_indikatorer(
     catalog = ctx.catalog
     where_area = ctx.area_param("area", area)
     statuses = {s.value for s in status or []}
-    namnder = set(split("namnd", namnd, set(catalog.committee)))
+    namnder = set(split("namnd", namnd, set(catalog.namnd)))
     goals = set(split("etappmal", etappmal, set(catalog.goal)))
     groups = {g.value for g in risk_group or []}
 
@@ -107,7 +109,7 @@ async def get_indikator(
     ctx: Ctx,
     id: IdPath,
     area: AreaParam = None,
-    gender: GenderQuery = GenderParam.T,
+    gender: GenderQuery = Gender.T,
 ) -> Response:
     """One indicator: catalog entry, status, trend, latest value and every input of the status."""
     _indicator(ctx, id)
@@ -154,7 +156,7 @@ async def list_observationer(
         ),
     ] = None,
     gender: Annotated[
-        list[GenderParam] | None,
+        list[Gender] | None,
         Query(description="Only these genders (T, K, M).", examples=[["T"]]),
     ] = None,
     level: Annotated[
@@ -203,9 +205,9 @@ async def list_observationer(
         indicator=id,
         areas=split("area", area, ctx.areas),
         genders=tuple(g.value for g in gender or []),
-        levels=split("level", level, {"stad", "stadsdelsomrade", "stadsdel", "virtual"}),
-        origins=split("origin", origin, {"reported", "computed"}),
-        statuses=split("status", status, {"preliminary", "final"}),
+        levels=split("level", level, SERIES_LEVELS),
+        origins=split("origin", origin, {o.value for o in Origin}),
+        statuses=split("status", status, {s.value for s in ObservationStatus}),
         start=_period_bound("from", start, end=False),
         end=_period_bound("to", to, end=True),
         include_missing=missing,

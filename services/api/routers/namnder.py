@@ -78,7 +78,7 @@ async def get_namnd(
     id: Annotated[str, Path(description="Nämnd id.", examples=["rinkeby-kista-sdn"])],
 ) -> Response:
     """One nämnd's rollup."""
-    if id not in ctx.catalog.committee:
+    if id not in ctx.catalog.namnd:
         raise not_found("nämnd", id, "GET /v1/namnder")
 
     def produce(conn: Connection, state: ReadState) -> dict[str, Any]:

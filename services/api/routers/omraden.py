@@ -9,19 +9,20 @@ from sqlalchemy import Connection
 from starlette.responses import Response
 
 from services.api.caching import ReadState
-from services.api.deps import ApiContext, Ctx, FormatParam, GenderParam, PagingDep, split
+from services.api.deps import ApiContext, Ctx, FormatParam, PagingDep, split
 from services.api.errors import not_found
 from services.api.profiles import omrade_items, profile_rows
 from services.api.routers.common import DETAIL_RESPONSES, LIST_RESPONSES
 from services.api.schemas.areas import OmradeOut, OmradePage, OmradeProfile, ProfilePage, ProfileRow
+from shared.domain.catalog import Gender
+from shared.domain.rollup import SERIES_LEVELS
 
 router = APIRouter(tags=["områden"])
 
 IdPath = Annotated[str, Path(description="Area id.", examples=["rinkeby-kista"])]
 GenderQuery = Annotated[
-    GenderParam, Query(description="Gender of the values (T, K, M).", examples=["T"])
+    Gender, Query(description="Gender of the values (T, K, M).", examples=["T"])
 ]
-LEVELS = {"stad", "stadsdelsomrade", "stadsdel", "virtual"}
 
 
 def _area(ctx: ApiContext, area_id: str) -> None:
@@ -72,10 +73,10 @@ async def list_omraden(
     ] = None,
 ) -> Response:
     """Areas of the tree (and the virtual ytterstaden/fokusomraden) with risk index and rank."""
-    levels = set(split("level", level, LEVELS))
+    levels = set(split("level", level, SERIES_LEVELS))
     if parent is not None:
         ctx.area_param("parent", parent)
-    owners = set(split("namnd", namnd, set(ctx.catalog.committee)))
+    owners = set(split("namnd", namnd, set(ctx.catalog.namnd)))
 
     def produce(conn: Connection, state: ReadState) -> list[dict[str, Any]]:
         return [
@@ -98,7 +99,7 @@ async def list_omraden(
     summary="An area profile",
 )
 async def get_omrade(
-    request: Request, ctx: Ctx, id: IdPath, gender: GenderQuery = GenderParam.T
+    request: Request, ctx: Ctx, id: IdPath, gender: GenderQuery = Gender.T
 ) -> Response:
     """Latest value per indicator, gap to the city, the area's own status, risk index and rank."""
     _area(ctx, id)
@@ -123,7 +124,7 @@ async def list_profile(
     id: IdPath,
     paging: PagingDep,
     fmt: FormatParam = None,
-    gender: GenderQuery = GenderParam.T,
+    gender: GenderQuery = Gender.T,
 ) -> Response:
     """The rows of the area profile: one per indicator, for BI tools (JSON or CSV)."""
     _area(ctx, id)

@@ -7,11 +7,14 @@ from typing import Literal
 
 from pydantic import Field
 
-from services.api.schemas.common import Answer, Page
-from services.api.schemas.status import DirectionText, StatusInputs, StatusText, TrendText
+from services.api.schemas.common import AnswerModel, Page
+from services.api.schemas.status import StatusInputs
+from shared.domain.catalog import Direction, Gender, RiskGroup
+from shared.domain.rollup import Origin, SeriesLevel
+from shared.domain.status import StatusCode, Trend
 
 
-class RiskRelative(Answer):
+class RiskRelative(AnswerModel):
     """One indicator of an area against the city in the risk index."""
 
     indicator: str = Field(description="Indicator id.", examples=["ekonomiskt-bistand-hushall"])
@@ -22,19 +25,17 @@ class RiskRelative(Answer):
     relative: float = Field(description="100 = as the city, higher = more risk.", examples=[300.0])
 
 
-class RiskGroupScore(Answer):
+class RiskGroupScore(AnswerModel):
     """One risk group's score: the mean relative of its indicators the area has."""
 
-    group: Literal["sociala_riskfaktorer", "halsa", "sakerhet_trygghet", "forsorjning"] = Field(
-        description="Risk group.", examples=["forsorjning"]
-    )
+    group: RiskGroup = Field(description="Risk group.", examples=["forsorjning"])
     score: float = Field(
         description="Mean relative of the group (100 = as the city).", examples=[212.5]
     )
     indicators: list[RiskRelative] = Field(description="The relatives that went into it.")
 
 
-class RiskOut(Answer):
+class RiskOut(AnswerModel):
     """An area's social-risk index (Västra Götalandsmodellen); 100 = as the city, higher = more risk."""
 
     sociala_riskfaktorer: float | None = Field(
@@ -84,12 +85,12 @@ class RiskOut(Answer):
     )
 
 
-class OmradeOut(Answer):
+class OmradeOut(AnswerModel):
     """An area with its social-risk index."""
 
     id: str = Field(description="Area id.", examples=["rinkeby-kista"])
     name: str = Field(description="Name.", examples=["Rinkeby-Kista"])
-    level: Literal["stad", "stadsdelsomrade", "stadsdel", "virtual"] = Field(
+    level: SeriesLevel = Field(
         description="Level; virtual areas (ytterstaden, fokusomraden) are unions of stadsdelsområden.",
         examples=["stadsdelsomrade"],
     )
@@ -109,7 +110,7 @@ class OmradeOut(Answer):
     )
 
 
-class ProfileRow(Answer):
+class ProfileRow(AnswerModel):
     """An area's latest value of one indicator against the city's, with the area's own status."""
 
     indicator: str = Field(description="Indicator id.", examples=["uvas-16-24"])
@@ -118,9 +119,9 @@ class ProfileRow(Answer):
         examples=["Andel unga 16–24 år som varken arbetar eller studerar"],
     )
     unit: str = Field(description="Unit.", examples=["percent"])
-    direction: DirectionText = Field(description="Desired direction.", examples=["decrease"])
+    direction: Direction = Field(description="Desired direction.", examples=["decrease"])
     area: str = Field(description="Area id.", examples=["rinkeby-kista"])
-    gender: Literal["T", "K", "M"] = Field(description="Gender.", examples=["T"])
+    gender: Gender = Field(description="Gender.", examples=["T"])
     period: str | None = Field(
         default=None, description="The area's newest period with a value.", examples=["2024"]
     )
@@ -133,7 +134,7 @@ class ProfileRow(Answer):
     denominator: float | None = Field(
         default=None, description="Its denominator (ratio indicators).", examples=[12870.0]
     )
-    origin: Literal["reported", "computed"] | None = Field(
+    origin: Origin | None = Field(
         default=None, description="reported or computed.", examples=["computed"]
     )
     city_value: float | None = Field(
@@ -145,11 +146,11 @@ class ProfileRow(Answer):
         description="The area against the city in the desired direction: battre (better), samre (worse) or lika.",
         examples=["samre"],
     )
-    status: StatusText = Field(
+    status: StatusCode = Field(
         description="The area's own progress status for this indicator.",
         examples=["ingen_framgang"],
     )
-    trend: TrendText | None = Field(
+    trend: Trend | None = Field(
         default=None, description="The area's trend.", examples=["forbattring"]
     )
     inputs: StatusInputs = Field(

@@ -2,33 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field
 
-from services.api.schemas.common import Answer, Page
-from services.api.schemas.status import (
-    BaselineOut,
-    DirectionText,
-    ResponsibleOut,
-    StatusInputs,
-    StatusText,
-    TargetOut,
-    TrendText,
+from services.api.schemas.common import AnswerModel, Page
+from services.api.schemas.status import BaselineOut, ResponsibleOut, StatusInputs, TargetOut
+from shared.domain.catalog import (
+    AreaLevel,
+    Direction,
+    Gender,
+    Kind,
+    NamndType,
+    PeriodType,
+    RiskGroup,
 )
-
-GenderText = Literal["T", "K", "M"]
-LevelText = Literal["stad", "stadsdelsomrade", "stadsdel"]
+from shared.domain.status import StatusCode, Trend
 
 
-class StrategyOut(Answer):
+class StrategyOut(AnswerModel):
     """A numbered strategy of a målområde."""
 
     id: str = Field(description="Roman numeral within the målområde.", examples=["III"])
     text: str = Field(description="The strategy.", examples=["Minska skolsegregationen …"])
 
 
-class MalomradeOut(Answer):
+class MalomradeOut(AnswerModel):
     """A goal area of the roadmap."""
 
     id: str = Field(description="Målområde id.", examples=["uppvaxt-och-utbildning"])
@@ -36,7 +33,7 @@ class MalomradeOut(Answer):
     strategies: list[StrategyOut] = Field(default_factory=list, description="Its strategies.")
 
 
-class EtappmalEntry(Answer):
+class EtappmalEntry(AnswerModel):
     """An etappmål as the catalog defines it."""
 
     id: str = Field(description="Etappmål id.", examples=["behorighet-gymnasiet"])
@@ -44,7 +41,7 @@ class EtappmalEntry(Answer):
     title: str = Field(
         description="The etappmål as decided.", examples=["Andel av eleverna i årskurs 9 … ökar"]
     )
-    direction: DirectionText = Field(description="Desired direction.", examples=["increase"])
+    direction: Direction = Field(description="Desired direction.", examples=["increase"])
     baseline: BaselineOut | None = Field(
         default=None, description="Baseline of the headline indicator."
     )
@@ -62,7 +59,7 @@ class EtappmalEntry(Answer):
     )
 
 
-class IndikatorBase(Answer):
+class IndikatorBase(AnswerModel):
     """The catalog fields of an indicator."""
 
     id: str = Field(description="Indicator id.", examples=["behorighet-gymnasiet-ak9"])
@@ -71,18 +68,16 @@ class IndikatorBase(Answer):
         examples=["Andel elever i åk 9 behöriga till gymnasiets nationella program"],
     )
     unit: str = Field(description="Unit: percent, count, per_1000, sek, …", examples=["percent"])
-    kind: Literal["ratio", "count", "level"] = Field(
+    kind: Kind = Field(
         description="ratio (Σnumerator/Σdenominator), count (sums) or level (not rolled up).",
         examples=["ratio"],
     )
-    direction: DirectionText = Field(description="Desired direction.", examples=["increase"])
-    period_type: Literal["year", "tertial", "quarter", "month", "term"] = Field(
-        description="Period granularity.", examples=["year"]
-    )
-    area_levels: list[LevelText] = Field(
+    direction: Direction = Field(description="Desired direction.", examples=["increase"])
+    period_type: PeriodType = Field(description="Period granularity.", examples=["year"])
+    area_levels: list[AreaLevel] = Field(
         description="Area levels it is reported at.", examples=[["stad", "stadsdelsomrade"]]
     )
-    genders: list[GenderText] = Field(
+    genders: list[Gender] = Field(
         description="Genders it is broken down by.", examples=[["T", "K", "M"]]
     )
     cadence: str = Field(description="Expected time between periods (ISO 8601).", examples=["P1Y"])
@@ -99,9 +94,7 @@ class IndikatorBase(Answer):
         description="Source ids allowed to report it.",
         examples=[["utbildningsforvaltningen"]],
     )
-    risk_group: (
-        Literal["sociala_riskfaktorer", "halsa", "sakerhet_trygghet", "forsorjning"] | None
-    ) = Field(
+    risk_group: RiskGroup | None = Field(
         default=None, description="Social-risk index group, if it belongs to one.", examples=[None]
     )
     baseline: BaselineOut | None = Field(
@@ -120,25 +113,23 @@ class IndikatorBase(Answer):
     )
 
 
-class NamndEntry(Answer):
+class NamndEntry(AnswerModel):
     """A nämnd or bolagsstyrelse."""
 
     id: str = Field(description="Nämnd id.", examples=["rinkeby-kista-sdn"])
     name: str = Field(description="Name.", examples=["Rinkeby-Kista stadsdelsnämnd"])
-    type: Literal["facknamnd", "stadsdelsnamnd", "kommunstyrelsen", "bolagsstyrelse"] = Field(
-        description="Kind.", examples=["stadsdelsnamnd"]
-    )
+    type: NamndType = Field(description="Kind.", examples=["stadsdelsnamnd"])
     area: str | None = Field(
         default=None, description="Area a stadsdelsnämnd owns.", examples=["rinkeby-kista"]
     )
 
 
-class OmradeEntry(Answer):
+class OmradeEntry(AnswerModel):
     """An area of the tree stad → stadsdelsområde → stadsdel."""
 
     id: str = Field(description="Area id.", examples=["rinkeby-kista"])
     name: str = Field(description="Name.", examples=["Rinkeby-Kista"])
-    level: LevelText = Field(description="Level in the tree.", examples=["stadsdelsomrade"])
+    level: AreaLevel = Field(description="Level in the tree.", examples=["stadsdelsomrade"])
     parent: str | None = Field(default=None, description="Parent area id.", examples=["stockholm"])
     ytterstad: bool = Field(default=False, description="Part of ytterstaden.", examples=[True])
     fokus: bool = Field(
@@ -147,7 +138,7 @@ class OmradeEntry(Answer):
     code: str | None = Field(default=None, description="Official code, if any.", examples=["0180"])
 
 
-class KallaEntry(Answer):
+class KallaEntry(AnswerModel):
     """A source system and the indicators it may report."""
 
     id: str = Field(description="Source id.", examples=["utbildningsforvaltningen"])
@@ -159,7 +150,7 @@ class KallaEntry(Answer):
     )
 
 
-class CatalogOut(Answer):
+class CatalogOut(AnswerModel):
     """The whole catalog (no secrets)."""
 
     malomraden: list[MalomradeOut] = Field(description="Goal areas.")
@@ -179,9 +170,9 @@ class IndikatorOut(IndikatorBase):
         examples=[["behorighet-gymnasiet"]],
     )
     area: str = Field(description="Area the status is computed for.", examples=["stockholm"])
-    gender: GenderText = Field(description="Gender the status is computed for.", examples=["T"])
-    status: StatusText = Field(description="Progress status.", examples=["viss_framgang"])
-    trend: TrendText | None = Field(
+    gender: Gender = Field(description="Gender the status is computed for.", examples=["T"])
+    status: StatusCode = Field(description="Progress status.", examples=["viss_framgang"])
+    trend: Trend | None = Field(
         default=None, description="Trend in the desired direction.", examples=["forbattring"]
     )
     reason: str | None = Field(

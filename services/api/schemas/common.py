@@ -9,13 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field
 T = TypeVar("T")
 
 
-class Answer(BaseModel):
+class AnswerModel(BaseModel):
     """Base of every answer model: documented fields, extra fields allowed (the contract grows)."""
 
     model_config = ConfigDict(extra="allow")
 
 
-class Page(Answer, Generic[T]):
+class Page(AnswerModel, Generic[T]):
     """One page of a list: the rows and how many there are in all."""
 
     total: int = Field(description="Rows matching the filters, over all pages.", examples=[6])
@@ -30,7 +30,7 @@ class Page(Answer, Generic[T]):
     )
 
 
-class ParameterError(Answer):
+class ParameterError(AnswerModel):
     """What is wrong with one parameter of the request."""
 
     parameter: str = Field(description="The parameter's name as sent.", examples=["limit"])
@@ -43,7 +43,7 @@ class ParameterError(Answer):
     )
 
 
-class Problem(Answer):
+class Problem(AnswerModel):
     """An error answer (RFC 9457 `application/problem+json`)."""
 
     type: str = Field(
@@ -64,7 +64,7 @@ class Problem(Answer):
     )
 
 
-class Health(Answer):
+class Health(AnswerModel):
     """Answer of `/healthz` and `/readyz`."""
 
     status: Literal["ok", "ready", "not_ready"] = Field(

@@ -3,28 +3,28 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import Field
 
-from services.api.schemas.common import Answer, Page
+from services.api.schemas.common import AnswerModel, Page
+from shared.domain.catalog import Gender
+from shared.domain.observation import ObservationStatus
+from shared.domain.rollup import Origin, SeriesLevel
 
 
-class SeriesRow(Answer):
+class SeriesRow(AnswerModel):
     """One series (indicator, area, period, gender) as the read model currently holds it."""
 
     indicator: str = Field(description="Indicator id.", examples=["behorighet-gymnasiet-ak9"])
     area: str = Field(
         description="Area id (or a virtual area: ytterstaden, fokusomraden).", examples=["rinkeby"]
     )
-    area_level: Literal["stad", "stadsdelsomrade", "stadsdel", "virtual"] = Field(
-        description="Level of the area.", examples=["stadsdel"]
-    )
+    area_level: SeriesLevel = Field(description="Level of the area.", examples=["stadsdel"])
     period: str = Field(description="Period.", examples=["2024"])
     period_start: float = Field(
         description="Start of the period in decimal years.", examples=[2024.0]
     )
-    gender: Literal["T", "K", "M"] = Field(description="T total, K kvinnor, M män.", examples=["T"])
+    gender: Gender = Field(description="T total, K kvinnor, M män.", examples=["T"])
     unit: str = Field(description="Unit of the value.", examples=["percent"])
     value: float | None = Field(
         description="The value a reader should use: reported if any, else computed.",
@@ -36,11 +36,11 @@ class SeriesRow(Answer):
     denominator: float | None = Field(
         description="Denominator behind the value (ratio indicators).", examples=[300.0]
     )
-    origin: Literal["reported", "computed"] | None = Field(
+    origin: Origin | None = Field(
         description="reported by a source, or computed from the children's values.",
         examples=["reported"],
     )
-    status: Literal["preliminary", "final"] | None = Field(
+    status: ObservationStatus | None = Field(
         description="The source's status of a reported value (null when computed).",
         examples=["final"],
     )

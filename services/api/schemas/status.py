@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import Field
 
-from services.api.schemas.common import Answer, Page
-
-StatusText = Literal[
-    "uppnatt", "i_fas", "viss_framgang", "ingen_framgang", "forsamring", "saknar_mal", "saknar_data"
-]
-TrendText = Literal["forbattring", "oforandrad", "forsamring"]
-DirectionText = Literal["increase", "decrease"]
-RoleText = Literal["huvudansvarig", "berord"]
+from services.api.schemas.common import AnswerModel, Page
+from shared.domain.catalog import Direction, Gender, NamndType, Role
+from shared.domain.status import StatusCode, Trend
 
 _STATUS = (
     "Progress status: uppnatt, i_fas, viss_framgang, ingen_framgang, forsamring, saknar_mal "
@@ -23,7 +17,7 @@ _STATUS = (
 _TREND = "Direction of change in the desired direction: forbattring, oforandrad or forsamring."
 
 
-class BaselineOut(Answer):
+class BaselineOut(AnswerModel):
     """A starting point: the value at a period."""
 
     period: str = Field(description="Period of the baseline value.", examples=["2019"])
@@ -35,7 +29,7 @@ class BaselineOut(Answer):
     )
 
 
-class TargetOut(Answer):
+class TargetOut(AnswerModel):
     """A target: the value to reach by a year."""
 
     value: float = Field(description="The target value.", examples=[92.0])
@@ -47,20 +41,20 @@ class TargetOut(Answer):
     )
 
 
-class ResponsibleOut(Answer):
+class ResponsibleOut(AnswerModel):
     """A nämnd's role for an etappmål or indicator."""
 
     namnd: str = Field(description="Nämnd id.", examples=["utbildningsnamnden"])
-    role: RoleText = Field(
+    role: Role = Field(
         description="huvudansvarig (lead) or berord (involved).", examples=["huvudansvarig"]
     )
 
 
-class StatusInputs(Answer):
+class StatusInputs(AnswerModel):
     """Every input of a status, so that a reader can check it (UN SDG progress assessment)."""
 
-    status: StatusText | None = Field(default=None, description=_STATUS, examples=["viss_framgang"])
-    trend: TrendText | None = Field(default=None, description=_TREND, examples=["forbattring"])
+    status: StatusCode | None = Field(default=None, description=_STATUS, examples=["viss_framgang"])
+    trend: Trend | None = Field(default=None, description=_TREND, examples=["forbattring"])
     reason: str | None = Field(
         default=None,
         description="Why saknar_data/saknar_mal, or a note on the judgement.",
@@ -93,7 +87,7 @@ class StatusInputs(Answer):
     latest_period: str | None = Field(default=None, description="Period of xₜ.", examples=["2024"])
 
 
-class StatusCounts(Answer):
+class StatusCounts(AnswerModel):
     """How many items have each status."""
 
     uppnatt: int = Field(default=0, description="Items that reached their target.", examples=[0])
@@ -113,7 +107,7 @@ class StatusCounts(Answer):
     )
 
 
-class IndicatorSummary(Answer):
+class IndicatorSummary(AnswerModel):
     """An indicator's status for one area and gender, with its inputs."""
 
     indicator: str = Field(description="Indicator id.", examples=["behorighet-gymnasiet-ak9"])
@@ -122,9 +116,9 @@ class IndicatorSummary(Answer):
         examples=["Andel elever i åk 9 behöriga till gymnasiets nationella program"],
     )
     unit: str = Field(description="Unit of the values.", examples=["percent"])
-    direction: DirectionText = Field(description="Desired direction.", examples=["increase"])
-    status: StatusText = Field(description=_STATUS, examples=["viss_framgang"])
-    trend: TrendText | None = Field(default=None, description=_TREND, examples=["forbattring"])
+    direction: Direction = Field(description="Desired direction.", examples=["increase"])
+    status: StatusCode = Field(description=_STATUS, examples=["viss_framgang"])
+    trend: Trend | None = Field(default=None, description=_TREND, examples=["forbattring"])
     reason: str | None = Field(
         default=None, description="Why saknar_data/saknar_mal, or a note.", examples=[None]
     )
@@ -158,12 +152,10 @@ class IndicatorSummary(Answer):
         json_schema_extra={"x-csv-join": "{namnd}:{role}"},
     )
     area: str = Field(description="Area the status is computed for.", examples=["stockholm"])
-    gender: Literal["T", "K", "M"] = Field(
-        description="Gender the status is computed for.", examples=["T"]
-    )
+    gender: Gender = Field(description="Gender the status is computed for.", examples=["T"])
 
 
-class EtappmalOut(Answer):
+class EtappmalOut(AnswerModel):
     """An etappmål's status: the least favourable of its indicators', with theirs beside it."""
 
     id: str = Field(description="Etappmål id.", examples=["behorighet-gymnasiet"])
@@ -171,8 +163,8 @@ class EtappmalOut(Answer):
     title: str = Field(
         description="The etappmål as decided.", examples=["Andel av eleverna i årskurs 9 … ökar"]
     )
-    direction: DirectionText = Field(description="Desired direction.", examples=["increase"])
-    status: StatusText = Field(description=_STATUS, examples=["viss_framgang"])
+    direction: Direction = Field(description="Desired direction.", examples=["increase"])
+    status: StatusCode = Field(description=_STATUS, examples=["viss_framgang"])
     counts: StatusCounts = Field(description="Its indicators per status.")
     baseline: BaselineOut | None = Field(
         default=None, description="Baseline of the headline indicator."
@@ -181,7 +173,7 @@ class EtappmalOut(Answer):
     headline: str = Field(
         description="Id of the headline (first) indicator.", examples=["behorighet-gymnasiet-ak9"]
     )
-    trend: TrendText | None = Field(
+    trend: Trend | None = Field(
         default=None, description="Trend of the headline indicator.", examples=["forbattring"]
     )
     latest_period: str | None = Field(
@@ -199,9 +191,7 @@ class EtappmalOut(Answer):
         json_schema_extra={"x-csv-join": "{namnd}:{role}"},
     )
     area: str = Field(description="Area the status is computed for.", examples=["stockholm"])
-    gender: Literal["T", "K", "M"] = Field(
-        description="Gender the status is computed for.", examples=["T"]
-    )
+    gender: Gender = Field(description="Gender the status is computed for.", examples=["T"])
     computed_at: datetime | None = Field(
         default=None,
         description="When the aggregator computed it (null: computed on request).",
@@ -209,25 +199,25 @@ class EtappmalOut(Answer):
     )
 
 
-class NamndGoal(Answer):
+class NamndGoal(AnswerModel):
     """An etappmål a nämnd leads or is involved in."""
 
     id: str = Field(description="Etappmål id.", examples=["behorighet-gymnasiet"])
     title: str = Field(
         description="The etappmål.", examples=["Andel av eleverna i årskurs 9 … ökar"]
     )
-    role: RoleText = Field(description="The nämnd's role.", examples=["huvudansvarig"])
-    status: StatusText = Field(description=_STATUS, examples=["viss_framgang"])
+    role: Role = Field(description="The nämnd's role.", examples=["huvudansvarig"])
+    status: StatusCode = Field(description=_STATUS, examples=["viss_framgang"])
 
 
-class NamndIndicator(Answer):
+class NamndIndicator(AnswerModel):
     """An indicator a nämnd leads or is involved in, with its city status."""
 
     id: str = Field(description="Indicator id.", examples=["behorighet-gymnasiet-ak9"])
     name: str = Field(description="Indicator name.", examples=["Andel elever i åk 9 behöriga …"])
-    role: RoleText = Field(description="The nämnd's role.", examples=["huvudansvarig"])
-    status: StatusText = Field(description=_STATUS, examples=["viss_framgang"])
-    trend: TrendText | None = Field(default=None, description=_TREND, examples=["forbattring"])
+    role: Role = Field(description="The nämnd's role.", examples=["huvudansvarig"])
+    status: StatusCode = Field(description=_STATUS, examples=["viss_framgang"])
+    trend: Trend | None = Field(default=None, description=_TREND, examples=["forbattring"])
     reason: str | None = Field(
         default=None, description="Why saknar_data/saknar_mal, or a note.", examples=[None]
     )
@@ -242,7 +232,7 @@ class NamndIndicator(Answer):
     )
 
 
-class AreaComparison(Answer):
+class AreaComparison(AnswerModel):
     """A stadsdelsnämnd area's latest value of an indicator beside the city's."""
 
     indicator: str = Field(description="Indicator id.", examples=["uvas-16-24"])
@@ -251,7 +241,7 @@ class AreaComparison(Answer):
         examples=["Andel unga 16–24 år som varken arbetar eller studerar"],
     )
     unit: str = Field(description="Unit.", examples=["percent"])
-    direction: DirectionText = Field(description="Desired direction.", examples=["decrease"])
+    direction: Direction = Field(description="Desired direction.", examples=["decrease"])
     period: str = Field(description="Period compared.", examples=["2024"])
     area_value: float | None = Field(default=None, description="The area's value.", examples=[9.4])
     city_value: float | None = Field(
@@ -260,21 +250,19 @@ class AreaComparison(Answer):
     gap: float | None = Field(default=None, description="area_value − city_value.", examples=[4.3])
 
 
-class NamndCounts(Answer):
+class NamndCounts(AnswerModel):
     """Counts per status of a nämnd's etappmål and indicators."""
 
     etappmal: StatusCounts = Field(description="Its etappmål per status.")
     indikatorer: StatusCounts = Field(description="Its indicators per status.")
 
 
-class NamndRollup(Answer):
+class NamndRollup(AnswerModel):
     """A nämnd's rollup: what it leads or is involved in, with statuses."""
 
     id: str = Field(description="Nämnd id.", examples=["rinkeby-kista-sdn"])
     name: str = Field(description="Name.", examples=["Rinkeby-Kista stadsdelsnämnd"])
-    type: Literal["facknamnd", "stadsdelsnamnd", "kommunstyrelsen", "bolagsstyrelse"] = Field(
-        description="Kind of nämnd or board.", examples=["stadsdelsnamnd"]
-    )
+    type: NamndType = Field(description="Kind of nämnd or board.", examples=["stadsdelsnamnd"])
     area: str | None = Field(
         default=None, description="The area a stadsdelsnämnd owns.", examples=["rinkeby-kista"]
     )

@@ -7,7 +7,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from shared.domain.catalog import RATIO_SCALE as RATIO_SCALE  # units of scale·numerator/denominator
-from shared.domain.catalog import Catalog
+from shared.domain.catalog import Catalog, Gender
+from shared.domain.observation import ObservationStatus
 from shared.domain.validation.plausibility import RATIO_TOLERANCE as RATIO_TOLERANCE
 
 #: The fields a source may send; anything else is `unknown_field`.
@@ -17,8 +18,8 @@ FIELDS = frozenset(
 )  # fmt: skip
 #: Set by the ingest service, never taken from a source.
 RESERVED = frozenset({"source", "received_at", "schema"})
-GENDERS = frozenset({"T", "K", "M"})
-STATUSES = frozenset({"preliminary", "final"})
+GENDERS = frozenset(gender.value for gender in Gender)
+STATUSES = frozenset(status.value for status in ObservationStatus)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import httpx
 import pytest
 
 from shared.infra.kafka import KafkaEndpoint, LocalKafka
 from shared.infra.postgres import LocalPostgres
+from shared.infra.wait import wait_for
 from tests.faults import injectors as fault
 from tests.faults.checks import settled
 from tests.faults.conftest import StackOn
@@ -46,7 +48,36 @@ def test_sqlite_locked_for_50_seconds(
     stack_on: StackOn, kafka: KafkaEndpoint, sqlite_file: str, ingest_sqlite_file: str
 ) -> None:
     stack = stack_on(kafka.bootstrap, sqlite_file, ingest_sqlite_file)
-    survives(stack, lambda: fault.lasting(fault.sqlite_locked(stack.sqlite_path), 50))
+    seen: list[str] = []
+
+    def locked_and_watched() -> None:
+        """While the lock lasts the aggregator says it is not ready, and why, and counts it."""
+        started = time.monotonic()
+        with fault.sqlite_locked(stack.sqlite_path):
+            wait_for(
+                lambda: _not_ready_because_writes_fail(stack, seen),
+                timeout=45,
+                what="the aggregator's /readyz to report failing writes",
+            )
+            time.sleep(max(0.0, 50 - (time.monotonic() - started)))
+
+    survives(stack, locked_and_watched)
+    assert "read-model writes failing" in seen[-1]
+    assert (
+        stack.aggregate.metric("stadspuls_aggregate_batch_failures_total", 'reason="database"') > 0
+    )
+    wait_for(
+        lambda: httpx.get(f"{stack.aggregate.url}/readyz", timeout=5).status_code == 200,
+        timeout=30,
+        what="the aggregator ready again",
+    )
+    assert stack.aggregate.metric("stadspuls_aggregate_batch_failing") == 0
+
+
+def _not_ready_because_writes_fail(stack: Stack, seen: list[str]) -> bool:
+    answer = httpx.get(f"{stack.aggregate.url}/readyz", timeout=5)
+    seen.append(" ".join(answer.json().get("reasons", [])))
+    return answer.status_code == 503 and "read-model writes failing" in seen[-1]
 
 
 def test_sqlite_files_read_only_for_20_seconds(

@@ -14,11 +14,10 @@ from typing import Any
 from sqlalchemy import Connection
 
 from services.api import queries
-from shared.domain.catalog import Catalog
+from shared.domain.catalog import TOTAL, Catalog
 from shared.domain.summary import etappmal_summary, indicator_summary, namnd_summary
 
 Document = dict[str, Any]
-TOTAL = "T"
 
 
 def indicator_summaries(

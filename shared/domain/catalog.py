@@ -72,6 +72,9 @@ class Gender(StrEnum):
     M = "M"
 
 
+TOTAL = Gender.T.value  # the gender of totals, the one the city-level statuses are computed for
+
+
 class RiskGroup(StrEnum):
     """The four groups of the social-risk index (Västra Götalandsmodellen)."""
 

@@ -144,3 +144,8 @@ def version_of(updated_at: datetime, observation_id: UUID | str) -> tuple[dateti
 def utcnow() -> datetime:
     """The current time in UTC (the one clock of the domain's callers)."""
     return datetime.now(UTC)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """`moment` in UTC; a naive one is taken as UTC (the project's convention, SQLite's storage)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

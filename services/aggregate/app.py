@@ -251,8 +251,6 @@ def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.Ap
                 metrics.applied_offset.labels(topic, str(partition)).set(value)
 
     add_pages(app, metrics, health, engine)
-    app.stadspuls_metrics = metrics  # type: ignore[attr-defined]
-    app.stadspuls_health = health  # type: ignore[attr-defined]
     return app
 
 

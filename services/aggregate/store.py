@@ -34,7 +34,6 @@ class BatchResult:
 
     outcomes: list[Outcome] = field(default_factory=list)
     changed: dict[SeriesId, SeriesRow] = field(default_factory=dict)
-    touched_indicators: set[str] = field(default_factory=set)
     projected: set[str] = field(default_factory=set)  # indicators whose projections ran with it
     documents: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     committed_at: datetime | None = None  # just after the commit: freshness is measured to here
@@ -84,7 +83,6 @@ class SeriesStore:
             before = {k: vars(r).copy() for k, r in rows.items()}
             for obs in observations:
                 result.outcomes.append(self.rollup.apply(rows, obs))
-                result.touched_indicators.add(obs.indicator)
             now = utcnow()
             result.changed = {k: r for k, r in rows.items() if before.get(k) != vars(r)}
             self._table(conn).upsert(conn, [self._db_row(r, now) for r in result.changed.values()])

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -174,20 +174,3 @@ class RawValidator:
         name = f"raw\x1f{message.topic}\x1f{message.partition}\x1f{message.offset}"
         event = event_of(outcome, source, iso_utc(stamp), str(uuid.uuid5(ID_NAMESPACE, name)))
         return outcome.key.encode(), orjson.dumps(event)
-
-
-def run_raw_validator(settings: Settings, catalog: Catalog, stop: asyncio.Event, *,
-                      publisher: Publisher | None = None,
-                      metrics: IngestMetrics | None = None) -> Coroutine[Any, Any, None]:  # fmt: skip
-    """A coroutine running the raw validator until `stop` is set (own producer unless given)."""
-    own = publisher is None
-    pub = publisher or Publisher(settings, client_id="stadspuls-ingest-raw")
-
-    async def main() -> None:
-        try:
-            await RawValidator(settings, catalog, pub, metrics or IngestMetrics()).run(stop)
-        finally:
-            if own:
-                await pub.stop()
-
-    return main()

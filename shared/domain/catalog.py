@@ -333,13 +333,6 @@ class Catalog(_Frozen):
         """The id of the city (the one area without a parent)."""
         return next(a.id for a in self.omraden if a.parent is None)
 
-    def ancestors(self, area_id: str) -> Iterator[str]:
-        """The parents of an area, nearest first."""
-        parent = self.area[area_id].parent
-        while parent is not None:
-            yield parent
-            parent = self.area[parent].parent
-
     def goals_of_indicator(self, indicator_id: str) -> tuple[Etappmal, ...]:
         """The etappmål an indicator belongs to."""
         return tuple(e for e in self.etappmal if indicator_id in e.indicators)

@@ -33,14 +33,6 @@ def series_key(indicator: str, area: str, period: str, gender: str) -> str:
     return f"{indicator}|{area}|{period}|{gender}"
 
 
-def split_series_key(key: str) -> tuple[str, str, str, str]:
-    """Split a series key into (indicator, area, period, gender); ValueError when malformed."""
-    parts = key.split("|")
-    if len(parts) != 4 or not all(parts):
-        raise ValueError(f"{key!r} is not a series key indicator|area|period|gender")
-    return parts[0], parts[1], parts[2], parts[3]
-
-
 class ObservationIn(BaseModel):
     """One row as a source system sends it (JSON object or CSV row)."""
 

@@ -8,11 +8,11 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Header, Query, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 from services.ingest.answers import Answer, problem
 from services.ingest.dependencies import SourceDep, State
 from services.ingest.schemas import CSV_EXAMPLE, BatchReport, ObservationBatch, Problem
+from shared.db.engine import ping
 
 router = APIRouter()
 
@@ -112,8 +112,7 @@ async def readyz(state: State) -> Response:
 
 def _database_ok(state: Any) -> bool:
     try:
-        with state.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        ping(state.engine)
     except Exception:
         return False
     return True

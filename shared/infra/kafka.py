@@ -6,7 +6,6 @@ Run one by hand with `python -m shared.infra.kafka [--port N] [--workdir DIR]`.
 from __future__ import annotations
 
 import argparse
-import atexit
 import base64
 import shutil
 import signal
@@ -16,7 +15,6 @@ import tempfile
 import threading
 import time
 import uuid
-import weakref
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +41,6 @@ __all__ = [
     "ensure_kafka_jars",
     "repo_root",
 ]
-
-_running: weakref.WeakSet[LocalKafka] = weakref.WeakSet()
 
 
 def _new_cluster_id() -> str:
@@ -105,7 +101,7 @@ class LocalKafka(LocalServer):
                 start_new_session=True,
                 preexec_fn=die_with_parent if in_main else None,
             )  # fmt: skip
-        _running.add(self)
+        self._track()
         return self._proc
 
     def start(self, timeout: float = 90) -> LocalKafka:
@@ -159,14 +155,18 @@ class LocalKafka(LocalServer):
     def stop(self, timeout: float = 30) -> None:
         """Shut the broker down cleanly (SIGTERM), escalating to SIGKILL after `timeout` seconds."""
         stop_process(self._proc, timeout)
-        _running.discard(self)
+        self._untrack()
 
     def kill(self) -> None:
         """Kill the broker at once (SIGKILL), as a crash would."""
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait()
-        _running.discard(self)
+        self._untrack()
+
+    def leftover(self) -> None:
+        """At interpreter exit, kill a broker still running: a clean stop takes seconds."""
+        self.kill()
 
     def close(self) -> None:
         """Stop the broker and delete its working directory if this object created it."""
@@ -179,12 +179,6 @@ class LocalKafka(LocalServer):
     ) -> None:
         """Create topics on this broker; existing topics are left as they are."""
         create_topics(self.bootstrap, names, partitions, config)
-
-
-@atexit.register
-def _stop_leftovers() -> None:
-    for broker in list(_running):
-        broker.kill()
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -8,13 +8,11 @@ Stadspuls services and read what it scraped and which alerts fire through its HT
 from __future__ import annotations
 
 import argparse
-import atexit
 import shutil
 import signal
 import subprocess
 import tempfile
 import threading
-import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,6 @@ from shared.infra.server import LocalServer, die_with_parent, stop_process
 from shared.infra.wait import wait_for
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "rules"
-_running: weakref.WeakSet[LocalPrometheus] = weakref.WeakSet()
 
 
 class PrometheusError(RuntimeError):
@@ -101,7 +98,7 @@ class LocalPrometheus(LocalServer):
                     start_new_session=True,
                     preexec_fn=die_with_parent if in_main else None,
                 )  # fmt: skip
-            _running.add(self)
+            self._track()
             wait_for(self._ready, timeout=timeout, interval=0.1, what=f"Prometheus at {self.url}")
         except BaseException as exc:
             self.stop()
@@ -152,18 +149,12 @@ class LocalPrometheus(LocalServer):
     def stop(self, timeout: float = 30) -> None:
         """SIGTERM and wait; SIGKILL if it hangs."""
         stop_process(self._proc, timeout)
-        _running.discard(self)
+        self._untrack()
 
     def close(self) -> None:
         """Stop the server and delete its config, storage and log."""
         self.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
-
-
-@atexit.register
-def _stop_leftovers() -> None:
-    for server in list(_running):
-        server.close()
 
 
 def main() -> None:

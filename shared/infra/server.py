@@ -1,13 +1,16 @@
 """What every locally run server (Kafka, PostgreSQL, Prometheus) has in common: a log, a context,
-a child process that dies with its parent and is stopped with a bound."""
+a child process that dies with its parent and is stopped with a bound, and a stop at interpreter
+exit for any server still running."""
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import signal
 import subprocess
 import sys
 import time
+import weakref
 from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
@@ -66,6 +69,18 @@ class LocalServer:
 
     log_path: Path
 
+    def _track(self) -> None:
+        """Remember this server as running: interpreter exit stops it unless it is stopped first."""
+        _running.add(self)
+
+    def _untrack(self) -> None:
+        """This server is stopped: interpreter exit can leave it alone."""
+        _running.discard(self)
+
+    def leftover(self) -> None:
+        """Stop a server still running at interpreter exit (closing it, unless a server knows better)."""
+        self.close()
+
     def start(self) -> Self:  # pragma: no cover - every server defines it
         """Start the server and wait until it serves."""
         raise NotImplementedError
@@ -91,3 +106,12 @@ class LocalServer:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+_running: weakref.WeakSet[LocalServer] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    for server in list(_running):
+        server.leftover()

@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -29,7 +28,7 @@ from shared.infra.kafka_dist import (
     server_properties,
 )
 from shared.infra.ports import free_port
-from shared.infra.server import LocalServer, die_with_parent, stop_process
+from shared.infra.server import LocalServer, spawn, stop_process
 from shared.infra.wait import wait_for
 
 __all__ = [
@@ -52,6 +51,8 @@ def _new_cluster_id() -> str:
 
 class LocalKafka(LocalServer):
     """A combined broker+controller KRaft node with its own ports, data dir and log file."""
+
+    name = "Kafka"
 
     def __init__(self, workdir: Path | None = None, *, port: int | None = None, heap: str = "512m"):
         self._owns_workdir = workdir is None
@@ -91,16 +92,15 @@ class LocalKafka(LocalServer):
                     ),
                     stdout=log, stderr=subprocess.STDOUT, check=True, timeout=timeout,
                 )  # fmt: skip
-            in_main = threading.current_thread() is threading.main_thread()
-            self._proc = subprocess.Popen(
-                self._java(f"-Xmx{self.heap}", "-XX:+ExitOnOutOfMemoryError", "kafka.Kafka",
-                           str(self.config_path)),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=die_with_parent if in_main else None,
-            )  # fmt: skip
+            self._proc = spawn(
+                self._java(
+                    f"-Xmx{self.heap}",
+                    "-XX:+ExitOnOutOfMemoryError",
+                    "kafka.Kafka",
+                    str(self.config_path),
+                ),
+                log,
+            )
         self._track()
         return self._proc
 
@@ -117,15 +117,11 @@ class LocalKafka(LocalServer):
             )
         except BaseException as exc:
             self.kill()
-            raise RuntimeError(
-                f"Kafka did not start ({exc}); log tail:\n{self.log_tail()}"
-            ) from exc
+            raise self._not_started(exc) from exc
         return self
 
     def _ready(self) -> bool:
-        if self._proc is None or self._proc.poll() is not None:
-            code = None if self._proc is None else self._proc.returncode
-            raise RuntimeError(f"Kafka exited with code {code}")
+        self._still_running(self._proc)
         return self.serves()
 
     def serves(self) -> bool:

@@ -38,6 +38,8 @@ def postgres_bin_dir() -> Path:
 class LocalPostgres(LocalServer):
     """One PostgreSQL server in a temporary directory, trusting local user `stadspuls`."""
 
+    name = "PostgreSQL"
+
     def __init__(self, *, port: int | None = None):
         self.port = port or free_port()
         self.bin_dir = postgres_bin_dir()
@@ -95,9 +97,7 @@ class LocalPostgres(LocalServer):
             wait_for(self._connectable, timeout=timeout, what=f"PostgreSQL on port {self.port}",
                      ignore=(psycopg.OperationalError,))  # fmt: skip
         except (subprocess.SubprocessError, TimeoutError) as exc:
-            raise RuntimeError(
-                f"PostgreSQL did not start ({exc}); log:\n{self.log_tail()}"
-            ) from exc
+            raise self._not_started(exc) from exc
         if fresh:
             self.create_database(USER)
         return self

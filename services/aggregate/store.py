@@ -86,10 +86,12 @@ class SeriesStore:
             now = utcnow()
             result.changed = {k: r for k, r in rows.items() if before.get(k) != vars(r)}
             self._table(conn).upsert(conn, [self._db_row(r, now) for r in result.changed.values()])
-            newest = max((o.received_at for o in observations), default=None)
-            _bump_state(conn, newest, now)
             if after is not None:
                 after(conn, result)
+            # Last, as projections on their own do: every transaction takes the projection lock
+            # (PostgreSQL) before the state row's lock, so two of them never wait on each other.
+            newest = max((o.received_at for o in observations), default=None)
+            _bump_state(conn, newest, now)
         result.committed_at = utcnow()
         return result
 

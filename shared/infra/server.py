@@ -15,7 +15,6 @@ import weakref
 from collections import deque
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from subprocess import Popen
 from types import TracebackType
 from typing import IO, Protocol, Self
 
@@ -47,7 +46,9 @@ def die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def spawn(command: Sequence[str], log: IO[bytes], cwd: Path | None = None) -> Popen[bytes]:
+def spawn(
+    command: Sequence[str], log: IO[bytes], cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
     """Start a server process in a session of its own, its output going to `log`.
 
     It dies with its parent when started from the main thread (see `die_with_parent`).

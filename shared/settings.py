@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -86,7 +87,12 @@ class Settings(BaseSettings):
         default=Path(tempfile.gettempdir()) / "stadspuls-aggregate",
         description="Folder for the faust worker's local files (the read model is its real state).",
     )
-    environment: str = Field(default="local", description="`local`, `test` or `production`.")
+    # Read by nothing yet: reserved for refusing development defaults (e.g. SQLite, an unset
+    # key secret) in production. Typed now so that a misspelt value fails at start-up.
+    environment: Literal["local", "test", "production"] = Field(
+        default="local",
+        description="Where it runs: `local`, `test` or `production` (reserved, see README).",
+    )
     ingest_publish_timeout_seconds: float = Field(
         default=10.0,
         description="Longest wait for Kafka to acknowledge a batch before ingest answers 503.",

@@ -16,11 +16,15 @@ from tests.services import ServiceProcess, read_model_mismatches, status_mismatc
 
 
 def env_of(settings: Settings) -> dict[str, str]:
+    """The STADSPULS_* variables that point a worker (or the CLI) at these settings' broker and
+    database, with summaries refreshed only hourly (tests and benchmarks compare them)."""
     return {
         "STADSPULS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap or "",
         "STADSPULS_TOPIC_PREFIX": settings.topic_prefix,
         "STADSPULS_DATABASE_URL": settings.database_url,
         "STADSPULS_AGGREGATE_APP_ID": settings.aggregate_app_id,
+        "STADSPULS_AGGREGATE_BATCH_SIZE": str(settings.aggregate_batch_size),
+        "STADSPULS_AGGREGATE_BATCH_SECONDS": str(settings.aggregate_batch_seconds),
         "STADSPULS_AGGREGATE_REFRESH_SECONDS": "3600",
     }
 

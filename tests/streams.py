@@ -9,22 +9,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from shared.domain.catalog import AreaLevel, Catalog, Gender, Indikator, Kind, PeriodType
+from shared.domain.catalog import AreaLevel, Catalog, Gender, Indikator, Kind
 from shared.domain.observation import Observation, ObservationStatus
+from shared.domain.periods import periods_in
 
-SUB_PERIODS = {
-    PeriodType.YEAR: [""],
-    PeriodType.TERTIAL: ["-T1", "-T2", "-T3"],
-    PeriodType.QUARTER: ["-Q1", "-Q2", "-Q3", "-Q4"],
-    PeriodType.MONTH: [f"-{m:02d}" for m in range(1, 13)],
-    PeriodType.TERM: ["-VT", "-HT"],
-}
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def periods(indicator: Indikator, years: range) -> list[str]:
     """Every period of the indicator's type in `years`."""
-    return [f"{y}{s}" for y in years for s in SUB_PERIODS[indicator.period_type]]
+    return periods_in(indicator.period_type, years)
 
 
 @dataclass

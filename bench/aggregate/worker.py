@@ -13,23 +13,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from services.aggregate.lag import OffsetReader
 from shared.settings import Settings
+from tests.aggregator import env_of as worker_env
 from tests.services import ServiceProcess
 
 EVENTS = "stadspuls_aggregate_events_total"
 FRESHNESS = "stadspuls_aggregate_freshness_seconds"
-
-
-def worker_env(settings: Settings) -> dict[str, str]:
-    """The STADSPULS_* variables that point a worker at the benchmark's broker and database."""
-    return {
-        "STADSPULS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap or "",
-        "STADSPULS_TOPIC_PREFIX": settings.topic_prefix,
-        "STADSPULS_DATABASE_URL": settings.database_url,
-        "STADSPULS_AGGREGATE_APP_ID": settings.aggregate_app_id,
-        "STADSPULS_AGGREGATE_BATCH_SIZE": str(settings.aggregate_batch_size),
-        "STADSPULS_AGGREGATE_BATCH_SECONDS": str(settings.aggregate_batch_seconds),
-        "STADSPULS_AGGREGATE_REFRESH_SECONDS": "3600",
-    }
 
 
 @dataclass

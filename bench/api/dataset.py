@@ -17,25 +17,14 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
-from shared.domain.catalog import AreaLevel, Catalog, Indikator, Kind, Omrade, PeriodType
+from shared.domain.catalog import AreaLevel, Catalog, Indikator, Kind, Omrade
 from shared.domain.observation import Observation, ObservationStatus
+from shared.domain.periods import MONTHS_PER_PERIOD, periods_in
 
-SUB_PERIODS = {
-    PeriodType.YEAR: [""],
-    PeriodType.TERTIAL: ["-T1", "-T2", "-T3"],
-    PeriodType.QUARTER: ["-Q1", "-Q2", "-Q3", "-Q4"],
-    PeriodType.MONTH: [f"-{m:02d}" for m in range(1, 13)],
-    PeriodType.TERM: ["-VT", "-HT"],
-}
 # Typical city values by unit when the catalog has no baseline.
 TYPICAL = {"percent": 12.0, "poang": 235.0, "per_1000": 80.0, "dagar": 25.0, "sek": 310_000.0}
 LEVEL_ORDER = (AreaLevel.STADSDEL, AreaLevel.STADSDELSOMRADE, AreaLevel.STAD)
 START = datetime(2025, 3, 1, 6, 0, tzinfo=UTC)
-
-
-def periods(indicator: Indikator, years: range) -> list[str]:
-    """Every period of the indicator's type in `years`, in order."""
-    return [f"{y}{s}" for y in years for s in SUB_PERIODS[indicator.period_type]]
 
 
 @dataclass
@@ -75,13 +64,13 @@ class Dataset:
         """The city's level `step` periods after the first, drifting in the desired direction."""
         baseline, _ = self.catalog.target_of(indicator.id)
         base = baseline.value if baseline else TYPICAL.get(indicator.unit, 100.0)
-        per_step = self.drift[indicator.id] / len(SUB_PERIODS[indicator.period_type])
+        per_step = self.drift[indicator.id] / (12 // MONTHS_PER_PERIOD[indicator.period_type])
         return base * (1 + indicator.direction.sign * per_step * step)
 
     def observations(self) -> Iterator[Observation]:
         """Every observation of the data set, indicator by indicator, period by period."""
         for indicator in self.catalog.indikatorer:
-            for step, period in enumerate(periods(indicator, self.years)):
+            for step, period in enumerate(periods_in(indicator.period_type, self.years)):
                 for area in self.reporting_areas(indicator):
                     yield from self._area(indicator, area, period, self.city_value(indicator, step))
 

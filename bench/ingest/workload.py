@@ -12,7 +12,8 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-from shared.domain.catalog import Catalog, Indikator, Kind, PeriodType
+from shared.domain.catalog import Catalog, Indikator, Kind
+from shared.domain.periods import periods_in
 from shared.domain.validation import allowed_indicators
 
 SOURCES = (
@@ -21,15 +22,11 @@ SOURCES = (
     "scb",
     "stadsledningskontoret",
 )
-_SUB = {PeriodType.YEAR: [""], PeriodType.TERTIAL: ["-T1", "-T2", "-T3"],
-        PeriodType.QUARTER: ["-Q1", "-Q2", "-Q3", "-Q4"], PeriodType.MONTH: [f"-{m:02d}" for m in range(1, 13)],
-        PeriodType.TERM: ["-VT", "-HT"]}  # fmt: skip
 
 
 def _periods(ind: Indikator) -> Iterator[str]:
     for year in range(2023, 1950, -1):
-        for sub in _SUB[ind.period_type]:
-            yield f"{year}{sub}"
+        yield from periods_in(ind.period_type, [year])
 
 
 def _series_of(catalog: Catalog, ind: Indikator) -> Iterator[tuple[Indikator, str, str, str]]:

@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 
 from services.aggregate.health import Health
 from services.aggregate.lag import OffsetReader
+from services.aggregate.lifecycle import run_writer
 from services.aggregate.metrics import AggregateMetrics, update_gauges
 from services.aggregate.retry import until_done
 from services.aggregate.store import Offsets, read_offsets
@@ -56,7 +57,7 @@ def consumer_config(settings: Settings) -> dict[str, Any]:
 
 
 def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.App:
-    """Wire the faust app: topics, the agent, the writer process, the web pages."""
+    """Wire the faust app: topics, the agent, the writer process, the web pages (spawns nothing)."""
     settings.aggregate_data_dir.mkdir(parents=True, exist_ok=True)  # faust makes only the last part
     app = faust.App(
         settings.aggregate_app_id,
@@ -77,6 +78,7 @@ def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.Ap
         PROJECTION_INTERVAL,
         on_restart=metrics.writer_restarts.inc,
     )
+    run_writer(app, writer)  # started before the agent, ended after it
     writing = asyncio.Lock()  # one request to the writer at a time: batch, flush or refresh
     # last batch done; projections may be pending; an assignment asks for all to be projected
     state = {"last_batch": time.monotonic(), "dirty": False, "assigned": False}
@@ -205,6 +207,8 @@ def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.Ap
             return
         try:
             async with writing:
+                if writer.closed:  # the worker is stopping; the next one projects everything
+                    return
                 await after_assignment()
                 documents = await writer.flush()
                 state["dirty"] = False
@@ -219,6 +223,8 @@ def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.Ap
             return
         try:
             async with writing:
+                if writer.closed:  # the worker is stopping
+                    return
                 documents = await writer.refresh()
             await publish(documents)
         except Exception:  # a timer that raises would crash the worker; try again next time
@@ -245,8 +251,6 @@ def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.Ap
                 metrics.applied_offset.labels(topic, str(partition)).set(value)
 
     add_pages(app, metrics, health, engine)
-    app.stadspuls_metrics = metrics  # type: ignore[attr-defined]
-    app.stadspuls_health = health  # type: ignore[attr-defined]
     return app
 
 

@@ -3,7 +3,8 @@
 After a batch: the status of every indicator whose city total changed, then the etappmål they belong
 to, every nämnd's rollup and, when a risk indicator's totals changed, the social-risk index. Each is
 a pure function of rows already committed to the read model (`shared.domain.summary`,
-`shared.domain.risk`), so running it twice, or later, gives the same rows.
+`shared.domain.risk`), so running it twice, or later, gives the same rows. Every projection bumps
+`read_model_state` (its revision and `refreshed_at`), so readers see it in that one row.
 
 Under load they are throttled: the projector collects what batches changed and projects at most
 once per `interval`, inside the transaction of the batch that is due; the aggregator flushes what is
@@ -22,11 +23,11 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, and_, case, delete, func, select, text
 
-from services.aggregate.store import BatchResult
+from services.aggregate.store import BatchResult, bump_state
 from shared.db.schema import etappmal_status, indicator_status, namnd_rollup, series
 from shared.db.schema import risk_index as risk_index_table
 from shared.db.upsert import upsert
-from shared.domain.catalog import AreaLevel, Catalog, Gender, NamndType, RiskGroup
+from shared.domain.catalog import TOTAL, AreaLevel, Catalog, NamndType, RiskGroup
 from shared.domain.documents import EtappmalDocument, IndikatorDocument, RiskDocument
 from shared.domain.observation import utcnow
 from shared.domain.risk import eligible, latest_city_inputs, risk_index
@@ -39,7 +40,6 @@ from shared.domain.summary import (
     status_fields,
 )
 
-TOTAL = Gender.T.value
 RISK_LEVELS = (AreaLevel.STADSDELSOMRADE.value, AreaLevel.STADSDEL.value)
 PROJECTION_LOCK = 0x5354_5052  # pg_advisory_xact_lock key of the projections ("STPR")
 
@@ -117,6 +117,7 @@ class Projector:
             for n, d in namnd_docs.items()
         ])  # fmt: skip
         risk_docs = self._risk(conn, now) if self.risk_ids & set(touched) else []
+        bump_state(conn, refreshed_at=now)  # answers changed, perhaps without a batch: new ETags
         documents: list[tuple[str, Mapping[str, Any]]] = [
             *((f"indikator:{i}", d) for i, d in ind_docs.items()),
             *((f"etappmal:{g}", d) for g, d in goal_docs.items()),

@@ -19,15 +19,15 @@ from typing import Any
 from kafka import KafkaAdminClient, TopicPartition
 from kafka.admin import OffsetSpec
 from kafka.errors import CoordinatorNotAvailableError, NoError, NotCoordinatorError
-from sqlalchemy import Engine, delete, update
+from sqlalchemy import Engine, delete
 
+from services.aggregate.store import bump_state
 from shared.db.engine import make_engine
 from shared.db.schema import (
     applied_offsets,
     etappmal_status,
     indicator_status,
     namnd_rollup,
-    read_model_state,
     risk_index,
     series,
 )
@@ -111,11 +111,7 @@ def empty_read_model(engine: Engine) -> None:
     with engine.begin() as conn:
         for table in READ_MODEL_TABLES:
             conn.execute(delete(table))
-        conn.execute(
-            update(read_model_state).values(
-                revision=read_model_state.c.revision + 1, data_as_of=None, committed_at=utcnow()
-            )
-        )
+        bump_state(conn, data_as_of=None, committed_at=utcnow(), refreshed_at=None)
 
 
 def _retrying(call: Any, timeout: float) -> Any:

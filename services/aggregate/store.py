@@ -11,16 +11,15 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, case, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, case, select, text
 
 from shared.db.schema import applied_offsets, read_model_state, series
-from shared.db.upsert import RawTable
+from shared.db.upsert import RawTable, insert
 from shared.domain.catalog import Catalog
-from shared.domain.observation import Observation, utcnow
+from shared.domain.observation import Observation, as_utc, utcnow
 from shared.domain.rollup import Origin, Outcome, RollupEngine, SeriesId, SeriesState, visible
 
 ROW_FIELDS = [f.name for f in fields(SeriesState)]
@@ -35,7 +34,6 @@ class BatchResult:
 
     outcomes: list[Outcome] = field(default_factory=list)
     changed: dict[SeriesId, SeriesState] = field(default_factory=dict)
-    touched_indicators: set[str] = field(default_factory=set)
     projected: set[str] = field(default_factory=set)  # indicators whose projections ran with it
     documents: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     committed_at: datetime | None = None  # just after the commit: freshness is measured to here
@@ -85,14 +83,15 @@ class SeriesStore:
             before = {k: vars(r).copy() for k, r in rows.items()}
             for obs in observations:
                 result.outcomes.append(self.rollup.apply(rows, obs))
-                result.touched_indicators.add(obs.indicator)
             now = utcnow()
             result.changed = {k: r for k, r in rows.items() if before.get(k) != vars(r)}
             self._table(conn).upsert(conn, [self._db_row(r, now) for r in result.changed.values()])
-            newest = max((o.received_at for o in observations), default=None)
-            _bump_state(conn, newest, now)
             if after is not None:
                 after(conn, result)
+            # Last, as projections on their own do: every transaction takes the projection lock
+            # (PostgreSQL) before the state row's lock, so two of them never wait on each other.
+            newest = max((o.received_at for o in observations), default=None)
+            _bump_state(conn, newest, now)
         result.committed_at = utcnow()
         return result
 
@@ -106,9 +105,9 @@ class SeriesStore:
         for record in self._table(conn).fetch(conn, keys):
             row = SeriesState(*record)
             if row.updated_at is not None:
-                row.updated_at = _aware(row.updated_at)
+                row.updated_at = as_utc(row.updated_at)
             if row.received_at is not None:
-                row.received_at = _aware(row.received_at)
+                row.received_at = as_utc(row.received_at)
             rows[row.id] = row
         return rows
 
@@ -144,13 +143,12 @@ def _lock_groups(conn: Connection, keys: Iterable[SeriesId]) -> None:
 
 def record_offsets(conn: Connection, offsets: Offsets) -> None:
     """Advance each partition's applied offset (never backwards: batches may be replayed)."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     now = utcnow()
     rows = [
         {"topic": t, "partition": p, "next_offset": n, "applied_at": now}
         for (t, p), n in sorted(offsets.items())
     ]
-    stmt = dialect.insert(applied_offsets).values(rows)
+    stmt = insert(conn, applied_offsets).values(rows)
     current, new = applied_offsets.c.next_offset, stmt.excluded.next_offset
     stmt = stmt.on_conflict_do_update(
         index_elements=["topic", "partition"],
@@ -168,23 +166,19 @@ def read_offsets(conn: Connection) -> dict[tuple[str, int], int]:
 
 
 def _bump_state(conn: Connection, newest: datetime | None, now: datetime) -> None:
-    """Advance the read model's revision and its newest reflected `received_at`."""
-    state = conn.execute(select(read_model_state).where(read_model_state.c.id == 1)).first()
-    if state is None:
-        conn.execute(
-            read_model_state.insert().values(id=1, data_as_of=newest, revision=1, committed_at=now)
-        )
-        return
-    as_of = state.data_as_of
-    if newest is not None and (as_of is None or newest > _aware(as_of)):
-        as_of = newest
+    """A batch committed: advance the revision and the newest reflected `received_at`."""
+    stored = conn.execute(
+        select(read_model_state.c.data_as_of).where(read_model_state.c.id == 1)
+    ).scalar()
+    as_of = max((as_utc(m) for m in (stored, newest) if m is not None), default=None)
+    bump_state(conn, data_as_of=as_of, committed_at=now)
+
+
+def bump_state(conn: Connection, **values: datetime | None) -> None:
+    """Advance the read model's revision (ETags follow it) and set `values` in its one row."""
+    stmt = insert(conn, read_model_state).values(id=1, revision=1, **values)
     conn.execute(
-        update(read_model_state)
-        .where(read_model_state.c.id == 1)
-        .values(data_as_of=as_of, revision=read_model_state.c.revision + 1, committed_at=now)
+        stmt.on_conflict_do_update(
+            index_elements=["id"], set_={"revision": read_model_state.c.revision + 1, **values}
+        )
     )
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; they were stored in UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

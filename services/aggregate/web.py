@@ -7,10 +7,11 @@ from typing import Any
 
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from services.aggregate.health import Health
 from services.aggregate.metrics import AggregateMetrics
+from shared.db.engine import ping
 
 PING_SECONDS = 2.0  # /readyz: the longest wait for the database to answer
 
@@ -33,15 +34,10 @@ def add_pages(app: faust.App, metrics: AggregateMetrics, health: Health, engine:
         reasons = health.reasons()
         body: dict[str, Any] = {}
         try:
-            await asyncio.wait_for(asyncio.to_thread(_ping, engine), PING_SECONDS)
+            await asyncio.wait_for(asyncio.to_thread(ping, engine), PING_SECONDS)
         except Exception as exc:
             body["database"] = (str(exc) or f"no answer within {PING_SECONDS:g}s")[:200]
             reasons.append(f"database: {body['database']}")
         if reasons:
             return web.json({"status": "unavailable", "reasons": reasons, **body}, status=503)
         return web.json({"status": "ok"})
-
-
-def _ping(engine: Engine) -> None:
-    with engine.connect() as conn:
-        conn.execute(text("SELECT 1"))

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection as Pipe
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +55,10 @@ class WriterDiedError(WriterError):
 class Writer:
     """The parent's handle on the writer process: one request at a time, answered in order.
 
-    A writer process that dies (killed, out of memory) is started again on the next request; the
-    new one first marks every indicator for projection, since the dead one's pending set is lost.
+    `start` spawns the process and `close` ends it (the worker's lifecycle calls both, see
+    `lifecycle.py`). A writer process that dies (killed, out of memory) is started again on the
+    next request; the new one first marks every indicator for projection, since the dead one's
+    pending set is lost. A closed writer refuses requests and is never started again.
     """
 
     def __init__(
@@ -68,9 +71,18 @@ class Writer:
         self._args = (database_url, str(catalog_path), interval)
         self._lock = threading.Lock()
         self._on_restart = on_restart
-        self._start()
+        self._process: BaseProcess | None = None
+        self._closed = False
 
-    def _start(self) -> None:
+    def start(self) -> None:
+        """Spawn the writer process, unless it runs already."""
+        with self._lock:
+            if self._closed:
+                raise WriterError("the writer is closed")
+            if self._process is None:
+                self._spawn()
+
+    def _spawn(self) -> None:
         context = multiprocessing.get_context("spawn")
         parent, child = context.Pipe()
         self._pipe = parent
@@ -84,20 +96,19 @@ class Writer:
         child.close()
         self._broken = False
 
-    def _restart(self) -> None:
-        log.warning(
-            "the writer process died (exit code %s); starting a new one", self._process.exitcode
-        )
+    def _restart(self, process: BaseProcess) -> None:
+        log.warning("the writer process died (exit code %s); starting a new one", process.exitcode)
         self._pipe.close()
-        if self._process.is_alive():
-            self._process.kill()
-        self._process.join(10)
-        self._start()
+        if process.is_alive():
+            process.kill()
+        process.join(10)
+        self._spawn()
         if self._on_restart is not None:
             self._on_restart()
         self._exchange(("mark_all",))
 
     def _exchange(self, request: tuple[Any, ...]) -> Any:
+        assert self._process is not None
         try:
             self._pipe.send(request)
             status, answer = self._pipe.recv()
@@ -114,14 +125,23 @@ class Writer:
 
     def _call(self, request: tuple[Any, ...]) -> Any:
         with self._lock:
-            if self._broken or not self._process.is_alive():
-                self._restart()
+            process = self._process
+            if self._closed or process is None:
+                state = "closed" if self._closed else "not started"
+                raise WriterError(f"the writer is {state}: no {request[0]!r}")
+            if self._broken or not process.is_alive():
+                self._restart(process)
             return self._exchange(request)
 
     @property
     def pid(self) -> int | None:
-        """The writer process's id (for tests and operators)."""
-        return self._process.pid
+        """The writer process's id while it runs (for tests and operators)."""
+        return None if self._process is None else self._process.pid
+
+    @property
+    def closed(self) -> bool:
+        """True once `close` was called: the writer takes no more requests."""
+        return self._closed
 
     async def apply(self, values: list[bytes], offsets: Offsets) -> Applied:
         """Decode and apply one batch of raw event values, and its offsets, in one transaction."""
@@ -143,13 +163,17 @@ class Writer:
         await asyncio.to_thread(self._call, ("mark_all",))
 
     def close(self) -> None:
-        """End the writer process (it also dies with its parent)."""
+        """End the writer process after the request it is answering (it also dies with its parent)."""
         with self._lock:
+            self._closed = True
+            process, self._process = self._process, None
+            if process is None:
+                return
             self._pipe.close()
-            self._process.join(5)
-            if self._process.is_alive():
-                self._process.kill()
-                self._process.join(5)
+            process.join(5)
+            if process.is_alive():
+                process.kill()
+                process.join(5)
 
 
 def _serve(pipe: Pipe, database_url: str, catalog_path: str, interval: float) -> None:

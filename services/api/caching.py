@@ -1,9 +1,10 @@
 """Cacheable answers: the read model's revision makes the ETag; answers are memoised per revision.
 
-Every aggregator commit bumps `read_model_state.revision` (and its `committed_at`), so an answer is a
-pure function of (revision, catalog, URL, representation). The ETag hashes those, a conditional
-request is answered 304 after one single-row query, and each replica keeps a small memo of rendered
-answers keyed the same way: a replica holds no state another one needs.
+Every aggregator commit bumps `read_model_state.revision` in its one row (a batch also sets
+`committed_at`, a projection `refreshed_at`), so an answer is a pure function of (revision,
+catalog, URL, representation). The ETag hashes those, a conditional request is answered 304 after
+one single-row query, and each replica keeps a small memo of rendered answers keyed the same way:
+a replica holds no state another one needs.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import hashlib
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, select
 from starlette.concurrency import run_in_threadpool
 
-from shared.db.schema import etappmal_status, read_model_state
+from shared.db.schema import read_model_state
+from shared.domain.observation import as_utc
+from shared.domain.validation import iso_utc
 
 CACHE_CONTROL = "public, max-age=15"
 GZIP_MIN = 1024
@@ -34,7 +36,7 @@ class ReadState:
     revision: int
     data_as_of: datetime | None
     committed_at: datetime | None
-    refreshed_at: datetime | None = None  # newest summary recomputation (they also run on a timer)
+    refreshed_at: datetime | None = None  # the last projection (they also run on a timer)
 
     @property
     def tag(self) -> str:
@@ -49,24 +51,20 @@ class ReadState:
 
 def rfc3339(moment: datetime) -> str:
     """RFC 3339 text in UTC with `Z` (SQLite hands back naive UTC datetimes)."""
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return iso_utc(as_utc(moment))
 
 
 def read_state(conn: Connection) -> ReadState:
-    """The read model's state (revision 0 while the aggregator has committed nothing), in one
-    round trip; `refreshed_at` catches summaries recomputed without a new commit."""
+    """The read model's state from its one row (revision 0 while the aggregator wrote nothing)."""
     state = read_model_state.c
-
-    def one(column: Any) -> Any:
-        return select(column).where(state.id == 1).scalar_subquery()
-
-    refreshed = select(func.max(etappmal_status.c.computed_at)).scalar_subquery()
     row = conn.execute(
-        select(one(state.revision), one(state.data_as_of), one(state.committed_at), refreshed)
-    ).one()
-    revision, data_as_of, committed_at, refreshed_at = row
-    return ReadState(int(revision or 0), data_as_of, committed_at, refreshed_at)
+        select(state.revision, state.data_as_of, state.committed_at, state.refreshed_at).where(
+            state.id == 1
+        )
+    ).first()
+    if row is None:
+        return ReadState(0, None, None)
+    return ReadState(int(row.revision), row.data_as_of, row.committed_at, row.refreshed_at)
 
 
 class StateCache:

@@ -20,11 +20,13 @@ import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from typing import Any
 
 from pydantic import BaseModel
+
+from services.api.caching import rfc3339
 
 CONTENT_TYPE = "text/csv; charset=utf-8; header=present"
 JOIN = ";"
@@ -95,8 +97,7 @@ def cell(value: Any) -> str:
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return rfc3339(value)
     return str(value)
 
 

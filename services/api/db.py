@@ -7,26 +7,13 @@ deferred transactions (one consistent snapshot per request) and `query_only`.
 
 from __future__ import annotations
 
-from typing import Any
+from sqlalchemy import Engine
 
-from sqlalchemy import Engine, create_engine, event
+from shared.db.engine import make_engine
 
 
 def read_only(engine: Engine) -> Engine:
     """An engine for reading the same database; PostgreSQL engines are used as they are."""
     if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
         return engine
-    reader = create_engine(engine.url, connect_args={"timeout": 30, "check_same_thread": False})
-
-    @event.listens_for(reader, "connect")
-    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA query_only=ON")
-        cursor.close()
-
-    @event.listens_for(reader, "begin")
-    def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
-
-    return reader
+    return make_engine(engine.url, read_only=True)

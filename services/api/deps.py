@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -16,7 +16,7 @@ from services.api.caching import ReadState
 from services.api.errors import bad_parameter, unknown_parameters
 from services.api.metrics import ApiMetrics
 from shared.domain.catalog import Catalog
-from shared.domain.observation import utcnow
+from shared.domain.observation import as_utc, utcnow
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 50_000
@@ -45,11 +45,7 @@ class ApiContext:
 
     def as_of(self, state: ReadState) -> datetime:
         """The moment statuses computed on request are judged at: the read model's last change."""
-        moments = [
-            m if m.tzinfo else m.replace(tzinfo=UTC)
-            for m in (state.committed_at, state.refreshed_at)
-            if m
-        ]
+        moments = [as_utc(m) for m in (state.committed_at, state.refreshed_at) if m]
         return max(moments, default=None) or utcnow()
 
     def area_param(self, name: str, value: str | None) -> str:

@@ -14,12 +14,11 @@ from typing import Any
 from sqlalchemy import Connection
 
 from services.api import queries
-from shared.domain.catalog import Catalog
+from shared.domain.catalog import TOTAL, Catalog
 from shared.domain.documents import EtappmalDocument, IndikatorDocument
 from shared.domain.summary import etappmal_summary, indikator_summary, namnd_summary
 
 Document = dict[str, Any]
-TOTAL = "T"
 
 
 def indikator_summaries(

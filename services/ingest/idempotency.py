@@ -18,6 +18,7 @@ from sqlalchemy import Engine, and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shared.db.schema import idempotency_records as records
+from shared.domain.observation import as_utc as _aware
 
 PENDING = 0
 RELEASED = 1
@@ -170,8 +171,3 @@ class IdempotencyStore:
                 )
             )
         return result.rowcount
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; every value we store is UTC.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +24,6 @@ from aiokafka.errors import KafkaError
 
 from services.ingest.metrics import IngestMetrics
 from services.ingest.ports import KafkaUnavailableError, Publisher, Record
-from services.ingest.publisher import KafkaPublisher
 from shared.domain.catalog import Catalog
 from shared.domain.event import encode_event, raw_message_id
 from shared.domain.observation import utcnow
@@ -157,20 +156,3 @@ class RawValidator:
         )
         oid = raw_message_id(message.topic, message.partition, message.offset)
         return encode_event(outcome, source, iso_utc(stamp), oid)
-
-
-def run_raw_validator(settings: Settings, catalog: Catalog, stop: asyncio.Event, *,
-                      publisher: Publisher | None = None,
-                      metrics: IngestMetrics | None = None) -> Coroutine[Any, Any, None]:  # fmt: skip
-    """A coroutine running the raw validator until `stop` is set (own producer unless given)."""
-    own = publisher is None
-    pub = publisher or KafkaPublisher(settings, client_id="stadspuls-ingest-raw")
-
-    async def main() -> None:
-        try:
-            await RawValidator(settings, catalog, pub, metrics or IngestMetrics()).run(stop)
-        finally:
-            if own:
-                await pub.stop()
-
-    return main()

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Header, Query, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 from services.ingest.answers import (
     in_progress,
@@ -31,6 +30,7 @@ from services.ingest.outcomes import (
     Replayed,
 )
 from services.ingest.schemas import CSV_EXAMPLE, BatchReport, ObservationBatch, Problem
+from shared.db.engine import ping
 
 router = APIRouter()
 
@@ -159,8 +159,7 @@ async def readyz(state: State) -> Response:
 
 def _database_ok(state: Any) -> bool:
     try:
-        with state.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        ping(state.engine)
     except Exception:
         return False
     return True

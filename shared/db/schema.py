@@ -128,7 +128,8 @@ risk_index = Table(
     _ts("computed_at", nullable=False),
 )
 
-# A single row: the newest received_at reflected and a counter bumped by every commit (ETags).
+# A single row: the newest received_at reflected, a counter bumped by every aggregator commit
+# (ETags), the last batch's commit and the last projection (summaries also change on a timer).
 read_model_state = Table(
     "read_model_state",
     metadata,
@@ -136,6 +137,7 @@ read_model_state = Table(
     _ts("data_as_of"),
     Column("revision", Integer, nullable=False, default=0),
     _ts("committed_at"),
+    _ts("refreshed_at"),
 )
 
 # Per partition of the canonical topic, the offset after the newest event the read model reflects,

@@ -17,13 +17,19 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
+def insert(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT in the connection's dialect, which knows `ON CONFLICT` (PostgreSQL or SQLite)."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
 def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert rows, replacing the given non-key columns of rows whose primary key exists."""
     if not rows:
         return
     keys = [c.name for c in table.primary_key.columns]
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table)
+    stmt = insert(conn, table)
     updates = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
     conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=updates), list(rows))
 

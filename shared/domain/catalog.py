@@ -72,6 +72,9 @@ class Gender(StrEnum):
     M = "M"
 
 
+TOTAL = Gender.T.value  # the gender of totals, the one the city-level statuses are computed for
+
+
 class RiskGroup(StrEnum):
     """The four groups of the social-risk index (Västra Götalandsmodellen)."""
 
@@ -329,13 +332,6 @@ class Catalog(_Frozen):
     def root(self) -> str:
         """The id of the city (the one area without a parent)."""
         return next(a.id for a in self.omraden if a.parent is None)
-
-    def ancestors(self, area_id: str) -> Iterator[str]:
-        """The parents of an area, nearest first."""
-        parent = self.area[area_id].parent
-        while parent is not None:
-            yield parent
-            parent = self.area[parent].parent
 
     def goals_of_indicator(self, indicator_id: str) -> tuple[Etappmal, ...]:
         """The etappmål an indicator belongs to."""

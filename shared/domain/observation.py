@@ -33,14 +33,6 @@ def series_key(indicator: str, area: str, period: str, gender: str) -> str:
     return f"{indicator}|{area}|{period}|{gender}"
 
 
-def split_series_key(key: str) -> tuple[str, str, str, str]:
-    """Split a series key into (indicator, area, period, gender); ValueError when malformed."""
-    parts = key.split("|")
-    if len(parts) != 4 or not all(parts):
-        raise ValueError(f"{key!r} is not a series key indicator|area|period|gender")
-    return parts[0], parts[1], parts[2], parts[3]
-
-
 class ObservationIn(BaseModel):
     """One row as a source system sends it (JSON object or CSV row)."""
 
@@ -144,3 +136,8 @@ def version_of(updated_at: datetime, observation_id: UUID | str) -> tuple[dateti
 def utcnow() -> datetime:
     """The current time in UTC (the one clock of the domain's callers)."""
     return datetime.now(UTC)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """`moment` in UTC; a naive one is taken as UTC (the project's convention, SQLite's storage)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -7,6 +7,7 @@ position the status method uses (CONTRACT: `2025-T2` → 2025.333…, `2025-HT` 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache, total_ordering
@@ -25,6 +26,14 @@ MONTHS_PER_PERIOD: dict[PeriodType, int] = {
     PeriodType.QUARTER: 3,
     PeriodType.MONTH: 1,
     PeriodType.TERM: 6,
+}
+
+_SUFFIXES: dict[PeriodType, tuple[str, ...]] = {
+    PeriodType.YEAR: ("",),
+    PeriodType.TERTIAL: ("-T1", "-T2", "-T3"),
+    PeriodType.QUARTER: ("-Q1", "-Q2", "-Q3", "-Q4"),
+    PeriodType.MONTH: tuple(f"-{m:02d}" for m in range(1, 13)),
+    PeriodType.TERM: ("-VT", "-HT"),
 }
 
 # Tie-break between types that start on the same day: the longer period sorts first.
@@ -89,6 +98,11 @@ class Period:
 
     def __str__(self) -> str:
         return self.text
+
+
+def periods_in(period_type: PeriodType, years: Iterable[int]) -> list[str]:
+    """Every period of `period_type` in `years`, in order: `2024-T1`, `2024-T2`, `2024-T3`, …"""
+    return [f"{year}{suffix}" for year in years for suffix in _SUFFIXES[period_type]]
 
 
 def parse_period(text: str, expected: PeriodType | None = None) -> Period:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 
 from shared.domain.catalog import Duration
+from shared.domain.observation import as_utc
 from shared.domain.periods import Period, add_months
 
 
@@ -26,11 +27,6 @@ def stale_after(
     return add_duration(latest_period.end, cadence, publication_lag, grace)
 
 
-def _utc(moment: datetime) -> datetime:
-    # Naive datetimes are taken as UTC, the project's convention for times.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def is_stale(
     latest_period: Period,
     cadence: Duration,
@@ -39,7 +35,7 @@ def is_stale(
     now: date,
 ) -> bool:
     """True when `latest_period` ended more than cadence + lag + grace before `now`."""
-    today = _utc(now).date() if isinstance(now, datetime) else now
+    today = as_utc(now).date() if isinstance(now, datetime) else now
     return today > stale_after(latest_period, cadence, publication_lag, grace)
 
 
@@ -50,4 +46,4 @@ def period_end_at(period: Period) -> datetime:
 
 def newest_period_age_seconds(latest_period: Period, now: datetime) -> float:
     """Seconds since `latest_period` ended; 0 while it is still running."""
-    return max(0.0, (_utc(now) - period_end_at(latest_period)).total_seconds())
+    return max(0.0, (as_utc(now) - period_end_at(latest_period)).total_seconds())

@@ -6,17 +6,14 @@ Run one by hand with `python -m shared.infra.kafka [--port N] [--workdir DIR]`.
 from __future__ import annotations
 
 import argparse
-import atexit
 import base64
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 import uuid
-import weakref
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +28,7 @@ from shared.infra.kafka_dist import (
     server_properties,
 )
 from shared.infra.ports import free_port
-from shared.infra.server import LocalServer, die_with_parent, stop_process
+from shared.infra.server import LocalServer, spawn, stop_process
 from shared.infra.wait import wait_for
 
 __all__ = [
@@ -44,8 +41,6 @@ __all__ = [
     "repo_root",
 ]
 
-_running: weakref.WeakSet[LocalKafka] = weakref.WeakSet()
-
 
 def _new_cluster_id() -> str:
     while True:  # Kafka rejects ids that start with '-' (they look like command-line flags)
@@ -56,6 +51,8 @@ def _new_cluster_id() -> str:
 
 class LocalKafka(LocalServer):
     """A combined broker+controller KRaft node with its own ports, data dir and log file."""
+
+    name = "Kafka"
 
     def __init__(self, workdir: Path | None = None, *, port: int | None = None, heap: str = "512m"):
         self._owns_workdir = workdir is None
@@ -95,17 +92,16 @@ class LocalKafka(LocalServer):
                     ),
                     stdout=log, stderr=subprocess.STDOUT, check=True, timeout=timeout,
                 )  # fmt: skip
-            in_main = threading.current_thread() is threading.main_thread()
-            self._proc = subprocess.Popen(
-                self._java(f"-Xmx{self.heap}", "-XX:+ExitOnOutOfMemoryError", "kafka.Kafka",
-                           str(self.config_path)),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=die_with_parent if in_main else None,
-            )  # fmt: skip
-        _running.add(self)
+            self._proc = spawn(
+                self._java(
+                    f"-Xmx{self.heap}",
+                    "-XX:+ExitOnOutOfMemoryError",
+                    "kafka.Kafka",
+                    str(self.config_path),
+                ),
+                log,
+            )
+        self._track()
         return self._proc
 
     def start(self, timeout: float = 90) -> LocalKafka:
@@ -121,15 +117,11 @@ class LocalKafka(LocalServer):
             )
         except BaseException as exc:
             self.kill()
-            raise RuntimeError(
-                f"Kafka did not start ({exc}); log tail:\n{self.log_tail()}"
-            ) from exc
+            raise self._not_started(exc) from exc
         return self
 
     def _ready(self) -> bool:
-        if self._proc is None or self._proc.poll() is not None:
-            code = None if self._proc is None else self._proc.returncode
-            raise RuntimeError(f"Kafka exited with code {code}")
+        self._still_running(self._proc)
         return self.serves()
 
     def serves(self) -> bool:
@@ -164,14 +156,18 @@ class LocalKafka(LocalServer):
     def stop(self, timeout: float = 30) -> None:
         """Shut the broker down cleanly (SIGTERM), escalating to SIGKILL after `timeout` seconds."""
         stop_process(self._proc, timeout)
-        _running.discard(self)
+        self._untrack()
 
     def kill(self) -> None:
         """Kill the broker at once (SIGKILL), as a crash would."""
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait()
-        _running.discard(self)
+        self._untrack()
+
+    def leftover(self) -> None:
+        """At interpreter exit, kill a broker still running: a clean stop takes seconds."""
+        self.kill()
 
     def close(self) -> None:
         """Stop the broker and delete its working directory if this object created it."""
@@ -184,12 +180,6 @@ class LocalKafka(LocalServer):
     ) -> None:
         """Create topics on this broker; existing topics are left as they are."""
         create_topics(self.bootstrap, names, partitions, config)
-
-
-@atexit.register
-def _stop_leftovers() -> None:
-    for broker in list(_running):
-        broker.kill()
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import atexit
 import os
 import re
 import shutil
 import subprocess
 import tempfile
-import weakref
 from pathlib import Path
 
 import psycopg
@@ -21,7 +19,6 @@ from shared.infra.wait import wait_for
 USER = "stadspuls"
 _OS_USER = "postgres"  # the server refuses to run as root; Debian's package creates this account
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-_running: weakref.WeakSet[LocalPostgres] = weakref.WeakSet()
 
 
 def postgres_bin_dir() -> Path:
@@ -40,6 +37,8 @@ def postgres_bin_dir() -> Path:
 
 class LocalPostgres(LocalServer):
     """One PostgreSQL server in a temporary directory, trusting local user `stadspuls`."""
+
+    name = "PostgreSQL"
 
     def __init__(self, *, port: int | None = None):
         self.port = port or free_port()
@@ -94,13 +93,11 @@ class LocalPostgres(LocalServer):
             self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_path), "start",
                       timeout=timeout)  # fmt: skip
             self._started = True
-            _running.add(self)
+            self._track()
             wait_for(self._connectable, timeout=timeout, what=f"PostgreSQL on port {self.port}",
                      ignore=(psycopg.OperationalError,))  # fmt: skip
         except (subprocess.SubprocessError, TimeoutError) as exc:
-            raise RuntimeError(
-                f"PostgreSQL did not start ({exc}); log:\n{self.log_tail()}"
-            ) from exc
+            raise self._not_started(exc) from exc
         if fresh:
             self.create_database(USER)
         return self
@@ -121,7 +118,7 @@ class LocalPostgres(LocalServer):
             self._run("pg_ctl", "-D", str(self.data_dir), "stop", "-m", "fast", "-w",
                       "-t", str(int(timeout)), timeout=timeout + 5)  # fmt: skip
             self._started = False
-        _running.discard(self)
+        self._untrack()
 
     def close(self) -> None:
         """Stop the server and delete the cluster."""
@@ -146,9 +143,3 @@ class LocalPostgres(LocalServer):
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
-
-
-@atexit.register
-def _stop_leftovers() -> None:
-    for server in list(_running):
-        server.close()

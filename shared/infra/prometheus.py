@@ -8,13 +8,10 @@ Stadspuls services and read what it scraped and which alerts fire through its HT
 from __future__ import annotations
 
 import argparse
-import atexit
 import shutil
 import signal
 import subprocess
 import tempfile
-import threading
-import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,11 +20,10 @@ import httpx
 import yaml
 
 from shared.infra.ports import free_port
-from shared.infra.server import LocalServer, die_with_parent, stop_process
+from shared.infra.server import LocalServer, spawn, stop_process
 from shared.infra.wait import wait_for
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "rules"
-_running: weakref.WeakSet[LocalPrometheus] = weakref.WeakSet()
 
 
 class PrometheusError(RuntimeError):
@@ -44,6 +40,8 @@ def prometheus_binary() -> str:
 
 class LocalPrometheus(LocalServer):
     """One Prometheus server scraping `targets` ({job: ["host:port", ...]}) and evaluating `rule_files`."""
+
+    name = "Prometheus"
 
     def __init__(
         self,
@@ -89,31 +87,18 @@ class LocalPrometheus(LocalServer):
             f"--web.listen-address=127.0.0.1:{self.port}",
             "--storage.tsdb.retention.time=1d",
         ]
-        in_main = threading.current_thread() is threading.main_thread()
         try:
             with self.log_path.open("ab") as log:
-                self._proc = subprocess.Popen(
-                    command,
-                    cwd=self.workdir,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    preexec_fn=die_with_parent if in_main else None,
-                )  # fmt: skip
-            _running.add(self)
+                self._proc = spawn(command, log, cwd=self.workdir)
+            self._track()
             wait_for(self._ready, timeout=timeout, interval=0.1, what=f"Prometheus at {self.url}")
         except BaseException as exc:
             self.stop()
-            raise RuntimeError(
-                f"Prometheus did not start ({exc}); log tail:\n{self.log_tail()}"
-            ) from exc
+            raise self._not_started(exc) from exc
         return self
 
     def _ready(self) -> bool:
-        if self._proc is None or self._proc.poll() is not None:
-            code = None if self._proc is None else self._proc.returncode
-            raise RuntimeError(f"Prometheus exited with code {code}")
+        self._still_running(self._proc)
         try:
             return httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200
         except httpx.HTTPError:
@@ -152,18 +137,12 @@ class LocalPrometheus(LocalServer):
     def stop(self, timeout: float = 30) -> None:
         """SIGTERM and wait; SIGKILL if it hangs."""
         stop_process(self._proc, timeout)
-        _running.discard(self)
+        self._untrack()
 
     def close(self) -> None:
         """Stop the server and delete its config, storage and log."""
         self.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
-
-
-@atexit.register
-def _stop_leftovers() -> None:
-    for server in list(_running):
-        server.close()
 
 
 def main() -> None:

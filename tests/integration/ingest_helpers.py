@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import uvicorn
 from fastapi.testclient import TestClient
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
@@ -21,13 +19,12 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
+from bench.api.server import serving as serving  # the one way tests serve an app
 from services.ingest.app import create_app
 from services.ingest.keys import create_key
 from shared.db.engine import make_engine, upgrade
 from shared.domain.catalog import Catalog
 from shared.infra.kafka import LocalKafka
-from shared.infra.ports import free_port
-from shared.infra.wait import wait_for
 from shared.settings import Settings
 from shared.topics import ensure_topics
 from tests.factories import ingest_catalog
@@ -112,23 +109,6 @@ def produce(
         producer.flush(30)
     finally:
         producer.close()
-
-
-@contextmanager
-def serving(app: Any, timeout: float = 30) -> Iterator[str]:
-    """Run an ASGI app under uvicorn on a free port in a thread (real HTTP, real concurrency)."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        wait_for(lambda: server.started, timeout=timeout, what=f"ingest on port {port}")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout)
 
 
 @contextmanager

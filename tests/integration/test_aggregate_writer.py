@@ -1,22 +1,30 @@
 """The aggregator's writer process on a real SQLite read model: killed, it is started again and the
-retried batch applies exactly once; a batch's offsets are stored with it and never move backwards."""
+retried batch applies exactly once; a batch's offsets are stored with it and never move backwards.
+It lives as long as the worker runs: none before the worker starts, none after it stops."""
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import signal
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
+from services.aggregate.app import create_app
 from services.aggregate.store import read_offsets
-from services.aggregate.writer import Writer, WriterDiedError
+from services.aggregate.writer import Writer, WriterDiedError, WriterError
 from shared.catalog.loader import default_catalog
 from shared.db.engine import make_engine, upgrade
+from shared.domain.catalog import Catalog
+from shared.infra.ports import free_port
 from shared.infra.wait import wait_for
-from shared.settings import DEFAULT_CATALOG
-from tests.services import read_model_mismatches
+from shared.settings import DEFAULT_CATALOG, Settings
+from tests.aggregator import wait_until_oracle
+from tests.services import produce, read_model_mismatches
 from tests.streams import StreamMaker
 
 TOPIC = "stadspuls.observations.v1"
@@ -32,6 +40,7 @@ def test_a_killed_writer_is_restarted_and_the_retried_batch_applies_once(tmp_pat
     writer = Writer(url, DEFAULT_CATALOG, 0.0, on_restart=lambda: restarts.append(1))
     engine = make_engine(url)
     try:
+        writer.start()
         asyncio.run(writer.apply(first, {(TOPIC, 0): 300}))
         old = writer.pid
         assert old is not None
@@ -63,6 +72,7 @@ def test_a_writer_killed_during_a_request_raises_and_the_next_request_restarts_i
     upgrade(url)
     writer = Writer(url, DEFAULT_CATALOG, 0.0)
     try:
+        writer.start()
         pid = writer.pid
         assert pid is not None
         os.kill(pid, signal.SIGSTOP)  # the request is sent, then the process dies before answering
@@ -81,6 +91,63 @@ def test_a_writer_killed_during_a_request_raises_and_the_next_request_restarts_i
         assert writer.pid != pid
     finally:
         writer.close()
+
+
+def test_a_closed_writer_refuses_requests_and_is_not_started_again(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'read.db'}"
+    upgrade(url)
+    writer = Writer(url, DEFAULT_CATALOG, 0.0)
+    with pytest.raises(WriterError, match="not started"):
+        asyncio.run(writer.flush())
+    assert writer.pid is None
+    writer.start()
+    [process] = multiprocessing.active_children()
+    assert asyncio.run(writer.flush()) == []  # running: it answers
+    writer.close()
+    assert process.exitcode is not None
+    with pytest.raises(WriterError, match="closed"):
+        asyncio.run(writer.flush())
+    with pytest.raises(WriterError, match="closed"):
+        writer.start()
+    assert multiprocessing.active_children() == []
+
+
+def test_building_the_worker_spawns_no_writer(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'read.db'}"
+    upgrade(url)
+    settings = Settings(database_url=url, aggregate_data_dir=tmp_path / "faust")
+    engine = make_engine(url)
+    create_app(settings, default_catalog(), engine)
+    engine.dispose()
+    assert multiprocessing.active_children() == []
+
+
+@pytest.mark.kafka
+def test_the_worker_starts_its_writer_and_ends_it_when_it_stops(
+    settings: Settings, engine: Engine, catalog: Catalog, tmp_path: Path
+) -> None:
+    settings = settings.model_copy(
+        update={"aggregate_port": free_port(), "aggregate_data_dir": tmp_path / "faust"}
+    )
+    events = StreamMaker(catalog, seed=5).stream(200)
+    app = create_app(settings, catalog, engine)
+
+    async def run() -> BaseProcess:
+        await app.start()
+        try:
+            [process] = multiprocessing.active_children()
+            assert process.name == "stadspuls-aggregate-writer"
+            await asyncio.to_thread(
+                produce, settings.kafka_bootstrap or "", settings.topic("observations.v1"), events
+            )
+            await asyncio.to_thread(wait_until_oracle, engine, catalog, events, 120)
+        finally:
+            await app.stop()
+        return process
+
+    process = asyncio.run(run())
+    assert process.exitcode is not None, "the stopped worker's writer must have ended"
+    assert multiprocessing.active_children() == []
 
 
 def _zombie(pid: int) -> bool:

@@ -13,11 +13,12 @@ from sqlalchemy import Engine
 
 from bench.api.dataset import load
 from bench.api.server import serving
+from services.aggregate.projections import Projector
 from services.api.app import create_app
 from shared.catalog.loader import default_catalog
 from shared.db.engine import make_engine, upgrade
 from shared.domain.catalog import Catalog
-from shared.domain.observation import Observation
+from shared.domain.observation import Observation, utcnow
 from shared.infra.wait import wait_for
 from shared.settings import Settings
 
@@ -134,6 +135,43 @@ def test_answers_follow_each_commit(http: httpx.Client, engine: Engine) -> None:
         path, params={"area": "rinkeby-kista"}, headers={"If-None-Match": second.headers["ETag"]}
     )
     assert third.status_code == 304
+
+
+def test_a_projection_without_a_batch_moves_the_answers_on(
+    http: httpx.Client, engine: Engine
+) -> None:
+    catalog: Catalog = default_catalog()
+    t0 = datetime(2025, 2, 1, 8, 0, tzinfo=UTC)
+    load(engine, catalog, [share("rinkeby", "2024", 214, 300, t0)])
+    wait_for(lambda: http.get("/readyz").json()["revision"] > 0, timeout=5, what="a commit seen")
+    path = "/v1/namnder/rinkeby-kista-sdn"
+    etag = wait_for(
+        lambda: (r := http.get(path)).status_code == 200 and r.headers["ETag"],
+        timeout=5,
+        what="an answer",
+    )
+    # the timer's refresh of one indicator that no etappmål follows: the nämnd rollups change
+    later = utcnow() + timedelta(days=400)
+    with engine.begin() as conn:
+        Projector(catalog).refresh(conn, ["anmalda-valdsbrott"], later)
+    moved = wait_for(
+        lambda: changed(http.get(path, headers={"If-None-Match": etag})),
+        timeout=5,
+        what="an answer that reflects the refresh",
+    )
+    assert moved.headers["ETag"] != etag
+    assert moved.json()["computed_at"] == later.isoformat().replace("+00:00", "Z")
+
+
+def test_not_ready_on_an_older_schema_says_to_upgrade(db_url: str) -> None:
+    upgrade(db_url, "0002")
+    app = create_app(Settings(database_url=db_url), catalog=default_catalog())
+    with serving(app) as base:
+        ready = httpx.get(f"{base}/readyz")
+    assert ready.status_code == 503
+    body = ready.json()
+    assert body["schema_revision"] == "0002"
+    assert "stadspuls db upgrade" in body["detail"]
 
 
 def test_not_ready_without_the_schema(tmp_path: Path) -> None:

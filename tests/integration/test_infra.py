@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -162,3 +165,20 @@ def test_wait_for_async_accepts_sync_and_async_predicates() -> None:
         return counted, plain
 
     assert asyncio.run(both()) == (3, "sync")
+
+
+def test_a_server_left_running_is_stopped_when_the_interpreter_exits() -> None:
+    code = (
+        "from shared.infra.postgres import LocalPostgres\n"
+        "server = LocalPostgres().start()\n"
+        "print(server.port, server.workdir, flush=True)\n"
+    )
+    root = Path(__file__).parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=root
+    )
+    assert out.returncode == 0, out.stderr
+    port, workdir = out.stdout.split()
+    assert not Path(workdir).exists(), "the cluster is closed and deleted"
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", int(port)), timeout=1).close()

@@ -1,13 +1,19 @@
-"""The Alembic migrations build exactly the schema the code declares, on SQLite and PostgreSQL."""
+"""The Alembic migrations build exactly the schema the code declares, on SQLite and PostgreSQL,
+and carry what a database already holds across."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
+from services.api.caching import read_state
 from shared.db.engine import make_engine, upgrade
-from shared.db.schema import metadata
+from shared.db.schema import etappmal_status, metadata, read_model_state
+from shared.domain.observation import as_utc
 
 
 def test_upgrade_to_head_matches_the_metadata_and_is_idempotent(db_url: str) -> None:
@@ -20,3 +26,29 @@ def test_upgrade_to_head_matches_the_metadata_and_is_idempotent(db_url: str) -> 
     engine.dispose()
     assert diff == []
     assert set(metadata.tables) <= tables
+
+
+@pytest.mark.parametrize("committed", [True, False], ids=["committed", "only-refreshed"])
+def test_the_upgrade_to_0003_keeps_the_read_state(db_url: str, committed: bool) -> None:
+    upgrade(db_url, "0002")
+    engine = make_engine(db_url)
+    computed = [datetime(2025, 2, 1, 8, 0, tzinfo=UTC), datetime(2025, 2, 3, 9, 30, tzinfo=UTC)]
+    with engine.begin() as conn:
+        conn.execute(
+            etappmal_status.insert(),
+            [
+                {"etappmal": f"g{i}", "status": "-", "counts": {}, "document": {}, "computed_at": m}
+                for i, m in enumerate(computed)
+            ],
+        )
+        if committed:
+            conn.execute(
+                read_model_state.insert().values(id=1, revision=7, committed_at=computed[0])
+            )
+    upgrade(db_url)
+    with engine.connect() as conn:
+        state = read_state(conn)
+    engine.dispose()
+    assert state.revision == (7 if committed else 0)
+    assert state.refreshed_at is not None
+    assert as_utc(state.refreshed_at) == computed[1]

@@ -18,6 +18,7 @@ from shared.domain.periods import (
     decimal_year,
     parse_period,
     period_type_of,
+    periods_in,
 )
 
 SUBPERIODS = {
@@ -174,3 +175,15 @@ def test_add_months_clamps_to_the_end_of_a_short_month() -> None:
     assert add_months(date(2023, 1, 31), 1) == date(2023, 2, 28)
     assert add_months(date(2024, 11, 30), 3) == date(2025, 2, 28)
     assert add_months(date(2024, 12, 15), 1) == date(2025, 1, 15)
+
+
+@pytest.mark.parametrize("kind", list(PeriodType))
+def test_periods_in_years_are_every_period_of_the_type_in_order(kind: PeriodType) -> None:
+    texts = periods_in(kind, range(2023, 2026))
+    expected = [
+        text_of(kind, y, i) for y in range(2023, 2026) for i in range(1, SUBPERIODS[kind] + 1)
+    ]
+    assert texts == expected
+    parsed = [parse_period(t, kind) for t in texts]
+    assert parsed == sorted(parsed)
+    assert periods_in(kind, []) == []

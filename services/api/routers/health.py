@@ -44,10 +44,13 @@ async def healthz() -> Response:
 )
 def readyz(ctx: Ctx) -> Response:
     """Ready when the read model is reachable and has the schema the API reads."""
+    head, known = ctx.migrations
     try:
         with ctx.engine.connect() as conn:
             schema = queries.check_schema(conn)
-            state = read_state(conn)
+            behind = schema is None or (schema in known and schema != head)
+            # an older schema may lack columns the state is read from: say what to do instead
+            revision = None if behind else read_state(conn).revision
     except SQLAlchemyError as exc:
         reason = str(exc.__cause__ or exc).splitlines()[0][:300]
         return _json({"status": "not_ready", "detail": f"read model unavailable: {reason}"}, 503)
@@ -55,10 +58,9 @@ def readyz(ctx: Ctx) -> Response:
         "status": "ready",
         "database": ctx.engine.dialect.name,
         "schema_revision": schema,
-        "revision": state.revision,
+        "revision": revision,
     }
-    head, known = ctx.migrations
-    if schema is None or (schema in known and schema != head):
+    if behind:
         detail = f"the read model is at schema {schema or 'none'}, this API needs {head}"
         body |= {"status": "not_ready", "detail": f"{detail}; run `stadspuls db upgrade`"}
         return _json(body, 503)

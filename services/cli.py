@@ -280,8 +280,11 @@ def rebuild_command(
     settings = _log_settings()
     if not yes:
         where = make_url(settings.database_url).render_as_string(hide_password=True)
-        typer.confirm(f"Empty the read model at {where} and replay "
-                      f"{settings.topic('observations.v1')} from the start?", abort=True)  # fmt: skip
+        typer.confirm(
+            f"Empty the read model at {where} and replay "
+            f"{settings.topic('observations.v1')} from the start?",
+            abort=True,
+        )
     try:
         rebuild(settings)
     except ActiveWorkersError as exc:

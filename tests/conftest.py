@@ -23,8 +23,9 @@ _SESSION_SERVERS = pytest.StashKey[dict[str, _HasLog]]()
 _TEST_SERVERS = pytest.StashKey[dict[str, _HasLog]]()
 
 
-def _remember(stash: pytest.Stash, key: pytest.StashKey[dict[str, _HasLog]], name: str,
-              server: _HasLog) -> None:  # fmt: skip
+def _remember(
+    stash: pytest.Stash, key: pytest.StashKey[dict[str, _HasLog]], name: str, server: _HasLog
+) -> None:
     stash.setdefault(key, {})[name] = server
 
 

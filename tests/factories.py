@@ -26,15 +26,31 @@ MERIT = "meritvarde"  # level, poang, year, every level, T/K/M, min 0 and max 34
 NOW = datetime(2025, 6, 15, 12, 0, tzinfo=UTC)
 
 
-def _indicator(id_: str, kind: str, unit: str, period_type: str, levels: Iterable[str],
-               genders: Iterable[str] = ("T",), sources: Iterable[str] = (),
-               **extra: Any) -> Indikator:  # fmt: skip
+def _indicator(
+    id_: str,
+    kind: str,
+    unit: str,
+    period_type: str,
+    levels: Iterable[str],
+    genders: Iterable[str] = ("T",),
+    sources: Iterable[str] = (),
+    **extra: Any,
+) -> Indikator:
     return Indikator.model_validate(
-        {"id": id_, "name": id_.replace("-", " "), "unit": unit, "kind": kind,
-         "direction": "increase", "period_type": period_type, "area_levels": list(levels),
-         "genders": list(genders), "cadence": Duration(months=12), "sources": list(sources),
-         **extra}
-    )  # fmt: skip
+        {
+            "id": id_,
+            "name": id_.replace("-", " "),
+            "unit": unit,
+            "kind": kind,
+            "direction": "increase",
+            "period_type": period_type,
+            "area_levels": list(levels),
+            "genders": list(genders),
+            "cadence": Duration(months=12),
+            "sources": list(sources),
+            **extra,
+        }
+    )
 
 
 def ingest_catalog() -> Catalog:
@@ -62,15 +78,29 @@ def ingest_catalog() -> Catalog:
         Kalla(id=LABOUR, name="Arbetsmarknadsförvaltningen", indicators=(JOBS, JOBSEEKERS)),
         Kalla(id=SURVEY, name="Trygghetsmätningen"),
     )
-    return Catalog(malomraden=(), etappmal=(), indikatorer=indicators, namnder=(),
-                   omraden=areas, kallor=sources)  # fmt: skip
+    return Catalog(
+        malomraden=(),
+        etappmal=(),
+        indikatorer=indicators,
+        namnder=(),
+        omraden=areas,
+        kallor=sources,
+    )
 
 
 def share_row(**overrides: Any) -> dict[str, Any]:
     """A valid row of SHARE (214/300 = 71.33 %), school source; `None` overrides drop a field."""
-    row: dict[str, Any] = {"indicator": SHARE, "area": "rinkeby", "period": "2024", "gender": "T",
-                           "value": 71.33, "numerator": 214, "denominator": 300,
-                           "status": "final", "updated_at": "2025-02-01T08:00:00Z"}  # fmt: skip
+    row: dict[str, Any] = {
+        "indicator": SHARE,
+        "area": "rinkeby",
+        "period": "2024",
+        "gender": "T",
+        "value": 71.33,
+        "numerator": 214,
+        "denominator": 300,
+        "status": "final",
+        "updated_at": "2025-02-01T08:00:00Z",
+    }
     row.update(overrides)
     return {k: v for k, v in row.items() if v is not None}
 
@@ -96,8 +126,17 @@ def share_rows(n: int, *, period: str = "2024", **overrides: Any) -> list[dict[s
         area, gender = areas[i % 5], "TKM"[(i // 5) % 3]
         den = 100 + i % 400
         num = (i * 7) % den
-        rows.append(share_row(area=area, gender=gender, period=str(year), numerator=num,
-                              denominator=den, value=round(100 * num / den, 2), **overrides))  # fmt: skip
+        rows.append(
+            share_row(
+                area=area,
+                gender=gender,
+                period=str(year),
+                numerator=num,
+                denominator=den,
+                value=round(100 * num / den, 2),
+                **overrides,
+            )
+        )
     return rows
 
 
@@ -132,6 +171,13 @@ def jobseeker_rows(n: int) -> list[dict[str, Any]]:
     rows = []
     for i in range(n):
         year, rest = 2024 - i // 180, i % 180
-        rows.append({"indicator": JOBSEEKERS, "area": areas[rest % 5], "gender": "TKM"[(rest // 5) % 3],
-                     "period": f"{year}-{rest // 15 + 1:02d}", "value": float(i % 977)})  # fmt: skip
+        rows.append(
+            {
+                "indicator": JOBSEEKERS,
+                "area": areas[rest % 5],
+                "gender": "TKM"[(rest // 5) % 3],
+                "period": f"{year}-{rest // 15 + 1:02d}",
+                "value": float(i % 977),
+            }
+        )
     return rows

@@ -129,9 +129,12 @@ class _Walk:
 
     def row(self, area: str) -> OracleRow:
         return _row(
-            self.indicator, self.winner(area), self.reported(area), self.sums(area),
+            self.indicator,
+            self.winner(area),
+            self.reported(area),
+            self.sums(area),
             self.children[area],
-        )  # fmt: skip
+        )
 
 
 def _row(
@@ -152,9 +155,15 @@ def _row(
     retracted = winner is not None and winner.retract
     if reported is not None:
         return OracleRow(
-            reported.value, reported.numerator, reported.denominator, "reported",
-            computed, coverage, winner_id, retracted,
-        )  # fmt: skip
+            reported.value,
+            reported.numerator,
+            reported.denominator,
+            "reported",
+            computed,
+            coverage,
+            winner_id,
+            retracted,
+        )
     if computed is not None:
         num, den = (
             (sums.numerator, sums.denominator) if indicator.kind is Kind.RATIO else (None, None)

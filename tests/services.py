@@ -94,8 +94,9 @@ def read_metric(url: str, name: str, labels: str = "") -> float:
 
 def produce(bootstrap: str, topic: str, events: Iterable[Observation]) -> int:
     """Publish observations keyed by series key (acks=all) and wait for every acknowledgement."""
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20,
-                             batch_size=256 * 1024)  # fmt: skip
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=20, batch_size=256 * 1024
+    )
     count = 0
     for obs in events:
         producer.send(topic, key=obs.series_key.encode(), value=obs.to_json())
@@ -124,11 +125,12 @@ def read_model_mismatches(
         want_origin = want.origin if want else None
         got_origin = got.origin if got else None
         if want_origin != got_origin or (
-            want_origin is not None and (
+            want_origin is not None
+            and (
                 not close(want.value if want else None, got.value if got else None)
                 or not close(want.coverage if want else None, got.coverage if got else None)
             )
-        ):  # fmt: skip
+        ):
             problems.append(f"{'|'.join(key)}: expected {want}, read model has {got}")
     return sorted(problems)
 
@@ -150,8 +152,11 @@ def status_mismatches(
     now = utcnow()
     expected = {}
     for ind in catalog.indikatorer:
-        points = [Point(k[2], r.value) for k, r in rows.items()
-                  if k[0] == ind.id and k[1] == catalog.root and k[3] == "T" and r.value is not None]  # fmt: skip
+        points = [
+            Point(k[2], r.value)
+            for k, r in rows.items()
+            if k[0] == ind.id and k[1] == catalog.root and k[3] == "T" and r.value is not None
+        ]
         expected[ind.id] = indikator_summary(catalog, ind.id, points, now)
     with engine.connect() as conn:
         stored = {r.indicator: r.document for r in conn.execute(select(indicator_status))}

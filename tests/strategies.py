@@ -148,22 +148,38 @@ def observations(draw: st.DrawFn, groups: tuple[Group, ...] = GROUPS) -> Observa
     oid = draw(st.uuids())
     if draw(st.integers(0, 4)) == 0:
         return observation(
-            indicator, area, period, gender=gender, updated_at=updated_at,
-            observation_id=oid, retract=True,
-        )  # fmt: skip
+            indicator,
+            area,
+            period,
+            gender=gender,
+            updated_at=updated_at,
+            observation_id=oid,
+            retract=True,
+        )
     kind = CATALOG.indicator[indicator].kind
     if kind is Kind.RATIO:
         den = draw(st.integers(1, 500))
         num = draw(st.integers(0, den))
         return observation(
-            indicator, area, period, gender=gender, numerator=num, denominator=den,
-            updated_at=updated_at, observation_id=oid,
-        )  # fmt: skip
+            indicator,
+            area,
+            period,
+            gender=gender,
+            numerator=num,
+            denominator=den,
+            updated_at=updated_at,
+            observation_id=oid,
+        )
     amount = draw(st.integers(0, 100_000)) / 10
     return observation(
-        indicator, area, period, gender=gender, value=amount, updated_at=updated_at,
+        indicator,
+        area,
+        period,
+        gender=gender,
+        value=amount,
+        updated_at=updated_at,
         observation_id=oid,
-    )  # fmt: skip
+    )
 
 
 @st.composite

@@ -33,14 +33,30 @@ class StreamMaker:
         self.rng = random.Random(self.seed)
         self.clock = 0
 
-    def observation(self, indicator: Indikator, area: str, period: str, gender: str, *,
-                    retract: bool = False, scale: float = 1.0) -> Observation:  # fmt: skip
+    def observation(
+        self,
+        indicator: Indikator,
+        area: str,
+        period: str,
+        gender: str,
+        *,
+        retract: bool = False,
+        scale: float = 1.0,
+    ) -> Observation:
         """One valid observation with a fresh id and a later updated_at than any made before."""
         self.clock += 1
         moment = T0 + timedelta(seconds=self.clock)
-        base = {"observation_id": uuid.uuid4(), "source": self.source, "received_at": moment,
-                "indicator": indicator.id, "area": area, "period": period, "gender": Gender(gender),
-                "updated_at": moment, "status": ObservationStatus.FINAL}  # fmt: skip
+        base = {
+            "observation_id": uuid.uuid4(),
+            "source": self.source,
+            "received_at": moment,
+            "indicator": indicator.id,
+            "area": area,
+            "period": period,
+            "gender": Gender(gender),
+            "updated_at": moment,
+            "status": ObservationStatus.FINAL,
+        }
         if retract:
             return Observation(**base, retract=True)
         if indicator.kind is Kind.RATIO:
@@ -61,8 +77,16 @@ class StreamMaker:
                     for gender in ind.genders:
                         yield ind, area, period, gender.value
 
-    def stream(self, n: int, *, years: range = range(2019, 2026), leaf_bias: float = 0.8,
-               duplicate: float = 0.05, stale: float = 0.05, retract: float = 0.03) -> list[Observation]:  # fmt: skip
+    def stream(
+        self,
+        n: int,
+        *,
+        years: range = range(2019, 2026),
+        leaf_bias: float = 0.8,
+        duplicate: float = 0.05,
+        stale: float = 0.05,
+        retract: float = 0.03,
+    ) -> list[Observation]:
         """`n` events: new versions, plus duplicates, older versions delivered late, retractions."""
         keys = list(self.series(years))
         is_leaf = [self.catalog.area[k[1]].level is AreaLevel.STADSDEL for k in keys]

@@ -13,8 +13,13 @@ from shared.domain.observation import Observation
 
 
 async def _send_all(bootstrap: str, topic: str, payloads: Sequence[tuple[bytes, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20,
-                                max_batch_size=512 * 1024, compression_type="lz4")  # fmt: skip
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        linger_ms=20,
+        max_batch_size=512 * 1024,
+        compression_type="lz4",
+    )
     await producer.start()
     try:
         window: list[asyncio.Future[object]] = []
@@ -48,8 +53,12 @@ def partitions_of(bootstrap: str, topic: str) -> list[TopicPartition]:
 
 
 async def _consume_all(bootstrap: str, topic: str, expected: int) -> tuple[int, float]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest", max_partition_fetch_bytes=4 << 20)  # fmt: skip
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=4 << 20,
+    )
     await consumer.start()
     try:
         consumer.assign(
@@ -75,8 +84,13 @@ def raw_consume_rate(bootstrap: str, topic: str, expected: int) -> float:
     return seen / seconds
 
 
-async def _paced(bootstrap: str, topic: str, events: Sequence[Observation], rate: float,
-                 stamp: Callable[[Observation], Observation]) -> list[Observation]:  # fmt: skip
+async def _paced(
+    bootstrap: str,
+    topic: str,
+    events: Sequence[Observation],
+    rate: float,
+    stamp: Callable[[Observation], Observation],
+) -> list[Observation]:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
     await producer.start()
     sent: list[Observation] = []
@@ -96,7 +110,12 @@ async def _paced(bootstrap: str, topic: str, events: Sequence[Observation], rate
     return sent
 
 
-def produce_at_rate(bootstrap: str, topic: str, events: Sequence[Observation], rate: float,
-                    stamp: Callable[[Observation], Observation]) -> list[Observation]:  # fmt: skip
+def produce_at_rate(
+    bootstrap: str,
+    topic: str,
+    events: Sequence[Observation],
+    rate: float,
+    stamp: Callable[[Observation], Observation],
+) -> list[Observation]:
     """Send events at `rate`/s, each stamped (received_at = now) just before it is sent."""
     return asyncio.run(_paced(bootstrap, topic, events, rate, stamp))

@@ -59,8 +59,11 @@ PHASES = ("raw", "faust", "throughput", "freshness", "rebuild")
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.aggregate.run", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = argparse.ArgumentParser(
+        prog="python -m bench.aggregate.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--events", type=int, default=50_000, help="events preloaded into the topic")
     p.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     p.add_argument("--workload", choices=WORKLOADS, default="random")
@@ -97,11 +100,16 @@ def _verify(settings: Settings, catalog: Catalog, events: list[Observation]) -> 
 def faust_ceiling(settings: Settings, expected: int, workdir: Path, timeout: float) -> float:
     """Events/s of `bench.aggregate.faust_ceiling` reading the whole topic."""
     out = workdir / "faust-ceiling.json"
-    env = {**os.environ, **worker_env(settings), "BENCH_EXPECTED": str(expected),
-           "BENCH_OUT": str(out)}  # fmt: skip
+    env = {
+        **os.environ,
+        **worker_env(settings),
+        "BENCH_EXPECTED": str(expected),
+        "BENCH_OUT": str(out),
+    }
     with (workdir / "faust-ceiling.log").open("ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "bench.aggregate.faust_ceiling"], env=env,
-                                stdout=log, stderr=log)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.aggregate.faust_ceiling"], env=env, stdout=log, stderr=log
+        )
     try:
         wait_for(out.exists, timeout=timeout, interval=0.2, what="the faust ceiling run")
     finally:
@@ -120,9 +128,14 @@ def run(args: argparse.Namespace, stack: ExitStack, workdir: Path, out: dict[str
         url = stack.enter_context(LocalPostgres()).create_database("bench")
     else:
         url = f"sqlite:///{workdir / 'read-model.db'}"
-    settings = Settings(kafka_bootstrap=kafka.bootstrap, topic_prefix="bench.", database_url=url,
-                        aggregate_app_id="bench-aggregate", aggregate_batch_size=args.batch_size,
-                        aggregate_batch_seconds=args.batch_seconds)  # fmt: skip
+    settings = Settings(
+        kafka_bootstrap=kafka.bootstrap,
+        topic_prefix="bench.",
+        database_url=url,
+        aggregate_app_id="bench-aggregate",
+        aggregate_batch_size=args.batch_size,
+        aggregate_batch_seconds=args.batch_seconds,
+    )
     ensure_topics(settings)
     upgrade(url)
     topic = settings.topic("observations.v1")
@@ -153,10 +166,12 @@ def run(args: argparse.Namespace, stack: ExitStack, workdir: Path, out: dict[str
         out["events_per_worker_cpu_s"] = len(events) / out["worker_cpu_s"]
         out["throughput_per_s"] = progress.steady_rate()
         out["throughput_wall_s"] = progress.wall_seconds()
-        _say(f"throughput: {out['throughput_per_s']:,.0f} events/s steady, all {len(events)} "
-             f"committed {progress.wall_seconds():.1f}s after the worker was started; "
-             f"{out['events_per_worker_cpu_s']:,.0f} events per CPU-second of the worker; "
-             f"the machine's CPUs were {out['machine_busy_share']:.0%} busy")  # fmt: skip
+        _say(
+            f"throughput: {out['throughput_per_s']:,.0f} events/s steady, all {len(events)} "
+            f"committed {progress.wall_seconds():.1f}s after the worker was started; "
+            f"{out['events_per_worker_cpu_s']:,.0f} events per CPU-second of the worker; "
+            f"the machine's CPUs were {out['machine_busy_share']:.0%} busy"
+        )
         if "raw_consume_per_s" in out:
             out["share_of_raw"] = out["throughput_per_s"] / out["raw_consume_per_s"]
             _say(f"  = {out['share_of_raw']:.1%} of the raw consume rate")
@@ -184,9 +199,11 @@ def run(args: argparse.Namespace, stack: ExitStack, workdir: Path, out: dict[str
         total = after.get(float("inf"), 0) - before.get(float("inf"), 0)
         out["freshness_observed"] = total
         out["freshness_share_over_1s"] = 1 - (after.get(1.0, 0) - before.get(1.0, 0)) / total
-        _say(f"freshness at {args.rate:.0f}/s: p50 {out['freshness_p50_s']:.3f}s, "
-             f"p99 {out['freshness_p99_s']:.3f}s, {out['freshness_share_over_1s']:.2%} over 1 s "
-             f"({total:.0f} applied)")  # fmt: skip
+        _say(
+            f"freshness at {args.rate:.0f}/s: p50 {out['freshness_p50_s']:.3f}s, "
+            f"p99 {out['freshness_p99_s']:.3f}s, {out['freshness_share_over_1s']:.2%} over 1 s "
+            f"({total:.0f} applied)"
+        )
 
     if "rebuild" in phases:
         if worker is not None:
@@ -202,8 +219,10 @@ def run(args: argparse.Namespace, stack: ExitStack, workdir: Path, out: dict[str
         out["rebuild_s"] = progress.wall_seconds()
         out["rebuild_events"] = len(sent)
         out["rebuild_replay_per_s"] = progress.steady_rate()
-        _say(f"rebuild of {len(sent)} events: {out['rebuild_s']:.1f}s from `stadspuls rebuild` to "
-             f"caught up ({out['rebuild_replay_per_s']:,.0f} events/s replay)")  # fmt: skip
+        _say(
+            f"rebuild of {len(sent)} events: {out['rebuild_s']:.1f}s from `stadspuls rebuild` to "
+            f"caught up ({out['rebuild_replay_per_s']:,.0f} events/s replay)"
+        )
         if args.verify:
             out["mismatches_after_rebuild"] = _verify(settings, catalog, sent)
             _say(f"oracle mismatches: {out['mismatches_after_rebuild']}")
@@ -214,10 +233,15 @@ def run(args: argparse.Namespace, stack: ExitStack, workdir: Path, out: dict[str
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print (and optionally save) its figures."""
     args = _args(argv)
-    out: dict[str, Any] = {"events": args.events, "db": args.db, "workload": args.workload,
-                           "workers": args.workers,
-                           "batch_size": args.batch_size, "cpus": os.cpu_count(),
-                           "load_before": os.getloadavg()[0]}  # fmt: skip
+    out: dict[str, Any] = {
+        "events": args.events,
+        "db": args.db,
+        "workload": args.workload,
+        "workers": args.workers,
+        "batch_size": args.batch_size,
+        "cpus": os.cpu_count(),
+        "load_before": os.getloadavg()[0],
+    }
     workdir = Path(tempfile.mkdtemp(prefix="stadspuls-bench-aggregate-"))
     try:
         with ExitStack() as stack:

@@ -73,8 +73,14 @@ class Progress:
         return self.samples[-1][0]
 
 
-def wait_for_count(workers: Workers, expected: int, started: float, timeout: float,
-                   interval: float = 0.25, settings: Settings | None = None) -> Progress:  # fmt: skip
+def wait_for_count(
+    workers: Workers,
+    expected: int,
+    started: float,
+    timeout: float,
+    interval: float = 0.25,
+    settings: Settings | None = None,
+) -> Progress:
     """Poll the workers' event counters until they reach `expected` (every event committed).
 
     With several workers a rebalance hands partitions over and events are applied again (as

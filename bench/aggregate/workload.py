@@ -49,8 +49,16 @@ def _timeline(catalog: Catalog, years: range) -> Iterator[tuple[Indikator, str]]
         yield from due
 
 
-def sweeps(catalog: Catalog, n: int, *, seed: int = 1, years: range = range(2010, 2026),
-           correct: float = 0.15, redeliver: float = 0.03, retract: float = 0.01) -> list[Observation]:  # fmt: skip
+def sweeps(
+    catalog: Catalog,
+    n: int,
+    *,
+    seed: int = 1,
+    years: range = range(2010, 2026),
+    correct: float = 0.15,
+    redeliver: float = 0.03,
+    retract: float = 0.01,
+) -> list[Observation]:
     """`n` events delivered as sweeps, with partial corrections, retractions and redeliveries.
 
     History stays within `years` (the roadmap's span): once every period has been delivered the
@@ -63,8 +71,11 @@ def sweeps(catalog: Catalog, n: int, *, seed: int = 1, years: range = range(2010
     for ind, period in _timeline(catalog, years):
         if len(events) >= n:
             break
-        sweep = [maker.observation(ind, area, period, g.value)
-                 for g in ind.genders for area in _sweep_areas(catalog, ind)]  # fmt: skip
+        sweep = [
+            maker.observation(ind, area, period, g.value)
+            for g in ind.genders
+            for area in _sweep_areas(catalog, ind)
+        ]
         events.extend(sweep)
         if rng.random() < redeliver:
             events.extend(sweep)  # the same ids again: duplicates
@@ -76,8 +87,9 @@ def sweeps(catalog: Catalog, n: int, *, seed: int = 1, years: range = range(2010
             areas = _sweep_areas(catalog, c_ind)
             for area in rng.sample(areas, max(1, len(areas) // 10)):
                 gender = rng.choice(c_ind.genders).value
-                events.append(maker.observation(c_ind, area, c_period, gender,
-                                                retract=rng.random() < retract))  # fmt: skip
+                events.append(
+                    maker.observation(c_ind, area, c_period, gender, retract=rng.random() < retract)
+                )
     return events[:n]
 
 

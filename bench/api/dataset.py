@@ -108,8 +108,16 @@ class Dataset:
                 value = value if low is None else max(low, value)
                 yield self._obs(ind, area, period, gender, round(value, 3))
 
-    def _obs(self, ind: Indikator, area: Omrade, period: str, gender: str, value: float,
-             num: float | None = None, den: float | None = None) -> Observation:  # fmt: skip
+    def _obs(
+        self,
+        ind: Indikator,
+        area: Omrade,
+        period: str,
+        gender: str,
+        value: float,
+        num: float | None = None,
+        den: float | None = None,
+    ) -> Observation:
         self.clock += 1
         moment = START + timedelta(milliseconds=10 * self.clock)
         return Observation(

@@ -72,9 +72,14 @@ async def _client(
 
 
 async def _run(
-    name: str, url: str, clients: int, seconds: float, warmup: float,
-    headers: Mapping[str, str], expect: int,
-) -> Result:  # fmt: skip
+    name: str,
+    url: str,
+    clients: int,
+    seconds: float,
+    warmup: float,
+    headers: Mapping[str, str],
+    expect: int,
+) -> Result:
     connector = aiohttp.TCPConnector(limit=clients, force_close=False)
     timeout = aiohttp.ClientTimeout(total=60)
     latencies: list[float] = []
@@ -90,10 +95,16 @@ async def _run(
         )
         measured = time.perf_counter() - record_from
     return Result(
-        name, counts["requests"], counts["errors"], counts["requests"] / measured,
-        percentile(latencies, 50), percentile(latencies, 90), percentile(latencies, 99),
-        max(latencies, default=float("nan")), counts["bytes"],
-    )  # fmt: skip
+        name,
+        counts["requests"],
+        counts["errors"],
+        counts["requests"] / measured,
+        percentile(latencies, 50),
+        percentile(latencies, 90),
+        percentile(latencies, 99),
+        max(latencies, default=float("nan")),
+        counts["bytes"],
+    )
 
 
 def run(

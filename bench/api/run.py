@@ -67,13 +67,30 @@ def serve(url: str, workers: int, memo: bool, log: Path) -> tuple[subprocess.Pop
     """Start uvicorn on a free port; return the process and its base URL once it answers."""
     port = free_port()
     env = {**os.environ, "STADSPULS_DATABASE_URL": url, "BENCH_API_MEMO": "on" if memo else "off"}
-    command = [sys.executable, "-m", "uvicorn", "--factory", "bench.api.serve:app",
-               "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-               "--log-level", "warning", "--no-access-log"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "bench.api.serve:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
     process = subprocess.Popen(command, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    wait_for(lambda: httpx.get(f"{base}/readyz").status_code == 200, timeout=60,
-             what="the API", ignore=(httpx.HTTPError,))  # fmt: skip
+    wait_for(
+        lambda: httpx.get(f"{base}/readyz").status_code == 200,
+        timeout=60,
+        what="the API",
+        ignore=(httpx.HTTPError,),
+    )
     return process, base
 
 
@@ -93,9 +110,14 @@ def wrk(name: str, url: str, headers: dict[str, str], clients: int, seconds: flo
         for p, v, u in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
     }
     return Result(
-        name, int(number(r"(\d+) requests in")), int(number(r"Non-2xx or 3xx responses:\s+(\d+)")),
-        number(r"Requests/sec:\s+([\d.]+)"), points[50], points[90], points[99],
-    )  # fmt: skip
+        name,
+        int(number(r"(\d+) requests in")),
+        int(number(r"Non-2xx or 3xx responses:\s+(\d+)")),
+        number(r"Requests/sec:\s+([\d.]+)"),
+        points[50],
+        points[90],
+        points[99],
+    )
 
 
 def measure(base: str, clients: int, seconds: float, tool: str, label: str) -> list[Result]:
@@ -111,8 +133,9 @@ def measure(base: str, clients: int, seconds: float, tool: str, label: str) -> l
         if tool == "wrk":
             result = wrk(title, url, headers, clients, seconds)
         else:
-            result = python_load(title, url, clients=clients, seconds=seconds, headers=headers,
-                                 expect=expect)  # fmt: skip
+            result = python_load(
+                title, url, clients=clients, seconds=seconds, headers=headers, expect=expect
+            )
         size = (
             len(first.content)
             if headers.get("Accept-Encoding") != "gzip"
@@ -127,8 +150,12 @@ def measure(base: str, clients: int, seconds: float, tool: str, label: str) -> l
 def main() -> None:
     """Parse arguments, prepare the read model, run the scenarios, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite",
-                        help="a new SQLite file, or a PostgreSQL server of its own")  # fmt: skip
+    parser.add_argument(
+        "--db",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="a new SQLite file, or a PostgreSQL server of its own",
+    )
     parser.add_argument("--database-url", help="an existing read model to use instead")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--clients", type=int, default=50, help="concurrent clients")
@@ -143,8 +170,10 @@ def main() -> None:
         if args.db == "postgres" and not args.database_url:
             url = stack.enter_context(LocalPostgres()).create_database("bench_api")
         prepare(url)
-        print(f"\nread model {make_url(url).get_backend_name()}, {args.workers} worker(s), "
-              f"{args.clients} clients, {args.seconds:.0f} s per scenario, load from {tool}\n")  # fmt: skip
+        print(
+            f"\nread model {make_url(url).get_backend_name()}, {args.workers} worker(s), "
+            f"{args.clients} clients, {args.seconds:.0f} s per scenario, load from {tool}\n"
+        )
         print(HEADER)
         for memo in (True, False) if args.cold else (True,):
             process, base = serve(url, args.workers, memo, folder / "server.log")

@@ -32,16 +32,28 @@ def messages(rows_of_batches: list[list[dict[str, Any]]], n: int) -> list[Messag
     rows = itertools.islice(itertools.cycle(r for batch in rows_of_batches for r in batch), n)
     out = []
     for row in rows:
-        event = {"schema": SCHEMA, "observation_id": str(uuid.uuid4()), "source": "scb",
-                 "received_at": "2025-02-01T08:00:00.123456Z", "retract": False, **row}  # fmt: skip
+        event = {
+            "schema": SCHEMA,
+            "observation_id": str(uuid.uuid4()),
+            "source": "scb",
+            "received_at": "2025-02-01T08:00:00.123456Z",
+            "retract": False,
+            **row,
+        }
         key = series_key(row["indicator"], row["area"], row["period"], row["gender"])
         out.append((key.encode(), orjson.dumps(event)))
     return out
 
 
 def _aio(settings: Settings) -> AIOKafkaProducer:
-    return AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
-                            compression_type="lz4", linger_ms=5, max_batch_size=BATCH_BYTES)  # fmt: skip
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        compression_type="lz4",
+        linger_ms=5,
+        max_batch_size=BATCH_BYTES,
+    )
 
 
 async def aiokafka_send(settings: Settings, topic: str, msgs: list[Message]) -> float:
@@ -88,8 +100,14 @@ async def aiokafka_batch(
 
 def kafka_python_send(settings: Settings, topic: str, msgs: list[Message]) -> float:
     """Messages/s with kafka-python's `send()` per message."""
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
-                             compression_type="lz4", linger_ms=5, batch_size=BATCH_BYTES)  # fmt: skip
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        compression_type="lz4",
+        linger_ms=5,
+        batch_size=BATCH_BYTES,
+    )
     try:
         start = time.perf_counter()
         futures = [producer.send(topic, value=value, key=key) for key, value in msgs]

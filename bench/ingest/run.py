@@ -40,16 +40,29 @@ from shared.settings import Settings
 from shared.topics import ensure_topics
 
 
-async def _client(url: str, bodies: list[tuple[str, bytes]], keys: dict[str, str], until: float, start: float,
-                  offset: int, out: dict[str, Any]) -> None:  # fmt: skip
+async def _client(
+    url: str,
+    bodies: list[tuple[str, bytes]],
+    keys: dict[str, str],
+    until: float,
+    start: float,
+    offset: int,
+    out: dict[str, Any],
+) -> None:
     async with httpx.AsyncClient(timeout=60) as http:
         n = offset
         while time.monotonic() < until:
             source, body = bodies[n % len(bodies)]
             n += 1
             sent = time.monotonic()
-            answer = await http.post(url, content=body, headers={"Content-Type": "application/json",
-                                                                 "Authorization": f"Bearer {keys[source]}"})  # fmt: skip
+            answer = await http.post(
+                url,
+                content=body,
+                headers={
+                    "Content-Type": "application/json",
+                    "Authorization": f"Bearer {keys[source]}",
+                },
+            )
             done = time.monotonic()
             if sent < start:
                 continue  # warm-up
@@ -59,8 +72,14 @@ async def _client(url: str, bodies: list[tuple[str, bytes]], keys: dict[str, str
                 out["accepted"] += answer.json()["accepted"]
 
 
-async def http_load(url: str, bodies: list[tuple[str, bytes]], keys: dict[str, str], clients: int,
-                    seconds: float, warmup: float) -> dict[str, Any]:  # fmt: skip
+async def http_load(
+    url: str,
+    bodies: list[tuple[str, bytes]],
+    keys: dict[str, str],
+    clients: int,
+    seconds: float,
+    warmup: float,
+) -> dict[str, Any]:
     """Post batches from `clients` concurrent clients; measure after `warmup` seconds."""
     out: dict[str, Any] = {"latencies": [], "statuses": {}, "accepted": 0}
     start = time.monotonic() + warmup
@@ -70,8 +89,13 @@ async def http_load(url: str, bodies: list[tuple[str, bytes]], keys: dict[str, s
     )
     elapsed = time.monotonic() - start
     lat = sorted(out["latencies"])
-    return {"observations_per_s": out["accepted"] / elapsed, "requests": len(lat), "statuses": out["statuses"],
-            "p50_ms": 1000 * statistics.median(lat), "p99_ms": 1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))]}  # fmt: skip
+    return {
+        "observations_per_s": out["accepted"] / elapsed,
+        "requests": len(lat),
+        "statuses": out["statuses"],
+        "p50_ms": 1000 * statistics.median(lat),
+        "p99_ms": 1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))],
+    }
 
 
 def main() -> None:
@@ -91,9 +115,14 @@ def main() -> None:
         broker = LocalKafka(work / "kafka").start()
         bootstrap = broker.bootstrap
     port = free_port()
-    settings = Settings(kafka_bootstrap=bootstrap, topic_prefix=f"bench{uuid.uuid4().hex[:6]}.",
-                        database_url=f"sqlite:///{work / 'ingest.db'}", ingest_port=port,
-                        key_secret=SecretStr(uuid.uuid4().hex), ingest_raw_validator=False)  # fmt: skip
+    settings = Settings(
+        kafka_bootstrap=bootstrap,
+        topic_prefix=f"bench{uuid.uuid4().hex[:6]}.",
+        database_url=f"sqlite:///{work / 'ingest.db'}",
+        ingest_port=port,
+        key_secret=SecretStr(uuid.uuid4().hex),
+        ingest_raw_validator=False,
+    )
     server = None
     try:
         ensure_topics(settings)
@@ -106,16 +135,34 @@ def main() -> None:
             for s in SOURCES
             for b in batches(catalog, s, args.batch, 12)
         ]
-        env = {**os.environ, **{f"STADSPULS_{k.upper()}": str(v) for k, v in {
-            "kafka_bootstrap": bootstrap, "topic_prefix": settings.topic_prefix, "database_url": settings.database_url,
-            "ingest_port": port, "ingest_raw_validator": "false"}.items()},
-            "STADSPULS_KEY_SECRET": settings.key_secret.get_secret_value()}  # fmt: skip
+        env = {
+            **os.environ,
+            **{
+                f"STADSPULS_{k.upper()}": str(v)
+                for k, v in {
+                    "kafka_bootstrap": bootstrap,
+                    "topic_prefix": settings.topic_prefix,
+                    "database_url": settings.database_url,
+                    "ingest_port": port,
+                    "ingest_raw_validator": "false",
+                }.items()
+            },
+            "STADSPULS_KEY_SECRET": settings.key_secret.get_secret_value(),
+        }
         profile = ["-m", "cProfile", "-o", args.profile] if args.profile else []
-        server = subprocess.Popen([sys.executable, *profile, "-m", "services.cli", "serve", "ingest"], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=(work / "ingest.log").open("wb"))  # fmt: skip
+        server = subprocess.Popen(
+            [sys.executable, *profile, "-m", "services.cli", "serve", "ingest"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=(work / "ingest.log").open("wb"),
+        )
         base = f"http://127.0.0.1:{port}"
-        wait_for(lambda: httpx.get(f"{base}/readyz", timeout=2).status_code == 200, timeout=60,
-                 ignore=(httpx.HTTPError,), what="the ingest service")  # fmt: skip
+        wait_for(
+            lambda: httpx.get(f"{base}/readyz", timeout=2).status_code == 200,
+            timeout=60,
+            ignore=(httpx.HTTPError,),
+            what="the ingest service",
+        )
         ours = asyncio.run(
             http_load(
                 f"{base}/v1/observations", bodies, keys, args.clients, args.seconds, args.warmup
@@ -133,11 +180,15 @@ def main() -> None:
         summary = {
             "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
             "kafka": "local single-node broker on the same machine" if broker else bootstrap,
-            "batch_rows": args.batch, "clients": args.clients, "sources": len(SOURCES), "seconds": args.seconds,
-            "ingest": ours, "raw_messages_per_s": raw,
+            "batch_rows": args.batch,
+            "clients": args.clients,
+            "sources": len(SOURCES),
+            "seconds": args.seconds,
+            "ingest": ours,
+            "raw_messages_per_s": raw,
             "ratio_to_raw": {name: ours["observations_per_s"] / rate for name, rate in raw.items()},
             "ratio_to_best_raw": ours["observations_per_s"] / best_raw,
-        }  # fmt: skip
+        }
         print(orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
     finally:
         if server is not None:

@@ -47,8 +47,14 @@ def _series(catalog: Catalog, source: str) -> Iterator[tuple[Indikator, str, str
 
 
 def _row(rng: random.Random, ind: Indikator, area: str, gender: str, period: str) -> dict[str, Any]:
-    row: dict[str, Any] = {"indicator": ind.id, "area": area, "period": period, "gender": gender,
-                           "status": "final", "updated_at": "2025-02-01T08:00:00Z"}  # fmt: skip
+    row: dict[str, Any] = {
+        "indicator": ind.id,
+        "area": area,
+        "period": period,
+        "gender": gender,
+        "status": "final",
+        "updated_at": "2025-02-01T08:00:00Z",
+    }
     if ind.kind is Kind.RATIO:
         den = rng.randint(50, 20_000)
         num = rng.randint(0, den)

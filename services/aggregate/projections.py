@@ -100,10 +100,20 @@ class Projector:
         goals = sorted({g.id for i in touched for g in self.catalog.goals_of_indicator(i)})
         all_docs = self._stored_indikator_docs(conn) | ind_docs
         goal_docs = {g: etappmal_summary(self.catalog, g, all_docs) for g in goals}
-        upsert(conn, etappmal_status, [
-            {"etappmal": g, "status": d["status"], "counts": d["counts"], "document": d, "computed_at": now}
-            for g, d in goal_docs.items()
-        ])  # fmt: skip
+        upsert(
+            conn,
+            etappmal_status,
+            [
+                {
+                    "etappmal": g,
+                    "status": d["status"],
+                    "counts": d["counts"],
+                    "document": d,
+                    "computed_at": now,
+                }
+                for g, d in goal_docs.items()
+            ],
+        )
         all_goals = self._stored_etappmal_docs(conn) | goal_docs
         area_values = self._area_values(conn)
         namnd_docs = {
@@ -112,10 +122,14 @@ class Projector:
             )
             for n in self.catalog.namnder
         }
-        upsert(conn, namnd_rollup, [
-            {"namnd": n, "counts": d["counts"], "document": d, "computed_at": now}
-            for n, d in namnd_docs.items()
-        ])  # fmt: skip
+        upsert(
+            conn,
+            namnd_rollup,
+            [
+                {"namnd": n, "counts": d["counts"], "document": d, "computed_at": now}
+                for n, d in namnd_docs.items()
+            ],
+        )
         risk_docs = self._risk(conn, now) if self.risk_ids & set(touched) else []
         bump_state(conn, refreshed_at=now)  # answers changed, perhaps without a batch: new ETags
         documents: list[tuple[str, Mapping[str, Any]]] = [

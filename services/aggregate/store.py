@@ -24,8 +24,17 @@ from shared.domain.rollup import Origin, Outcome, RollupEngine, SeriesId, Series
 
 ROW_FIELDS = [f.name for f in fields(SeriesState)]
 # What the read model shows beside the engine's state, in the order `_db_row` yields it.
-SHOWN = ["computed_value", "coverage", "value", "numerator", "denominator", "origin", "status",
-         "data_as_of", "committed_at"]  # fmt: skip
+SHOWN = [
+    "computed_value",
+    "coverage",
+    "value",
+    "numerator",
+    "denominator",
+    "origin",
+    "status",
+    "data_as_of",
+    "committed_at",
+]
 
 
 @dataclass

@@ -17,9 +17,14 @@ Document = dict[str, Any]
 _LISTS = ("missing_indicators", "missing_groups", "groups")
 VIRTUAL_AREAS = {YTTERSTADEN: "Ytterstaden", FOKUSOMRADEN: "Fokusområden"}
 RISK_COLUMNS = (
-    "sociala_riskfaktorer", "halsa", "sakerhet_trygghet", "forsorjning", "composite", "rank",
+    "sociala_riskfaktorer",
+    "halsa",
+    "sakerhet_trygghet",
+    "forsorjning",
+    "composite",
+    "rank",
     "computed_at",
-)  # fmt: skip
+)
 RISK_DETAILS = ("out_of", "n_indicators", "n_groups", *_LISTS)
 
 
@@ -40,9 +45,18 @@ def omrade_items(conn: Connection, catalog: Catalog) -> list[Document]:
     for area in catalog.omraden:
         items.append(area.model_dump(mode="json") | {"namnd": owners.get(area.id)})
     for area_id, name in VIRTUAL_AREAS.items():
-        items.append({"id": area_id, "name": name, "level": VIRTUAL, "parent": None,
-                      "ytterstad": area_id == YTTERSTADEN, "fokus": area_id == FOKUSOMRADEN,
-                      "code": None, "namnd": None})  # fmt: skip
+        items.append(
+            {
+                "id": area_id,
+                "name": name,
+                "level": VIRTUAL,
+                "parent": None,
+                "ytterstad": area_id == YTTERSTADEN,
+                "fokus": area_id == FOKUSOMRADEN,
+                "code": None,
+                "namnd": None,
+            }
+        )
     for item in items:
         row = risk.get(item["id"], {})
         document = row.get("document") or {}
@@ -76,18 +90,28 @@ def profile_rows(
         value = None if latest is None else float(latest["value"])
         city_value = None if latest is None else city.get((ind.id, latest["period"]))
         gap = None if value is None or city_value is None else value - city_value
-        result.append({
-            "indicator": ind.id, "name": ind.name, "unit": ind.unit,
-            "direction": ind.direction.value, "area": area, "gender": gender,
-            "period": latest["period"] if latest else None, "value": value,
-            "numerator": latest["numerator"] if latest else None,
-            "denominator": latest["denominator"] if latest else None,
-            "origin": latest["origin"] if latest else None,
-            "city_value": city_value, "gap": gap,
-            "compared_to_city": _compare(gap, ind.direction.sign),
-            "status": summary["status"], "trend": summary["trend"], "inputs": summary["inputs"],
-            "received_at": latest["received_at"] if latest else None,
-        })  # fmt: skip
+        result.append(
+            {
+                "indicator": ind.id,
+                "name": ind.name,
+                "unit": ind.unit,
+                "direction": ind.direction.value,
+                "area": area,
+                "gender": gender,
+                "period": latest["period"] if latest else None,
+                "value": value,
+                "numerator": latest["numerator"] if latest else None,
+                "denominator": latest["denominator"] if latest else None,
+                "origin": latest["origin"] if latest else None,
+                "city_value": city_value,
+                "gap": gap,
+                "compared_to_city": _compare(gap, ind.direction.sign),
+                "status": summary["status"],
+                "trend": summary["trend"],
+                "inputs": summary["inputs"],
+                "received_at": latest["received_at"] if latest else None,
+            }
+        )
     return result
 
 

@@ -36,17 +36,42 @@ TIMES = frozenset({"updated_at", "received_at", "committed_at"})
 EPSILON = 1e-9  # decimal-year positions are sums of twelfths: compare with a little slack
 
 SERIES_COLUMNS = (
-    "indicator", "area", "area_level", "period", "period_start", "gender", "value", "numerator",
-    "denominator", "origin", "status", "coverage", "n_reporting", "n_children", "computed_value",
-    "reported_value", "source", "observation_id", "comment", "updated_at", "received_at",
+    "indicator",
+    "area",
+    "area_level",
+    "period",
+    "period_start",
+    "gender",
+    "value",
+    "numerator",
+    "denominator",
+    "origin",
+    "status",
+    "coverage",
+    "n_reporting",
+    "n_children",
+    "computed_value",
+    "reported_value",
+    "source",
+    "observation_id",
+    "comment",
+    "updated_at",
+    "received_at",
     "committed_at",
-)  # fmt: skip
+)
 
 
 PROFILE_COLUMNS = (
-    "indicator", "area", "period", "period_start", "value", "numerator", "denominator", "origin",
+    "indicator",
+    "area",
+    "period",
+    "period_start",
+    "value",
+    "numerator",
+    "denominator",
+    "origin",
     "received_at",
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,12 @@ def indikator_items(
 
 
 _STATUS_FIELDS = (
-    "status", "trend", "reason", "stale", "latest_period", "latest_value",
-    "newest_period_age_seconds", "periods",
-)  # fmt: skip
+    "status",
+    "trend",
+    "reason",
+    "stale",
+    "latest_period",
+    "latest_value",
+    "newest_period_age_seconds",
+    "periods",
+)

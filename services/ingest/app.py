@@ -86,9 +86,11 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await publisher.start()
         stop = asyncio.Event()
-        tasks = [asyncio.create_task(_ensure_topics(settings, stop)),
-                 asyncio.create_task(_purge_idempotency(store, metrics, stop)),
-                 asyncio.create_task(_repeat(stop, 1.0, _flushing(keys)))]  # fmt: skip
+        tasks = [
+            asyncio.create_task(_ensure_topics(settings, stop)),
+            asyncio.create_task(_purge_idempotency(store, metrics, stop)),
+            asyncio.create_task(_repeat(stop, 1.0, _flushing(keys))),
+        ]
         if settings.ingest_raw_validator:
             validator = RawValidator(settings, catalog, publisher, metrics)
             tasks.append(asyncio.create_task(validator.run(stop)))

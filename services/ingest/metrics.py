@@ -24,16 +24,30 @@ class IngestMetrics:
 
     def __post_init__(self) -> None:
         r = self.registry
-        self.received = Counter("stadspuls_ingest_observations_received_total",
-                                "Observation rows received (dry runs excluded).", ["source"], registry=r)  # fmt: skip
-        self.accepted = Counter("stadspuls_ingest_observations_accepted_total",
-                                "Rows validated and acknowledged by Kafka.", ["source"], registry=r)  # fmt: skip
-        self.rejected = Counter("stadspuls_ingest_observations_rejected_total",
-                                "Rows rejected, by the code of their first error.", ["source", "reason"],
-                                registry=r)  # fmt: skip
-        self.publish_seconds = Histogram("stadspuls_ingest_publish_seconds",
-                                         "Seconds from handing a batch to Kafka to its last acknowledgement.",
-                                         buckets=PUBLISH_BUCKETS, registry=r)  # fmt: skip
+        self.received = Counter(
+            "stadspuls_ingest_observations_received_total",
+            "Observation rows received (dry runs excluded).",
+            ["source"],
+            registry=r,
+        )
+        self.accepted = Counter(
+            "stadspuls_ingest_observations_accepted_total",
+            "Rows validated and acknowledged by Kafka.",
+            ["source"],
+            registry=r,
+        )
+        self.rejected = Counter(
+            "stadspuls_ingest_observations_rejected_total",
+            "Rows rejected, by the code of their first error.",
+            ["source", "reason"],
+            registry=r,
+        )
+        self.publish_seconds = Histogram(
+            "stadspuls_ingest_publish_seconds",
+            "Seconds from handing a batch to Kafka to its last acknowledgement.",
+            buckets=PUBLISH_BUCKETS,
+            registry=r,
+        )
         self.batches = Counter(
             "stadspuls_ingest_batches_total",
             "Batches by outcome: accepted, partial, rejected, dry_run, replayed,"
@@ -41,9 +55,12 @@ class IngestMetrics:
             ["source", "outcome"],
             registry=r,
         )
-        self.raw_messages = Counter("stadspuls_ingest_raw_messages_total",
-                                    "Raw-topic messages by outcome: forwarded or dlq.", ["outcome"],
-                                    registry=r)  # fmt: skip
+        self.raw_messages = Counter(
+            "stadspuls_ingest_raw_messages_total",
+            "Raw-topic messages by outcome: forwarded or dlq.",
+            ["outcome"],
+            registry=r,
+        )
         self.idempotency_failures = Counter(
             "stadspuls_ingest_idempotency_store_failures_total",
             "Idempotency-store writes the database refused: claim, complete, release, purge.",

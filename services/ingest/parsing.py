@@ -22,8 +22,15 @@ _NUMERIC = ("value", "numerator", "denominator")
 class BodyError(Exception):
     """A body the service cannot read: answered with `status` and a problem document."""
 
-    def __init__(self, code: str, message: str, *, status: int = 400, line: int | None = None,
-                 column: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        status: int = 400,
+        line: int | None = None,
+        column: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.code, self.message, self.status, self.line, self.column = (
             code,
@@ -47,8 +54,12 @@ def parse_json(body: bytes, max_rows: int) -> Rows:
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise BodyError("malformed_json", f"line {exc.lineno}, column {exc.colno}: {exc.msg}",
-                        line=exc.lineno, column=exc.colno) from None  # fmt: skip
+        raise BodyError(
+            "malformed_json",
+            f"line {exc.lineno}, column {exc.colno}: {exc.msg}",
+            line=exc.lineno,
+            column=exc.colno,
+        ) from None
     if not isinstance(document, dict) or not isinstance(document.get("observations"), list):
         raise BodyError("invalid_body", 'the body must be an object {"observations": [ ... ]}')
     extra = sorted(set(document) - {"observations"})
@@ -63,8 +74,9 @@ def _check_count(count: int, max_rows: int) -> None:
     if count == 0:
         raise BodyError("empty_batch", "the batch has no observations")
     if count > max_rows:
-        raise BodyError("too_many_rows", f"more than {max_rows} observations in one batch; split it",
-                        status=413)  # fmt: skip
+        raise BodyError(
+            "too_many_rows", f"more than {max_rows} observations in one batch; split it", status=413
+        )
 
 
 def _decode(body: bytes) -> str:
@@ -73,8 +85,12 @@ def _decode(body: bytes) -> str:
     except UnicodeDecodeError as exc:
         line = body.count(b"\n", 0, exc.start) + 1
         column = exc.start - (body.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise BodyError("bad_encoding", f"line {line}, column {column}: the body is not UTF-8",
-                        line=line, column=column) from None  # fmt: skip
+        raise BodyError(
+            "bad_encoding",
+            f"line {line}, column {column}: the body is not UTF-8",
+            line=line,
+            column=column,
+        ) from None
 
 
 def parse_csv(body: bytes, max_rows: int) -> Rows:
@@ -115,18 +131,30 @@ def _check_header(header: list[str]) -> None:
     seen: set[str] = set()
     for column, name in enumerate(header, start=1):
         if name not in FIELDS:
-            raise BodyError("unknown_column", f"line 1, column {column}: unknown field {name!r}; allowed:"
-                            f" {', '.join(sorted(FIELDS))}", line=1, column=column)  # fmt: skip
+            raise BodyError(
+                "unknown_column",
+                f"line 1, column {column}: unknown field {name!r}; allowed:"
+                f" {', '.join(sorted(FIELDS))}",
+                line=1,
+                column=column,
+            )
         if name in seen:
-            raise BodyError("duplicate_column", f"line 1, column {column}: {name!r} appears twice",
-                            line=1, column=column)  # fmt: skip
+            raise BodyError(
+                "duplicate_column",
+                f"line 1, column {column}: {name!r} appears twice",
+                line=1,
+                column=column,
+            )
         seen.add(name)
 
 
 def _row(header: list[str], record: list[str], delimiter: str) -> object:
     if len(record) > len(header):
-        return Unreadable(None, ErrorCode.BAD_ROW,
-                          f"the record has {len(record)} cells but the header has {len(header)} columns")  # fmt: skip
+        return Unreadable(
+            None,
+            ErrorCode.BAD_ROW,
+            f"the record has {len(record)} cells but the header has {len(header)} columns",
+        )
     row = {name: cell for name, cell in zip(header, record, strict=False) if cell != ""}
     if delimiter == ";":
         for name in _NUMERIC:

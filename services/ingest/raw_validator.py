@@ -41,8 +41,16 @@ def _problem(code: ErrorCode, message: str, field: str | None = None) -> dict[st
 class RawValidator:
     """Consumes the raw topic and forwards or dead-letters every message."""
 
-    def __init__(self, settings: Settings, catalog: Catalog, publisher: Publisher, metrics: IngestMetrics, *,
-                 clock: Callable[[], datetime] = utcnow, max_records: int = 1000) -> None:  # fmt: skip
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: Catalog,
+        publisher: Publisher,
+        metrics: IngestMetrics,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        max_records: int = 1000,
+    ) -> None:
         self.settings, self.catalog, self.publisher, self.metrics = (
             settings,
             catalog,
@@ -61,10 +69,14 @@ class RawValidator:
         """Consume until `stop` is set, reconnecting after Kafka failures."""
         while not stop.is_set():
             consumer = AIOKafkaConsumer(
-                self.raw, bootstrap_servers=self.settings.kafka_bootstrap, group_id=self.group,
-                client_id="stadspuls-ingest-raw", enable_auto_commit=False, auto_offset_reset="earliest",
+                self.raw,
+                bootstrap_servers=self.settings.kafka_bootstrap,
+                group_id=self.group,
+                client_id="stadspuls-ingest-raw",
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
                 max_poll_records=self.max_records,
-            )  # fmt: skip
+            )
             try:
                 await consumer.start()
                 await self._consume(consumer, stop)
@@ -132,8 +144,9 @@ class RawValidator:
         extra = [("error", orjson.dumps(outcome)), ("source", source or b""), ("origin", origin)]
         return False, (message.key, message.value, kept + extra)
 
-    def _check(self, message: ConsumerRecord[bytes, bytes], source_header: bytes | None,
-               now: datetime) -> tuple[bytes, bytes] | list[dict[str, Any]]:  # fmt: skip
+    def _check(
+        self, message: ConsumerRecord[bytes, bytes], source_header: bytes | None, now: datetime
+    ) -> tuple[bytes, bytes] | list[dict[str, Any]]:
         """(series key, event JSON) of a valid message, else its errors."""
         if source_header is None:
             return [_problem(ErrorCode.MISSING_SOURCE, "the message has no `source` header")]

@@ -65,21 +65,40 @@ def _problem(description: str) -> dict[str, Any]:
 
 
 BATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"model": BatchReport, "description": "Dry run: what would have been accepted; nothing published."},
+    200: {
+        "model": BatchReport,
+        "description": "Dry run: what would have been accepted; nothing published.",
+    },
     202: {"model": BatchReport, "description": "Kafka acknowledged every accepted row (acks=all)."},
-    400: _problem("Malformed body (says where), bad query/header, empty batch, unknown CSV column."),
+    400: _problem(
+        "Malformed body (says where), bad query/header, empty batch, unknown CSV column."
+    ),
     401: _problem("Missing, unknown or revoked key."),
-    409: _problem("A request with the same Idempotency-Key holds it; retry after `Retry-After` seconds."),
+    409: _problem(
+        "A request with the same Idempotency-Key holds it; retry after `Retry-After` seconds."
+    ),
     413: _problem("More rows than the limit, or a body over the byte limit."),
     415: _problem("Content-Type neither application/json nor text/csv."),
-    422: {"description": "No row accepted (every row rejected, or `atomic=true` and a row was bad): a"
-          " BatchReport; or `idempotency_key_reused`: a Problem.",
-          "content": {"application/json": {"schema": {"anyOf": [{"$ref": "#/components/schemas/BatchReport"},
-                                                                {"$ref": "#/components/schemas/Problem"}]}}}},
-    503: _problem("Kafka did not acknowledge within the publish timeout, or the database is down; `outcome`"
-                  " says `not_accepted` (nothing was published) or `unknown` (some rows may have been:"
-                  " retry with the same Idempotency-Key); retry after `Retry-After` seconds."),
-}  # fmt: skip
+    422: {
+        "description": "No row accepted (every row rejected, or `atomic=true` and a row was bad): a"
+        " BatchReport; or `idempotency_key_reused`: a Problem.",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "anyOf": [
+                        {"$ref": "#/components/schemas/BatchReport"},
+                        {"$ref": "#/components/schemas/Problem"},
+                    ]
+                }
+            }
+        },
+    },
+    503: _problem(
+        "Kafka did not acknowledge within the publish timeout, or the database is down; `outcome`"
+        " says `not_accepted` (nothing was published) or `unknown` (some rows may have been:"
+        " retry with the same Idempotency-Key); retry after `Retry-After` seconds."
+    ),
+}
 
 BATCH_BODY = {
     "requestBody": {
@@ -93,19 +112,32 @@ BATCH_BODY = {
 }
 
 
-@router.post("/v1/observations", status_code=202, responses=BATCH_RESPONSES, openapi_extra=BATCH_BODY,
-             response_model=BatchReport, tags=["ingest"])  # fmt: skip
+@router.post(
+    "/v1/observations",
+    status_code=202,
+    responses=BATCH_RESPONSES,
+    openapi_extra=BATCH_BODY,
+    response_model=BatchReport,
+    tags=["ingest"],
+)
 async def post_observations(
     request: Request,
     state: State,
     source: SourceDep,
-    dry_run: Annotated[bool, Query(description="Validate only; publish nothing; answer 200.")] = False,
+    dry_run: Annotated[
+        bool, Query(description="Validate only; publish nothing; answer 200.")
+    ] = False,
     atomic: Annotated[bool, Query(description="Reject the whole batch if any row is bad.")] = False,
-    idempotency_key: Annotated[str | None, Header(
-        alias="Idempotency-Key", min_length=1, max_length=200,
-        description="Repeats with the same key (same source) get the first answer and publish nothing new.",
-    )] = None,
-) -> Response:  # fmt: skip
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=200,
+            description="Repeats with the same key (same source) get the first answer and publish nothing new.",
+        ),
+    ] = None,
+) -> Response:
     """Receive a batch of observations (JSON or CSV); answer what happened to each row."""
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media not in ("application/json", "text/csv"):

@@ -52,13 +52,18 @@ PROBLEM_CODES_TABLE = "\n".join(f"| {s} | `{c}` | {d} |" for c, (s, d) in PROBLE
 class RowErrorOut(BaseModel):
     """Why one row was rejected."""
 
-    row: int = Field(description="1-based position of the row in the batch (JSON array index + 1; CSV: data"
-                     " record number, header not counted); 0 for the batch as a whole.", examples=[2])  # fmt: skip
+    row: int = Field(
+        description="1-based position of the row in the batch (JSON array index + 1; CSV: data"
+        " record number, header not counted); 0 for the batch as a whole.",
+        examples=[2],
+    )
     line: int | None = Field(
         default=None, description="CSV only: the line the record starts on (header = 1)."
     )
-    field: str | None = Field(description="The offending field, or null when the row as a whole is at fault.",
-                              examples=["period"])  # fmt: skip
+    field: str | None = Field(
+        description="The offending field, or null when the row as a whole is at fault.",
+        examples=["period"],
+    )
     code: ErrorCode = Field(
         description="Stable error code:\n\n| code | meaning |\n|---|---|\n" + ROW_CODES_TABLE
     )
@@ -70,10 +75,27 @@ class RowErrorOut(BaseModel):
 class BatchReport(BaseModel):
     """What happened to each row of a batch."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "batch_id": "0f8fad5b-d9cb-469f-a165-70867728950e", "received": 3, "accepted": 2, "rejected": 1,
-        "dry_run": False, "errors": [{"row": 2, "field": "period", "code": "bad_period",
-                                      "message": "'2024-Q5' is not a period"}]}]})  # fmt: skip
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "batch_id": "0f8fad5b-d9cb-469f-a165-70867728950e",
+                    "received": 3,
+                    "accepted": 2,
+                    "rejected": 1,
+                    "dry_run": False,
+                    "errors": [
+                        {
+                            "row": 2,
+                            "field": "period",
+                            "code": "bad_period",
+                            "message": "'2024-Q5' is not a period",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
 
     batch_id: str = Field(description="Id of this batch (UUID); a replayed answer repeats it.")
     received: int = Field(description="Rows in the batch.")
@@ -90,8 +112,11 @@ class BatchReport(BaseModel):
 class Problem(BaseModel):
     """A request the service could not take as a batch at all."""
 
-    code: str = Field(description="Stable code:\n\n| status | code | meaning |\n|---|---|---|\n" + PROBLEM_CODES_TABLE,
-                      examples=["malformed_json"])  # fmt: skip
+    code: str = Field(
+        description="Stable code:\n\n| status | code | meaning |\n|---|---|---|\n"
+        + PROBLEM_CODES_TABLE,
+        examples=["malformed_json"],
+    )
     message: str = Field(
         description="What is wrong and where.", examples=["line 3, column 7: unexpected character"]
     )
@@ -112,10 +137,28 @@ class Problem(BaseModel):
 class ObservationBatch(BaseModel):
     """A JSON batch: up to 10 000 observation rows."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"observations": [
-        {"indicator": "behorighet-gymnasiet-ak9", "area": "rinkeby", "period": "2024", "gender": "T",
-         "value": 71.3, "numerator": 214, "denominator": 300, "status": "final",
-         "updated_at": "2025-02-01T08:00:00Z"}]}]})  # fmt: skip
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "observations": [
+                        {
+                            "indicator": "behorighet-gymnasiet-ak9",
+                            "area": "rinkeby",
+                            "period": "2024",
+                            "gender": "T",
+                            "value": 71.3,
+                            "numerator": 214,
+                            "denominator": 300,
+                            "status": "final",
+                            "updated_at": "2025-02-01T08:00:00Z",
+                        }
+                    ]
+                }
+            ]
+        },
+    )
 
     observations: list[ObservationIn] = Field(
         description="The rows; each is judged on its own.", max_length=10_000

@@ -76,9 +76,11 @@ class RawTable:
                 f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays}) {conflict}"
             )
             on = " AND ".join(f"t.{k} = k.{k}" for k in self.keys)
-            self.select_sql = (f"SELECT {', '.join('t.' + c for c in self.read)} FROM "
-                               f"unnest({key_types}) AS k({', '.join(self.keys)}) "
-                               f"JOIN {table.name} AS t ON {on}")  # fmt: skip
+            self.select_sql = (
+                f"SELECT {', '.join('t.' + c for c in self.read)} FROM "
+                f"unnest({key_types}) AS k({', '.join(self.keys)}) "
+                f"JOIN {table.name} AS t ON {on}"
+            )
         else:
             marks = ", ".join("?" for _ in self.columns)
             self.upsert_sql = f"INSERT INTO {table.name} ({names}) VALUES ({marks}) {conflict}"

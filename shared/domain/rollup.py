@@ -213,9 +213,14 @@ class RollupEngine:
                 len(self.catalog.children[area]),
             )
         return SeriesState(
-            indicator, area, period, gender, level, parse_period(period).decimal_start,
+            indicator,
+            area,
+            period,
+            gender,
+            level,
+            parse_period(period).decimal_start,
             n_children=n_children,
-        )  # fmt: skip
+        )
 
     def check(self, obs: Observation) -> Indikator:
         """The observation's indicator, or InvalidObservationError naming every rule it breaks.

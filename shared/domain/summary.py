@@ -203,9 +203,20 @@ def _counts(statuses: Iterable[str]) -> dict[str, int]:
 def _no_data(catalog: Catalog, indicator_id: str) -> IndikatorDocument:
     indicator = catalog.indicator[indicator_id]
     return {
-        "indicator": indicator_id, "name": indicator.name, "unit": indicator.unit,
-        "direction": indicator.direction.value, "status": StatusCode.SAKNAR_DATA.value, "trend": None,
-        "reason": "no_data", "stale": False, "latest_period": None, "latest_value": None,
-        "newest_period_age_seconds": None, "periods": 0, "baseline": None, "target": None,
-        "inputs": {}, "responsible": [],
-    }  # fmt: skip
+        "indicator": indicator_id,
+        "name": indicator.name,
+        "unit": indicator.unit,
+        "direction": indicator.direction.value,
+        "status": StatusCode.SAKNAR_DATA.value,
+        "trend": None,
+        "reason": "no_data",
+        "stale": False,
+        "latest_period": None,
+        "latest_value": None,
+        "newest_period_age_seconds": None,
+        "periods": 0,
+        "baseline": None,
+        "target": None,
+        "inputs": {},
+        "responsible": [],
+    }

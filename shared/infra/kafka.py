@@ -87,11 +87,20 @@ class LocalKafka(LocalServer):
             if not (self.data_dir / "meta.properties").exists():  # a restart skips a JVM launch
                 subprocess.run(
                     self._java(
-                        "-XX:TieredStopAtLevel=1", "kafka.tools.StorageTool", "format",
-                        "--ignore-formatted", "-t", self._cluster_id, "-c", str(self.config_path),
+                        "-XX:TieredStopAtLevel=1",
+                        "kafka.tools.StorageTool",
+                        "format",
+                        "--ignore-formatted",
+                        "-t",
+                        self._cluster_id,
+                        "-c",
+                        str(self.config_path),
                     ),
-                    stdout=log, stderr=subprocess.STDOUT, check=True, timeout=timeout,
-                )  # fmt: skip
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    check=True,
+                    timeout=timeout,
+                )
             self._proc = spawn(
                 self._java(
                     f"-Xmx{self.heap}",

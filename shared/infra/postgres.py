@@ -66,9 +66,20 @@ class LocalPostgres(LocalServer):
             for path in (self.workdir, self.socket_dir, self.log_path):
                 shutil.chown(path, _OS_USER, _OS_USER)
         self._run(
-            "initdb", "-D", str(self.data_dir), "-A", "trust", "-U", USER,
-            "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions", timeout=timeout,
-        )  # fmt: skip
+            "initdb",
+            "-D",
+            str(self.data_dir),
+            "-A",
+            "trust",
+            "-U",
+            USER,
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+            "--no-instructions",
+            timeout=timeout,
+        )
         settings = {
             "listen_addresses": "'127.0.0.1'",
             "port": str(self.port),
@@ -90,12 +101,23 @@ class LocalPostgres(LocalServer):
         try:
             if fresh:
                 self._initdb(timeout)
-            self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_path), "start",
-                      timeout=timeout)  # fmt: skip
+            self._run(
+                "pg_ctl",
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_path),
+                "start",
+                timeout=timeout,
+            )
             self._started = True
             self._track()
-            wait_for(self._connectable, timeout=timeout, what=f"PostgreSQL on port {self.port}",
-                     ignore=(psycopg.OperationalError,))  # fmt: skip
+            wait_for(
+                self._connectable,
+                timeout=timeout,
+                what=f"PostgreSQL on port {self.port}",
+                ignore=(psycopg.OperationalError,),
+            )
         except (subprocess.SubprocessError, TimeoutError) as exc:
             raise self._not_started(exc) from exc
         if fresh:
@@ -108,15 +130,29 @@ class LocalPostgres(LocalServer):
 
     def _admin(self) -> psycopg.Connection[tuple[object, ...]]:
         return psycopg.connect(
-            host="127.0.0.1", port=self.port, user=USER, dbname="postgres",
-            autocommit=True, connect_timeout=2,
-        )  # fmt: skip
+            host="127.0.0.1",
+            port=self.port,
+            user=USER,
+            dbname="postgres",
+            autocommit=True,
+            connect_timeout=2,
+        )
 
     def stop(self, timeout: float = 30) -> None:
         """Stop the server (fast shutdown: open sessions are disconnected)."""
         if self._started:
-            self._run("pg_ctl", "-D", str(self.data_dir), "stop", "-m", "fast", "-w",
-                      "-t", str(int(timeout)), timeout=timeout + 5)  # fmt: skip
+            self._run(
+                "pg_ctl",
+                "-D",
+                str(self.data_dir),
+                "stop",
+                "-m",
+                "fast",
+                "-w",
+                "-t",
+                str(int(timeout)),
+                timeout=timeout + 5,
+            )
             self._started = False
         self._untrack()
 

@@ -154,9 +154,13 @@ def main() -> None:
     parser.add_argument("--scrape-interval", default="5s")
     args = parser.parse_args()
     targets = {f"stadspuls-{n}": [getattr(args, n)] for n in ("ingest", "aggregate", "api")}
-    server = LocalPrometheus(targets, sorted(RULES_DIR.glob("*.yml")), port=args.port,
-                             scrape_interval=args.scrape_interval,
-                             evaluation_interval=args.scrape_interval)  # fmt: skip
+    server = LocalPrometheus(
+        targets,
+        sorted(RULES_DIR.glob("*.yml")),
+        port=args.port,
+        scrape_interval=args.scrape_interval,
+        evaluation_interval=args.scrape_interval,
+    )
     with server:
         print(
             f"Prometheus on {server.url} (alerts: {server.url}/alerts); Ctrl-C stops it", flush=True

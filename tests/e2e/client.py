@@ -18,8 +18,11 @@ def create_key(env: dict[str, str], source: str = SOURCE) -> str:
     """`stadspuls keys create SOURCE`, the way an operator runs it: the key is the last line."""
     out = subprocess.run(
         [sys.executable, "-m", "services.cli", "keys", "create", source],
-        env={**os.environ, **env}, check=True, capture_output=True, text=True,
-    )  # fmt: skip
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return out.stdout.strip().splitlines()[-1]
 
 

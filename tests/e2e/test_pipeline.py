@@ -25,9 +25,23 @@ def test_a_posted_value_is_served_rolled_up_and_corrected(stack: dict[str, str])
     key = create_key(stack)
     auth = {"Authorization": f"Bearer {key}"}
     rows = [
-        {"indicator": INDICATOR, "area": "rinkeby", "period": "2024", "value": 71.3, "numerator": 214, "denominator": 300},
-        {"indicator": INDICATOR, "area": "kista", "period": "2024", "value": 50.0, "numerator": 100, "denominator": 200},
-    ]  # fmt: skip
+        {
+            "indicator": INDICATOR,
+            "area": "rinkeby",
+            "period": "2024",
+            "value": 71.3,
+            "numerator": 214,
+            "denominator": 300,
+        },
+        {
+            "indicator": INDICATOR,
+            "area": "kista",
+            "period": "2024",
+            "value": 50.0,
+            "numerator": 100,
+            "denominator": 200,
+        },
+    ]
     answer = httpx.post(
         f"{stack['ingest']}/v1/observations", json={"observations": rows}, headers=auth, timeout=30
     )
@@ -56,24 +70,38 @@ def test_a_posted_value_is_served_rolled_up_and_corrected(stack: dict[str, str])
         timeout=30,
     )
     assert answer.status_code == 202, answer.text
-    wait_for(lambda: series_rows(stack["api"], area="rinkeby")[0]["value"] == pytest.approx(75.0),
-             timeout=60, what="the corrected value in the API")  # fmt: skip
+    wait_for(
+        lambda: series_rows(stack["api"], area="rinkeby")[0]["value"] == pytest.approx(75.0),
+        timeout=60,
+        what="the corrected value in the API",
+    )
     parent = series_rows(stack["api"], area="rinkeby-kista")[0]
     assert (parent["numerator"], parent["denominator"]) == (325, 500)
 
 
 def test_stadspuls_up_runs_everything_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    ports = {"STADSPULS_API_PORT": free_port(), "STADSPULS_INGEST_PORT": free_port(),
-             "STADSPULS_AGGREGATE_PORT": free_port()}  # fmt: skip
+    ports = {
+        "STADSPULS_API_PORT": free_port(),
+        "STADSPULS_INGEST_PORT": free_port(),
+        "STADSPULS_AGGREGATE_PORT": free_port(),
+    }
     env = {k: v for k, v in os.environ.items() if not k.startswith("STADSPULS_")}
     env.update({k: str(v) for k, v in ports.items()})
     env["STADSPULS_DATABASE_URL"] = f"sqlite:///{tmp_path / 'stadspuls.db'}"
     log = (tmp_path / "up.log").open("w+")
-    proc = subprocess.Popen([sys.executable, "-m", "services.cli", "up", "--workdir", str(tmp_path / "run")],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "up", "--workdir", str(tmp_path / "run")],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+    )
     try:
-        wait_for(lambda: "Ctrl-C" in (tmp_path / "up.log").read_text() or proc.poll() is not None,
-                 timeout=240, what="`stadspuls up` to say it is up")  # fmt: skip
+        wait_for(
+            lambda: "Ctrl-C" in (tmp_path / "up.log").read_text() or proc.poll() is not None,
+            timeout=240,
+            what="`stadspuls up` to say it is up",
+        )
         assert proc.poll() is None, (tmp_path / "up.log").read_text()
         api = f"http://127.0.0.1:{ports['STADSPULS_API_PORT']}"
         ingest = f"http://127.0.0.1:{ports['STADSPULS_INGEST_PORT']}"
@@ -87,8 +115,12 @@ def test_stadspuls_up_runs_everything_and_stops_on_ctrl_c(tmp_path: Path) -> Non
             "numerator": 40,
             "denominator": 100,
         }
-        answer = httpx.post(f"{ingest}/v1/observations", json={"observations": [row]},
-                            headers={"Authorization": f"Bearer {key}"}, timeout=30)  # fmt: skip
+        answer = httpx.post(
+            f"{ingest}/v1/observations",
+            json={"observations": [row]},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=30,
+        )
         assert answer.status_code == 202, answer.text
         found = wait_for(
             lambda: series_rows(api, area="husby"), timeout=60, what="the value in the API"

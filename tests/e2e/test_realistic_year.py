@@ -24,8 +24,18 @@ from tests.oracle import OracleRow, close, oracle_rows
 from tests.services import read_metric
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
-ROW_FIELDS = ("indicator", "area", "period", "gender", "value", "numerator", "denominator",
-              "status", "updated_at", "observation_id")  # fmt: skip
+ROW_FIELDS = (
+    "indicator",
+    "area",
+    "period",
+    "gender",
+    "value",
+    "numerator",
+    "denominator",
+    "status",
+    "updated_at",
+    "observation_id",
+)
 
 
 def post_all(stack: dict[str, str], events: list[Observation]) -> None:
@@ -39,8 +49,9 @@ def post_all(stack: dict[str, str], events: list[Observation]) -> None:
             auth = {"Authorization": f"Bearer {create_key(stack, source)}"}
             for start in range(0, len(rows), 5_000):
                 chunk = rows[start : start + 5_000]
-                answer = client.post(f"{stack['ingest']}/v1/observations",
-                                     json={"observations": chunk}, headers=auth)  # fmt: skip
+                answer = client.post(
+                    f"{stack['ingest']}/v1/observations", json={"observations": chunk}, headers=auth
+                )
                 assert answer.status_code == 202, answer.text[:2000]
                 assert answer.json()["accepted"] == len(chunk)
 
@@ -49,15 +60,22 @@ def test_a_realistic_year_reads_back_as_the_oracle_computes_it(stack: dict[str, 
     catalog = default_catalog()
     events = list(Dataset(catalog, years=range(2024, 2026)).observations())
     post_all(stack, events)
-    wait_for(lambda: read_metric(stack["aggregate"], "stadspuls_aggregate_events_total") >= len(events),
-             timeout=300, interval=0.5, what="the aggregator to apply every event")  # fmt: skip
+    wait_for(
+        lambda: read_metric(stack["aggregate"], "stadspuls_aggregate_events_total") >= len(events),
+        timeout=300,
+        interval=0.5,
+        what="the aggregator to apply every event",
+    )
     api = httpx.Client(base_url=stack["api"], timeout=30)
     rows = oracle_rows(catalog, events)
     now = utcnow()
 
     def city_points(indicator: str) -> list[Point]:
-        return [Point(k[2], r.value) for k, r in rows.items()
-                if k[0] == indicator and k[1] == catalog.root and k[3] == "T" and r.value is not None]  # fmt: skip
+        return [
+            Point(k[2], r.value)
+            for k, r in rows.items()
+            if k[0] == indicator and k[1] == catalog.root and k[3] == "T" and r.value is not None
+        ]
 
     expected_ind = {
         i.id: indikator_summary(catalog, i.id, city_points(i.id), now) for i in catalog.indikatorer
@@ -104,14 +122,21 @@ def test_a_realistic_year_reads_back_as_the_oracle_computes_it(stack: dict[str, 
         assert close(item["value"], want_area.value), item
         if want_city.value is not None and want_area.value is not None:
             assert close(item["gap"], want_area.value - want_city.value), item
-    latest_period = max((k[2] for k in rows if k[0] == INDICATOR and k[1] == "rinkeby-kista"),
-                        key=lambda p: parse_period(p).sort_key)  # fmt: skip
+    latest_period = max(
+        (k[2] for k in rows if k[0] == INDICATOR and k[1] == "rinkeby-kista"),
+        key=lambda p: parse_period(p).sort_key,
+    )
     assert {i["indicator"]: i["period"] for i in profile}[INDICATOR] == latest_period
 
     # a CSV series read by a BI-style client equals the JSON and the oracle
     params = {"area": "rinkeby,kista,rinkeby-kista,stockholm", "limit": 10_000}
-    frame = pd.read_csv(io.StringIO(api.get(f"/v1/indikatorer/{INDICATOR}/observationer",
-                                            params={**params, "format": "csv"}).text))  # fmt: skip
+    frame = pd.read_csv(
+        io.StringIO(
+            api.get(
+                f"/v1/indikatorer/{INDICATOR}/observationer", params={**params, "format": "csv"}
+            ).text
+        )
+    )
     items = api.get(f"/v1/indikatorer/{INDICATOR}/observationer", params=params).json()["items"]
     assert len(frame) == len(items) > 0
     for (_, csv_row), item in zip(frame.iterrows(), items, strict=True):

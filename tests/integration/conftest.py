@@ -23,8 +23,13 @@ def catalog() -> Catalog:
 
 @pytest.fixture
 def settings(kafka: KafkaEndpoint, topic_prefix: str, pg_url: str) -> Settings:
-    s = Settings(kafka_bootstrap=kafka.bootstrap, topic_prefix=topic_prefix, database_url=pg_url,
-                 aggregate_app_id=f"{topic_prefix}aggregate", aggregate_refresh_seconds=3600)  # fmt: skip
+    s = Settings(
+        kafka_bootstrap=kafka.bootstrap,
+        topic_prefix=topic_prefix,
+        database_url=pg_url,
+        aggregate_app_id=f"{topic_prefix}aggregate",
+        aggregate_refresh_seconds=3600,
+    )
     ensure_topics(s)
     upgrade(s.database_url)
     return s

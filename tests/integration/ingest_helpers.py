@@ -32,10 +32,15 @@ from tests.factories import ingest_catalog
 
 def ingest_settings(bootstrap: str, topic_prefix: str, db_url: str, **overrides: Any) -> Settings:
     """Settings for one test: its own topics and database, the raw validator off unless asked."""
-    values: dict[str, Any] = {"kafka_bootstrap": bootstrap, "topic_prefix": topic_prefix, "database_url": db_url,
-                              "key_secret": SecretStr("test-secret-for-ingest-integration"),
-                              "ingest_raw_validator": False, "ingest_publish_timeout_seconds": 5.0,
-                              "environment": "test"}  # fmt: skip
+    values: dict[str, Any] = {
+        "kafka_bootstrap": bootstrap,
+        "topic_prefix": topic_prefix,
+        "database_url": db_url,
+        "key_secret": SecretStr("test-secret-for-ingest-integration"),
+        "ingest_raw_validator": False,
+        "ingest_publish_timeout_seconds": 5.0,
+        "environment": "test",
+    }
     values.update(overrides)
     return Settings(**values)
 
@@ -65,8 +70,12 @@ def bearer(engine: Engine, settings: Settings, source: str) -> dict[str, str]:
 
 def read_topic(bootstrap: str, topic: str, *, timeout: float = 30) -> list[Any]:
     """Every message now in `topic` (up to its current end offsets), in partition order."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
-                             consumer_timeout_ms=1000)  # fmt: skip
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        group_id=None,
+        consumer_timeout_ms=1000,
+    )
     try:
         deadline = time.monotonic() + timeout
         partitions = None

@@ -53,8 +53,12 @@ class Stack:
 
     def post(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         """Send rows to ingest; every one must be accepted."""
-        response = httpx.post(f"{self.services['ingest'].url}/v1/observations",
-                              json={"observations": rows}, headers=self.headers, timeout=30)  # fmt: skip
+        response = httpx.post(
+            f"{self.services['ingest'].url}/v1/observations",
+            json={"observations": rows},
+            headers=self.headers,
+            timeout=30,
+        )
         assert response.status_code == 202, response.text
         answer: dict[str, Any] = response.json()
         assert answer["accepted"] == len(rows), answer
@@ -70,10 +74,13 @@ class Stack:
         logs = "\n".join(
             f"--- {name} log ---\n{proc.log_tail(20)}" for name, proc in self.services.items()
         )
-        targets = [(t["labels"]["job"], t["health"], t["lastError"])
-                   for t in self.prometheus.targets()]  # fmt: skip
-        pytest.fail(f"{error}\ntargets: {targets}\n--- prometheus log ---\n"
-                    f"{self.prometheus.log_tail(20)}\n{logs}")  # fmt: skip
+        targets = [
+            (t["labels"]["job"], t["health"], t["lastError"]) for t in self.prometheus.targets()
+        ]
+        pytest.fail(
+            f"{error}\ntargets: {targets}\n--- prometheus log ---\n"
+            f"{self.prometheus.log_tail(20)}\n{logs}"
+        )
 
     def wait_for_series(self, promql: str) -> list[dict[str, Any]]:
         """Poll until the instant query `promql` returns at least one series; return them."""
@@ -86,9 +93,10 @@ class Stack:
     def alerts(self, name: str, **labels: str) -> list[dict[str, Any]]:
         """Active alerts called `name` whose labels include `labels`."""
         return [
-            a for a in self.prometheus.alerts()
+            a
+            for a in self.prometheus.alerts()
             if a["labels"].get("alertname") == name and labels.items() <= a["labels"].items()
-        ]  # fmt: skip
+        ]
 
     def firing(self, name: str, **labels: str) -> list[dict[str, Any]]:
         """Poll until an alert called `name` with `labels` is firing; return the firing ones."""
@@ -113,14 +121,18 @@ class Stack:
 
 
 @contextmanager
-def running_stack(kafka: KafkaEndpoint, postgres: LocalPostgres, workdir: Path,
-                  source: str) -> Iterator[Stack]:  # fmt: skip
+def running_stack(
+    kafka: KafkaEndpoint, postgres: LocalPostgres, workdir: Path, source: str
+) -> Iterator[Stack]:
     """ingest, aggregate and api on their own topics and database, scraped every second."""
     prefix = f"t{uuid.uuid4().hex[:8]}."
     database = f"t_{uuid.uuid4().hex[:12]}"
-    settings = Settings(kafka_bootstrap=kafka.bootstrap, topic_prefix=prefix,
-                        database_url=postgres.create_database(database),
-                        key_secret=SecretStr(f"test-{uuid.uuid4().hex}"))  # fmt: skip
+    settings = Settings(
+        kafka_bootstrap=kafka.bootstrap,
+        topic_prefix=prefix,
+        database_url=postgres.create_database(database),
+        key_secret=SecretStr(f"test-{uuid.uuid4().hex}"),
+    )
     ensure_topics(settings)
     upgrade(settings.database_url)
     engine = make_engine(settings.database_url)

@@ -50,8 +50,12 @@ def test_kill_9_mid_load_loses_nothing_and_counts_nothing_twice(
     (worker,) = workers(settings, tmp_path, 1)
     try:
         worker.start()
-        wait_for(lambda: worker.metric("stadspuls_aggregate_events_total") >= 10_000,
-                 timeout=180, interval=0.2, what="a fifth of the load applied")  # fmt: skip
+        wait_for(
+            lambda: worker.metric("stadspuls_aggregate_events_total") >= 10_000,
+            timeout=180,
+            interval=0.2,
+            what="a fifth of the load applied",
+        )
         assert worker.metric("stadspuls_aggregate_events_total") < len(events), "killed too late"
         worker.kill()
         worker.start()
@@ -72,8 +76,12 @@ def test_malformed_message_goes_to_dlq_and_processing_goes_on(
         produce(bootstrap, settings.topic("observations.v1"), before)
         producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
         poison_key = f"poison-{uuid.uuid4()}".encode()
-        producer.send(settings.topic("observations.v1"), key=poison_key, value=b'{"indicator": 42',
-                      headers=[("source", b"test-source")])  # fmt: skip
+        producer.send(
+            settings.topic("observations.v1"),
+            key=poison_key,
+            value=b'{"indicator": 42',
+            headers=[("source", b"test-source")],
+        )
         unknown = maker.observation(catalog.indikatorer[0], "stockholm", "2024", "T").model_copy(
             update={"area": "atlantis"}
         )
@@ -84,8 +92,12 @@ def test_malformed_message_goes_to_dlq_and_processing_goes_on(
         produce(bootstrap, settings.topic("observations.v1"), after)
         wait_until_oracle(engine, catalog, before + after, timeout=120)
 
-        consumer = KafkaConsumer(settings.topic("observations.dlq.v1"), bootstrap_servers=bootstrap,
-                                 auto_offset_reset="earliest", consumer_timeout_ms=20_000)  # fmt: skip
+        consumer = KafkaConsumer(
+            settings.topic("observations.dlq.v1"),
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=20_000,
+        )
         dead = {}
         for message in consumer:
             dead[message.key] = dict(message.headers)

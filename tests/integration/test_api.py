@@ -252,11 +252,19 @@ def test_observationer_filters(api: Api) -> None:
         ({"gender": "K"}, lambda r: r["gender"] == "K"),
         ({"level": "stadsdelsomrade"}, lambda r: r["area_level"] == "stadsdelsomrade"),
         ({"origin": "computed"}, lambda r: r["origin"] == "computed"),
-        ({"from": "2024-03", "to": "2024-05"}, lambda r: r["period"] in {"2024-03", "2024-04", "2024-05"}),
+        (
+            {"from": "2024-03", "to": "2024-05"},
+            lambda r: r["period"] in {"2024-03", "2024-04", "2024-05"},
+        ),
         ({"from": "2025"}, lambda r: r["period"].startswith("2025")),
         ({"to": "2022-Q1"}, lambda r: r["period"] in {"2022-01", "2022-02", "2022-03"}),
-        ({"area": "stockholm", "gender": "T", "from": "2023", "to": "2023"}, lambda r: r["area"] == "stockholm" and r["gender"] == "T" and r["period"].startswith("2023")),
-    ]  # fmt: skip
+        (
+            {"area": "stockholm", "gender": "T", "from": "2023", "to": "2023"},
+            lambda r: (
+                r["area"] == "stockholm" and r["gender"] == "T" and r["period"].startswith("2023")
+            ),
+        ),
+    ]
     for params, keep in cases:
         expected = [r for r in every if keep(r)]
         got = api.all_rows(path, **params)
@@ -333,8 +341,11 @@ def test_area_profile(api: Api) -> None:
         sum(g["score"] for g in risk["groups"]) / len(risk["groups"])
     )
     assert {g["group"] for g in risk["groups"]} == {
-        "sociala_riskfaktorer", "halsa", "sakerhet_trygghet", "forsorjning"
-    }  # fmt: skip
+        "sociala_riskfaktorer",
+        "halsa",
+        "sakerhet_trygghet",
+        "forsorjning",
+    }
     for group in risk["groups"]:
         assert risk[group["group"]] == pytest.approx(group["score"])
     table = api.get("/v1/omraden/rinkeby-kista/indikatorer").json()
@@ -358,8 +369,12 @@ def test_catalog_is_the_loaded_catalog(api: Api) -> None:
 
 
 def test_caching_headers_and_conditional_requests(api: Api) -> None:
-    for path in ("/v1/etappmal", "/v1/etappmal/behorighet-gymnasiet", "/v1/catalog",
-                 f"/v1/indikatorer/{SHARE}/observationer?format=csv"):  # fmt: skip
+    for path in (
+        "/v1/etappmal",
+        "/v1/etappmal/behorighet-gymnasiet",
+        "/v1/catalog",
+        f"/v1/indikatorer/{SHARE}/observationer?format=csv",
+    ):
         first = api.get(path)
         etag = first.headers["ETag"]
         assert first.status_code == 200
@@ -370,8 +385,17 @@ def test_caching_headers_and_conditional_requests(api: Api) -> None:
         # the second answer is replayed from the memo: the same bytes and headers
         replayed = api.get(path)
         assert replayed.content == first.content
-        for name in ("ETag", "X-Data-As-Of", "Content-Type", "Cache-Control", "Vary",
-                     "X-Total-Count", "Link", "Content-Disposition", "Content-Encoding"):  # fmt: skip
+        for name in (
+            "ETag",
+            "X-Data-As-Of",
+            "Content-Type",
+            "Cache-Control",
+            "Vary",
+            "X-Total-Count",
+            "Link",
+            "Content-Disposition",
+            "Content-Encoding",
+        ):
             assert replayed.headers.get(name) == first.headers.get(name), name
         again = api.http.get(path, headers={"If-None-Match": etag})
         assert again.status_code == 304
@@ -487,10 +511,12 @@ def test_metrics_count_requests_by_route_template(api: Api) -> None:
     assert 'route="unmatched"' in text
     assert "definitely" not in text
     line = next(
-        x for x in text.splitlines()
+        x
+        for x in text.splitlines()
         if x.startswith("stadspuls_http_requests_total{")
-        and 'route="/v1/etappmal/{id}"' in x and 'status="404"' in x
-    )  # fmt: skip
+        and 'route="/v1/etappmal/{id}"' in x
+        and 'status="404"' in x
+    )
     assert 'service="api"' in line
     assert 'method="GET"' in line
     assert float(line.split()[-1]) >= 1

@@ -60,10 +60,17 @@ def http(db_url: str, engine: Engine) -> Iterator[httpx.Client]:
 
 def share(area: str, period: str, num: float, den: float, received_at: datetime) -> Observation:
     return Observation(
-        observation_id=uuid.uuid4(), source="utbildningsforvaltningen", received_at=received_at,
-        updated_at=received_at, indicator=SHARE, area=area, period=period,
-        value=100 * num / den, numerator=num, denominator=den,
-    )  # fmt: skip
+        observation_id=uuid.uuid4(),
+        source="utbildningsforvaltningen",
+        received_at=received_at,
+        updated_at=received_at,
+        indicator=SHARE,
+        area=area,
+        period=period,
+        value=100 * num / den,
+        numerator=num,
+        denominator=den,
+    )
 
 
 def test_an_empty_read_model_answers_everything(http: httpx.Client) -> None:

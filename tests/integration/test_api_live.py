@@ -77,9 +77,12 @@ def test_every_answer_matches_the_openapi(live: str, mode: GenerationMode) -> No
 
         @given(case=operation.as_strategy(generation_mode=mode))
         @settings(
-            max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=True,
             suppress_health_check=list(HealthCheck),
-        )  # fmt: skip
+        )
         def check(case: schemathesis.Case) -> None:
             case.call_and_validate(checks=CHECKS)
 

@@ -38,13 +38,27 @@ TEXT = st.text(
 )
 # Each mutation makes a valid row invalid in a way CSV can carry too (unless marked JSON-only).
 MUTATIONS: list[tuple[str, Any, bool]] = [
-    ("area", "atlantis", True), ("period", "2024-Q9", True), ("period", "2999", True), ("gender", "X", True),
-    ("value", 12345.0, True), ("numerator", -1.0, True), ("denominator", 0.0, True), ("indicator", JOBS, True),
-    ("indicator", "no-such-indicator", True), ("comment", "x" * 1001, True), ("updated_at", "yesterday", True),
-    ("period", None, True), ("status", "draft", True), ("observation_id", "42", True),
-    ("numerator", 1e307, True), ("comment", "\x1b[31mred", True), ("comment", "\u202eevil", True),
-    ("valeu", 1.0, False), ("value", "71.3", False), ("retract", "maybe", False),
-]  # fmt: skip
+    ("area", "atlantis", True),
+    ("period", "2024-Q9", True),
+    ("period", "2999", True),
+    ("gender", "X", True),
+    ("value", 12345.0, True),
+    ("numerator", -1.0, True),
+    ("denominator", 0.0, True),
+    ("indicator", JOBS, True),
+    ("indicator", "no-such-indicator", True),
+    ("comment", "x" * 1001, True),
+    ("updated_at", "yesterday", True),
+    ("period", None, True),
+    ("status", "draft", True),
+    ("observation_id", "42", True),
+    ("numerator", 1e307, True),
+    ("comment", "\x1b[31mred", True),
+    ("comment", "\u202eevil", True),
+    ("valeu", 1.0, False),
+    ("value", "71.3", False),
+    ("retract", "maybe", False),
+]
 
 
 @pytest.fixture(scope="module")
@@ -62,14 +76,25 @@ def fuzz_env(
 @st.composite
 def good_rows(draw: st.DrawFn, max_size: int = 12) -> list[dict[str, Any]]:
     """Valid SHARE rows with distinct series."""
-    series = draw(st.lists(st.tuples(st.sampled_from(AREAS), st.sampled_from("TKM"), st.integers(2015, 2024)),
-                           max_size=max_size, unique=True))  # fmt: skip
+    series = draw(
+        st.lists(
+            st.tuples(st.sampled_from(AREAS), st.sampled_from("TKM"), st.integers(2015, 2024)),
+            max_size=max_size,
+            unique=True,
+        )
+    )
     rows = []
     for area, gender, year in series:
         den = draw(st.integers(1, 100_000))
         num = draw(st.integers(0, den))
-        row: dict[str, Any] = {"indicator": SHARE, "area": area, "period": str(year), "gender": gender,
-                               "numerator": num, "denominator": den}  # fmt: skip
+        row: dict[str, Any] = {
+            "indicator": SHARE,
+            "area": area,
+            "period": str(year),
+            "gender": gender,
+            "numerator": num,
+            "denominator": den,
+        }
         if draw(st.booleans()):
             row["value"] = round(100 * num / den, 2)
         if draw(st.booleans()):
@@ -166,18 +191,26 @@ def test_mixed_batches_publish_exactly_the_good_rows(
         ]
         good = [r for i, r in enumerate(rows, start=1) if i not in bad]
         assert sorted((e["area"], e["gender"], e["period"]) for e in events(new)) == sorted(
-            (r["area"], r.get("gender", "T"), r["period"]) for r in good)  # fmt: skip
+            (r["area"], r.get("gender", "T"), r["period"]) for r in good
+        )
 
     run()
 
 
 @pytest.mark.parametrize("content_type", ["application/json", "text/csv"])
-def test_arbitrary_bodies_never_cause_a_server_error(fuzz_env: tuple[TestClient, Settings, dict[str, str]],
-                                                     content_type: str) -> None:  # fmt: skip
+def test_arbitrary_bodies_never_cause_a_server_error(
+    fuzz_env: tuple[TestClient, Settings, dict[str, str]], content_type: str
+) -> None:
     client, _, auth = fuzz_env
-    wrapped = st.builds(lambda rows: orjson.dumps({"observations": rows}),
-                        st.lists(st.dictionaries(st.sampled_from(["indicator", "area", "period", "value", "x"]),
-                                                 st.none() | st.booleans() | st.floats(allow_nan=False) | TEXT)))  # fmt: skip
+    wrapped = st.builds(
+        lambda rows: orjson.dumps({"observations": rows}),
+        st.lists(
+            st.dictionaries(
+                st.sampled_from(["indicator", "area", "period", "value", "x"]),
+                st.none() | st.booleans() | st.floats(allow_nan=False) | TEXT,
+            )
+        ),
+    )
 
     @FUZZ
     @given(st.binary(max_size=400) | wrapped)
@@ -206,8 +239,13 @@ def test_schemathesis_finds_no_server_error_and_answers_match_the_schema(
         body = sent.get("data")
         if "json" in sent:
             body = orjson.dumps(sent["json"], option=orjson.OPT_NON_STR_KEYS)
-        response = client.request(sent["method"], sent["url"], params=sent.get("params"), content=body,
-                                  headers={k: str(v) for k, v in sent["headers"].items()})  # fmt: skip
+        response = client.request(
+            sent["method"],
+            sent["url"],
+            params=sent.get("params"),
+            content=body,
+            headers={k: str(v) for k, v in sent["headers"].items()},
+        )
         case.validate_response(response, checks=[not_a_server_error])
         report = response.json()
         if "received" in report:  # a batch report: every rejected row is explained

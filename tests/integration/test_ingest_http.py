@@ -72,15 +72,22 @@ def canonical(settings: Settings) -> list[dict[str, Any]]:
     return events(read_topic(settings.kafka_bootstrap, settings.topic("observations.v1")))
 
 
-def test_accepted_rows_are_in_kafka_when_the_answer_comes(client: TestClient, school: dict[str, str],
-                                                          settings: Settings) -> None:  # fmt: skip
+def test_accepted_rows_are_in_kafka_when_the_answer_comes(
+    client: TestClient, school: dict[str, str], settings: Settings
+) -> None:
     rows = [share_row(), share_row(period="2024-Q5"), share_row(area="kista", gender="K")]
     answer = client.post(URL, content=json_body(rows), headers={**JSON, **school})
     assert answer.status_code == 202, answer.text
     report = answer.json()
     assert (report["received"], report["accepted"], report["rejected"]) == (3, 2, 1)
-    assert report["errors"] == [{"row": 2, "field": "period", "code": "bad_period",
-                                 "message": report["errors"][0]["message"]}]  # fmt: skip
+    assert report["errors"] == [
+        {
+            "row": 2,
+            "field": "period",
+            "code": "bad_period",
+            "message": report["errors"][0]["message"],
+        }
+    ]
     published = canonical(settings)
     assert sorted(e["area"] for e in published) == ["kista", "rinkeby"]
     for event in published:
@@ -94,19 +101,26 @@ def test_accepted_rows_are_in_kafka_when_the_answer_comes(client: TestClient, sc
     }
 
 
-def test_csv_batch_with_semicolons_and_decimal_commas(client: TestClient, school: dict[str, str],
-                                                      settings: Settings) -> None:  # fmt: skip
+def test_csv_batch_with_semicolons_and_decimal_commas(
+    client: TestClient, school: dict[str, str], settings: Settings
+) -> None:
     body = csv_body([share_row(value="71,33"), share_row(area="nowhere")], delimiter=";")
     answer = client.post(URL, content=body, headers={**CSV, **school})
     assert answer.status_code == 202, answer.text
-    assert answer.json()["errors"][0] | {"message": ""} == {"row": 2, "line": 3, "field": "area",
-                                                            "code": "unknown_area", "message": ""}  # fmt: skip
+    assert answer.json()["errors"][0] | {"message": ""} == {
+        "row": 2,
+        "line": 3,
+        "field": "area",
+        "code": "unknown_area",
+        "message": "",
+    }
     [event] = canonical(settings)
     assert event["value"] == pytest.approx(71.33)
 
 
-def test_dry_run_publishes_nothing_and_answers_200(client: TestClient, school: dict[str, str],
-                                                   settings: Settings) -> None:  # fmt: skip
+def test_dry_run_publishes_nothing_and_answers_200(
+    client: TestClient, school: dict[str, str], settings: Settings
+) -> None:
     answer = client.post(
         f"{URL}?dry_run=true", content=json_body(share_rows(5)), headers={**JSON, **school}
     )
@@ -116,8 +130,9 @@ def test_dry_run_publishes_nothing_and_answers_200(client: TestClient, school: d
     assert canonical(settings) == []
 
 
-def test_atomic_batch_with_a_bad_row_is_rejected_whole(client: TestClient, school: dict[str, str],
-                                                       settings: Settings) -> None:  # fmt: skip
+def test_atomic_batch_with_a_bad_row_is_rejected_whole(
+    client: TestClient, school: dict[str, str], settings: Settings
+) -> None:
     body = json_body([share_row(), share_row(area="kista", gender="X")])
     answer = client.post(f"{URL}?atomic=true", content=body, headers={**JSON, **school})
     assert answer.status_code == 422
@@ -133,8 +148,10 @@ def test_all_rows_rejected_is_422(client: TestClient, school: dict[str, str]) ->
     assert answer.json()["errors"][0]["code"] == "forbidden_indicator"
 
 
-@pytest.mark.parametrize("authorization", [None, "Bearer nonsense", "Bearer sp_0123456789abcdef_" + "x" * 43,
-                                           "Basic dXNlcjpwYXNz"])  # fmt: skip
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer nonsense", "Bearer sp_0123456789abcdef_" + "x" * 43, "Basic dXNlcjpwYXNz"],
+)
 def test_missing_or_unknown_key_is_401(client: TestClient, authorization: str | None) -> None:
     headers = {**JSON, **({"Authorization": authorization} if authorization else {})}
     answer = client.post(URL, content=json_body([share_row()]), headers=headers)
@@ -155,9 +172,17 @@ def test_a_revoked_key_is_refused_without_restart(
     )
     key_id = headers["Authorization"].split("_")[1]
     assert revoke_key(engine, key_id)
-    wait_for(lambda: client.post(f"{URL}?dry_run=true", content=json_body([share_row()]),
-                                 headers=headers).status_code == 401,
-             timeout=settings.ingest_key_cache_seconds + 5, interval=0.2, what="revocation to take effect")  # fmt: skip
+    wait_for(
+        lambda: (
+            client.post(
+                f"{URL}?dry_run=true", content=json_body([share_row()]), headers=headers
+            ).status_code
+            == 401
+        ),
+        timeout=settings.ingest_key_cache_seconds + 5,
+        interval=0.2,
+        what="revocation to take effect",
+    )
 
 
 def test_a_key_writes_only_its_sources_indicators(
@@ -166,21 +191,36 @@ def test_a_key_writes_only_its_sources_indicators(
     labour = {**JSON, **bearer(engine, settings, LABOUR)}
     answer = client.post(URL, content=json_body([count_row(), share_row()]), headers=labour)
     assert answer.status_code == 202
-    assert answer.json()["errors"] == [{"row": 2, "field": "indicator", "code": "forbidden_indicator",
-                                        "message": f"source {LABOUR!r} may not report indicator {SHARE!r}"}]  # fmt: skip
+    assert answer.json()["errors"] == [
+        {
+            "row": 2,
+            "field": "indicator",
+            "code": "forbidden_indicator",
+            "message": f"source {LABOUR!r} may not report indicator {SHARE!r}",
+        }
+    ]
 
 
-@pytest.mark.parametrize(("body", "content_type", "status", "code"), [
-    (b'{"observations": [', "application/json", 400, "malformed_json"),
-    (b'{"observations": {}}', "application/json", 400, "invalid_body"),
-    (b'{"observations": []}', "application/json", 400, "empty_batch"),
-    (b"indicator,area,bogus\r\nx,y,z\r\n", "text/csv", 400, "unknown_column"),
-    (b'indicator,area,period\r\n"x,y,z\r\n', "text/csv", 400, "malformed_csv"),
-    (b"indicator,area,period\r\n\xff,y,z\r\n", "text/csv", 400, "bad_encoding"),
-    (b"<xml/>", "application/xml", 415, "unsupported_media_type"),
-])  # fmt: skip
-def test_malformed_bodies(client: TestClient, school: dict[str, str], body: bytes, content_type: str,
-                          status: int, code: str) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "code"),
+    [
+        (b'{"observations": [', "application/json", 400, "malformed_json"),
+        (b'{"observations": {}}', "application/json", 400, "invalid_body"),
+        (b'{"observations": []}', "application/json", 400, "empty_batch"),
+        (b"indicator,area,bogus\r\nx,y,z\r\n", "text/csv", 400, "unknown_column"),
+        (b'indicator,area,period\r\n"x,y,z\r\n', "text/csv", 400, "malformed_csv"),
+        (b"indicator,area,period\r\n\xff,y,z\r\n", "text/csv", 400, "bad_encoding"),
+        (b"<xml/>", "application/xml", 415, "unsupported_media_type"),
+    ],
+)
+def test_malformed_bodies(
+    client: TestClient,
+    school: dict[str, str],
+    body: bytes,
+    content_type: str,
+    status: int,
+    code: str,
+) -> None:
     answer = client.post(URL, content=body, headers={"Content-Type": content_type, **school})
     assert answer.status_code == status, answer.text
     assert answer.json()["code"] == code
@@ -246,8 +286,10 @@ def test_metrics_count_rows_batches_and_requests_by_route(
     )
     assert f'stadspuls_ingest_batches_total{{outcome="partial",source="{SCHOOL}"}} 1.0' in text
     assert "stadspuls_ingest_publish_seconds_count 1.0" in text
-    assert ('stadspuls_http_requests_total{method="POST",route="/v1/observations",service="ingest",'
-            'status="202"} 1.0') in text  # fmt: skip
+    assert (
+        'stadspuls_http_requests_total{method="POST",route="/v1/observations",service="ingest",'
+        'status="202"} 1.0'
+    ) in text
     assert 'route="unmatched"' in text
     assert "/no/such/path" not in text
 
@@ -292,8 +334,9 @@ def test_an_unreachable_database_is_503_not_500(tmp_path: Path) -> None:
         assert client.get("/readyz").json()["database"] is False
 
 
-def test_a_full_batch_of_10000_rows_is_accepted_and_published(client: TestClient, engine: Engine,
-                                                              settings: Settings) -> None:  # fmt: skip
+def test_a_full_batch_of_10000_rows_is_accepted_and_published(
+    client: TestClient, engine: Engine, settings: Settings
+) -> None:
     rows = jobseeker_rows(10_000)
     answer = client.post(
         URL, content=json_body(rows), headers={**JSON, **bearer(engine, settings, LABOUR)}
@@ -325,4 +368,5 @@ def test_concurrent_batches_are_each_answered_for_their_own_rows(
     published = canonical(settings)
     assert len(published) == 8 * 150
     assert {(e["area"], e["gender"], e["period"]) for e in published} == {
-        (r["area"], r["gender"], r["period"]) for b in batches for r in b}  # fmt: skip
+        (r["area"], r["gender"], r["period"]) for b in batches for r in b
+    }

@@ -43,21 +43,37 @@ def test_raw_topic_valid_messages_reach_the_canonical_topic_and_bad_ones_the_dlq
     ]
     produce(kafka.bootstrap, settings.topic("observations.raw.v1"), messages)
     with running(settings, engine):
-        dlq = wait_for(lambda: _at_least(kafka.bootstrap, settings.topic("observations.dlq.v1"), 7),
-                       timeout=60, interval=0.5, what="7 messages on the DLQ")  # fmt: skip
-        forwarded = wait_for(lambda: _at_least(kafka.bootstrap, settings.topic("observations.v1"), 2),
-                             timeout=30, interval=0.5, what="2 forwarded observations")  # fmt: skip
+        dlq = wait_for(
+            lambda: _at_least(kafka.bootstrap, settings.topic("observations.dlq.v1"), 7),
+            timeout=60,
+            interval=0.5,
+            what="7 messages on the DLQ",
+        )
+        forwarded = wait_for(
+            lambda: _at_least(kafka.bootstrap, settings.topic("observations.v1"), 2),
+            timeout=30,
+            interval=0.5,
+            what="2 forwarded observations",
+        )
     assert {(e["area"], e["gender"], e["source"]) for e in events(forwarded)} == {
-        ("rinkeby", "T", SCHOOL), ("sodermalm", "M", SCHOOL)}  # fmt: skip
+        ("rinkeby", "T", SCHOOL),
+        ("sodermalm", "M", SCHOOL),
+    }
     assert {m.key for m in forwarded} == {
         f"{SHARE}|rinkeby|2024|T".encode(),
         f"{SHARE}|sodermalm|2024|M".encode(),
     }
     by_key = {m.key: m for m in dlq}
     codes = {key: orjson.loads(dict(m.headers)["error"])[0]["code"] for key, m in by_key.items()}
-    assert codes == {None: "malformed_message", b"k3": "missing_source", b"k4": "unknown_source",
-                     b"k5": "bad_period", b"k6": "malformed_message", b"k7": "not_an_object",
-                     b"k8": "malformed_message"}  # fmt: skip
+    assert codes == {
+        None: "malformed_message",
+        b"k3": "missing_source",
+        b"k4": "unknown_source",
+        b"k5": "bad_period",
+        b"k6": "malformed_message",
+        b"k7": "not_an_object",
+        b"k8": "malformed_message",
+    }
     assert by_key[b"k5"].value == orjson.dumps(
         share_row(period="2024-Q9")
     )  # unchanged, as received
@@ -72,8 +88,11 @@ def test_raw_validator_gives_a_redelivered_message_the_same_id(
 ) -> None:
     settings = ingest_settings(kafka.bootstrap, topic_prefix, sqlite_url, ingest_raw_validator=True)
     engine = prepare(settings)
-    produce(kafka.bootstrap, settings.topic("observations.raw.v1"),
-            [(None, orjson.dumps(share_row()), [("source", SCHOOL.encode())])])  # fmt: skip
+    produce(
+        kafka.bootstrap,
+        settings.topic("observations.raw.v1"),
+        [(None, orjson.dumps(share_row()), [("source", SCHOOL.encode())])],
+    )
     first = settings.model_copy(update={"ingest_raw_group": "first"})
     second = settings.model_copy(
         update={"ingest_raw_group": "second"}
@@ -81,8 +100,12 @@ def test_raw_validator_gives_a_redelivered_message_the_same_id(
     topic = settings.topic("observations.v1")
     for expected, each in enumerate((first, second), start=1):
         with running(each, engine):
-            wait_for(partial(_at_least, kafka.bootstrap, topic, expected), timeout=60, interval=0.5,
-                     what="the forwarded observation")  # fmt: skip
+            wait_for(
+                partial(_at_least, kafka.bootstrap, topic, expected),
+                timeout=60,
+                interval=0.5,
+                what="the forwarded observation",
+            )
     ids = [
         e["observation_id"]
         for e in events(read_topic(kafka.bootstrap, settings.topic("observations.v1")))
@@ -128,8 +151,12 @@ def test_broker_outage_answers_503_and_after_restart_the_value_arrives_once(
             "not_accepted",
         )
         broker.start()
-        retry = wait_for(lambda: _accepted(client, row, headers), timeout=90, interval=1.0,
-                         what="a POST accepted after the broker restarted")  # fmt: skip
+        retry = wait_for(
+            lambda: _accepted(client, row, headers),
+            timeout=90,
+            interval=1.0,
+            what="a POST accepted after the broker restarted",
+        )
         assert retry["accepted"] == 1
         wait_for(lambda: client.get("/readyz").status_code == 200, timeout=30, what="ready again")
     published = events(read_topic(broker.bootstrap, settings.topic("observations.v1")))

@@ -152,8 +152,11 @@ def test_latest_values_read_in_sql_equal_those_picked_from_the_whole_history(
         rows = [tuple(r) for r in conn.execute(totals)]
         assert projector._area_values(conn) == _latest_from_history(catalog, rows)
         values, city = latest_city_inputs(catalog, rows)
-        expected = [s.as_dict() for level in RISK_LEVELS
-                    for s in risk_index(catalog, values, city, AreaLevel(level))]  # fmt: skip
+        expected = [
+            s.as_dict()
+            for level in RISK_LEVELS
+            for s in risk_index(catalog, values, city, AreaLevel(level))
+        ]
         assert expected
         assert projector._risk(conn, utcnow()) == expected
         conn.rollback()
@@ -163,8 +166,12 @@ def test_latest_values_read_in_sql_equal_those_picked_from_the_whole_history(
 def test_worker_projects_the_last_batches_once_the_stream_is_idle(
     kafka: KafkaEndpoint, topic_prefix: str, pg_url: str, catalog: Catalog, tmp_path: Path
 ) -> None:
-    settings = Settings(kafka_bootstrap=kafka.bootstrap, topic_prefix=topic_prefix,
-                        database_url=pg_url, aggregate_app_id=f"{topic_prefix}aggregate")  # fmt: skip
+    settings = Settings(
+        kafka_bootstrap=kafka.bootstrap,
+        topic_prefix=topic_prefix,
+        database_url=pg_url,
+        aggregate_app_id=f"{topic_prefix}aggregate",
+    )
     ensure_topics(settings)
     upgrade(pg_url)
     engine = make_engine(pg_url)
@@ -174,8 +181,12 @@ def test_worker_projects_the_last_batches_once_the_stream_is_idle(
         worker.start()
         produce(settings.kafka_bootstrap or "", settings.topic("observations.v1"), events)
         wait_until_oracle(engine, catalog, events, timeout=180)
-        wait_for(lambda: current(engine) == reference(engine, catalog), timeout=30,
-                 interval=0.5, what="projections equal to a full refresh")  # fmt: skip
+        wait_for(
+            lambda: current(engine) == reference(engine, catalog),
+            timeout=30,
+            interval=0.5,
+            what="projections equal to a full refresh",
+        )
     finally:
         worker.stop()
         engine.dispose()

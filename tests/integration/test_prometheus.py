@@ -71,8 +71,9 @@ def test_prometheus_scrapes_the_key_series_of_all_three_services(stack: Stack) -
     assert response.status_code == 200, response.text
 
     def all_up() -> bool:
-        return sorted(s["metric"]["job"] for s in stack.prometheus.query(
-            'up{job=~"stadspuls-.*"} == 1')) == [f"stadspuls-{n}" for n in sorted(SERVICES)]  # fmt: skip
+        return sorted(
+            s["metric"]["job"] for s in stack.prometheus.query('up{job=~"stadspuls-.*"} == 1')
+        ) == [f"stadspuls-{n}" for n in sorted(SERVICES)]
 
     stack.wait(all_up, "all three services scraped and up")
     aggregate, ingest, api = "stadspuls-aggregate", "stadspuls-ingest", "stadspuls-api"
@@ -106,8 +107,12 @@ def test_prometheus_scrapes_the_key_series_of_all_three_services(stack: Stack) -
     # Recording rules evaluate against the real label sets (a wrong label would leave them empty).
     stack.wait_for_series(f"source:stadspuls_ingest_observations_received:rate10m{{{by_source}}}")
     stack.wait_for_series("topic:stadspuls_aggregate_consumer_lag:sum")
-    unhealthy = [(g["name"], r["name"], r["lastError"]) for g in stack.prometheus.rule_groups()
-                 for r in g["rules"] if r["health"] == "err"]  # fmt: skip
+    unhealthy = [
+        (g["name"], r["name"], r["lastError"])
+        for g in stack.prometheus.rule_groups()
+        for r in g["rules"]
+        if r["health"] == "err"
+    ]
     assert not unhealthy, unhealthy
 
 
@@ -134,8 +139,12 @@ def test_stale_alert_fires_when_an_indicator_goes_stale(stack: Stack) -> None:
     assert len(age) == 1
     assert age[0] > 10 * 365 * 86_400, age
     (alert,) = stack.firing("StadspulsIndicatorStale", indicator=indicator)
-    assert alert["labels"] == {"alertname": "StadspulsIndicatorStale", "indicator": indicator,
-                               "namnd": NAMND, "severity": "warning"}  # fmt: skip
+    assert alert["labels"] == {
+        "alertname": "StadspulsIndicatorStale",
+        "indicator": indicator,
+        "namnd": NAMND,
+        "severity": "warning",
+    }
     assert indicator in alert["annotations"]["summary"]
     assert alert["annotations"]["runbook_url"].endswith("#stadspulsindicatorstale")
     firing = (

@@ -35,8 +35,13 @@ def revision(engine: Engine) -> int:
 
 def cli_rebuild(settings: Settings) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **env_of(settings)}
-    return subprocess.run([sys.executable, "-m", "services.cli", "rebuild", "--yes"], env=env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", "rebuild", "--yes"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_rebuild_replays_the_topic_into_an_empty_read_model(

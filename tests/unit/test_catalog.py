@@ -21,10 +21,20 @@ from shared.domain.catalog import (
 )
 
 STADSDELSOMRADEN = [
-    "Rinkeby-Kista", "Spånga-Tensta", "Hässelby-Vällingby", "Bromma", "Kungsholmen", "Norrmalm",
-    "Östermalm", "Södermalm", "Enskede-Årsta-Vantör", "Skarpnäck", "Farsta", "Hägersten-Älvsjö",
+    "Rinkeby-Kista",
+    "Spånga-Tensta",
+    "Hässelby-Vällingby",
+    "Bromma",
+    "Kungsholmen",
+    "Norrmalm",
+    "Östermalm",
+    "Södermalm",
+    "Enskede-Årsta-Vantör",
+    "Skarpnäck",
+    "Farsta",
+    "Hägersten-Älvsjö",
     "Skärholmen",
-]  # fmt: skip
+]
 INNER_CITY = {"Kungsholmen", "Norrmalm", "Östermalm", "Södermalm"}
 FOCUS = {
     "Rinkeby-Kista": {"Rinkeby", "Kista", "Husby", "Akalla"},
@@ -175,9 +185,12 @@ def test_namnder_one_stadsdelsnamnd_per_stadsdelsomrade_and_the_bolag(catalog: C
         "stockholmshem",
     }
     assert {
-        "utbildningsnamnden", "arbetsmarknadsnamnden", "socialnamnden",
-        "stadsbyggnadsnamnden", "exploateringsnamnden",
-    } <= by_type[NamndType.FACKNAMND]  # fmt: skip
+        "utbildningsnamnden",
+        "arbetsmarknadsnamnden",
+        "socialnamnden",
+        "stadsbyggnadsnamnden",
+        "exploateringsnamnden",
+    } <= by_type[NamndType.FACKNAMND]
     owned = [catalog.namnd[n].area for n in by_type[NamndType.STADSDELSNAMND]]
     districts = {a.id for a in catalog.omraden if a.level is AreaLevel.STADSDELSOMRADE}
     assert sorted(a for a in owned if a) == sorted(districts)

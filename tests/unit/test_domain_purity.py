@@ -17,12 +17,12 @@ MODULES = sorted(
     for p in DOMAIN.rglob("*.py")
 )
 # What a domain module may import itself: the standard library's pure parts, pydantic (the wire
-# models), the domain. `os`, `io`, `pathlib`, `socket`, `subprocess`, `asyncio`, `logging` and every
+# models) and orjson (the canonical event's bytes: a pure function of its input), the domain. `os`, `io`, `pathlib`, `socket`, `subprocess`, `asyncio`, `logging` and every
 # other package — `shared.db`, `shared.catalog` (it reads files) among them — are refused.
 ALLOWED = frozenset(
     {"__future__", "abc", "bisect", "collections", "copy", "dataclasses", "datetime", "decimal"}
     | {"enum", "fractions", "functools", "heapq", "itertools", "math", "numbers", "operator"}
-    | {"re", "statistics", "string", "types", "typing", "uuid", "pydantic"}
+    | {"re", "statistics", "string", "types", "typing", "uuid", "pydantic", "orjson"}
 )
 # None of these may be loaded at all, not even by a library the domain imports.
 FRAMEWORKS = frozenset(

@@ -23,8 +23,13 @@ def test_partition_equals_the_default_partitioner(key: bytes, count: int) -> Non
 
 def test_known_values_of_the_java_client() -> None:
     # Values from Kafka's own test suite (UtilsTest.testMurmur2), as signed 32-bit integers.
-    cases = {b"21": -973932308, b"foobar": -790332482, b"a-little-bit-long-string": -985981536,
-             b"a-little-bit-longer-string": -1486304829,
-             b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": -58897971, b"abc": 479470107}  # fmt: skip
+    cases = {
+        b"21": -973932308,
+        b"foobar": -790332482,
+        b"a-little-bit-long-string": -985981536,
+        b"a-little-bit-longer-string": -1486304829,
+        b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": -58897971,
+        b"abc": 479470107,
+    }
     for data, signed in cases.items():
         assert murmur2(data) == signed & 0xFFFFFFFF, data

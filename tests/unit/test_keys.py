@@ -9,8 +9,14 @@ KEY = "sp_0123456789abcdef_" + "A" * 43
 
 def test_key_id_is_read_from_a_well_formed_key_only() -> None:
     assert key_id_of(KEY) == "0123456789abcdef"
-    for bad in ("", "sp_0123456789abcdef", "sk_0123456789abcdef_" + "A" * 43, "sp_XYZ_" + "A" * 43,
-                KEY + " ", "sp_0123456789abcdef_short"):  # fmt: skip
+    for bad in (
+        "",
+        "sp_0123456789abcdef",
+        "sk_0123456789abcdef_" + "A" * 43,
+        "sp_XYZ_" + "A" * 43,
+        KEY + " ",
+        "sp_0123456789abcdef_short",
+    ):
         assert key_id_of(bad) is None, bad
 
 

@@ -70,9 +70,13 @@ def catalog() -> Catalog:
         for id_, (kind, direction, group) in INDICATORS.items()
     ]
     return Catalog(
-        malomraden=(), etappmal=(), indikatorer=tuple(indicators), namnder=(),
-        omraden=tuple(areas), kallor=(),
-    )  # fmt: skip
+        malomraden=(),
+        etappmal=(),
+        indikatorer=tuple(indicators),
+        namnder=(),
+        omraden=tuple(areas),
+        kallor=(),
+    )
 
 
 CATALOG = catalog()

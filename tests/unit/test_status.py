@@ -187,8 +187,10 @@ def test_configured_trend_band_and_zero_replacement_are_used() -> None:
 
 def test_no_data_and_a_single_period_are_saknar_data() -> None:
     assert verdict(assess([], UP, base("2019", 60), goal(75, 2030))) == (
-        S.SAKNAR_DATA, None, Reason.NO_DATA
-    )  # fmt: skip
+        S.SAKNAR_DATA,
+        None,
+        Reason.NO_DATA,
+    )
     one = assess(series(("2022", 66)), UP, base("2019", 60), goal(75, 2030))
     assert verdict(one) == (S.SAKNAR_DATA, None, Reason.FEWER_THAN_TWO_PERIODS)
     assert (one.xt, one.latest_period, one.ratio) == (66, "2022", None)
@@ -364,9 +366,12 @@ def judged(draw: st.DrawFn) -> Case:
     st.booleans(),
 )
 def test_assess_never_raises_and_is_json_native(
-    pts: list[Point], direction: Direction, baseline: Baseline | None, target: Target | None,
+    pts: list[Point],
+    direction: Direction,
+    baseline: Baseline | None,
+    target: Target | None,
     stale: bool,
-) -> None:  # fmt: skip
+) -> None:
     r = assess(pts, direction, baseline, target, stale=stale)
     assert r.status in set(StatusCode)
     json.dumps(r.as_dict(), allow_nan=False)
@@ -429,9 +434,14 @@ def test_combine_takes_the_least_favourable_ranked_status() -> None:
     status, counts = combine([S.UPPNATT, S.VISS_FRAMGANG, S.SAKNAR_DATA, S.I_FAS, S.VISS_FRAMGANG])
     assert status is S.VISS_FRAMGANG
     assert counts == {
-        "uppnatt": 1, "i_fas": 1, "viss_framgang": 2, "ingen_framgang": 0, "forsamring": 0,
-        "saknar_mal": 0, "saknar_data": 1,
-    }  # fmt: skip
+        "uppnatt": 1,
+        "i_fas": 1,
+        "viss_framgang": 2,
+        "ingen_framgang": 0,
+        "forsamring": 0,
+        "saknar_mal": 0,
+        "saknar_data": 1,
+    }
 
 
 @pytest.mark.parametrize(

@@ -139,13 +139,29 @@ def test_period_type_must_match_the_indicator(period: str) -> None:
 
 
 def test_each_period_type_is_accepted_for_its_indicator() -> None:
-    assert valid({"indicator": YOUTH, "area": "rinkeby-kista", "period": "2025-T1", "numerator": 3,
-                  "denominator": 1500})["value"] == pytest.approx(2.0)  # fmt: skip
+    assert valid(
+        {
+            "indicator": YOUTH,
+            "area": "rinkeby-kista",
+            "period": "2025-T1",
+            "numerator": 3,
+            "denominator": 1500,
+        }
+    )["value"] == pytest.approx(2.0)
     assert valid(
         {"indicator": JOBSEEKERS, "area": "kista", "period": "2025-05", "value": 3}, LABOUR
     )
-    assert valid({"indicator": INCOME, "area": "kista", "period": "2025-Q2", "value": 3,
-                  "numerator": 1, "denominator": 2}, SURVEY)  # fmt: skip
+    assert valid(
+        {
+            "indicator": INCOME,
+            "area": "kista",
+            "period": "2025-Q2",
+            "value": 3,
+            "numerator": 1,
+            "denominator": 2,
+        },
+        SURVEY,
+    )
 
 
 def test_a_period_starting_after_today_is_in_the_future() -> None:
@@ -183,8 +199,17 @@ def test_huge_integers_are_not_finite() -> None:
     assert ("value", "not_finite") in codes(count_row(value=10**400), LABOUR)
 
 
-@pytest.mark.parametrize(("cell", "ok"), [("71.33", True), (" 7.133e1 ", True), ("1_000", False),
-                                          ("0x10", False), ("", True), ("7,1", False)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("cell", "ok"),
+    [
+        ("71.33", True),
+        (" 7.133e1 ", True),
+        ("1_000", False),
+        ("0x10", False),
+        ("", True),
+        ("7,1", False),
+    ],
+)
 def test_csv_number_cells(cell: str, ok: bool) -> None:
     outcome = judge({**share_row(), "value": cell}, text=True)
     assert isinstance(outcome, ValidRow) is ok, outcome
@@ -243,8 +268,9 @@ def test_retracted_ratio_needs_no_parts() -> None:
 def test_counts_are_non_negative_and_take_no_ratio_parts() -> None:
     assert codes(count_row(value=-1), LABOUR) == {("value", "negative_count")}
     assert codes(count_row(numerator=1, denominator=2), LABOUR) == {
-        ("numerator", "ratio_parts_not_allowed"), ("denominator", "ratio_parts_not_allowed")
-    }  # fmt: skip
+        ("numerator", "ratio_parts_not_allowed"),
+        ("denominator", "ratio_parts_not_allowed"),
+    }
 
 
 def test_levels_may_be_negative() -> None:
@@ -277,8 +303,12 @@ def test_observation_id_must_be_a_uuid() -> None:
 
 def test_every_error_of_a_row_is_reported() -> None:
     found = codes({"indicator": SHARE, "area": "nowhere", "period": "2030", "gender": "Q", "x": 1})
-    assert {("area", "unknown_area"), ("period", "future_period"), ("gender", "bad_gender"),
-            ("x", "unknown_field")} <= found  # fmt: skip
+    assert {
+        ("area", "unknown_area"),
+        ("period", "future_period"),
+        ("gender", "bad_gender"),
+        ("x", "unknown_field"),
+    } <= found
 
 
 def test_every_code_is_documented() -> None:

@@ -32,8 +32,11 @@ def test_atomic_rejects_every_row_when_one_is_bad() -> None:
         [share_row(), share_row(area="x"), share_row(area="kista")], SCOPE, atomic=True
     )
     assert result.valid == []
-    assert result.rejected_rows == {1: ErrorCode.BATCH_REJECTED, 2: ErrorCode.UNKNOWN_AREA,
-                                    3: ErrorCode.BATCH_REJECTED}  # fmt: skip
+    assert result.rejected_rows == {
+        1: ErrorCode.BATCH_REJECTED,
+        2: ErrorCode.UNKNOWN_AREA,
+        3: ErrorCode.BATCH_REJECTED,
+    }
     assert (result.errors[-1].row, result.errors[-1].code) == (0, ErrorCode.BATCH_REJECTED)
 
 
@@ -43,8 +46,12 @@ def test_atomic_with_only_good_rows_accepts_them_all() -> None:
 
 def test_json_body_shape() -> None:
     assert parse_json(json_body([1, 2]), 10).items == [1, 2]
-    for body, code in [(b"[]", "invalid_body"), (b'{"observations": [], "x": 1}', "invalid_body"),
-                       (b'{"observations": []}', "empty_batch"), (b"{", "malformed_json")]:  # fmt: skip
+    for body, code in [
+        (b"[]", "invalid_body"),
+        (b'{"observations": [], "x": 1}', "invalid_body"),
+        (b'{"observations": []}', "empty_batch"),
+        (b"{", "malformed_json"),
+    ]:
         with pytest.raises(BodyError) as caught:
             parse_json(body, 10)
         assert caught.value.code == code
@@ -59,8 +66,10 @@ def test_json_row_limit_is_413() -> None:
 def test_csv_rows_lines_and_empty_cells() -> None:
     body = b'indicator,area,period,comment\r\n\r\nx,y,2024,"two\nlines"\r\nx,,2024,\r\n'
     rows = parse_csv(body, 10)
-    assert rows.items == [{"indicator": "x", "area": "y", "period": "2024", "comment": "two\nlines"},
-                          {"indicator": "x", "period": "2024"}]  # fmt: skip
+    assert rows.items == [
+        {"indicator": "x", "area": "y", "period": "2024", "comment": "two\nlines"},
+        {"indicator": "x", "period": "2024"},
+    ]
     assert rows.lines == [3, 5]
 
 
@@ -83,14 +92,17 @@ def test_csv_with_bom_semicolons_and_decimal_commas() -> None:
     assert validate_batch([row], SCOPE, text=True).accepted == 1
 
 
-@pytest.mark.parametrize(("body", "code", "line"), [
-    (b"", "malformed_csv", 1),
-    (b"indicator,area,nope\r\n", "unknown_column", 1),
-    (b"indicator,area,area\r\n", "duplicate_column", 1),
-    (b'indicator,area,period\r\nx,"y"z,2024\r\n', "malformed_csv", 2),
-    (b"indicator,area,period\r\nx,y,2024\r\n\xc3\x28,y,2024\r\n", "bad_encoding", 3),
-    (b"indicator,area,period\r\n", "empty_batch", None),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("body", "code", "line"),
+    [
+        (b"", "malformed_csv", 1),
+        (b"indicator,area,nope\r\n", "unknown_column", 1),
+        (b"indicator,area,area\r\n", "duplicate_column", 1),
+        (b'indicator,area,period\r\nx,"y"z,2024\r\n', "malformed_csv", 2),
+        (b"indicator,area,period\r\nx,y,2024\r\n\xc3\x28,y,2024\r\n", "bad_encoding", 3),
+        (b"indicator,area,period\r\n", "empty_batch", None),
+    ],
+)
 def test_csv_body_errors_say_where(body: bytes, code: str, line: int | None) -> None:
     with pytest.raises(BodyError) as caught:
         parse_csv(body, 10)

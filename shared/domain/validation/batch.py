@@ -54,8 +54,10 @@ def validate_batch(
     if atomic and result.errors and result.valid:
         for good in result.valid:
             result.rejected_rows[good.row] = ErrorCode.BATCH_REJECTED
-        message = (f"atomic=true: {len(result.valid)} valid rows were not accepted because"
-                   f" {len(result.rejected_rows) - len(result.valid)} rows were rejected")  # fmt: skip
+        message = (
+            f"atomic=true: {len(result.valid)} valid rows were not accepted because"
+            f" {len(result.rejected_rows) - len(result.valid)} rows were rejected"
+        )
         result.errors.append(RowError(0, None, ErrorCode.BATCH_REJECTED, message))
         result.valid = []
     return result

@@ -113,8 +113,11 @@ def timestamp(
         except ValueError:
             moment = None
     if moment is None or moment.tzinfo is None:
-        errors.add(name, ErrorCode.BAD_TIMESTAMP,
-                   f"{name} must be an RFC 3339 time with offset, e.g. 2025-02-01T08:00:00Z; got {value!r}")  # fmt: skip
+        errors.add(
+            name,
+            ErrorCode.BAD_TIMESTAMP,
+            f"{name} must be an RFC 3339 time with offset, e.g. 2025-02-01T08:00:00Z; got {value!r}",
+        )
         return None
     if moment > now + CLOCK_SKEW:
         errors.add(name, ErrorCode.FUTURE_TIMESTAMP, f"{name} {value} is in the future")

@@ -73,8 +73,14 @@ def accept_fast(raw: object, scope: Scope, row: int) -> ValidRow | None:
         type(comment) is not str or len(comment) > MAX_COMMENT or FORBIDDEN.search(comment)
     ):
         return None
-    fields: dict[str, Any] = {"indicator": ind_id, "area": area_id, "period": text, "gender": gender,
-                              "status": status, "retract": False}  # fmt: skip
+    fields: dict[str, Any] = {
+        "indicator": ind_id,
+        "area": area_id,
+        "period": text,
+        "gender": gender,
+        "status": status,
+        "retract": False,
+    }
     if value is not None:
         fields["value"] = value
     if num is not None:

@@ -52,9 +52,11 @@ def validate_row(
         errors.add(*problem)
     status = cells.choice(raw, "status", "final", STATUSES, ErrorCode.BAD_STATUS, errors)
     retract = cells.boolean(raw, "retract", errors, text)
-    numbers = {"value": cells.number(raw, "value", errors, text),
-               "numerator": cells.number(raw, "numerator", errors, text),
-               "denominator": cells.number(raw, "denominator", errors, text)}  # fmt: skip
+    numbers = {
+        "value": cells.number(raw, "value", errors, text),
+        "numerator": cells.number(raw, "numerator", errors, text),
+        "denominator": cells.number(raw, "denominator", errors, text),
+    }
     if ind is not None and retract is not None:
         value, problems = judge_numbers(
             ind, numbers["value"], numbers["numerator"], numbers["denominator"], retract
@@ -71,8 +73,14 @@ def validate_row(
     observation_id = cells.uuid(raw, "observation_id", errors)
     if errors.items or ind is None or area is None or period is None or gender is None:
         return errors.items
-    fields: dict[str, Any] = {"indicator": ind.id, "area": area, "period": period, "gender": gender,
-                              "status": status, "retract": retract}  # fmt: skip
+    fields: dict[str, Any] = {
+        "indicator": ind.id,
+        "area": area,
+        "period": period,
+        "gender": gender,
+        "status": status,
+        "retract": retract,
+    }
     for name in ("value", "numerator", "denominator"):
         if numbers[name] is not None:
             fields[name] = numbers[name]
@@ -95,8 +103,11 @@ def _indicator(raw: Mapping[Any, Any], scope: Scope, errors: Errors) -> Indikato
             "indicator", ErrorCode.UNKNOWN_INDICATOR, f"no indicator {ind_id!r} in the catalog"
         )
     elif ind_id not in scope.allowed:
-        errors.add("indicator", ErrorCode.FORBIDDEN_INDICATOR,
-                   f"source {scope.source!r} may not report indicator {ind_id!r}")  # fmt: skip
+        errors.add(
+            "indicator",
+            ErrorCode.FORBIDDEN_INDICATOR,
+            f"source {scope.source!r} may not report indicator {ind_id!r}",
+        )
         return None
     return ind
 

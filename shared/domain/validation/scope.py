@@ -13,9 +13,21 @@ from shared.domain.validation.plausibility import RATIO_TOLERANCE as RATIO_TOLER
 
 #: The fields a source may send; anything else is `unknown_field`.
 FIELDS = frozenset(
-    {"indicator", "area", "period", "gender", "value", "numerator", "denominator", "status",
-     "updated_at", "comment", "retract", "observation_id"}
-)  # fmt: skip
+    {
+        "indicator",
+        "area",
+        "period",
+        "gender",
+        "value",
+        "numerator",
+        "denominator",
+        "status",
+        "updated_at",
+        "comment",
+        "retract",
+        "observation_id",
+    }
+)
 #: Set by the ingest service, never taken from a source.
 RESERVED = frozenset({"source", "received_at", "schema"})
 GENDERS = frozenset(gender.value for gender in Gender)

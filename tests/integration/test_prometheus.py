@@ -126,9 +126,7 @@ def test_stale_alert_fires_when_an_indicator_goes_stale(stack: Stack) -> None:
     indicator = "nystartade-foretag"  # led by NAMND
     last_year = str(datetime.now(UTC).year - 1)
     stale = f'stadspuls_indicator_stale{{job="stadspuls-aggregate",indicator="{indicator}"}}'
-    stack.post(
-        [city_row(indicator, "2015", value=3_100), city_row(indicator, last_year, value=3_900)]
-    )
+    stack.post([city_row(indicator, "2015", value=9.1), city_row(indicator, last_year, value=11.4)])
     stack.wait(lambda: stack.values(stale) == [0.0], f"{stale} == 0 while {last_year} is newest")
     stack.evaluated_again()
     assert stack.alerts("StadspulsIndicatorStale", indicator=indicator) == []

@@ -21,11 +21,11 @@ import orjson
 from sqlalchemy import Engine
 
 from services.aggregate.health import Health
-from services.aggregate.lag import OffsetReader
+from services.aggregate.lag import OffsetReader, snapshot
 from services.aggregate.lifecycle import run_writer
 from services.aggregate.metrics import AggregateMetrics, update_gauges
 from services.aggregate.retry import until_done
-from services.aggregate.store import Offsets, read_offsets
+from services.aggregate.store import Offsets
 from services.aggregate.web import add_pages
 from services.aggregate.writer import Applied, Writer, WriterDiedError, WriterError
 from shared.domain.catalog import Catalog
@@ -177,8 +177,7 @@ def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.Ap
         """Read the assigned partitions' end offsets and how far the read model already is."""
         while health.generation == generation:
             try:
-                group = await asyncio.to_thread(offsets.read)
-                applied = await asyncio.to_thread(_applied_offsets, engine)
+                group, applied = await asyncio.to_thread(snapshot, offsets, engine)
             except Exception as exc:
                 log.warning("reading offsets after an assignment failed, retrying: %s", exc)
                 await asyncio.sleep(1.0)
@@ -232,12 +231,9 @@ def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.Ap
 
     @app.timer(interval=settings.aggregate_lag_seconds)
     async def measure_offsets() -> None:
-        """Export lag, committed and applied offsets per partition (committed first: see below)."""
+        """Export lag, committed and applied offsets per partition."""
         try:
-            # Read in this order: the applied offsets only grow, so reading them second can
-            # never show a committed offset beyond them unless events were really skipped.
-            group = await asyncio.to_thread(offsets.read)
-            applied = await asyncio.to_thread(_applied_offsets, engine)
+            group, applied = await asyncio.to_thread(snapshot, offsets, engine)
         except Exception as exc:  # a timer that raises would crash the worker; try again next time
             log.warning("measuring offsets failed: %s", exc)
             return
@@ -247,8 +243,7 @@ def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.Ap
         for (topic, partition), value in group.committed.items():
             metrics.committed_offset.labels(topic, str(partition)).set(value)
         for (topic, partition), value in applied.items():
-            if topic == topic_name:
-                metrics.applied_offset.labels(topic, str(partition)).set(value)
+            metrics.applied_offset.labels(topic, str(partition)).set(value)
 
     add_pages(app, metrics, health, engine)
     return app
@@ -274,11 +269,6 @@ def _hold_back(events: list[Any]) -> None:
     """
     for event in events:
         event.message.acked = True
-
-
-def _applied_offsets(engine: Engine) -> dict[tuple[str, int], int]:
-    with engine.connect() as conn:
-        return read_offsets(conn)
 
 
 def _headers(raw: Any) -> list[tuple[str, bytes]]:

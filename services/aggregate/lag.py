@@ -11,7 +11,9 @@ import threading
 from dataclasses import dataclass
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from sqlalchemy import Engine
 
+from services.aggregate.store import read_offsets
 from shared.settings import Settings
 
 Position = tuple[str, int]
@@ -78,3 +80,14 @@ class OffsetReader:
         """Release the clients."""
         with self._lock:
             self._close()
+
+
+def snapshot(reader: OffsetReader, engine: Engine) -> tuple[GroupOffsets, dict[Position, int]]:
+    """The group's offsets, then the read model's applied offsets of the same topic (blocking).
+
+    In this order: the applied offsets only grow, so reading them second can never show a
+    committed offset beyond them unless events were really skipped.
+    """
+    group = reader.read()
+    with engine.connect() as conn:
+        return group, read_offsets(conn, reader.topic)

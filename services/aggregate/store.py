@@ -166,12 +166,15 @@ def record_offsets(conn: Connection, offsets: Offsets) -> None:
     conn.execute(stmt)
 
 
-def read_offsets(conn: Connection) -> dict[tuple[str, int], int]:
-    """Every partition's applied offset (the offset after the newest event reflected)."""
-    rows = conn.execute(
-        select(applied_offsets.c.topic, applied_offsets.c.partition, applied_offsets.c.next_offset)
+def read_offsets(conn: Connection, topic: str | None = None) -> dict[tuple[str, int], int]:
+    """Each partition's applied offset (the offset after the newest event reflected), of `topic`
+    or of every topic."""
+    query = select(
+        applied_offsets.c.topic, applied_offsets.c.partition, applied_offsets.c.next_offset
     )
-    return {(t, p): n for t, p, n in rows}
+    if topic is not None:
+        query = query.where(applied_offsets.c.topic == topic)
+    return {(t, p): n for t, p, n in conn.execute(query)}
 
 
 def _bump_state(conn: Connection, newest: datetime | None, now: datetime) -> None:

@@ -20,7 +20,7 @@ from kafka import KafkaConsumer, TopicPartition
 from pydantic import ValidationError
 from sqlalchemy import Engine, select
 
-from services.aggregate.lag import OffsetReader, Position
+from services.aggregate.lag import OffsetReader, Position, snapshot
 from services.aggregate.store import read_offsets
 from shared.db.schema import series
 from shared.domain.catalog import Catalog
@@ -167,9 +167,7 @@ def verify(settings: Settings, catalog: Catalog, engine: Engine, attempts: int =
     report = Report()
     try:
         for _ in range(attempts):
-            group = reader.read()
-            with engine.connect() as conn:
-                applied = {p: n for p, n in read_offsets(conn).items() if p[0] == topic}
+            group, applied = snapshot(reader, engine)
             report = Report()
             for position in sorted(group.ends):
                 done, committed = applied.get(position, 0), group.committed.get(position, 0)
@@ -183,7 +181,7 @@ def verify(settings: Settings, catalog: Catalog, engine: Engine, attempts: int =
             report.events = len(events)
             compare(catalog, expected_rows(catalog, events), read_model(engine), report)
             with engine.connect() as conn:
-                moved = {p: n for p, n in read_offsets(conn).items() if p[0] == topic} != applied
+                moved = read_offsets(conn, topic) != applied
             if report.ok or not moved:
                 break
         return report

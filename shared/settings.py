@@ -87,11 +87,44 @@ class Settings(BaseSettings):
         default=Path(tempfile.gettempdir()) / "stadspuls-aggregate",
         description="Folder for the faust worker's local files (the read model is its real state).",
     )
-    # Read by nothing yet: reserved for refusing development defaults (e.g. SQLite, an unset
-    # key secret) in production. Typed now so that a misspelt value fails at start-up.
     environment: Literal["local", "test", "production"] = Field(
         default="local",
-        description="Where it runs: `local`, `test` or `production` (reserved, see README).",
+        description="Where it runs: `local`, `test` or `production` (production refuses development defaults).",
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="How every Kafka client of the project connects."
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        default="SCRAM-SHA-512", description="SASL mechanism (with SASL_PLAINTEXT or SASL_SSL)."
+    )
+    kafka_sasl_username: str | None = Field(default=None, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(default=None, description="SASL password.")
+    kafka_ssl_cafile: Path | None = Field(
+        default=None,
+        description="PEM file of the CA(s) that sign the brokers' certificates (default: the system's).",
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        default=None, description="PEM client certificate for mutual TLS."
+    )
+    kafka_ssl_keyfile: Path | None = Field(
+        default=None, description="PEM private key of the client certificate."
+    )
+    kafka_allow_plaintext: bool = Field(
+        default=False,
+        description="Let production run on PLAINTEXT or SASL_PLAINTEXT Kafka (e.g. inside a private mesh).",
+    )
+    api_anonymous: Literal["all", "final", "none"] = Field(
+        default="all",
+        description="What a read request without a token sees: everything, final values only, or 401.",
+    )
+    oidc_issuer: str | None = Field(
+        default=None, description="OIDC issuer whose bearer tokens the read API accepts."
+    )
+    oidc_audience: str | None = Field(
+        default=None, description="Audience (`aud`) an OIDC token must carry."
+    )
+    oidc_jwks_url: str | None = Field(
+        default=None, description="URL of the issuer's JSON Web Key Set."
     )
     ingest_publish_timeout_seconds: float = Field(
         default=10.0,

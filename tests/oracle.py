@@ -8,12 +8,13 @@ Written from the contract's rules, not from `shared.domain.rollup`: pick each se
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from shared.domain.catalog import RATIO_SCALE, AreaLevel, Catalog, Indikator, Kind
+from shared.domain.catalog import RATIO_SCALE, TOTAL, AreaLevel, Catalog, Indikator, Kind
 from shared.domain.observation import Observation
+from shared.domain.status import Point
 
 SeriesId = tuple[str, str, str, str]  # indicator, area, period, gender
 VIRTUAL_AREAS = {"ytterstaden": "ytterstad", "fokusomraden": "fokus"}
@@ -88,6 +89,17 @@ def oracle_rows(catalog: Catalog, events: Iterable[Observation]) -> dict[SeriesI
         for area in children:
             rows[(indicator_id, area, period, gender)] = walk.row(area)
     return rows
+
+
+def city_points(
+    catalog: Catalog, rows: Mapping[SeriesId, OracleRow], indicator: str
+) -> list[Point]:
+    """The city's total series of one indicator as status points, with origin and coverage."""
+    return [
+        Point.of(k[2], r.value, r.origin, r.coverage)
+        for k, r in rows.items()
+        if k[0] == indicator and k[1] == catalog.root and k[3] == TOTAL and r.value is not None
+    ]
 
 
 @dataclass(frozen=True)

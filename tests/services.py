@@ -20,7 +20,7 @@ from shared.domain.observation import Observation
 from shared.infra.ports import free_port
 from shared.infra.server import stop_process
 from shared.infra.wait import wait_for
-from tests.oracle import OracleRow, SeriesId, close, oracle_rows
+from tests.oracle import OracleRow, SeriesId, city_points, close, oracle_rows
 
 
 @dataclass
@@ -145,18 +145,13 @@ def status_mismatches(
     oracle's city-level rows with the shared status formula."""
     from shared.db.schema import etappmal_status, indicator_status
     from shared.domain.observation import utcnow
-    from shared.domain.status import Point
     from shared.domain.summary import etappmal_summary, indikator_summary
 
     rows = oracle_rows(catalog, events) if rows is None else rows
     now = utcnow()
     expected = {}
     for ind in catalog.indikatorer:
-        points = [
-            Point(k[2], r.value)
-            for k, r in rows.items()
-            if k[0] == ind.id and k[1] == catalog.root and k[3] == "T" and r.value is not None
-        ]
+        points = city_points(catalog, rows, ind.id)
         expected[ind.id] = indikator_summary(catalog, ind.id, points, now)
     with engine.connect() as conn:
         stored = {r.indicator: r.document for r in conn.execute(select(indicator_status))}

@@ -192,13 +192,14 @@ class Projector:
     def _indikator_summary(
         self, conn: Connection, indicator_id: str, now: datetime
     ) -> IndikatorDocument:
-        query = select(series.c.period, series.c.value).where(
-            series.c.indicator == indicator_id,
-            series.c.area == self.catalog.root,
-            series.c.gender == TOTAL,
-            series.c.value.is_not(None),
+        c = series.c
+        query = select(c.period, c.value, c.origin, c.coverage).where(
+            c.indicator == indicator_id,
+            c.area == self.catalog.root,
+            c.gender == TOTAL,
+            c.value.is_not(None),
         )
-        points = [Point(r.period, r.value) for r in conn.execute(query)]
+        points = [Point.of(*r) for r in conn.execute(query)]
         return indikator_summary(self.catalog, indicator_id, points, now, self.thresholds)
 
     def _stored_indikator_docs(self, conn: Connection) -> dict[str, IndikatorDocument]:

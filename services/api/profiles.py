@@ -85,7 +85,10 @@ def profile_rows(
             continue
         latest = max(own, key=lambda r: (r["period_start"], r["period"]), default=None)
         summary = indikator_summary(
-            catalog, ind.id, [Point(r["period"], float(r["value"])) for r in own], now
+            catalog,
+            ind.id,
+            [Point.of(r["period"], float(r["value"]), r["origin"], r["coverage"]) for r in own],
+            now,
         )
         value = None if latest is None else float(latest["value"])
         city_value = None if latest is None else city.get((ind.id, latest["period"]))

@@ -70,6 +70,7 @@ PROFILE_COLUMNS = (
     "numerator",
     "denominator",
     "origin",
+    "coverage",
     "received_at",
 )
 
@@ -162,14 +163,15 @@ def points(
 ) -> dict[str, list[Point]]:
     """Every value of the series of one area and gender, by indicator."""
     c = series.c
-    query = select(c.indicator, c.period, c.value).where(
+    query = select(c.indicator, c.period, c.value, c.origin, c.coverage).where(
         c.area == area, c.gender == gender, c.value.is_not(None)
     )
     if indicators is not None:
         query = query.where(c.indicator.in_(indicators))
     result: dict[str, list[Point]] = {}
     for row in conn.execute(query):
-        result.setdefault(row.indicator, []).append(Point(row.period, float(row.value)))
+        point = Point.of(row.period, float(row.value), row.origin, row.coverage)
+        result.setdefault(row.indicator, []).append(point)
     return result
 
 

@@ -23,6 +23,8 @@ RATIO_SCALE: dict[str, float] = {
 }
 # Units of a share: a part of a whole, so 0 ≤ numerator ≤ denominator and 0 ≤ value ≤ scale.
 SHARE_UNITS = frozenset({"percent", "share"})
+# The least share of an area's children that must report before its computed value is judged.
+DEFAULT_MIN_COVERAGE = 0.8
 DURATION = re.compile(r"^P(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<days>\d+)D)?$")
 
 
@@ -207,6 +209,12 @@ class Indikator(_Frozen):
     )
     grace: Duration = Field(
         default=Duration(days=30), description="Slack before the indicator counts as stale."
+    )
+    min_coverage: float = Field(
+        default=DEFAULT_MIN_COVERAGE,
+        gt=0,
+        le=1,
+        description="Least coverage (share of children reporting) of a judged computed value.",
     )
     sources: tuple[str, ...] = ()
     risk_group: RiskGroup | None = None

@@ -51,6 +51,8 @@ class InputsDocument(TypedDict, total=False):
     ratio: float | None
     baseline_period: str | None
     latest_period: str | None
+    x0_source: str | None
+    coverage: float | None
 
 
 class StatusFields(TypedDict):

@@ -41,6 +41,7 @@ class Reason(StrEnum):
     FEWER_THAN_TWO_PERIODS = "fewer_than_two_periods"
     NO_DATA_AFTER_BASELINE = "no_data_after_baseline"
     STALE = "stale"
+    LOW_COVERAGE = "low_coverage"
     NO_TARGET = "no_target"
     BAD_PERIOD = "bad_period"
     INVALID_VALUE = "invalid_value"
@@ -80,8 +81,9 @@ def cagr(x_from: float, x_to: float, years: float) -> float | None:
     if x_to == 0:
         return -1.0
     try:
-        # expm1/log rather than pow − 1, so tiny changes keep their sign instead of rounding to 0.
-        value = math.expm1(math.log(x_to / x_from) / years)
+        # expm1/log rather than pow − 1, so tiny changes keep their sign instead of rounding to 0;
+        # a difference of logs, as x_to / x_from over- or underflows for far-apart values.
+        value = math.expm1((math.log(x_to) - math.log(x_from)) / years)
     except (OverflowError, ValueError, ZeroDivisionError):
         return None
     return value if math.isfinite(value) else None
@@ -150,8 +152,10 @@ def judge(
     out["cagr_required"] = required
     if direction.sign * required <= 0:
         # A target not beyond the baseline asks to hold the line, where R means nothing: falling
-        # behind it is a setback (or no progress, when the change is within the flat band).
-        lost = StatusCode.FORSAMRING if trend is Trend.FORSAMRING else StatusCode.INGEN_FRAMGANG
+        # behind it is a setback (or no progress, when the change is within the flat band). The
+        # data fell even when the trend says forbattring: only the zero replacement makes a fall
+        # to 0 look like a rise (0.0002 → 0 is computed as 0.0002 → 0.001).
+        lost = StatusCode.INGEN_FRAMGANG if trend is Trend.OFORANDRAD else StatusCode.FORSAMRING
         status = StatusCode.UPPNATT if reached else lost
         return out | {"status": status, "reason": Reason.TARGET_NOT_BEYOND_BASELINE}
     ratio = actual / required

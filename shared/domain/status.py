@@ -37,6 +37,7 @@ __all__ = [
     "StatusResult",
     "Thresholds",
     "Trend",
+    "X0Source",
     "assess",
     "cagr",
     "classify_ratio",
@@ -45,12 +46,35 @@ __all__ = [
 ]
 
 
+class X0Source(StrEnum):
+    """Where x₀ comes from: the catalog's baseline, or the series' first period with data."""
+
+    BASELINE = "baseline"
+    FIRST_PERIOD = "first_period"
+
+
 @dataclass(frozen=True)
 class Point:
-    """One value of a series at a period."""
+    """One value of a series at a period; a computed value carries its coverage."""
 
     period: str
     value: float
+    computed: bool = False
+    coverage: float | None = None
+
+    @classmethod
+    def of(cls, period: str, value: float, origin: str | None, coverage: float | None) -> Point:
+        """A point of a read-model row: its origin (`reported`/`computed`) and coverage."""
+        return cls(period, value, origin == "computed", coverage)
+
+    def too_thin(self, min_coverage: float | None) -> bool:
+        """A computed value whose coverage is below `min_coverage`: shown, never judged."""
+        return (
+            self.computed
+            and min_coverage is not None
+            and self.coverage is not None
+            and self.coverage < min_coverage
+        )
 
 
 @dataclass(frozen=True)
@@ -71,6 +95,8 @@ class StatusResult:
     ratio: float | None = None
     baseline_period: str | None = None
     latest_period: str | None = None
+    x0_source: X0Source | None = None
+    coverage: float | None = None
 
     def as_dict(self) -> InputsDocument:
         """JSON-native form (enums as their string values)."""
@@ -78,9 +104,9 @@ class StatusResult:
         return cast(InputsDocument, fields)
 
 
-def _series(points: Sequence[Point]) -> dict[Period, float] | Reason:
+def _series(points: Sequence[Point]) -> dict[Period, Point] | Reason:
     """Points by period (a later point for the same period wins), or why they are unusable."""
-    series: dict[Period, float] = {}
+    series: dict[Period, Point] = {}
     for point in points:
         try:
             period = parse_period(point.period)
@@ -92,7 +118,7 @@ def _series(points: Sequence[Point]) -> dict[Period, float] | Reason:
             return Reason.INVALID_VALUE
         if not math.isfinite(value):
             return Reason.INVALID_VALUE
-        series[period] = value
+        series[period] = replace(point, value=value)
     return series
 
 
@@ -104,9 +130,10 @@ def assess(
     *,
     stale: bool = False,
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    min_coverage: float | None = None,
 ) -> StatusResult:
     """Judge a series against its baseline and target (UN SDG progress assessment)."""
-    result = _assess(points, direction, baseline, target, thresholds)
+    result = _assess(points, direction, baseline, target, thresholds, min_coverage)
     if stale and result.status is not StatusCode.SAKNAR_DATA:
         return replace(result, status=StatusCode.SAKNAR_DATA, reason=Reason.STALE)
     return result
@@ -118,6 +145,7 @@ def _assess(
     baseline: Baseline | None,
     target: Target | None,
     th: Thresholds,
+    min_coverage: float | None,
 ) -> StatusResult:
     series = _series(points)
     if isinstance(series, Reason):
@@ -125,33 +153,39 @@ def _assess(
     if not series:
         return StatusResult(StatusCode.SAKNAR_DATA, reason=Reason.NO_DATA)
     latest = max(series)
-    xt, t = series[latest], latest.decimal_start
-    if len(series) < 2:
-        return StatusResult(
-            StatusCode.SAKNAR_DATA,
-            reason=Reason.FEWER_THAN_TWO_PERIODS,
-            xt=xt,
-            t=t,
-            latest_period=latest.text,
-        )
+    last = series[latest]
+    seen: dict[str, Any] = {
+        "xt": last.value,
+        "t": latest.decimal_start,
+        "latest_period": latest.text,
+        "coverage": last.coverage if last.computed else None,
+    }
+    if last.too_thin(min_coverage):
+        return StatusResult(StatusCode.SAKNAR_DATA, reason=Reason.LOW_COVERAGE, **seen)
+    judged = {p: point.value for p, point in series.items() if not point.too_thin(min_coverage)}
     if baseline is None:
-        start = min(series)
-        x0 = series[start]
+        # Without a baseline x₀ is the first judged period, so two periods are needed.
+        if len(judged) < 2:
+            return StatusResult(
+                StatusCode.SAKNAR_DATA, reason=Reason.FEWER_THAN_TWO_PERIODS, **seen
+            )
+        start, source = min(judged), X0Source.FIRST_PERIOD
+        x0 = judged[start]
     else:
         try:
             start = parse_period(baseline.period)
         except PeriodError:
             return StatusResult(StatusCode.SAKNAR_DATA, reason=Reason.BAD_PERIOD)
-        x0 = float(baseline.value)
-    t0 = start.decimal_start
+        x0, source = float(baseline.value), X0Source.BASELINE
+    t0, xt, t = start.decimal_start, seen["xt"], seen["t"]
     x_target = None if target is None else float(target.value)
     t_target = None if target is None else float(target.year)
     numbers = {"x0": x0, "t0": t0, "xt": xt, "t": t, "x_target": x_target, "t_target": t_target}
     verdict = judge(direction, th, x0=x0, t0=t0, xt=xt, t=t, x_target=x_target, t_target=t_target)
     # Non-finite inputs (already judged invalid) are reported as null to keep answers JSON-native.
     shown = {k: v if v is None or math.isfinite(v) else None for k, v in numbers.items()}
-    fields: dict[str, Any] = verdict | shown
-    return StatusResult(**fields, baseline_period=start.text, latest_period=latest.text)
+    fields: dict[str, Any] = seen | verdict | shown
+    return StatusResult(**fields, baseline_period=start.text, x0_source=source)
 
 
 def combine(statuses: Sequence[StatusCode]) -> tuple[StatusCode, dict[str, int]]:

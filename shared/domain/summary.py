@@ -61,7 +61,13 @@ def indikator_summary(
         latest, indicator.cadence, indicator.publication_lag, indicator.grace, now.date()
     )
     result = assess(
-        points, indicator.direction, baseline, target, stale=stale, thresholds=thresholds
+        points,
+        indicator.direction,
+        baseline,
+        target,
+        stale=stale,
+        thresholds=thresholds,
+        min_coverage=indicator.min_coverage,
     )
     latest_value = next((p.value for p in points if latest and p.period == latest.text), None)
     return {

@@ -16,11 +16,10 @@ from bench.api.dataset import Dataset
 from shared.catalog.loader import default_catalog
 from shared.domain.observation import Observation, utcnow
 from shared.domain.periods import parse_period
-from shared.domain.status import Point
 from shared.domain.summary import etappmal_summary, indikator_summary
 from shared.infra.wait import wait_for
 from tests.e2e.client import INDICATOR, create_key
-from tests.oracle import OracleRow, close, oracle_rows
+from tests.oracle import OracleRow, city_points, close, oracle_rows
 from tests.services import read_metric
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -70,15 +69,9 @@ def test_a_realistic_year_reads_back_as_the_oracle_computes_it(stack: dict[str, 
     rows = oracle_rows(catalog, events)
     now = utcnow()
 
-    def city_points(indicator: str) -> list[Point]:
-        return [
-            Point(k[2], r.value)
-            for k, r in rows.items()
-            if k[0] == indicator and k[1] == catalog.root and k[3] == "T" and r.value is not None
-        ]
-
     expected_ind = {
-        i.id: indikator_summary(catalog, i.id, city_points(i.id), now) for i in catalog.indikatorer
+        i.id: indikator_summary(catalog, i.id, city_points(catalog, rows, i.id), now)
+        for i in catalog.indikatorer
     }
 
     # every etappmål's status, and each of its indicators' inputs

@@ -20,7 +20,9 @@ from shared.domain.status import (
     StatusResult,
     Thresholds,
     Trend,
+    X0Source,
     assess,
+    cagr,
     classify_ratio,
     classify_trend,
     combine,
@@ -191,12 +193,48 @@ def test_no_data_and_a_single_period_are_saknar_data() -> None:
         None,
         Reason.NO_DATA,
     )
-    one = assess(series(("2022", 66)), UP, base("2019", 60), goal(75, 2030))
+    one = assess(series(("2022", 66)), UP, None, goal(75, 2030))
     assert verdict(one) == (S.SAKNAR_DATA, None, Reason.FEWER_THAN_TWO_PERIODS)
-    assert (one.xt, one.latest_period, one.ratio) == (66, "2022", None)
+    assert (one.xt, one.latest_period, one.ratio, one.x0, one.x0_source) == (
+        66,
+        "2022",
+        None,
+        None,
+        None,
+    )
     # Two versions of one period are one period; the later point wins.
     dup = assess(series(("2022", 1), ("2022", 66)), UP, None, None)
     assert (dup.reason, dup.xt) == (Reason.FEWER_THAN_TWO_PERIODS, 66)
+
+
+def test_a_catalog_baseline_and_one_period_after_it_give_a_status() -> None:
+    # behorighet-gymnasiet: baseline 2019: 86.2, target 92 by 2030, the first real value 2024: 88.1.
+    # CAGR_actual = (88.1/86.2)^(1/5) − 1 = exp(0.0218024 / 5) − 1 = 0.0043700
+    # CAGR_required = (92/86.2)^(1/11) − 1 = exp(0.0651184 / 11) − 1 = 0.0059374
+    # R = 0.0043700 / 0.0059374 = 0.7360 → viss_framgang; 0.44 %/year is inside the flat band.
+    r = assess(series(("2024", 88.1)), UP, base("2019", 86.2), goal(92, 2030))
+    assert verdict(r) == (S.VISS_FRAMGANG, Trend.OFORANDRAD, None)
+    assert (r.x0, r.t0, r.xt, r.t, r.x0_source) == (86.2, 2019, 88.1, 2024, X0Source.BASELINE)
+    assert r.cagr_actual == pytest.approx(0.0043700, abs=1e-7)
+    assert r.cagr_required == pytest.approx(0.0059374, abs=1e-7)
+    assert r.ratio == pytest.approx(0.7360, abs=1e-4)
+    assert r.as_dict()["x0_source"] == "baseline"
+
+
+def test_an_observation_of_the_baseline_period_itself_is_not_after_it() -> None:
+    r = assess(series(("2019", 87.0)), UP, base("2019", 86.2), goal(92, 2030))
+    assert verdict(r) == (S.SAKNAR_DATA, None, Reason.NO_DATA_AFTER_BASELINE)
+    assert (r.x0, r.xt, r.x0_source) == (86.2, 87.0, X0Source.BASELINE)
+
+
+def test_without_a_baseline_x0_is_the_first_period() -> None:
+    r = assess(series(("2024", 88.1), ("2019", 86.2)), UP, None, goal(92, 2030))
+    assert (r.status, r.x0, r.baseline_period, r.x0_source) == (
+        S.VISS_FRAMGANG,
+        86.2,
+        "2019",
+        X0Source.FIRST_PERIOD,
+    )
 
 
 @pytest.mark.parametrize("baseline_period", ["2022", "2023", "2022-HT"])
@@ -281,6 +319,26 @@ def test_target_behind_the_baseline_is_a_floor(latest: float, expected: StatusCo
     assert (r.status, r.reason, r.ratio) == (expected, Reason.TARGET_NOT_BEYOND_BASELINE, None)
 
 
+def test_a_fall_to_zero_below_a_floor_is_forsamring_though_the_rates_say_forbattring() -> None:
+    # Increase, 2011: 0.0002 → 2013: 0.0, target 0.0002 (= x₀) by 2035. The zero replacement makes
+    # the rate (0.001/0.0002)^(1/2) − 1 = +1.2361 (trend forbattring), but the data fell below the
+    # floor: a setback, as the floor rule says (ingen_framgang only within the flat band).
+    r = assess(series(("2011", 0.0002), ("2013", 0.0)), UP, None, goal(0.0002, 2035))
+    assert verdict(r) == (S.FORSAMRING, Trend.FORBATTRING, Reason.TARGET_NOT_BEYOND_BASELINE)
+    assert r.cagr_actual == pytest.approx(math.sqrt(5) - 1)
+    assert (r.cagr_required, r.ratio, r.xt) == (0, None, 0)
+
+
+def test_rates_between_far_apart_values_use_a_difference_of_logs() -> None:
+    # 1e-300 / 1e300 underflows to 0 before the log; ln 1e-300 − ln 1e300 = −1381.55 does not.
+    # Decrease 2010: 1e300 → 2020: 1e-300, target 1.0 by 2030: reached.
+    r = assess(series(("2010", 1e300), ("2020", 1e-300)), DOWN, None, goal(1.0, 2030))
+    assert (r.status, r.reason) == (S.UPPNATT, None)
+    assert r.cagr_actual == pytest.approx(-1.0)
+    assert r.cagr_required == pytest.approx(math.expm1(-math.log(1e300) / 20))
+    assert cagr(1e-300, 1e300, 1000) == pytest.approx(math.expm1(2 * math.log(1e300) / 1000))
+
+
 def test_zero_values_are_replaced_in_rates_but_not_in_the_comparison() -> None:
     # Decrease to zero: CAGR_required = (0.001/10)^(1/10) − 1 = 10^(−0.4) − 1 = −0.601893;
     # CAGR_actual = (5/10)^(1/5) − 1 = −0.129449; R = 0.2151 → ingen_framgang (the method is harsh
@@ -322,6 +380,45 @@ def test_odd_numbers_are_saknar_data_with_a_reason(
     json.dumps(r.as_dict(), allow_nan=False)
 
 
+# --- coverage of computed values ---------------------------------------------------------------
+
+RINKEBY_ONLY = 1 / 13  # one of the city's 13 stadsdelsområden has a value
+
+
+def test_a_computed_latest_value_below_min_coverage_is_shown_not_judged() -> None:
+    pts = [Point("2019", 86.2, True, 1.0), Point("2024", 71.0, True, RINKEBY_ONLY)]
+    r = assess(pts, UP, base("2019", 86.2), goal(92, 2030), min_coverage=0.8)
+    assert verdict(r) == (S.SAKNAR_DATA, None, Reason.LOW_COVERAGE)
+    assert (r.xt, r.latest_period, r.coverage) == (71.0, "2024", RINKEBY_ONLY)
+    assert (r.x0, r.cagr_actual, r.ratio) == (None, None, None)
+    # Stale or not, low coverage is the reason (staleness replaces only a standing status).
+    stale = assess(pts, UP, base("2019", 86.2), goal(92, 2030), stale=True, min_coverage=0.8)
+    assert stale.reason is Reason.LOW_COVERAGE
+
+
+@pytest.mark.parametrize(
+    ("point", "status"),
+    [
+        (Point("2024", 88.1, False, RINKEBY_ONLY), S.VISS_FRAMGANG),  # reported: judged as before
+        (Point("2024", 88.1, True, 0.8), S.VISS_FRAMGANG),  # at the bound: judged
+        (Point("2024", 88.1, True, math.nextafter(0.8, 0)), S.SAKNAR_DATA),
+        (Point("2024", 88.1, True, None), S.VISS_FRAMGANG),  # no coverage known: judged
+    ],
+)
+def test_min_coverage_applies_to_computed_values_only(point: Point, status: StatusCode) -> None:
+    r = assess([point], UP, base("2019", 86.2), goal(92, 2030), min_coverage=0.8)
+    assert r.status is status
+    assert assess([point], UP, base("2019", 86.2), goal(92, 2030)).status is S.VISS_FRAMGANG
+
+
+def test_an_earlier_thin_value_is_not_taken_as_x0() -> None:
+    pts = [Point("2018", 10.0, True, 0.25), Point("2019", 60, True, 1.0), Point("2022", 66)]
+    r = assess(pts, UP, None, goal(75, 2030), min_coverage=0.8)
+    assert (r.x0, r.baseline_period, r.status) == (60, "2019", S.I_FAS)
+    alone = assess(pts[:1] + pts[2:], UP, None, goal(75, 2030), min_coverage=0.8)
+    assert alone.reason is Reason.FEWER_THAN_TWO_PERIODS
+
+
 def test_mixed_period_types_use_decimal_positions() -> None:
     # Yearly baseline (2019.0) against a monthly latest value (2024-07 → 2024.5): 5.5 years.
     r = assess(series(("2024-06", 62), ("2024-07", 66)), UP, base("2019", 60), goal(75, 2030))
@@ -357,6 +454,8 @@ def judged(draw: st.DrawFn) -> Case:
                 st.sampled_from(["2020", "2021-T2", "2022-Q4", "2023-07", "2024-HT"]), st.text()
             ),
             st.floats(),
+            st.booleans(),
+            st.none() | st.floats(0, 1),
         ),
         max_size=6,
     ),
@@ -364,6 +463,7 @@ def judged(draw: st.DrawFn) -> Case:
     st.none() | st.builds(base, st.sampled_from(["2019", "2023-VT", "x"]), st.floats()),
     st.none() | st.builds(goal, st.floats(), st.integers(-5000, 5000)),
     st.booleans(),
+    st.none() | st.floats(0.01, 1),
 )
 def test_assess_never_raises_and_is_json_native(
     pts: list[Point],
@@ -371,8 +471,9 @@ def test_assess_never_raises_and_is_json_native(
     baseline: Baseline | None,
     target: Target | None,
     stale: bool,
+    min_coverage: float | None,
 ) -> None:
-    r = assess(pts, direction, baseline, target, stale=stale)
+    r = assess(pts, direction, baseline, target, stale=stale, min_coverage=min_coverage)
     assert r.status in set(StatusCode)
     json.dumps(r.as_dict(), allow_nan=False)
     if r.reason is None:  # a plain judgement, so R exists and decides unless the target is reached
@@ -417,6 +518,32 @@ def test_rescaling_all_values_leaves_the_ratio_unchanged(case: Case, k: float) -
         goal(target.value * k, target.year),
     )
     assert scaled.ratio == pytest.approx(assess(pts, direction, baseline, target).ratio, rel=1e-6)
+
+
+@given(judged())
+def test_with_a_baseline_only_the_latest_period_matters(case: Case) -> None:
+    pts, direction, baseline, target = case
+    latest = max(pts[1:], key=lambda p: p.period)
+    alone = assess([latest], direction, baseline, target)
+    assert alone == assess(pts, direction, baseline, target)
+    assert (alone.x0, alone.x0_source) == (baseline.value, X0Source.BASELINE)
+
+
+@given(judged(), st.floats(0.01, 1), st.floats(0, 1))
+def test_a_thin_computed_latest_value_is_never_judged(
+    case: Case, min_coverage: float, coverage: float
+) -> None:
+    pts, direction, baseline, target = case
+    latest = max(pts[1:], key=lambda p: p.period)
+    computed = [p if p is not latest else replace(p, computed=True, coverage=coverage) for p in pts]
+    r = assess(computed, direction, baseline, target, min_coverage=min_coverage)
+    if coverage < min_coverage:
+        assert (r.status, r.reason, r.coverage) == (S.SAKNAR_DATA, Reason.LOW_COVERAGE, coverage)
+    else:
+        assert replace(r, coverage=None) == assess(pts, direction, baseline, target)
+    reported = [replace(p, coverage=coverage) for p in pts]
+    judged_as_before = assess(reported, direction, baseline, target, min_coverage=min_coverage)
+    assert judged_as_before == assess(pts, direction, baseline, target)
 
 
 @given(judged(), st.randoms())

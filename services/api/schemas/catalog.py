@@ -7,6 +7,7 @@ from pydantic import Field
 from services.api.schemas.common import AnswerModel, Page
 from services.api.schemas.status import BaselineOut, ResponsibleOut, StatusInputs, TargetOut
 from shared.domain.catalog import (
+    DEFAULT_MIN_COVERAGE,
     AreaLevel,
     Direction,
     Gender,
@@ -88,6 +89,11 @@ class IndikatorBase(AnswerModel):
     )
     grace: str = Field(
         default="P30D", description="Slack before it counts as stale (ISO 8601).", examples=["P30D"]
+    )
+    min_coverage: float = Field(
+        default=DEFAULT_MIN_COVERAGE,
+        description="Least coverage of a computed value that is judged (below: low_coverage).",
+        examples=[0.8],
     )
     sources: list[str] = Field(
         default_factory=list,

@@ -85,6 +85,16 @@ class StatusInputs(AnswerModel):
         default=None, description="Period of x₀.", examples=["2019"]
     )
     latest_period: str | None = Field(default=None, description="Period of xₜ.", examples=["2024"])
+    x0_source: str | None = Field(
+        default=None,
+        description="Where x₀ comes from: baseline (the catalog's) or first_period (of the data).",
+        examples=["baseline"],
+    )
+    coverage: float | None = Field(
+        default=None,
+        description="Coverage of xₜ when it is computed from the children (null when reported).",
+        examples=[1.0],
+    )
 
 
 class StatusCounts(AnswerModel):

@@ -128,7 +128,8 @@ def test_indicators_cover_kinds_levels_genders_and_period_types(catalog: Catalog
     assert {PeriodType.YEAR, PeriodType.TERTIAL} <= types
     assert types & {PeriodType.MONTH, PeriodType.QUARTER}
     assert catalog.indicator["behorighet-gymnasiet-ak9"].cadence.iso() == "P1Y"
-    assert catalog.indicator["otrygghet-bostadsomradet"].cadence.iso() == "P2Y"
+    # Trygghetsmätningen ran every third year, 2008–2020.
+    assert catalog.indicator["otrygghet-bostadsomradet"].cadence.iso() == "P3Y"
 
 
 def test_ratio_shares_are_percent(catalog: Catalog) -> None:

@@ -96,6 +96,9 @@ def test_a_good_file_loads_and_stadsdelar_inherit_area_flags() -> None:
     assert catalog.area["rinkeby"].ytterstad
     assert catalog.indicator["behorighet-gymnasiet-ak9"].publication_lag.iso() == "P4M"
     assert catalog.indicator["ohalsotal"].grace.iso() == "P30D"
+    assert catalog.indicator["ohalsotal"].min_coverage == 0.8  # the default
+    custom = load_catalog_text(edit("    unit: dagar\n", "    unit: dagar\n    min_coverage: 1\n"))
+    assert custom.indicator["ohalsotal"].min_coverage == 1.0
 
 
 def test_unknown_kind_is_reported_at_its_value_with_the_allowed_values() -> None:
@@ -219,6 +222,27 @@ BROKEN = [
         "indikatorer[1].min",
         "valid number",
         id="bound-not-a-number",
+    ),
+    pytest.param(
+        ("    unit: dagar\n", "    unit: dagar\n    min_coverage: 0\n"),
+        "0\n    kind",
+        "indikatorer[1].min_coverage",
+        "greater than 0",
+        id="min-coverage-zero",
+    ),
+    pytest.param(
+        ("    unit: dagar\n", "    unit: dagar\n    min_coverage: 1.5\n"),
+        "1.5",
+        "indikatorer[1].min_coverage",
+        "less than or equal to 1",
+        id="min-coverage-above-one",
+    ),
+    pytest.param(
+        ("    unit: dagar\n", "    unit: dagar\n    min_coverage: most\n"),
+        "most",
+        "indikatorer[1].min_coverage",
+        "valid number",
+        id="min-coverage-not-a-number",
     ),
     pytest.param(
         ("kind: level", "kind: count\n    min: -1"),
@@ -370,10 +394,11 @@ def test_catalog_document_has_every_contract_field_as_json() -> None:
     assert set(goal["target"]) >= {"value", "year"}
     assert goal["responsible"][0] == {"namnd": "utbildningsnamnden", "role": "huvudansvarig"}
     ind = next(i for i in doc["indikatorer"] if i["id"] == "otrygghet-bostadsomradet")
-    assert (ind["cadence"], ind["risk_group"], ind["baseline"]) == (
-        "P2Y",
+    assert (ind["cadence"], ind["risk_group"], ind["baseline"], ind["min_coverage"]) == (
+        "P3Y",
         "sakerhet_trygghet",
         None,
+        0.8,
     )
     root = next(a for a in doc["omraden"] if a["id"] == "stockholm")
     assert root["parent"] is None

@@ -42,7 +42,8 @@ def _settings() -> Settings:
     except ValidationError as exc:  # one line per problem; the input (secrets) is never shown
         for error in exc.errors():
             where = ".".join(str(part) for part in error["loc"])
-            typer.echo(f"invalid settings: {where + ': ' if where else ''}{error['msg']}", err=True)
+            why = error["msg"].removeprefix("Value error, ")
+            typer.echo(f"invalid settings: {where + ': ' if where else ''}{why}", err=True)
         raise typer.Exit(2) from None
 
 

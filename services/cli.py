@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import httpx
 import typer
+from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
 from shared.domain.catalog import Catalog
@@ -36,7 +37,26 @@ SERVICES = ("ingest", "aggregate", "api")
 
 
 def _settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:  # one line per problem; the input (secrets) is never shown
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"])
+            why = error["msg"].removeprefix("Value error, ")
+            typer.echo(f"invalid settings: {where + ': ' if where else ''}{why}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _probe(settings: Settings) -> None:
+    """Exit with the reason when Kafka cannot be used as configured (bounded, never a hang)."""
+    from shared.kafka_probe import KafkaProbeError, probe_kafka
+    from shared.kafka_security import KafkaSecurityError
+
+    try:
+        probe_kafka(settings)
+    except (KafkaProbeError, KafkaSecurityError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -96,6 +116,8 @@ def up(
             bootstrap = _start_kafka(supervisor, folder, stopping)
             env["STADSPULS_KAFKA_BOOTSTRAP"] = bootstrap
             settings = Settings(kafka_bootstrap=bootstrap)
+        else:
+            _probe(settings)
         if stopping.is_set():
             return
         ensure_topics(settings)
@@ -171,14 +193,13 @@ def _answers(http: httpx.Client, url: str) -> Callable[[], bool]:
     return lambda: http.get(url).status_code == 200
 
 
-def _log_settings() -> Settings:
-    """Settings of a command that reads the canonical topic: the cluster must be named."""
+def _kafka_settings() -> Settings:
+    """Settings of a command that uses Kafka: the cluster is named and answers as configured."""
     settings = _settings()
     if not settings.kafka_bootstrap:
-        typer.echo(
-            "set STADSPULS_KAFKA_BOOTSTRAP to the cluster holding the canonical topic", err=True
-        )
+        typer.echo("set STADSPULS_KAFKA_BOOTSTRAP to the Kafka cluster", err=True)
         raise typer.Exit(2)
+    _probe(settings)
     return settings
 
 
@@ -264,7 +285,7 @@ def topics() -> None:
     """Create the project's Kafka topics on the configured cluster (existing ones are kept)."""
     from shared.topics import ensure_topics
 
-    for name in ensure_topics(_settings()):
+    for name in ensure_topics(_kafka_settings()):
         typer.echo(name)
 
 
@@ -277,7 +298,7 @@ def rebuild_command(
 
     from services.aggregate.rebuild import ActiveWorkersError, rebuild
 
-    settings = _log_settings()
+    settings = _kafka_settings()
     if not yes:
         where = make_url(settings.database_url).render_as_string(hide_password=True)
         typer.confirm(
@@ -301,7 +322,7 @@ def verify_command(
     from services.aggregate.verify import verify
     from shared.db.engine import make_engine
 
-    settings = _log_settings()
+    settings = _kafka_settings()
     engine = make_engine(settings.database_url)
     try:
         report = verify(settings, _load_catalog(settings), engine)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from shared.infra.kafka import create_topics
+from shared.infra.kafka_admin import create_topics
+from shared.kafka_security import client_options
 from shared.settings import Settings
 
 
@@ -28,10 +29,10 @@ TOPICS = (
 
 def ensure_topics(settings: Settings, partitions: int | None = None) -> list[str]:
     """Create every project topic that is missing (existing ones are left as they are)."""
-    assert settings.kafka_bootstrap, "STADSPULS_KAFKA_BOOTSTRAP must be set"
+    options = client_options(settings)
     names = []
     for spec in TOPICS:
         name = settings.topic(spec.name)
-        create_topics(settings.kafka_bootstrap, [name], partitions or spec.partitions, spec.config)
+        create_topics(options, [name], partitions or spec.partitions, spec.config)
         names.append(name)
     return names

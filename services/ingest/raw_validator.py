@@ -28,6 +28,7 @@ from shared.domain.catalog import Catalog
 from shared.domain.event import encode_event, raw_message_id
 from shared.domain.observation import utcnow
 from shared.domain.validation import ErrorCode, Scopes, ValidRow, iso_utc, validate_row
+from shared.kafka_security import client_options
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class RawValidator:
         while not stop.is_set():
             consumer = AIOKafkaConsumer(
                 self.raw,
-                bootstrap_servers=self.settings.kafka_bootstrap,
+                **client_options(self.settings),
                 group_id=self.group,
                 client_id="stadspuls-ingest-raw",
                 enable_auto_commit=False,

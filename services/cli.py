@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import httpx
 import typer
+from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
 from shared.domain.catalog import Catalog
+from shared.production import EXIT_CONFIG, RefusedToStartError, check_production
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -35,8 +37,23 @@ app.add_typer(db_app, name="db")
 SERVICES = ("ingest", "aggregate", "api")
 
 
+def _read_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        typer.echo(f"stadspuls: invalid settings: {exc}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from exc
+
+
 def _settings() -> Settings:
-    return Settings()
+    """Settings of a command that uses Kafka or the database: in production, guarded."""
+    settings = _read_settings()
+    try:
+        check_production(settings)
+    except RefusedToStartError as exc:
+        typer.echo(f"stadspuls: {exc}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from exc
+    return settings
 
 
 @app.command()
@@ -57,7 +74,7 @@ def serve(
         raise typer.BadParameter(
             f"unknown service {service!r}; choose one of {', '.join(SERVICES)}"
         )
-    serve_service(service, _settings(), log_file, verbose)
+    serve_service(service, _read_settings(), log_file, verbose)  # which guards production
 
 
 @app.command()

@@ -45,14 +45,18 @@ def _read_settings() -> Settings:
         raise typer.Exit(EXIT_CONFIG) from exc
 
 
+def _refused(exc: RefusedToStartError) -> typer.Exit:
+    typer.echo(f"stadspuls: {exc}", err=True)
+    return typer.Exit(EXIT_CONFIG)
+
+
 def _settings() -> Settings:
     """Settings of a command that uses Kafka or the database: in production, guarded."""
     settings = _read_settings()
     try:
         check_production(settings)
     except RefusedToStartError as exc:
-        typer.echo(f"stadspuls: {exc}", err=True)
-        raise typer.Exit(EXIT_CONFIG) from exc
+        raise _refused(exc) from exc
     return settings
 
 
@@ -92,13 +96,17 @@ def up(
 
     The console shows what starts, the URLs, then the services' warnings and errors and the
     supervisor's news; every line of every part is in the logs in the work folder."""
+    from services.ingest.throttle import source_throttle
     from shared.db.engine import upgrade
     from shared.infra.supervisor import Part, Supervisor
     from shared.topics import ensure_topics
 
     stopping = _stop_on_signals()
     settings = _settings()
-    _load_catalog(settings)
+    try:  # what ingest would refuse, refused before anything starts
+        source_throttle(settings, _load_catalog(settings))
+    except RefusedToStartError as exc:
+        raise _refused(exc) from exc
     folder = workdir or Path(tempfile.mkdtemp(prefix="stadspuls-up-"))
     folder.mkdir(parents=True, exist_ok=True)
     parts = ([] if settings.kafka_bootstrap else ["broker"]) + list(SERVICES)

@@ -40,9 +40,12 @@ SERVICES = ("ingest", "aggregate", "api")
 def _read_settings() -> Settings:
     try:
         return Settings()
-    except ValidationError as exc:
-        typer.echo(f"stadspuls: invalid settings: {exc}", err=True)
-        raise typer.Exit(EXIT_CONFIG) from exc
+    except ValidationError as exc:  # one line per problem; the input (secrets) is never shown
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"])
+            why = error["msg"].removeprefix("Value error, ")
+            typer.echo(f"invalid settings: {where + ': ' if where else ''}{why}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _refused(exc: RefusedToStartError) -> typer.Exit:

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
 from shared.domain.catalog import Catalog
+from shared.production import EXIT_CONFIG, RefusedToStartError, check_production
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ app.add_typer(db_app, name="db")
 SERVICES = ("ingest", "aggregate", "api")
 
 
-def _settings() -> Settings:
+def _read_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:  # one line per problem; the input (secrets) is never shown
@@ -45,6 +46,21 @@ def _settings() -> Settings:
             why = error["msg"].removeprefix("Value error, ")
             typer.echo(f"invalid settings: {where + ': ' if where else ''}{why}", err=True)
         raise typer.Exit(2) from None
+
+
+def _refused(exc: RefusedToStartError) -> typer.Exit:
+    typer.echo(f"stadspuls: {exc}", err=True)
+    return typer.Exit(EXIT_CONFIG)
+
+
+def _settings() -> Settings:
+    """Settings of a command that uses Kafka or the database: in production, guarded."""
+    settings = _read_settings()
+    try:
+        check_production(settings)
+    except RefusedToStartError as exc:
+        raise _refused(exc) from exc
+    return settings
 
 
 def _probe(settings: Settings) -> None:
@@ -77,7 +93,7 @@ def serve(
         raise typer.BadParameter(
             f"unknown service {service!r}; choose one of {', '.join(SERVICES)}"
         )
-    serve_service(service, _settings(), log_file, verbose)
+    serve_service(service, _read_settings(), log_file, verbose)  # which guards production
 
 
 @app.command()
@@ -95,13 +111,17 @@ def up(
 
     The console shows what starts, the URLs, then the services' warnings and errors and the
     supervisor's news; every line of every part is in the logs in the work folder."""
+    from services.ingest.throttle import source_throttle
     from shared.db.engine import upgrade
     from shared.infra.supervisor import Part, Supervisor
     from shared.topics import ensure_topics
 
     stopping = _stop_on_signals()
     settings = _settings()
-    _load_catalog(settings)
+    try:  # what ingest would refuse, refused before anything starts
+        source_throttle(settings, _load_catalog(settings))
+    except RefusedToStartError as exc:
+        raise _refused(exc) from exc
     folder = workdir or Path(tempfile.mkdtemp(prefix="stadspuls-up-"))
     folder.mkdir(parents=True, exist_ok=True)
     parts = ([] if settings.kafka_bootstrap else ["broker"]) + list(SERVICES)

@@ -10,6 +10,7 @@ from pathlib import Path
 from types import TracebackType
 
 from services.logs import logging_config
+from shared.production import EXIT_CONFIG, RefusedToStartError, check_production
 from shared.settings import Settings
 
 log = logging.getLogger("stadspuls.serve")
@@ -20,11 +21,25 @@ def _log_uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackTy
     log.critical("stopped by an uncaught %s", kind.__name__, exc_info=(kind, exc, tb))
 
 
+def refuse(name: str, exc: RefusedToStartError) -> None:
+    """Say on stderr (and in the log) why `name` does not start, and exit with EX_CONFIG."""
+    log.critical("%s %s", name, exc)  # the console handler writes to stderr
+    sys.exit(EXIT_CONFIG)
+
+
 def serve_service(
     name: str, settings: Settings, log_file: Path | None = None, verbose: bool = False
 ) -> None:
     """Run the named service in the foreground until it is signalled to stop."""
     logging.config.dictConfig(logging_config(name, log_file, verbose))
+    try:
+        check_production(settings)  # before any port is bound or any connection made
+        _run(name, settings, log_file, verbose)
+    except RefusedToStartError as exc:
+        refuse(name, exc)
+
+
+def _run(name: str, settings: Settings, log_file: Path | None, verbose: bool) -> None:
     if log_file is not None:  # a crash's traceback goes to the file too, its last line to stderr
         sys.excepthook = _log_uncaught
     from sqlalchemy.engine import make_url

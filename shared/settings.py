@@ -6,13 +6,28 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared import kafka_security
 
 DEFAULT_CATALOG = Path(__file__).parent / "catalog" / "stockholm.yaml"
 _PLACEHOLDER_SECRETS = {"changethis", "changeme", "secret", "password"}
+
+
+class SourceLimit(BaseModel):
+    """One source's ingest budget; an unset field takes the default of every source."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    requests_per_minute: int | None = Field(
+        default=None, ge=0, description="Batch requests per minute (0 = no limit)."
+    )
+    rows_per_minute: int | None = Field(
+        default=None,
+        ge=0,
+        description="Rows per minute, rejected ones and dry runs included (0 = no limit).",
+    )
 
 
 class Settings(BaseSettings):
@@ -147,6 +162,23 @@ class Settings(BaseSettings):
     ingest_key_cache_seconds: float = Field(
         default=2.0,
         description="How long ingest trusts a looked-up source key (revocation delay); 0 = no cache.",
+    )
+    ingest_requests_per_minute: int = Field(
+        default=1200,
+        ge=0,
+        description="Batch requests a source may make per minute on each ingest replica; more are"
+        " answered 429 (0 = no limit).",
+    )
+    ingest_rows_per_minute: int = Field(
+        default=1_200_000,
+        ge=0,
+        description="Rows a source may send per minute on each ingest replica; more are answered"
+        " 429 (0 = no limit).",
+    )
+    ingest_source_limits: dict[str, SourceLimit] = Field(
+        default_factory=dict,
+        description='Per-source budgets as JSON: {"source-id": {"requests_per_minute": 60,'
+        ' "rows_per_minute": 100000}}; a source not named takes the defaults.',
     )
     ingest_idempotency_ttl_hours: float = Field(
         default=168.0,

@@ -6,7 +6,8 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,6 +81,21 @@ class ServiceProcess:
         if not self.log_path.exists():
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@contextmanager
+def three_services(env: Mapping[str, str], folder: Path) -> Iterator[list[ServiceProcess]]:
+    """aggregate, ingest and api started (each answering /healthz) with `env`; stopped on leaving."""
+    procs = [
+        ServiceProcess(name, env, folder / f"{name}.log") for name in ("aggregate", "ingest", "api")
+    ]
+    try:
+        for proc in procs:
+            proc.start()
+        yield procs
+    finally:
+        for proc in procs:
+            proc.stop()
 
 
 def read_metric(url: str, name: str, labels: str = "") -> float:

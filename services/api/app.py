@@ -30,6 +30,7 @@ from shared.catalog.loader import catalog_document, load_catalog
 from shared.db.engine import alembic_config, make_engine
 from shared.domain.catalog import Catalog
 from shared.http_metrics import HttpMetricsMiddleware
+from shared.production import check_production
 from shared.settings import Settings
 
 DESCRIPTION = """\
@@ -94,7 +95,9 @@ def create_app(
 
 def app_from_environment() -> FastAPI:
     """The API configured from `STADSPULS_*` (for `uvicorn --factory ... --workers N`)."""
-    return create_app(Settings())
+    settings = Settings()
+    check_production(settings)
+    return create_app(settings)
 
 
 def _migrations(url: str) -> tuple[str | None, frozenset[str]]:

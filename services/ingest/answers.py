@@ -8,6 +8,8 @@ from typing import Any
 import orjson
 from fastapi import Response
 
+from services.ingest.throttle import REQUESTS, Throttled
+
 
 def json_answer(
     status: int, body: dict[str, Any], headers: dict[str, str] | None = None
@@ -81,6 +83,30 @@ def kafka_unavailable(retry_after: int, keyed: bool) -> Response:
         " Retry-After seconds" + again,
         retry_after,
     )
+
+
+def rate_limited(throttled: Throttled) -> Response:
+    """429 with `Retry-After` for a source over its budget; 413 for a batch that can never fit."""
+    t = throttled
+    unit = "requests" if t.limit == REQUESTS else "rows"
+    body: dict[str, Any] = {"line": None, "column": None, "outcome": "not_accepted"}
+    body |= {"limit": t.limit, "per_minute": t.per_minute}
+    setting = f"STADSPULS_INGEST_{t.limit.upper()} or the source's entry in STADSPULS_INGEST_SOURCE_LIMITS"
+    if t.retry_after is None:
+        body["code"] = "batch_over_rate_limit"
+        body["message"] = (
+            f"the batch has {t.asked} rows but source {t.source} may send at most {t.per_minute}"
+            f" rows per minute ({setting}): split it into batches of at most {t.per_minute} rows."
+            " Nothing was published."
+        )
+        return json_answer(413, body)
+    body["code"] = "rate_limited"
+    body["message"] = (
+        f"source {t.source} is over its budget of {t.per_minute} {unit} per minute on this ingest"
+        f" replica ({setting}); nothing was published. Retry after Retry-After seconds"
+        " (when the budget has room for this request)."
+    )
+    return json_answer(429, body, {"Retry-After": t.retry_after_header})
 
 
 def in_progress(seconds: float, retry_after: int) -> Response:

@@ -21,9 +21,9 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import ClientDisconnect
 
-from services.ingest.answers import problem, unavailable
+from services.ingest.answers import problem, rate_limited, unavailable
 from services.ingest.auth import KeyVerifier
-from services.ingest.dependencies import IngestState, UnauthorizedError
+from services.ingest.dependencies import IngestState, RateLimitedError, UnauthorizedError
 from services.ingest.idempotency import IdempotencyStore
 from services.ingest.idempotency_ledger import IdempotencyLedger
 from services.ingest.metrics import IngestMetrics
@@ -32,6 +32,7 @@ from services.ingest.raw_validator import RawValidator
 from services.ingest.routes import router
 from services.ingest.schemas import ObservationBatch
 from services.ingest.service import IngestService
+from services.ingest.throttle import source_throttle
 from shared.domain.catalog import Catalog
 from shared.domain.observation import utcnow
 from shared.http_metrics import HttpMetricsMiddleware
@@ -77,10 +78,10 @@ def create_app(
     )
     keys = IdempotencyLedger(store, metrics.idempotency_failures)
     metrics.idempotency_deferred.set_function(lambda: keys.deferred)
-    service = IngestService(settings, catalog, publisher, keys, metrics)
-    state = IngestState(
-        settings, catalog, engine, publisher, metrics, service, KeyVerifier(engine, settings)
-    )
+    throttle = source_throttle(settings, catalog)
+    service = IngestService(settings, catalog, publisher, keys, metrics, throttle=throttle)
+    verifier = KeyVerifier(engine, settings)
+    state = IngestState(settings, catalog, engine, publisher, metrics, service, verifier, throttle)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -108,6 +109,7 @@ def create_app(
     app.include_router(router)
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics.http)
     app.add_exception_handler(UnauthorizedError, _unauthorized)
+    app.add_exception_handler(RateLimitedError, _rate_limited)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(SQLAlchemyError, _database_unavailable(settings))
     app.add_exception_handler(ClientDisconnect, _client_gone)
@@ -122,6 +124,11 @@ async def _unauthorized(request: Request, exc: Exception) -> Response:
         "a valid source key is required: Authorization: Bearer <key>",
         headers={"WWW-Authenticate": 'Bearer realm="stadspuls-ingest"'},
     )
+
+
+async def _rate_limited(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RateLimitedError)
+    return rate_limited(exc.throttled)
 
 
 async def _client_gone(request: Request, exc: Exception) -> Response:

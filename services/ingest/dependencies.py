@@ -12,6 +12,7 @@ from services.ingest.auth import KeyVerifier
 from services.ingest.metrics import IngestMetrics
 from services.ingest.ports import Publisher
 from services.ingest.service import IngestService
+from services.ingest.throttle import SourceThrottle, Throttled
 from shared.domain.catalog import Catalog
 from shared.settings import Settings
 
@@ -27,10 +28,19 @@ class IngestState:
     metrics: IngestMetrics
     service: IngestService
     keys: KeyVerifier
+    throttle: SourceThrottle
 
 
 class UnauthorizedError(Exception):
     """No valid source key: answered 401."""
+
+
+class RateLimitedError(Exception):
+    """The source is over its request budget: answered 429."""
+
+    def __init__(self, throttled: Throttled) -> None:
+        super().__init__(throttled.limit)
+        self.throttled = throttled
 
 
 def get_state(request: Request) -> IngestState:
@@ -54,3 +64,14 @@ async def get_source(
 
 
 SourceDep = Annotated[str, Depends(get_source)]
+
+
+async def get_admitted_source(state: State, source: SourceDep) -> str:
+    """The authenticated source, once its request budget allows this request; 429 otherwise."""
+    if throttled := state.throttle.request(source):
+        state.metrics.throttled.labels(source, throttled.limit).inc()
+        raise RateLimitedError(throttled)
+    return source
+
+
+AdmittedSourceDep = Annotated[str, Depends(get_admitted_source)]

@@ -55,6 +55,12 @@ class IngestMetrics:
             ["source", "outcome"],
             registry=r,
         )
+        self.throttled = Counter(
+            "stadspuls_ingest_throttled_total",
+            "Batches refused for a source's budget: requests_per_minute or rows_per_minute.",
+            ["source", "limit"],
+            registry=r,
+        )
         self.raw_messages = Counter(
             "stadspuls_ingest_raw_messages_total",
             "Raw-topic messages by outcome: forwarded or dlq.",

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.ingest.parsing import BodyError
+from services.ingest.throttle import Throttled
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,13 @@ class KeyInProgress:
     seconds: float
 
 
+@dataclass(frozen=True, slots=True)
+class RateLimited:
+    """The batch's rows are over the source's row budget: nothing was published."""
+
+    throttled: Throttled
+
+
 BatchOutcome = (
     Judged
     | Replayed
@@ -98,4 +106,5 @@ BatchOutcome = (
     | KeyNotRecorded
     | KeyReused
     | KeyInProgress
+    | RateLimited
 )

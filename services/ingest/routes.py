@@ -16,8 +16,9 @@ from services.ingest.answers import (
     not_recorded,
     outcome_unknown,
     problem,
+    rate_limited,
 )
-from services.ingest.dependencies import SourceDep, State
+from services.ingest.dependencies import AdmittedSourceDep, State
 from services.ingest.outcomes import (
     BatchOutcome,
     BodyRefused,
@@ -27,6 +28,7 @@ from services.ingest.outcomes import (
     KeyReused,
     NotAccepted,
     OutcomeUnknown,
+    RateLimited,
     Replayed,
 )
 from services.ingest.schemas import CSV_EXAMPLE, BatchReport, ObservationBatch, Problem
@@ -58,6 +60,8 @@ def answer(outcome: BatchOutcome, retry_after: int) -> Response:
             return problem(422, "idempotency_key_reused", reused)
         case KeyInProgress(seconds):
             return in_progress(seconds, retry_after)
+        case RateLimited(throttled):
+            return rate_limited(throttled)
 
 
 def _problem(description: str) -> dict[str, Any]:
@@ -77,8 +81,14 @@ BATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: _problem(
         "A request with the same Idempotency-Key holds it; retry after `Retry-After` seconds."
     ),
-    413: _problem("More rows than the limit, or a body over the byte limit."),
+    413: _problem(
+        "More rows than the limit or the source's rows per minute, or a body over the byte limit."
+    ),
     415: _problem("Content-Type neither application/json nor text/csv."),
+    429: _problem(
+        "The source is over its requests or rows per minute (`limit`); nothing was published;"
+        " retry after `Retry-After` seconds."
+    ),
     422: {
         "description": "No row accepted (every row rejected, or `atomic=true` and a row was bad): a"
         " BatchReport; or `idempotency_key_reused`: a Problem.",
@@ -123,7 +133,7 @@ BATCH_BODY = {
 async def post_observations(
     request: Request,
     state: State,
-    source: SourceDep,
+    source: AdmittedSourceDep,
     dry_run: Annotated[
         bool, Query(description="Validate only; publish nothing; answer 200.")
     ] = False,

@@ -25,8 +25,17 @@ PROBLEM_CODES: dict[str, tuple[int, str]] = {
         "Another request with this Idempotency-Key is being processed.",
     ),
     "too_many_rows": (413, "More rows than the limit (10 000 by default)."),
+    "batch_over_rate_limit": (
+        413,
+        "More rows than the source's whole budget of rows per minute: split the batch.",
+    ),
     "body_too_large": (413, "The body is larger than the byte limit."),
     "unsupported_media_type": (415, "Content-Type is neither application/json nor text/csv."),
+    "rate_limited": (
+        429,
+        "The source is over its budget of requests or rows per minute (`limit` says which);"
+        " nothing was published. Retry after `Retry-After`.",
+    ),
     "idempotency_key_reused": (
         422,
         "The Idempotency-Key was used before with a different request.",
@@ -128,9 +137,16 @@ class Problem(BaseModel):
     )
     outcome: Literal["not_accepted", "unknown"] | None = Field(
         default=None,
-        description="503 only: `not_accepted` — nothing was published; `unknown` — some or all rows"
+        description="503 and the rate limits' 429 and 413: `not_accepted` — nothing was published;"
+        " `unknown` (503 only) — some or all rows"
         " may have been accepted (they will then be shown); a retry with the same Idempotency-Key"
         " is safe.",
+    )
+    limit: Literal["requests_per_minute", "rows_per_minute"] | None = Field(
+        default=None, description="`rate_limited` and `batch_over_rate_limit`: the budget exceeded."
+    )
+    per_minute: int | None = Field(
+        default=None, description="`rate_limited` and `batch_over_rate_limit`: the budget's size."
     )
 
 

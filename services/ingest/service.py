@@ -27,6 +27,7 @@ from services.ingest.outcomes import (
     KeyReused,
     NotAccepted,
     OutcomeUnknown,
+    RateLimited,
     Replayed,
 )
 from services.ingest.parsing import BodyError, Rows, parse_csv, parse_json
@@ -37,6 +38,7 @@ from services.ingest.ports import (
     PublishOutcomeUnknownError,
     Record,
 )
+from services.ingest.throttle import SourceThrottle, source_throttle
 from shared.domain.catalog import Catalog
 from shared.domain.event import encode_event, keyed_ids
 from shared.domain.observation import utcnow
@@ -67,9 +69,11 @@ class IngestService:
         keys: IdempotencyKeys,
         metrics: IngestMetrics,
         clock: Callable[[], datetime] = utcnow,
+        throttle: SourceThrottle | None = None,
     ) -> None:
         self.settings, self.publisher, self.keys = settings, publisher, keys
         self.metrics, self.clock = metrics, clock
+        self.throttle = throttle or source_throttle(settings, catalog)
         self.scopes = Scopes(catalog)
         self.topic = settings.topic("observations.v1")
         self.publish_timeout = settings.ingest_publish_timeout_seconds
@@ -139,6 +143,9 @@ class IngestService:
         except BodyError as exc:
             self.metrics.batches.labels(source, "invalid").inc()
             return BodyRefused(exc)
+        if throttled := self.throttle.rows(source, len(rows.items)):
+            self.metrics.throttled.labels(source, throttled.limit).inc()
+            return RateLimited(throttled)
         now = now or self.clock()
         judgement = validate_batch(rows.items, self.scopes(source, now), text=csv, atomic=atomic)
         batch_id = str(uuid.uuid4())

@@ -12,7 +12,7 @@ from shared.infra.kafka import KafkaEndpoint
 from shared.settings import Settings
 from shared.topics import ensure_topics
 from tests.e2e.client import SEEDED_SECRET
-from tests.services import ServiceProcess
+from tests.services import three_services
 
 
 @pytest.fixture
@@ -31,14 +31,5 @@ def stack(
     )
     ensure_topics(settings)
     upgrade(pg_url)
-    procs = [
-        ServiceProcess(name, env, tmp_path / f"{name}.log")
-        for name in ("aggregate", "ingest", "api")
-    ]
-    try:
-        for proc in procs:
-            proc.start()
+    with three_services(env, tmp_path) as procs:
         yield {**env, "aggregate": procs[0].url, "ingest": procs[1].url, "api": procs[2].url}
-    finally:
-        for proc in procs:
-            proc.stop()

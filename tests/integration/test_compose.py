@@ -13,6 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
+from shared.production import production_refusals
+from shared.settings import Settings
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 GRAFANA = ROOT / "deploy" / "grafana"
@@ -106,6 +109,26 @@ def test_resolved_config_wires_secrets_from_the_environment(
         assert env["STADSPULS_KEY_SECRET"] == "test-stadspuls_key_secret"
         assert ":test-postgres_password@postgres:5432/" in env["STADSPULS_DATABASE_URL"]
         assert env["STADSPULS_KAFKA_BOOTSTRAP"] == "kafka:19092"
+
+
+def test_resolved_config_passes_the_production_guard(docker_compose: str, tmp_path: Path) -> None:
+    """Compose runs as production: its settings are what the guard accepts, each set on purpose."""
+    result = _compose(docker_compose, tmp_path, "config")
+    assert result.returncode == 0, result.stderr
+    resolved = yaml.safe_load(result.stdout)["services"]
+    for name in [*PORTS, "migrate", "topics"]:
+        env = resolved[name]["environment"]
+        assert env["STADSPULS_ENVIRONMENT"] == "production"
+        assert env["STADSPULS_API_ANONYMOUS"] == "final"
+        assert env["STADSPULS_KAFKA_ALLOW_PLAINTEXT"] == "true"
+        settings = Settings(
+            **{
+                k.removeprefix("STADSPULS_").lower(): v
+                for k, v in env.items()
+                if k.startswith("STADSPULS_")
+            }
+        )
+        assert production_refusals(settings) == [], name
 
 
 def test_every_service_has_a_healthcheck_or_is_one_shot(services: dict[str, Service]) -> None:

@@ -12,6 +12,7 @@ import pytest
 import yaml
 from pydantic import SecretStr, ValidationError
 
+from shared.production import production_refusals
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -190,7 +191,7 @@ def test_configmap_ports_match_container_ports() -> None:
     assert data["STADSPULS_HOST"] == "0.0.0.0"
     for service, port in SERVICES.items():
         assert data[f"STADSPULS_{service.upper()}_PORT"] == str(port)
-    assert all(not k.endswith(("KEY_SECRET", "DATABASE_URL")) for k in data), (
+    assert all(not k.endswith(("KEY_SECRET", "DATABASE_URL", "PASSWORD")) for k in data), (
         "secrets belong in the Secret"
     )
 
@@ -208,6 +209,94 @@ def test_secret_example_holds_only_placeholders_the_services_refuse() -> None:
     assert set(secret["stringData"]) == {"STADSPULS_DATABASE_URL", "STADSPULS_KEY_SECRET"}
     with pytest.raises(ValidationError):
         Settings(key_secret=SecretStr(secret["stringData"]["STADSPULS_KEY_SECRET"]))
+
+
+# The workloads that talk to Kafka, and the Strimzi KafkaUser each one authenticates as.
+KAFKA_USERS = {
+    "stadspuls-ingest": "stadspuls-ingest",
+    "stadspuls-aggregate": "stadspuls-aggregate",
+    "stadspuls-topics": "stadspuls-admin",
+}
+STRIMZI_USERS = K8S / "strimzi" / "kafka-users.yaml"
+
+
+def _container(workload: str) -> Doc:
+    pod = dict(_pod_specs())[workload]
+    container: Doc = pod["containers"][0]
+    return container
+
+
+def _pod_env(workload: str) -> dict[str, str]:
+    """What a workload's container is given: ConfigMap, the example Secret with real values in
+    place of its placeholders, and its own literal env (a secretKeyRef as a stand-in value)."""
+    env = dict(_by_name("ConfigMap")["stadspuls-config"]["data"])
+    env |= {
+        "STADSPULS_DATABASE_URL": "postgresql+psycopg://stadspuls:pw@db:5432/stadspuls",
+        "STADSPULS_KEY_SECRET": "a-real-secret-of-forty-eight-characters-000000000",
+    }
+    for item in _container(workload).get("env", []):
+        env[item["name"]] = item.get("value", "from-a-secret")
+    return env
+
+
+@pytest.mark.parametrize("workload", sorted(dict(_pod_specs())))
+def test_every_workload_passes_the_production_guard(workload: str) -> None:
+    """Each pod runs as production with settings the guard accepts: no development default left."""
+    env = _pod_env(workload)
+    assert env["STADSPULS_ENVIRONMENT"] == "production"
+    settings = Settings(**{k.removeprefix("STADSPULS_").lower(): v for k, v in env.items()})
+    assert production_refusals(settings) == []
+    assert settings.kafka_security_protocol == "SASL_SSL"
+    assert not settings.kafka_allow_plaintext
+    assert settings.api_anonymous == "final"
+
+
+@pytest.mark.parametrize(("workload", "user"), sorted(KAFKA_USERS.items()))
+def test_kafka_clients_authenticate_as_their_kafkauser_and_trust_the_cluster_ca(
+    workload: str, user: str
+) -> None:
+    """SASL user and password from the KafkaUser's Secret; the cluster CA mounted where CAFILE says."""
+    container = _container(workload)
+    env = {e["name"]: e for e in container["env"]}
+    assert env["STADSPULS_KAFKA_SASL_USERNAME"]["value"] == user
+    ref = env["STADSPULS_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": user, "key": "password"}
+    cafile = Path(_by_name("ConfigMap")["stadspuls-config"]["data"]["STADSPULS_KAFKA_SSL_CAFILE"])
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "kafka-ca"]
+    assert mount == {"name": "kafka-ca", "mountPath": str(cafile.parent), "readOnly": True}
+    volumes = {v["name"]: v for v in dict(_pod_specs())[workload]["volumes"]}
+    secret = volumes["kafka-ca"]["secret"]
+    assert secret["secretName"].endswith("-cluster-ca-cert")  # Strimzi's <cluster>-cluster-ca-cert
+    assert secret["items"] == [{"key": "ca.crt", "path": cafile.name}]
+
+
+def test_bootstrap_is_a_strimzi_clusters_tls_listener() -> None:
+    """The bootstrap is <cluster>-kafka-bootstrap of the cluster whose CA Secret is mounted."""
+    data = _by_name("ConfigMap")["stadspuls-config"]["data"]
+    host, port = data["STADSPULS_KAFKA_BOOTSTRAP"].rsplit(":", 1)
+    cluster = host.split(".", 1)[0].removesuffix("-kafka-bootstrap")
+    volumes = [v for _, pod in _pod_specs() for v in pod.get("volumes", []) if "secret" in v]
+    assert {v["secret"]["secretName"] for v in volumes} == {f"{cluster}-cluster-ca-cert"}
+    assert port == "9093"
+
+
+def test_workloads_without_kafka_get_no_kafka_credentials() -> None:
+    """The API and the migration touch only SQL: no Kafka password reaches them."""
+    for workload in set(dict(_pod_specs())) - set(KAFKA_USERS):
+        names = {e["name"] for e in _container(workload).get("env", [])}
+        assert "STADSPULS_KAFKA_SASL_PASSWORD" not in names, workload
+
+
+def test_the_services_kafka_users_are_generated_strimzi_users() -> None:
+    """The services' user names are KafkaUsers of the generated file (the admin is the operator's)."""
+    if not STRIMZI_USERS.exists():
+        pytest.skip("deploy/k8s/strimzi/kafka-users.yaml is generated by `stadspuls topics --acls`")
+    users = {d["metadata"]["name"]: d for d in _load(STRIMZI_USERS) if d["kind"] == "KafkaUser"}
+    for workload, user in KAFKA_USERS.items():
+        if user != "stadspuls-admin":
+            assert users[user]["spec"]["authentication"]["type"] == "scram-sha-512", workload
+    data = _by_name("ConfigMap")["stadspuls-config"]["data"]
+    assert data["STADSPULS_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
 
 
 def test_servicemonitor_scrapes_each_service_under_its_prometheus_job_name() -> None:

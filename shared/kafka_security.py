@@ -2,7 +2,8 @@
 
 One place for kafka-python (admin, consumer, producer) and aiokafka, which take the same keywords
 (`client_options`), and for faust (`faust_credentials`). `problems` lists what is wrong with a
-combination of settings; `Settings` refuses to be built while there is any.
+combination of settings; every builder refuses to build options while there is any (a service
+that does not use Kafka, the read API, is not bothered by them).
 """
 
 from __future__ import annotations
@@ -63,6 +64,13 @@ def problems(settings: Settings) -> list[str]:
     return found
 
 
+def refuse_problems(settings: Settings) -> None:
+    """Raise `KafkaSecurityError` naming every problem `problems` finds."""
+    found = problems(settings)
+    if found:
+        raise KafkaSecurityError("; ".join(found))
+
+
 def ssl_context(settings: Settings) -> ssl.SSLContext | None:
     """The TLS context of the settings' protocol (None without TLS); verifies the broker's host."""
     if settings.kafka_security_protocol not in TLS_PROTOCOLS:
@@ -89,6 +97,7 @@ def ssl_context(settings: Settings) -> ssl.SSLContext | None:
 
 def security_options(settings: Settings) -> dict[str, Any]:
     """Security keywords of kafka-python's and aiokafka's clients (both take the same ones)."""
+    refuse_problems(settings)
     protocol = settings.kafka_security_protocol
     options: dict[str, Any] = {"security_protocol": protocol}
     context = ssl_context(settings)
@@ -113,6 +122,7 @@ def faust_credentials(settings: Settings) -> CredentialsT | None:
     """faust's `broker_credentials` (faust hands them to aiokafka); None for PLAINTEXT."""
     import faust
 
+    refuse_problems(settings)
     protocol, context = settings.kafka_security_protocol, ssl_context(settings)
     if protocol in SASL_PROTOCOLS:
         options = security_options(settings)

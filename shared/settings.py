@@ -6,10 +6,8 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from shared import kafka_security
 
 DEFAULT_CATALOG = Path(__file__).parent / "catalog" / "stockholm.yaml"
 _PLACEHOLDER_SECRETS = {"changethis", "changeme", "secret", "password"}
@@ -204,13 +202,6 @@ class Settings(BaseSettings):
                 "key_secret is a placeholder; set STADSPULS_KEY_SECRET to a real secret"
             )
         return value
-
-    @model_validator(mode="after")
-    def _refuse_unworkable_kafka_security(self) -> Settings:
-        found = kafka_security.problems(self)
-        if found:
-            raise ValueError("; ".join(found))
-        return self
 
     def topic(self, name: str) -> str:
         """Return the full topic name for a logical topic such as `observations.v1`."""

@@ -62,6 +62,7 @@ class StatusFields(TypedDict):
     stale: bool
     latest_period: str | None
     latest_value: float | None
+    published: bool  # False: a preliminary value contributes (withheld from anonymous readers)
 
 
 class IndikatorDocument(StatusFields):
@@ -91,6 +92,7 @@ class EtappmalDocument(TypedDict):
     direction: str
     status: str
     counts: dict[str, int]
+    published: bool
     baseline: BaselineDocument | None
     target: TargetDocument | None
     headline: str
@@ -105,6 +107,7 @@ class NamndEtappmal(TypedDict):
     title: str
     role: str
     status: str
+    published: bool
 
 
 class NamndIndikator(StatusFields):
@@ -126,6 +129,7 @@ class AreaComparisonDocument(TypedDict):
     area_value: float | None
     city_value: float | None
     gap: float | None
+    published: bool
 
 
 class NamndCountsDocument(TypedDict):
@@ -143,6 +147,7 @@ class NamndDocument(TypedDict):
     type: str
     area: str | None
     counts: NamndCountsDocument
+    published: bool
     etappmal: list[NamndEtappmal]
     indikatorer: list[NamndIndikator]
     area_comparison: list[AreaComparisonDocument]

@@ -51,6 +51,7 @@ class Point:
 
     period: str
     value: float
+    preliminary: bool = False  # the value is not yet published (preliminary contribution)
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,8 @@ SERIES_COLUMNS = (
     "updated_at",
     "received_at",
     "committed_at",
+    "preliminary",
+    "n_preliminary",
 )
 
 
@@ -71,6 +73,7 @@ PROFILE_COLUMNS = (
     "denominator",
     "origin",
     "received_at",
+    "preliminary",
 )
 
 
@@ -162,14 +165,15 @@ def points(
 ) -> dict[str, list[Point]]:
     """Every value of the series of one area and gender, by indicator."""
     c = series.c
-    query = select(c.indicator, c.period, c.value).where(
+    query = select(c.indicator, c.period, c.value, c.preliminary).where(
         c.area == area, c.gender == gender, c.value.is_not(None)
     )
     if indicators is not None:
         query = query.where(c.indicator.in_(indicators))
     result: dict[str, list[Point]] = {}
     for row in conn.execute(query):
-        result.setdefault(row.indicator, []).append(Point(row.period, float(row.value)))
+        point = Point(row.period, float(row.value), bool(row.preliminary))
+        result.setdefault(row.indicator, []).append(point)
     return result
 
 

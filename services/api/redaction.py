@@ -33,6 +33,16 @@ _RISK_VALUES = (
     "composite",
     "rank",
 )
+_PROFILE_VALUES = (
+    "value",
+    "numerator",
+    "denominator",
+    "city_value",
+    "gap",
+    "compared_to_city",
+    "status",
+    "trend",
+)
 # the flags a profile row carries from `profiles.profile_rows` to here
 PROFILE_FLAGS = ("value_preliminary", "city_preliminary", "status_preliminary")
 
@@ -106,16 +116,11 @@ def risk(item: Document, view: View) -> Document:
 
 
 def profile_row(row: Document, view: View) -> Document:
-    """An area profile row: its value, the city's and the area's status, each withheld alone."""
-    value, city, status = (bool(row.pop(flag)) for flag in PROFILE_FLAGS)
-    row["published"] = not (value or city or status)
-    if view is View.FINAL:
-        if value:
-            row.update(value=None, numerator=None, denominator=None)
-        if city:
-            row["city_value"] = None
-        if value or city:
-            row.update(gap=None, compared_to_city=None)
-        if status:
-            row.update(status=None, trend=None, inputs={})
+    """An area profile row: withheld whole when its value, the city's or its status (from the
+    area's own series) has a preliminary contribution, as every unpublished item is."""
+    flags = [bool(row.pop(flag)) for flag in PROFILE_FLAGS]
+    row["published"] = not any(flags)
+    if view is View.FINAL and not row["published"]:
+        row.update(dict.fromkeys(_PROFILE_VALUES))
+        row["inputs"] = {}
     return row

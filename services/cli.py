@@ -30,7 +30,12 @@ app = typer.Typer(
 keys_app = typer.Typer(help="Source keys: create, revoke, list.", no_args_is_help=True)
 catalog_app = typer.Typer(help="The catalog file.", no_args_is_help=True)
 db_app = typer.Typer(help="The SQL read model.", no_args_is_help=True)
+readers_app = typer.Typer(
+    help="Reader tokens of the read API (they see preliminary values too): create, revoke, list.",
+    no_args_is_help=True,
+)
 app.add_typer(keys_app, name="keys")
+app.add_typer(readers_app, name="readers")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(db_app, name="db")
 
@@ -297,6 +302,50 @@ def keys_list() -> None:
     from shared.db.engine import make_engine
 
     for info in list_keys(make_engine(_settings().database_url)):
+        typer.echo(str(info))
+
+
+@readers_app.command("create")
+def readers_create(
+    name: Annotated[str, typer.Argument(help="Who holds the token, e.g. a BI tool or a team.")],
+) -> None:
+    """Create a reader token; it is printed once, alone on the last line."""
+    from services.api.readers import ReaderExistsError, create_reader
+    from shared.db.engine import make_engine, upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        token = create_reader(engine, settings.key_secret.get_secret_value(), name)
+    except ReaderExistsError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"created a reader token for {name}; store it now, it is not shown again:")
+    typer.echo(token)
+
+
+@readers_app.command("revoke")
+def readers_revoke(
+    name: Annotated[str, typer.Argument(help="The name given to `readers create`.")],
+) -> None:
+    """Revoke a reader's tokens; a running API refuses them within seconds."""
+    from services.api.readers import revoke_reader
+    from shared.db.engine import make_engine
+
+    if not revoke_reader(make_engine(_settings().database_url), name):
+        typer.echo(f"no active token for reader {name!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked the token of {name}")
+
+
+@readers_app.command("list")
+def readers_list() -> None:
+    """List reader tokens (names, ids, dates; never the tokens themselves)."""
+    from services.api.readers import list_readers
+    from shared.db.engine import make_engine
+
+    for info in list_readers(make_engine(_settings().database_url)):
         typer.echo(str(info))
 
 

@@ -52,8 +52,9 @@ def route_template(scope: Scope) -> str:
     # A request refused before routing (a middleware's 413, say) still belongs to its route.
     for candidate in getattr(getattr(scope.get("app"), "router", None), "routes", ()):
         match, _ = candidate.matches(scope)
-        if match is Match.FULL:
-            return str(candidate.path)
+        template = getattr(candidate, "path", None)  # an included router has none
+        if match is Match.FULL and isinstance(template, str):
+            return template
     return UNMATCHED
 
 

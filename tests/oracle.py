@@ -2,7 +2,8 @@
 
 Written from the contract's rules, not from `shared.domain.rollup`: pick each series' final winner
 (greatest (updated_at, observation_id)), then walk the area tree recursively for every
-(indicator, period, gender) and compute each area's sums, coverage and visible value.
+(indicator, period, gender) and compute each area's sums, coverage and visible value. A value is
+preliminary when it is reported so, or computed with any preliminary contribution below it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from shared.domain.catalog import RATIO_SCALE, TOTAL, AreaLevel, Catalog, Indikator, Kind
-from shared.domain.observation import Observation
+from shared.domain.observation import Observation, ObservationStatus
 from shared.domain.status import Point
 
 SeriesId = tuple[str, str, str, str]  # indicator, area, period, gender
@@ -32,6 +33,7 @@ class OracleRow:
     coverage: float | None
     winner: str | None  # observation_id of the winning version, retraction or not
     retracted: bool
+    preliminary: bool = False
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class _Sums:
     denominator: float
     value: float
     contributing: int
+    preliminary: bool  # some contribution is preliminary
 
 
 def close(a: float | None, b: float | None) -> bool:
@@ -96,7 +99,7 @@ def city_points(
 ) -> list[Point]:
     """The city's total series of one indicator as status points, with origin and coverage."""
     return [
-        Point.of(k[2], r.value, r.origin, r.coverage)
+        Point.of(k[2], r.value, r.origin, r.coverage, r.preliminary)
         for k, r in rows.items()
         if k[0] == indicator and k[1] == catalog.root and k[3] == TOTAL and r.value is not None
     ]
@@ -120,24 +123,28 @@ class _Walk:
         return obs if obs is not None and not obs.retract else None
 
     def sums(self, area: str) -> _Sums:
-        num = den = val = 0.0
-        n = 0
-        for child in self.children[area]:
-            part = self.contribution(child)
-            if part is not None:
-                num, den, val, n = num + part[0], den + part[1], val + part[2], n + 1
-        return _Sums(num, den, val, n)
+        parts = [p for c in self.children[area] if (p := self.contribution(c)) is not None]
+        return _Sums(
+            sum(p[0] for p in parts),
+            sum(p[1] for p in parts),
+            sum(p[2] for p in parts),
+            len(parts),
+            any(p[3] for p in parts),
+        )
 
-    def contribution(self, area: str) -> tuple[float, float, float] | None:
+    def contribution(self, area: str) -> tuple[float, float, float, bool] | None:
         if self.indicator.kind is Kind.LEVEL:
             return None
         obs = self.reported(area)
         if obs is not None:
+            preliminary = obs.status is ObservationStatus.PRELIMINARY
             if self.indicator.kind is Kind.RATIO:
-                return (obs.numerator or 0.0, obs.denominator or 0.0, 0.0)
-            return (0.0, 0.0, obs.value or 0.0)
+                return (obs.numerator or 0.0, obs.denominator or 0.0, 0.0, preliminary)
+            return (0.0, 0.0, obs.value or 0.0, preliminary)
         own = self.sums(area)
-        return (own.numerator, own.denominator, own.value) if own.contributing else None
+        if not own.contributing:
+            return None
+        return (own.numerator, own.denominator, own.value, own.preliminary)
 
     def row(self, area: str) -> OracleRow:
         return _row(
@@ -175,10 +182,21 @@ def _row(
             coverage,
             winner_id,
             retracted,
+            reported.status is ObservationStatus.PRELIMINARY,
         )
     if computed is not None:
         num, den = (
             (sums.numerator, sums.denominator) if indicator.kind is Kind.RATIO else (None, None)
         )
-        return OracleRow(computed, num, den, "computed", computed, coverage, winner_id, retracted)
+        return OracleRow(
+            computed,
+            num,
+            den,
+            "computed",
+            computed,
+            coverage,
+            winner_id,
+            retracted,
+            sums.preliminary,
+        )
     return OracleRow(None, None, None, None, None, coverage, winner_id, retracted)

@@ -133,7 +133,8 @@ def read_model_mismatches(
     cols = (series.c.indicator, series.c.area, series.c.period, series.c.gender)
     actual = {}
     with engine.connect() as conn:
-        for r in conn.execute(select(*cols, series.c.value, series.c.origin, series.c.coverage)):
+        shown = (series.c.value, series.c.origin, series.c.coverage, series.c.preliminary)
+        for r in conn.execute(select(*cols, *shown)):
             actual[(r.indicator, r.area, r.period, r.gender)] = r
     problems = []
     for key in expected.keys() | actual.keys():
@@ -145,6 +146,7 @@ def read_model_mismatches(
             and (
                 not close(want.value if want else None, got.value if got else None)
                 or not close(want.coverage if want else None, got.coverage if got else None)
+                or (want.preliminary if want else False) != (got.preliminary if got else False)
             )
         ):
             problems.append(f"{'|'.join(key)}: expected {want}, read model has {got}")
@@ -177,7 +179,7 @@ def status_mismatches(
         got = stored.get(ind_id)
         if want["periods"] == 0 and got is None:
             continue
-        keys = ("status", "trend", "latest_period")
+        keys = ("status", "trend", "latest_period", "published")
         if (
             got is None
             or any(want[k] != got[k] for k in keys)

@@ -24,7 +24,7 @@ from shared.domain.catalog import (
     Kind,
     Omrade,
 )
-from shared.domain.observation import Observation
+from shared.domain.observation import Observation, ObservationStatus
 
 CITY = "stockholm"
 SHARE = "andel-behoriga"  # ratio, percent
@@ -109,6 +109,7 @@ def observation(
     updated_at: datetime = BASE_TIME,
     observation_id: UUID | str | None = None,
     retract: bool = False,
+    status: str = "final",
 ) -> Observation:
     """An observation for tests; a ratio's value follows from numerator and denominator."""
     if value is None and numerator is not None and denominator:
@@ -127,6 +128,7 @@ def observation(
         denominator=denominator,
         updated_at=updated_at,
         retract=retract,
+        status=ObservationStatus(status),
     )
 
 
@@ -157,6 +159,7 @@ def observations(draw: st.DrawFn, groups: tuple[Group, ...] = GROUPS) -> Observa
             retract=True,
         )
     kind = CATALOG.indicator[indicator].kind
+    status = draw(st.sampled_from(("final", "final", "preliminary")))
     if kind is Kind.RATIO:
         den = draw(st.integers(1, 500))
         num = draw(st.integers(0, den))
@@ -169,6 +172,7 @@ def observations(draw: st.DrawFn, groups: tuple[Group, ...] = GROUPS) -> Observa
             denominator=den,
             updated_at=updated_at,
             observation_id=oid,
+            status=status,
         )
     amount = draw(st.integers(0, 100_000)) / 10
     return observation(
@@ -179,6 +183,7 @@ def observations(draw: st.DrawFn, groups: tuple[Group, ...] = GROUPS) -> Observa
         value=amount,
         updated_at=updated_at,
         observation_id=oid,
+        status=status,
     )
 
 

@@ -109,6 +109,7 @@ class Projector:
                     "status": d["status"],
                     "counts": d["counts"],
                     "document": d,
+                    "preliminary": not d["published"],
                     "computed_at": now,
                 }
                 for g, d in goal_docs.items()
@@ -126,7 +127,13 @@ class Projector:
             conn,
             namnd_rollup,
             [
-                {"namnd": n, "counts": d["counts"], "document": d, "computed_at": now}
+                {
+                    "namnd": n,
+                    "counts": d["counts"],
+                    "document": d,
+                    "preliminary": not d["published"],
+                    "computed_at": now,
+                }
                 for n, d in namnd_docs.items()
             ],
         )
@@ -168,7 +175,13 @@ class Projector:
         )
         levels = {AreaLevel.STAD, *(AreaLevel(level) for level in RISK_LEVELS)}
         query = (
-            select(series.c.indicator, series.c.area, series.c.period, series.c.value)
+            select(
+                series.c.indicator,
+                series.c.area,
+                series.c.period,
+                series.c.value,
+                series.c.preliminary,
+            )
             .join(
                 latest,
                 and_(series.c.indicator == latest.c.indicator, series.c.period == latest.c.period),
@@ -179,21 +192,25 @@ class Projector:
                 series.c.value.is_not(None),
             )
         )
-        values, city = latest_city_inputs(self.catalog, [tuple(r) for r in conn.execute(query)])
+        found = conn.execute(query).all()
+        values, city = latest_city_inputs(self.catalog, [tuple(r)[:4] for r in found])
+        # every score and rank is relative to the city and the other areas: one preliminary input
+        # makes the whole index preliminary
+        preliminary = any(r.preliminary for r in found)
         docs = [
             score.as_dict()
             for level in RISK_LEVELS
             for score in risk_index(self.catalog, values, city, AreaLevel(level))
         ]
         conn.execute(delete(risk_index_table))
-        upsert(conn, risk_index_table, [_risk_row(d, now) for d in docs])
+        upsert(conn, risk_index_table, [_risk_row(d, now, preliminary) for d in docs])
         return docs
 
     def _indikator_summary(
         self, conn: Connection, indicator_id: str, now: datetime
     ) -> IndikatorDocument:
         c = series.c
-        query = select(c.period, c.value, c.origin, c.coverage).where(
+        query = select(c.period, c.value, c.origin, c.coverage, c.preliminary).where(
             c.indicator == indicator_id,
             c.area == self.catalog.root,
             c.gender == TOTAL,
@@ -242,6 +259,7 @@ class Projector:
                 own.c.period,
                 own.c.value,
                 city.c.value.label("city_value"),
+                (own.c.preliminary | func.coalesce(city.c.preliminary, False)).label("preliminary"),
                 rank.label("rank"),
             )
             .select_from(joined)
@@ -255,7 +273,9 @@ class Projector:
         )
         result: dict[str, dict[str, AreaValue]] = {}
         for r in conn.execute(select(ranked).where(ranked.c.rank == 1)):
-            result.setdefault(r.area, {})[r.indicator] = AreaValue(r.period, r.value, r.city_value)
+            result.setdefault(r.area, {})[r.indicator] = AreaValue(
+                r.period, r.value, r.city_value, not r.preliminary
+            )
         return result
 
 
@@ -264,14 +284,15 @@ def _status_row(doc: IndikatorDocument, root: str, now: datetime) -> dict[str, A
         "indicator": doc["indicator"],
         "area": root,
         "gender": TOTAL,
-        **status_fields(doc),
+        **{k: v for k, v in status_fields(doc).items() if k != "published"},
         "inputs": doc["inputs"],
         "document": doc,
+        "preliminary": not doc["published"],
         "computed_at": now,
     }
 
 
-def _risk_row(doc: RiskDocument, now: datetime) -> dict[str, Any]:
+def _risk_row(doc: RiskDocument, now: datetime, preliminary: bool) -> dict[str, Any]:
     groups = {g["group"]: g["score"] for g in doc["groups"]}
     return {
         "area": doc["area"],
@@ -280,5 +301,6 @@ def _risk_row(doc: RiskDocument, now: datetime) -> dict[str, Any]:
         "composite": doc["score"],
         "rank": doc["rank"],
         "document": doc,
+        "preliminary": preliminary,
         "computed_at": now,
     }

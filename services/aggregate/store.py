@@ -32,6 +32,7 @@ SHOWN = [
     "denominator",
     "origin",
     "status",
+    "preliminary",
     "data_as_of",
     "committed_at",
 ]
@@ -132,6 +133,7 @@ class SeriesStore:
             seen.denominator,
             seen.origin.value if seen.origin else None,
             row.reported_status if reported else None,
+            seen.preliminary,
             row.received_at,
             now,
         )

@@ -5,7 +5,7 @@ event it reflects (`applied_offsets`). Verify replays the topic up to those offs
 consumer group's committed offsets where those are further, since every committed event must be in
 the read model — through the same domain engine in memory, and compares every series: missing
 (expected, absent), extra (present, not expected) and wrong (values, origin, coverage or winning
-version differ). A committed offset beyond the applied one is reported too: events were skipped.
+version or preliminary flag differ). A committed offset beyond the applied one is reported too: events were skipped.
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ def shown(catalog: Catalog, row: SeriesState) -> dict[str, Any] | None:
         "coverage": seen.coverage,
         "origin": seen.origin.value,
         "observation_id": row.observation_id if seen.origin.value == "reported" else None,
+        "preliminary": seen.preliminary,
     }
 
 
@@ -106,7 +107,7 @@ def compare(
 
 def differs(want: dict[str, Any], got: dict[str, Any]) -> bool:
     """Whether two shown rows differ (numbers within float rounding of different orders)."""
-    if want["origin"] != got["origin"] or want["observation_id"] != got["observation_id"]:
+    if any(want[c] != got[c] for c in ("origin", "observation_id", "preliminary")):
         return True
     return any(not _close(want[c], got[c]) for c in COMPARED)
 
@@ -122,7 +123,7 @@ def read_model(engine: Engine) -> dict[SeriesId, dict[str, Any]]:
     cols = [series.c[c] for c in ("indicator", "area", "period", "gender", *COMPARED, "origin")]
     out = {}
     with engine.connect() as conn:
-        for r in conn.execute(select(*cols, series.c.observation_id)):
+        for r in conn.execute(select(*cols, series.c.observation_id, series.c.preliminary)):
             row = r._asdict()
             if row["origin"] != "reported":
                 row["observation_id"] = None  # only a reported winner is compared

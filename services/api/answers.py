@@ -20,8 +20,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.api import csv
+from services.api.auth import reader_of
 from services.api.caching import (
     CACHE_CONTROL,
+    PRIVATE_CACHE_CONTROL,
     AnswerMemo,
     ReadState,
     Rendered,
@@ -83,14 +85,25 @@ def accepts_gzip(request: Request) -> bool:
 
 
 def _variant(request: Request, as_csv: bool) -> str:
-    """What, besides the read state and catalog, an answer depends on: path, query, format."""
+    """What, besides the read state and catalog, an answer depends on: path, query, format and
+    what the reader may see (so one view's ETag never validates, nor its memo answers, another)."""
     query = urlencode(sorted(request.query_params.multi_items()))
-    return f"{request.url.path}?{query}|{'csv' if as_csv else 'json'}"
+    view = reader_of(request).view.value
+    return f"{request.url.path}?{query}|{'csv' if as_csv else 'json'}|{view}"
 
 
 def _respond(request: Request, state: ReadState, etag: str, rendered: Rendered | None) -> Response:
-    """The HTTP answer: 304 when `rendered` is None, else the body (gzip if the client takes it)."""
-    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept, Accept-Encoding"}
+    """The HTTP answer: 304 when `rendered` is None, else the body (gzip if the client takes it).
+
+    An answer to a token holder is `private`: no shared cache may hand it to anyone else; and
+    every answer varies by `Authorization`, since who asks decides what is seen.
+    """
+    private = reader_of(request).authenticated
+    headers = {
+        "ETag": etag,
+        "Cache-Control": PRIVATE_CACHE_CONTROL if private else CACHE_CONTROL,
+        "Vary": "Accept, Accept-Encoding, Authorization",
+    }
     as_of = state.header()
     if as_of:
         headers["X-Data-As-Of"] = as_of

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from services.api import errors
 from services.api.answers import Answers
+from services.api.auth import ReaderAuth, ReaderMiddleware, openapi_security
 from services.api.caching import STATE_MAX_AGE, AnswerMemo, StateCache
 from services.api.db import read_only
 from services.api.deps import ApiContext, KnownParameters
@@ -42,6 +43,12 @@ Status of Stockholm's social-sustainability roadmap for BI tools and other syste
   `received_at` reflected) and `Cache-Control`.
 * Errors are `application/problem+json`; `400` names each bad or unknown parameter, `404` the
   unknown id.
+* `Authorization: Bearer <token>` (a reader token from `stadspuls readers create`, or an OIDC
+  token of the configured issuer) sees everything. Without one a reader sees what
+  `STADSPULS_API_ANONYMOUS` allows: `all`, `final` (anything with a preliminary contribution is
+  withheld: its values are null and `published` is false) or `none` (401). A token that does not
+  verify is always 401. Answers to token holders are `Cache-Control: private`; every answer
+  varies by `Authorization`.
 """
 
 
@@ -86,6 +93,8 @@ def create_app(
     app.include_router(health.router)
     errors.install(app)
     app.add_middleware(ReplayMiddleware, answers=app.state.context.answers)
+    # before the replay memo: every answer, memoised or not, is the one its reader may see
+    app.add_middleware(ReaderMiddleware, auth=ReaderAuth(engine, settings))
     app.add_middleware(
         HttpMetricsMiddleware, metrics=metrics.http
     )  # outermost: replays are counted too
@@ -113,7 +122,7 @@ def _document_problems(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = errors.openapi_problems(build())
+            app.openapi_schema = openapi_security(errors.openapi_problems(build()))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -2,7 +2,7 @@
 
 Every aggregator commit bumps `read_model_state.revision` in its one row (a batch also sets
 `committed_at`, a projection `refreshed_at`), so an answer is a pure function of (revision,
-catalog, URL, representation). The ETag hashes those, a conditional request is answered 304 after
+catalog, URL, representation, reader's view). The ETag hashes those, a conditional request is answered 304 after
 one single-row query, and each replica keeps a small memo of rendered answers keyed the same way:
 a replica holds no state another one needs.
 """
@@ -24,6 +24,7 @@ from shared.domain.observation import as_utc
 from shared.domain.validation import iso_utc
 
 CACHE_CONTROL = "public, max-age=15"
+PRIVATE_CACHE_CONTROL = "private, max-age=15"  # answers to token holders
 GZIP_MIN = 1024
 STATE_MAX_AGE = 0.25  # seconds an answer may lag the newest commit
 NO_STORE = "no-store"

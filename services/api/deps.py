@@ -12,6 +12,7 @@ from fastapi import Depends, Query, Request
 from sqlalchemy import Engine
 
 from services.api.answers import Answers, Paging
+from services.api.auth import View, reader_of
 from services.api.caching import ReadState
 from services.api.errors import bad_parameter, unknown_parameters
 from services.api.metrics import ApiMetrics
@@ -61,6 +62,11 @@ async def get_context(request: Request) -> ApiContext:
     """The app's context."""
     context: ApiContext = request.app.state.context
     return context
+
+
+async def get_view(request: Request) -> View:
+    """What the request's reader may see (resolved by `auth.ReaderMiddleware`)."""
+    return reader_of(request).view
 
 
 async def get_paging(
@@ -122,6 +128,7 @@ def split(
 
 
 Ctx = Annotated[ApiContext, Depends(get_context)]
+ViewDep = Annotated[View, Depends(get_view)]
 PagingDep = Annotated[Paging, Depends(get_paging)]
 FormatParam = Annotated[
     Format | None,

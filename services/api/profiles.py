@@ -63,6 +63,7 @@ def omrade_items(conn: Connection, catalog: Catalog) -> list[Document]:
         item["risk"] = {k: row.get(k) for k in RISK_COLUMNS} | {
             k: document.get(k, [] if k in _LISTS else None) for k in RISK_DETAILS
         }
+        item["risk"]["preliminary"] = bool(row.get("preliminary", False))
     return items
 
 
@@ -72,26 +73,30 @@ def profile_rows(
     """One row per indicator reported at the area's level or with data for it, catalog order."""
     rows = queries.latest_rows(conn, sorted({area, catalog.root}), gender)
     mine: dict[str, list[dict[str, Any]]] = {}
-    city: dict[tuple[str, str], float] = {}
+    city: dict[tuple[str, str], tuple[float, bool]] = {}
     for row in rows:
         if row["area"] == area:
             mine.setdefault(row["indicator"], []).append(row)
         if row["area"] == catalog.root:
-            city[(row["indicator"], row["period"])] = float(row["value"])
+            city[(row["indicator"], row["period"])] = (
+                float(row["value"]),
+                bool(row["preliminary"]),
+            )
     result = []
     for ind in catalog.indikatorer:
         own = mine.get(ind.id, [])
         if not own and level not in {lv.value for lv in ind.area_levels}:
             continue
         latest = max(own, key=lambda r: (r["period_start"], r["period"]), default=None)
-        summary = indikator_summary(
-            catalog,
-            ind.id,
-            [Point.of(r["period"], float(r["value"]), r["origin"], r["coverage"]) for r in own],
-            now,
-        )
+        own_points = [
+            Point.of(r["period"], float(r["value"]), r["origin"], r["coverage"], r["preliminary"])
+            for r in own
+        ]
+        summary = indikator_summary(catalog, ind.id, own_points, now)
         value = None if latest is None else float(latest["value"])
-        city_value = None if latest is None else city.get((ind.id, latest["period"]))
+        city_value, city_preliminary = (
+            (None, False) if latest is None else city.get((ind.id, latest["period"]), (None, False))
+        )
         gap = None if value is None or city_value is None else value - city_value
         result.append(
             {
@@ -113,6 +118,10 @@ def profile_rows(
                 "trend": summary["trend"],
                 "inputs": summary["inputs"],
                 "received_at": latest["received_at"] if latest else None,
+                # read by `redaction.profile_row`, which replaces them with `published`
+                "value_preliminary": bool(latest and latest["preliminary"]),
+                "city_preliminary": city_preliminary,
+                "status_preliminary": not summary["published"],
             }
         )
     return result

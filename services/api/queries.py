@@ -58,6 +58,8 @@ SERIES_COLUMNS = (
     "updated_at",
     "received_at",
     "committed_at",
+    "preliminary",
+    "n_preliminary",
 )
 
 
@@ -72,6 +74,7 @@ PROFILE_COLUMNS = (
     "origin",
     "coverage",
     "received_at",
+    "preliminary",
 )
 
 
@@ -163,14 +166,14 @@ def points(
 ) -> dict[str, list[Point]]:
     """Every value of the series of one area and gender, by indicator."""
     c = series.c
-    query = select(c.indicator, c.period, c.value, c.origin, c.coverage).where(
+    query = select(c.indicator, c.period, c.value, c.origin, c.coverage, c.preliminary).where(
         c.area == area, c.gender == gender, c.value.is_not(None)
     )
     if indicators is not None:
         query = query.where(c.indicator.in_(indicators))
     result: dict[str, list[Point]] = {}
     for row in conn.execute(query):
-        point = Point.of(row.period, float(row.value), row.origin, row.coverage)
+        point = Point.of(row.period, float(row.value), row.origin, row.coverage, row.preliminary)
         result.setdefault(row.indicator, []).append(point)
     return result
 

@@ -124,6 +124,7 @@ def indikator_items(
                 "responsible": doc.get("responsible") or entries[ind.id]["responsible"],
                 "etappmal": [g.id for g in catalog.goals_of_indicator(ind.id)],
                 "inputs": doc.get("inputs") or {},
+                "published": doc.get("published", True),
                 "area": area,
                 "gender": gender,
             }

@@ -7,12 +7,12 @@ Only keys that verified are cached, keyed by their HMAC (never the plaintext), f
 from __future__ import annotations
 
 import asyncio
-import time
 
 from sqlalchemy import Engine
 
-from services.ingest.keys import hash_key, key_id_of, load_key, matches
+from services.ingest.keys import key_id_of, load_key, matches
 from shared.settings import Settings
+from shared.tokens import VerifiedCache, bearer, hash_key
 
 
 class KeyVerifier:
@@ -21,29 +21,18 @@ class KeyVerifier:
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self._engine = engine
         self._secret = settings.key_secret.get_secret_value()
-        self._ttl = settings.ingest_key_cache_seconds
-        self._cache: dict[str, tuple[str, float]] = {}
+        self._cache = VerifiedCache[str](settings.ingest_key_cache_seconds)
 
     async def source_for(self, authorization: str | None) -> str | None:
         """The source of a valid `Bearer sp_…` header, else None."""
-        if not authorization:
-            return None
-        scheme, _, key = authorization.partition(" ")
-        key = key.strip()
-        if scheme.lower() != "bearer" or key_id_of(key) is None:
+        key = bearer(authorization)
+        if key is None or key_id_of(key) is None:
             return None
         digest = hash_key(self._secret, key)
-        cached = self._cache.get(digest)
-        now = time.monotonic()
-        if cached is not None and cached[1] > now:
-            return cached[0]
-        source = await asyncio.to_thread(self._verify, key)
+        source = self._cache.get(digest)
         if source is None:
-            self._cache.pop(digest, None)
-        elif self._ttl > 0:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[digest] = (source, now + self._ttl)
+            source = await asyncio.to_thread(self._verify, key)
+            self._cache.put(digest, source)
         return source
 
     def _verify(self, key: str) -> str | None:

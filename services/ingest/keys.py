@@ -6,8 +6,6 @@ a constant-time comparison; a revoked key is refused. Keys never appear in logs 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 import secrets
 from dataclasses import dataclass
@@ -17,9 +15,11 @@ from sqlalchemy import Engine, insert, select, update
 
 from shared.db.schema import source_keys
 from shared.settings import Settings
+from shared.tokens import HASH_SCHEME as HASH_SCHEME
+from shared.tokens import hash_key as hash_key
+from shared.tokens import same_hash
 
 PREFIX = "sp"
-HASH_SCHEME = "hmac-sha256"
 _KEY = re.compile(r"^sp_(?P<key_id>[0-9a-f]{16})_(?P<secret>[A-Za-z0-9_-]{20,128})$")
 
 
@@ -49,12 +49,6 @@ class StoredKey:
     revoked: bool
 
 
-def hash_key(secret: str, key: str) -> str:
-    """The stored form of `key`: `hmac-sha256:<hex>` keyed by the server secret."""
-    digest = hmac.new(secret.encode(), key.encode(), hashlib.sha256).hexdigest()
-    return f"{HASH_SCHEME}:{digest}"
-
-
 def key_id_of(key: str) -> str | None:
     """The key id inside a well-formed key, else None."""
     match = _KEY.match(key)
@@ -63,7 +57,7 @@ def key_id_of(key: str) -> str | None:
 
 def matches(secret: str, key: str, stored: StoredKey) -> bool:
     """Whether `key` is the active key `stored` (constant-time on the hash)."""
-    return hmac.compare_digest(hash_key(secret, key), stored.key_hash) and not stored.revoked
+    return same_hash(secret, key, stored.key_hash) and not stored.revoked
 
 
 def create_key(

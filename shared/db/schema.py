@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 NAMING = {
@@ -32,6 +33,11 @@ metadata = MetaData(naming_convention=NAMING)
 
 def _ts(name: str, nullable: bool = True) -> Column[object]:
     return Column(name, DateTime(timezone=True), nullable=nullable)
+
+
+def _preliminary() -> Column[object]:
+    """Whether a row has a preliminary contribution: withheld from anonymous `final` readers."""
+    return Column("preliminary", Boolean, nullable=False, server_default=false())
 
 
 # One row per series (indicator, area, period, gender): the winning reported version, the sums
@@ -62,6 +68,8 @@ series = Table(
     Column("sum_value", Float, nullable=False, default=0.0),
     Column("n_reporting", Integer, nullable=False, default=0),
     Column("n_children", Integer, nullable=False, default=0),
+    # children whose contribution is preliminary (reported so, or computed from such children)
+    Column("n_preliminary", Integer, nullable=False, server_default="0"),
     Column("computed_value", Float),
     Column("coverage", Float),
     # what a reader sees
@@ -70,6 +78,8 @@ series = Table(
     Column("denominator", Float),
     Column("origin", String(10)),  # reported | computed | NULL when nothing is known
     Column("status", String(16)),
+    # the value a reader sees is preliminary, or computed with a preliminary contribution
+    _preliminary(),
     _ts("data_as_of"),
     _ts("committed_at"),
 )
@@ -88,6 +98,7 @@ indicator_status = Table(
     Column("latest_value", Float),
     Column("inputs", JSON, nullable=False),
     Column("document", JSON, nullable=False),
+    _preliminary(),
     _ts("data_as_of"),
     _ts("computed_at", nullable=False),
 )
@@ -99,6 +110,7 @@ etappmal_status = Table(
     Column("status", String(20), nullable=False),
     Column("counts", JSON, nullable=False),
     Column("document", JSON, nullable=False),
+    _preliminary(),
     _ts("data_as_of"),
     _ts("computed_at", nullable=False),
 )
@@ -109,6 +121,7 @@ namnd_rollup = Table(
     Column("namnd", String(100), primary_key=True),
     Column("counts", JSON, nullable=False),
     Column("document", JSON, nullable=False),
+    _preliminary(),
     _ts("data_as_of"),
     _ts("computed_at", nullable=False),
 )
@@ -125,6 +138,7 @@ risk_index = Table(
     Column("composite", Float),
     Column("rank", Integer),
     Column("document", JSON, nullable=False),
+    _preliminary(),
     _ts("computed_at", nullable=False),
 )
 
@@ -159,6 +173,17 @@ source_keys = Table(
     Column("source", String(100), nullable=False, index=True),
     Column("key_hash", String(128), nullable=False),
     Column("label", String(200)),
+    _ts("created_at", nullable=False),
+    _ts("revoked_at"),
+)
+
+# Tokens of readers who may see everything (preliminary values too), stored only hashed.
+reader_tokens = Table(
+    "reader_tokens",
+    metadata,
+    Column("token_id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False, index=True),
+    Column("token_hash", String(128), nullable=False),
     _ts("created_at", nullable=False),
     _ts("revoked_at"),
 )

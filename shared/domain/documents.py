@@ -64,6 +64,7 @@ class StatusFields(TypedDict):
     stale: bool
     latest_period: str | None
     latest_value: float | None
+    published: bool  # False: a preliminary value contributes (withheld from anonymous readers)
 
 
 class IndikatorDocument(StatusFields):
@@ -93,6 +94,7 @@ class EtappmalDocument(TypedDict):
     direction: str
     status: str
     counts: dict[str, int]
+    published: bool
     baseline: BaselineDocument | None
     target: TargetDocument | None
     headline: str
@@ -107,6 +109,7 @@ class NamndEtappmal(TypedDict):
     title: str
     role: str
     status: str
+    published: bool
 
 
 class NamndIndikator(StatusFields):
@@ -128,6 +131,7 @@ class AreaComparisonDocument(TypedDict):
     area_value: float | None
     city_value: float | None
     gap: float | None
+    published: bool
 
 
 class NamndCountsDocument(TypedDict):
@@ -145,6 +149,7 @@ class NamndDocument(TypedDict):
     type: str
     area: str | None
     counts: NamndCountsDocument
+    published: bool
     etappmal: list[NamndEtappmal]
     indikatorer: list[NamndIndikator]
     area_comparison: list[AreaComparisonDocument]

@@ -4,7 +4,9 @@ Per series the version with the greatest (updated_at, observation_id) wins; a re
 too. Each area row keeps the sums of its children's contributions; a change to a row retracts its old
 contribution from every parent and adds the new one, level by level, so nothing is recomputed whole.
 Ratio indicators sum numerators and denominators, counts sum values, levels are not rolled up. A value
-reported for a parent wins over the computed one; both are kept.
+reported for a parent wins over the computed one; both are kept. Beside the sums each row counts the
+children whose contribution is preliminary (reported so, or computed from such children), so a
+computed value with any preliminary contribution is preliminary itself, whatever the order.
 
 The engine works on `SeriesState`s held in a mapping the caller supplies (a dict in tests and in the
 oracle's comparisons, rows prefetched from SQL in the aggregator); `keys_for` names every row an
@@ -20,7 +22,7 @@ from enum import StrEnum
 from typing import Literal, TypeAlias
 
 from shared.domain.catalog import AreaLevel, Catalog, Indikator, Kind
-from shared.domain.observation import Observation, version_of
+from shared.domain.observation import Observation, ObservationStatus, version_of
 from shared.domain.periods import parse_period
 from shared.domain.validation.codes import Problem
 from shared.domain.validation.event import judge_event
@@ -33,6 +35,7 @@ SeriesLevel: TypeAlias = AreaLevel | Literal["virtual"]
 SERIES_LEVELS = frozenset({*(level.value for level in AreaLevel), VIRTUAL})
 
 SeriesId = tuple[str, str, str, str]  # indicator, area, period, gender
+PRELIMINARY = ObservationStatus.PRELIMINARY.value
 
 
 class Outcome(StrEnum):
@@ -84,6 +87,7 @@ class SeriesState:
     sum_value: float = 0.0
     n_reporting: int = 0
     n_children: int = 0
+    n_preliminary: int = 0  # contributing children whose contribution is preliminary
 
     @property
     def id(self) -> SeriesId:
@@ -95,6 +99,11 @@ class SeriesState:
         """True when a reported value (not a retraction) currently wins."""
         return self.observation_id is not None and not self.retracted
 
+    @property
+    def reported_preliminary(self) -> bool:
+        """True when the winning reported value is preliminary."""
+        return self.has_reported and self.reported_status == PRELIMINARY
+
 
 @dataclass(frozen=True)
 class Contribution:
@@ -103,6 +112,7 @@ class Contribution:
     numerator: float = 0.0
     denominator: float = 0.0
     value: float = 0.0
+    preliminary: bool = False
 
 
 @dataclass(frozen=True)
@@ -115,6 +125,7 @@ class Visible:
     origin: Origin | None
     computed_value: float | None
     coverage: float | None
+    preliminary: bool = False  # the value is preliminary or has a preliminary contribution
 
 
 def ratio_value(indicator: Indikator, numerator: float, denominator: float) -> float | None:
@@ -129,11 +140,16 @@ def contribution(indicator: Indikator, row: SeriesState) -> Contribution | None:
     if indicator.kind is Kind.LEVEL:
         return None
     if row.has_reported:
+        preliminary = row.reported_preliminary
         if indicator.kind is Kind.RATIO:
-            return Contribution(row.reported_numerator or 0.0, row.reported_denominator or 0.0)
-        return Contribution(value=row.reported_value or 0.0)
+            return Contribution(
+                row.reported_numerator or 0.0, row.reported_denominator or 0.0, 0.0, preliminary
+            )
+        return Contribution(value=row.reported_value or 0.0, preliminary=preliminary)
     if row.n_reporting > 0:
-        return Contribution(row.sum_numerator, row.sum_denominator, row.sum_value)
+        return Contribution(
+            row.sum_numerator, row.sum_denominator, row.sum_value, row.n_preliminary > 0
+        )
     return None
 
 
@@ -154,6 +170,7 @@ def visible(indicator: Indikator, row: SeriesState) -> Visible:
             Origin.REPORTED,
             computed,
             coverage,
+            row.reported_preliminary,
         )
     if computed is not None:
         num, den = (
@@ -161,7 +178,8 @@ def visible(indicator: Indikator, row: SeriesState) -> Visible:
             if indicator.kind is Kind.RATIO
             else (None, None)
         )
-        return Visible(computed, num, den, Origin.COMPUTED, computed, coverage)
+        preliminary = row.n_preliminary > 0
+        return Visible(computed, num, den, Origin.COMPUTED, computed, coverage, preliminary)
     return Visible(None, None, None, None, None, coverage)
 
 
@@ -279,6 +297,7 @@ class RollupEngine:
                     parent.sum_denominator += sign * part.denominator
                     parent.sum_value += sign * part.value
                     parent.n_reporting += sign
+                    parent.n_preliminary += sign * part.preliminary
             if parent.n_reporting == 0:  # nothing left: clear float residue of the sums
                 parent.sum_numerator = parent.sum_denominator = parent.sum_value = 0.0
             if parent_id not in (YTTERSTADEN, FOKUSOMRADEN):

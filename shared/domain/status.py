@@ -61,11 +61,19 @@ class Point:
     value: float
     computed: bool = False
     coverage: float | None = None
+    preliminary: bool = False  # the value is not yet published (preliminary contribution)
 
     @classmethod
-    def of(cls, period: str, value: float, origin: str | None, coverage: float | None) -> Point:
-        """A point of a read-model row: its origin (`reported`/`computed`) and coverage."""
-        return cls(period, value, origin == "computed", coverage)
+    def of(
+        cls,
+        period: str,
+        value: float,
+        origin: str | None,
+        coverage: float | None,
+        preliminary: bool = False,
+    ) -> Point:
+        """A point of a read-model row: its origin (`reported`/`computed`), coverage, publication."""
+        return cls(period, value, origin == "computed", coverage, bool(preliminary))
 
     def too_thin(self, min_coverage: float | None) -> bool:
         """A computed value whose coverage is below `min_coverage`: shown, never judged."""

@@ -37,6 +37,7 @@ class AreaValue:
     period: str
     area_value: float | None
     city_value: float | None
+    published: bool = True  # neither value has a preliminary contribution
 
     @property
     def gap(self) -> float | None:
@@ -83,6 +84,7 @@ def indikator_summary(
         "latest_value": latest_value,
         "newest_period_age_seconds": newest_period_age_seconds(latest, now) if latest else None,
         "periods": len(points),
+        "published": not any(p.preliminary for p in points),
         "baseline": _baseline(baseline),
         "target": _target(target),
         "inputs": result.as_dict(),
@@ -104,6 +106,7 @@ def etappmal_summary(
         "direction": goal.direction.value,
         "status": status.value,
         "counts": counts,
+        "published": all(r.get("published", True) for r in rows),
         "baseline": _baseline(goal.baseline),
         "target": _target(goal.target),
         "headline": goal.headline,
@@ -128,7 +131,16 @@ def namnd_summary(
         if role is not None:
             found = goals.get(goal.id)
             status = found["status"] if found else StatusCode.SAKNAR_DATA.value
-            goal_rows.append({"id": goal.id, "title": goal.title, "role": role, "status": status})
+            published = found.get("published", True) if found else True
+            goal_rows.append(
+                {
+                    "id": goal.id,
+                    "title": goal.title,
+                    "role": role,
+                    "status": status,
+                    "published": published,
+                }
+            )
     indicator_rows: list[NamndIndikator] = []
     for ind in catalog.indikatorer:
         role = _role(catalog.responsible_for(ind.id), namnd_id)
@@ -151,6 +163,7 @@ def namnd_summary(
                     "area_value": value.area_value,
                     "city_value": value.city_value,
                     "gap": value.gap,
+                    "published": value.published,
                 }
             )
     return {
@@ -159,9 +172,10 @@ def namnd_summary(
         "type": namnd.type.value,
         "area": namnd.area,
         "counts": {
-            "etappmal": _counts(r["status"] for r in goal_rows),
-            "indikatorer": _counts(r["status"] for r in indicator_rows),
+            "etappmal": count_statuses(r["status"] for r in goal_rows),
+            "indikatorer": count_statuses(r["status"] for r in indicator_rows),
         },
+        "published": all(r["published"] for r in (*goal_rows, *indicator_rows, *comparison)),
         "etappmal": goal_rows,
         "indikatorer": indicator_rows,
         "area_comparison": comparison,
@@ -177,6 +191,7 @@ def status_fields(doc: IndikatorDocument) -> StatusFields:
         "stale": doc["stale"],
         "latest_period": doc["latest_period"],
         "latest_value": doc["latest_value"],
+        "published": doc.get("published", True),  # documents stored before the flag lack it
     }
 
 
@@ -199,7 +214,8 @@ def _role(responsible: Sequence[Responsibility], namnd_id: str) -> str | None:
     return (Role.HUVUDANSVARIG if Role.HUVUDANSVARIG in roles else Role.BEROD).value
 
 
-def _counts(statuses: Iterable[str]) -> dict[str, int]:
+def count_statuses(statuses: Iterable[str]) -> dict[str, int]:
+    """How many of `statuses` are of each status code (every code present)."""
     counts = {code.value: 0 for code in StatusCode}
     for status in statuses:
         counts[status] += 1
@@ -221,6 +237,7 @@ def _no_data(catalog: Catalog, indicator_id: str) -> IndikatorDocument:
         "latest_value": None,
         "newest_period_age_seconds": None,
         "periods": 0,
+        "published": True,
         "baseline": None,
         "target": None,
         "inputs": {},

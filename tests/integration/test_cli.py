@@ -65,3 +65,23 @@ def test_keys_create_refuses_an_unknown_source(env: str) -> None:
     result = runner.invoke(app, ["keys", "create", "no-such-source"])
     assert result.exit_code == 2
     assert "unknown source" in result.output
+
+
+def test_readers_create_prints_the_token_once_and_revoke_ends_it(env: str) -> None:
+    from services.api.readers import verify_reader
+
+    result = runner.invoke(app, ["readers", "create", "power-bi"])
+    assert result.exit_code == 0, result.output
+    token = result.output.strip().splitlines()[-1]
+    assert token.startswith("sr_")
+    assert verify_reader(make_engine(env), "cli-test-secret", token) == "power-bi"
+    assert runner.invoke(app, ["readers", "create", "power-bi"]).exit_code == 1  # one at a time
+    listed = runner.invoke(app, ["readers", "list"])
+    assert "power-bi" in listed.output
+    assert token not in listed.output
+    with make_engine(env).connect() as conn:
+        stored = conn.exec_driver_sql("SELECT token_hash FROM reader_tokens").scalar_one()
+    assert token.split("_")[-1] not in stored
+    assert runner.invoke(app, ["readers", "revoke", "power-bi"]).exit_code == 0
+    assert verify_reader(make_engine(env), "cli-test-secret", token) is None
+    assert runner.invoke(app, ["readers", "revoke", "power-bi"]).exit_code == 1

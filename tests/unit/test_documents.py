@@ -168,7 +168,7 @@ def test_the_risk_document_is_what_the_area_answer_shows() -> None:
     assert doc["missing_indicators"]
     assert set(doc) == keys_of(documents.RiskDocument)
     # The API shows the index's columns of the read model and these keys of its document.
-    assert set(RiskOut.model_fields) == set(RISK_COLUMNS) | set(RISK_DETAILS)
+    assert set(RiskOut.model_fields) == set(RISK_COLUMNS) | set(RISK_DETAILS) | {"published"}
     assert set(RISK_DETAILS) <= set(doc)
     assert mismatches(RiskOut, {k: doc[k] for k in RISK_DETAILS}, complete=False) == []
     for group in doc["groups"]:

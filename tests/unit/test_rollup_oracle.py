@@ -50,6 +50,7 @@ def mismatches(rows: dict[SeriesId, SeriesState], expected: dict[SeriesId, Oracl
             ("origin", origin, want.origin),
             ("winner", row.observation_id, want.winner),
             ("retracted", row.retracted, want.retracted),
+            ("preliminary", got.preliminary, want.preliminary),
         ):
             if g2 != w2:
                 problems.append(f"{key}.{name}: engine {g2} != oracle {w2}")

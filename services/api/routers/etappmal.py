@@ -8,9 +8,9 @@ from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy import Connection
 from starlette.responses import Response
 
-from services.api import views
+from services.api import redaction, views
 from services.api.caching import ReadState
-from services.api.deps import Ctx, FormatParam, PagingDep, split
+from services.api.deps import Ctx, FormatParam, PagingDep, ViewDep, split
 from services.api.errors import not_found
 from services.api.routers.common import DETAIL_RESPONSES, LIST_RESPONSES
 from services.api.schemas.status import EtappmalOut, EtappmalPage
@@ -40,6 +40,7 @@ GenderQuery = Annotated[
 async def list_etappmal(
     request: Request,
     ctx: Ctx,
+    view: ViewDep,
     paging: PagingDep,
     fmt: FormatParam = None,
     area: AreaParam = None,
@@ -77,7 +78,7 @@ async def list_etappmal(
         items = views.etappmal_items(conn, catalog, where_area, gender.value, ctx.as_of(state))
         return [
             item
-            for item in items
+            for item in (redaction.etappmal(i, view) for i in items)
             if (not statuses or item["status"] in statuses)
             and (not areas or item["malomrade"] in areas)
             and (not namnder or namnder & {r["namnd"] for r in item["responsible"]})
@@ -95,6 +96,7 @@ async def list_etappmal(
 async def get_etappmal(
     request: Request,
     ctx: Ctx,
+    view: ViewDep,
     id: Annotated[str, Path(description="Etappmål id.", examples=["behorighet-gymnasiet"])],
     area: AreaParam = None,
     gender: GenderQuery = Gender.T,
@@ -107,6 +109,6 @@ async def get_etappmal(
 
     def produce(conn: Connection, state: ReadState) -> dict[str, Any]:
         items = views.etappmal_items(conn, catalog, where_area, gender.value, ctx.as_of(state))
-        return next(item for item in items if item["id"] == id)
+        return redaction.etappmal(next(item for item in items if item["id"] == id), view)
 
     return await ctx.answers.one(request, produce)

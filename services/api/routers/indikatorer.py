@@ -8,9 +8,9 @@ from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy import Connection
 from starlette.responses import Response
 
-from services.api import queries, views
+from services.api import queries, redaction, views
 from services.api.caching import ReadState
-from services.api.deps import ApiContext, Ctx, FormatParam, PagingDep, split
+from services.api.deps import ApiContext, Ctx, FormatParam, PagingDep, ViewDep, split
 from services.api.errors import bad_parameter, not_found
 from services.api.routers.common import DETAIL_RESPONSES, LIST_RESPONSES
 from services.api.schemas.catalog import IndikatorOut, IndikatorPage
@@ -47,6 +47,7 @@ def _indicator(ctx: ApiContext, indicator_id: str) -> None:
 async def list_indikatorer(
     request: Request,
     ctx: Ctx,
+    view: ViewDep,
     paging: PagingDep,
     fmt: FormatParam = None,
     area: AreaParam = None,
@@ -88,7 +89,7 @@ async def list_indikatorer(
         )
         return [
             item
-            for item in items
+            for item in (redaction.indicator(i, view) for i in items)
             if (not statuses or item["status"] in statuses)
             and (not groups or item["risk_group"] in groups)
             and (not goals or goals & set(item["etappmal"]))
@@ -107,6 +108,7 @@ async def list_indikatorer(
 async def get_indikator(
     request: Request,
     ctx: Ctx,
+    view: ViewDep,
     id: IdPath,
     area: AreaParam = None,
     gender: GenderQuery = Gender.T,
@@ -119,7 +121,7 @@ async def get_indikator(
         items = views.indikator_items(
             conn, ctx.catalog, ctx.indicator_entries, where_area, gender.value, ctx.as_of(state)
         )
-        return next(item for item in items if item["id"] == id)
+        return redaction.indicator(next(item for item in items if item["id"] == id), view)
 
     return await ctx.answers.one(request, produce)
 
@@ -145,6 +147,7 @@ def _period_bound(name: str, text: str | None, end: bool) -> float | None:
 async def list_observationer(
     request: Request,
     ctx: Ctx,
+    view: ViewDep,
     id: IdPath,
     paging: PagingDep,
     fmt: FormatParam = None,
@@ -216,6 +219,6 @@ async def list_observationer(
 
     def produce(conn: Connection, state: ReadState) -> tuple[int, list[dict[str, Any]]]:
         total, rows = queries.series_page(conn, where, paging.limit, paging.offset)
-        return total, [row | {"unit": unit} for row in rows]
+        return total, [redaction.series_row(row | {"unit": unit}, view) for row in rows]
 
     return await ctx.answers.page(request, fmt, SeriesRow, paging, produce)

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy import Connection
 from starlette.responses import Response
 
-from services.api import views
+from services.api import redaction, views
 from services.api.caching import ReadState
-from services.api.deps import Ctx, FormatParam, PagingDep
+from services.api.deps import Ctx, FormatParam, PagingDep, ViewDep
 from services.api.errors import not_found
 from services.api.routers.common import DETAIL_RESPONSES, LIST_RESPONSES
 from services.api.schemas.status import NamndPage, NamndRollup
@@ -29,6 +29,7 @@ router = APIRouter(tags=["nämnder"])
 async def list_namnder(
     request: Request,
     ctx: Ctx,
+    view: ViewDep,
     paging: PagingDep,
     fmt: FormatParam = None,
     type: Annotated[
@@ -55,7 +56,7 @@ async def list_namnder(
         items = views.namnd_items(conn, ctx.catalog, ctx.as_of(state))
         return [
             item
-            for item in items
+            for item in (redaction.namnd(i, view) for i in items)
             if (not kinds or item["type"] in kinds)
             and (
                 not statuses
@@ -75,6 +76,7 @@ async def list_namnder(
 async def get_namnd(
     request: Request,
     ctx: Ctx,
+    view: ViewDep,
     id: Annotated[str, Path(description="Nämnd id.", examples=["rinkeby-kista-sdn"])],
 ) -> Response:
     """One nämnd's rollup."""
@@ -83,6 +85,6 @@ async def get_namnd(
 
     def produce(conn: Connection, state: ReadState) -> dict[str, Any]:
         items = views.namnd_items(conn, ctx.catalog, ctx.as_of(state))
-        return next(item for item in items if item["id"] == id)
+        return redaction.namnd(next(item for item in items if item["id"] == id), view)
 
     return await ctx.answers.one(request, produce)

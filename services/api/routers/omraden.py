@@ -8,8 +8,9 @@ from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy import Connection
 from starlette.responses import Response
 
+from services.api import redaction
 from services.api.caching import ReadState
-from services.api.deps import ApiContext, Ctx, FormatParam, PagingDep, split
+from services.api.deps import ApiContext, Ctx, FormatParam, PagingDep, ViewDep, split
 from services.api.errors import not_found
 from services.api.profiles import omrade_items, profile_rows
 from services.api.routers.common import DETAIL_RESPONSES, LIST_RESPONSES
@@ -44,6 +45,7 @@ def _level(ctx: ApiContext, area_id: str) -> str:
 async def list_omraden(
     request: Request,
     ctx: Ctx,
+    view: ViewDep,
     paging: PagingDep,
     fmt: FormatParam = None,
     level: Annotated[
@@ -81,7 +83,7 @@ async def list_omraden(
     def produce(conn: Connection, state: ReadState) -> list[dict[str, Any]]:
         return [
             item
-            for item in omrade_items(conn, ctx.catalog)
+            for item in (redaction.risk(i, view) for i in omrade_items(conn, ctx.catalog))
             if (not levels or item["level"] in levels)
             and (parent is None or item["parent"] == parent)
             and (ytterstad is None or item["ytterstad"] == ytterstad)
@@ -99,7 +101,7 @@ async def list_omraden(
     summary="An area profile",
 )
 async def get_omrade(
-    request: Request, ctx: Ctx, id: IdPath, gender: GenderQuery = Gender.T
+    request: Request, ctx: Ctx, view: ViewDep, id: IdPath, gender: GenderQuery = Gender.T
 ) -> Response:
     """Latest value per indicator, gap to the city, the area's own status, risk index and rank."""
     _area(ctx, id)
@@ -107,7 +109,8 @@ async def get_omrade(
     def produce(conn: Connection, state: ReadState) -> dict[str, Any]:
         item = next(i for i in omrade_items(conn, ctx.catalog) if i["id"] == id)
         rows = profile_rows(conn, ctx.catalog, id, _level(ctx, id), gender.value, ctx.as_of(state))
-        return item | {"indikatorer": rows}
+        shown = [redaction.profile_row(row, view) for row in rows]
+        return redaction.risk(item, view) | {"indikatorer": shown}
 
     return await ctx.answers.one(request, produce)
 
@@ -121,6 +124,7 @@ async def get_omrade(
 async def list_profile(
     request: Request,
     ctx: Ctx,
+    view: ViewDep,
     id: IdPath,
     paging: PagingDep,
     fmt: FormatParam = None,
@@ -130,6 +134,7 @@ async def list_profile(
     _area(ctx, id)
 
     def produce(conn: Connection, state: ReadState) -> list[dict[str, Any]]:
-        return profile_rows(conn, ctx.catalog, id, _level(ctx, id), gender.value, ctx.as_of(state))
+        rows = profile_rows(conn, ctx.catalog, id, _level(ctx, id), gender.value, ctx.as_of(state))
+        return [redaction.profile_row(row, view) for row in rows]
 
     return await ctx.answers.page(request, fmt, ProfileRow, paging, produce)

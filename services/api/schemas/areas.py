@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from services.api.schemas.common import AnswerModel, Page
-from services.api.schemas.status import StatusInputs
+from services.api.schemas.status import Published, StatusInputs
 from shared.domain.catalog import Direction, Gender, RiskGroup
 from shared.domain.rollup import Origin, SeriesLevel
 from shared.domain.status import StatusCode, Trend
@@ -83,6 +83,7 @@ class RiskOut(AnswerModel):
         description="When the aggregator computed it.",
         examples=["2025-02-01T08:00:03Z"],
     )
+    published: Published = True
 
 
 class OmradeOut(AnswerModel):
@@ -146,8 +147,8 @@ class ProfileRow(AnswerModel):
         description="The area against the city in the desired direction: battre (better), samre (worse) or lika.",
         examples=["samre"],
     )
-    status: StatusCode = Field(
-        description="The area's own progress status for this indicator.",
+    status: StatusCode | None = Field(
+        description="The area's own progress status for this indicator (null when withheld).",
         examples=["ingen_framgang"],
     )
     trend: Trend | None = Field(
@@ -161,6 +162,7 @@ class ProfileRow(AnswerModel):
         description="When the area's value was received (reported values).",
         examples=["2025-02-01T08:00:01Z"],
     )
+    published: Published = True
 
 
 class OmradeProfile(OmradeOut):

@@ -5,7 +5,13 @@ from __future__ import annotations
 from pydantic import Field
 
 from services.api.schemas.common import AnswerModel, Page
-from services.api.schemas.status import BaselineOut, ResponsibleOut, StatusInputs, TargetOut
+from services.api.schemas.status import (
+    BaselineOut,
+    Published,
+    ResponsibleOut,
+    StatusInputs,
+    TargetOut,
+)
 from shared.domain.catalog import (
     DEFAULT_MIN_COVERAGE,
     AreaLevel,
@@ -177,7 +183,10 @@ class IndikatorOut(IndikatorBase):
     )
     area: str = Field(description="Area the status is computed for.", examples=["stockholm"])
     gender: Gender = Field(description="Gender the status is computed for.", examples=["T"])
-    status: StatusCode = Field(description="Progress status.", examples=["viss_framgang"])
+    status: StatusCode | None = Field(
+        description="Progress status (null when withheld from an anonymous reader).",
+        examples=["viss_framgang"],
+    )
     trend: Trend | None = Field(
         default=None, description="Trend in the desired direction.", examples=["forbattring"]
     )
@@ -197,6 +206,7 @@ class IndikatorOut(IndikatorBase):
         default=None, description="Seconds since the newest period ended.", examples=[29376000.0]
     )
     periods: int = Field(default=0, description="Periods with a value.", examples=[6])
+    published: Published = True
     inputs: StatusInputs = Field(
         default_factory=StatusInputs, description="Every input of the status."
     )

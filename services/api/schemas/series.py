@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import Field
 
 from services.api.schemas.common import AnswerModel, Page
+from services.api.schemas.status import Published
 from shared.domain.catalog import Gender
 from shared.domain.observation import ObservationStatus
 from shared.domain.rollup import Origin, SeriesLevel
@@ -79,6 +80,7 @@ class SeriesRow(AnswerModel):
     committed_at: datetime | None = Field(
         description="When the read model last changed this row.", examples=["2025-02-01T08:00:02Z"]
     )
+    published: Published = True
 
 
 class SeriesPage(Page[SeriesRow]):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import Field
 
@@ -15,6 +16,15 @@ _STATUS = (
     "(no target) or saknar_data (too little or stale data)."
 )
 _TREND = "Direction of change in the desired direction: forbattring, oforandrad or forsamring."
+_WITHHELD = " Null when withheld from an anonymous reader (`published` false)."
+PUBLISHED = (
+    "False when a preliminary value contributes: not yet published. Under "
+    "STADSPULS_API_ANONYMOUS=final a reader without a token then sees no value, status or count "
+    "that depends on it (they are null), a token holder sees them."
+)
+
+# The `published` field of every answer that shows values.
+Published = Annotated[bool, Field(description=PUBLISHED, examples=[True])]
 
 
 class BaselineOut(AnswerModel):
@@ -127,7 +137,7 @@ class IndicatorSummary(AnswerModel):
     )
     unit: str = Field(description="Unit of the values.", examples=["percent"])
     direction: Direction = Field(description="Desired direction.", examples=["increase"])
-    status: StatusCode = Field(description=_STATUS, examples=["viss_framgang"])
+    status: StatusCode | None = Field(description=_STATUS + _WITHHELD, examples=["viss_framgang"])
     trend: Trend | None = Field(default=None, description=_TREND, examples=["forbattring"])
     reason: str | None = Field(
         default=None, description="Why saknar_data/saknar_mal, or a note.", examples=[None]
@@ -149,6 +159,7 @@ class IndicatorSummary(AnswerModel):
         examples=[29376000.0],
     )
     periods: int = Field(default=0, description="Periods with a value.", examples=[6])
+    published: Published = True
     baseline: BaselineOut | None = Field(
         default=None, description="Baseline that judges it, if any."
     )
@@ -174,8 +185,11 @@ class EtappmalOut(AnswerModel):
         description="The etappmål as decided.", examples=["Andel av eleverna i årskurs 9 … ökar"]
     )
     direction: Direction = Field(description="Desired direction.", examples=["increase"])
-    status: StatusCode = Field(description=_STATUS, examples=["viss_framgang"])
-    counts: StatusCounts = Field(description="Its indicators per status.")
+    status: StatusCode | None = Field(description=_STATUS + _WITHHELD, examples=["viss_framgang"])
+    counts: StatusCounts = Field(
+        description="Its indicators per status (withheld ones not counted)."
+    )
+    published: Published = True
     baseline: BaselineOut | None = Field(
         default=None, description="Baseline of the headline indicator."
     )
@@ -217,7 +231,8 @@ class NamndGoal(AnswerModel):
         description="The etappmål.", examples=["Andel av eleverna i årskurs 9 … ökar"]
     )
     role: Role = Field(description="The nämnd's role.", examples=["huvudansvarig"])
-    status: StatusCode = Field(description=_STATUS, examples=["viss_framgang"])
+    status: StatusCode | None = Field(description=_STATUS + _WITHHELD, examples=["viss_framgang"])
+    published: Published = True
 
 
 class NamndIndicator(AnswerModel):
@@ -226,7 +241,7 @@ class NamndIndicator(AnswerModel):
     id: str = Field(description="Indicator id.", examples=["behorighet-gymnasiet-ak9"])
     name: str = Field(description="Indicator name.", examples=["Andel elever i åk 9 behöriga …"])
     role: Role = Field(description="The nämnd's role.", examples=["huvudansvarig"])
-    status: StatusCode = Field(description=_STATUS, examples=["viss_framgang"])
+    status: StatusCode | None = Field(description=_STATUS + _WITHHELD, examples=["viss_framgang"])
     trend: Trend | None = Field(default=None, description=_TREND, examples=["forbattring"])
     reason: str | None = Field(
         default=None, description="Why saknar_data/saknar_mal, or a note.", examples=[None]
@@ -240,6 +255,7 @@ class NamndIndicator(AnswerModel):
     latest_value: float | None = Field(
         default=None, description="City value at that period.", examples=[88.1]
     )
+    published: Published = True
 
 
 class AreaComparison(AnswerModel):
@@ -258,13 +274,18 @@ class AreaComparison(AnswerModel):
         default=None, description="The city's value, same period.", examples=[5.1]
     )
     gap: float | None = Field(default=None, description="area_value − city_value.", examples=[4.3])
+    published: Published = True
 
 
 class NamndCounts(AnswerModel):
     """Counts per status of a nämnd's etappmål and indicators."""
 
-    etappmal: StatusCounts = Field(description="Its etappmål per status.")
-    indikatorer: StatusCounts = Field(description="Its indicators per status.")
+    etappmal: StatusCounts = Field(
+        description="Its etappmål per status (withheld ones not counted)."
+    )
+    indikatorer: StatusCounts = Field(
+        description="Its indicators per status (withheld ones not counted)."
+    )
 
 
 class NamndRollup(AnswerModel):
@@ -277,6 +298,7 @@ class NamndRollup(AnswerModel):
         default=None, description="The area a stadsdelsnämnd owns.", examples=["rinkeby-kista"]
     )
     counts: NamndCounts = Field(description="Counts per status.")
+    published: Published = True
     etappmal: list[NamndGoal] = Field(
         description="Etappmål it leads or is involved in.", json_schema_extra={"x-csv-join": "{id}"}
     )

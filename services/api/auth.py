@@ -1,0 +1,149 @@
+"""Who reads: a reader token, an OIDC bearer token, or nobody (`STADSPULS_API_ANONYMOUS`).
+
+A token that verifies sees everything; a request without one sees what `api_anonymous` allows
+(`all`, `final`: nothing preliminary, `none`: 401). A token that does not verify is 401 whatever
+`api_anonymous` says: a mistyped or revoked token never quietly becomes an anonymous reader. The
+reader is resolved before the replay memo (`ReaderMiddleware`), so every answer is the one its
+reader may see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Engine
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from services.api.errors import PROBLEM_TYPE, problem
+from services.api.oidc import OidcVerifier, TokenError
+from services.api.readers import token_id_of, verify_reader
+from shared.settings import Settings
+from shared.tokens import VerifiedCache, bearer, hash_key
+
+SCOPE_KEY = "stadspuls.reader"
+
+
+class View(StrEnum):
+    """What a reader may see."""
+
+    FULL = "full"
+    FINAL = "final"  # nothing with a preliminary contribution
+
+
+@dataclass(frozen=True)
+class Reader:
+    """The reader of one request."""
+
+    view: View
+    authenticated: bool
+    name: str | None = None
+
+
+ANONYMOUS_FULL = Reader(View.FULL, authenticated=False)
+
+
+def reader_of(request: Request) -> Reader:
+    """The reader `ReaderMiddleware` resolved for this request (anonymous, full, outside it)."""
+    found = request.scope.get(SCOPE_KEY)
+    return found if isinstance(found, Reader) else ANONYMOUS_FULL
+
+
+class ReaderAuth:
+    """Maps an `Authorization` header to a reader, or raises TokenError (401)."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self._engine = engine
+        self._secret = settings.key_secret.get_secret_value()
+        self._cache = VerifiedCache[str](settings.ingest_key_cache_seconds)
+        self.anonymous = settings.api_anonymous
+        self._oidc = (
+            OidcVerifier(settings.oidc_issuer, settings.oidc_audience, settings.oidc_jwks_url)
+            if settings.oidc_issuer and settings.oidc_audience and settings.oidc_jwks_url
+            else None
+        )
+
+    async def reader(self, authorization: str | None) -> Reader:
+        """The reader of a request with this header."""
+        if not authorization:
+            if self.anonymous == "none":
+                raise TokenError("this API needs a token: send Authorization: Bearer <token>", None)
+            return Reader(View.FINAL if self.anonymous == "final" else View.FULL, False)
+        token = bearer(authorization)
+        if token is None:
+            raise TokenError("Authorization must be `Bearer <token>`", "invalid_request")
+        if token_id_of(token) is not None:
+            return Reader(View.FULL, True, await self._reader_token(token))
+        if self._oidc is not None and token.count(".") == 2:
+            subject = await asyncio.to_thread(self._oidc.subject, token)
+            return Reader(View.FULL, True, f"oidc:{subject}")
+        hint = "" if self._oidc else " (OIDC tokens are not configured)"
+        raise TokenError(f"unknown token: not a reader token{hint}")
+
+    async def _reader_token(self, token: str) -> str:
+        digest = hash_key(self._secret, token)
+        name = self._cache.get(digest)
+        if name is None:
+            name = await asyncio.to_thread(verify_reader, self._engine, self._secret, token)
+            self._cache.put(digest, name)
+        if name is None:
+            raise TokenError("unknown or revoked reader token")
+        return name
+
+
+class ReaderMiddleware:
+    """Resolves the reader of every `/v1` request, or answers 401 with `WWW-Authenticate`."""
+
+    def __init__(self, app: ASGIApp, auth: ReaderAuth) -> None:
+        self.app = app
+        self.auth = auth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1"):
+            request = Request(scope)
+            try:
+                scope[SCOPE_KEY] = await self.auth.reader(request.headers.get("authorization"))
+            except TokenError as exc:
+                await unauthorized(exc)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def unauthorized(exc: TokenError) -> Response:
+    """401 with the reason, in the body and in `WWW-Authenticate` (RFC 6750)."""
+    response = problem(401, exc.reason)
+    challenge = 'Bearer realm="stadspuls"'
+    if exc.error:
+        description = exc.reason.replace('"', "'")
+        challenge += f', error="{exc.error}", error_description="{description}"'
+    response.headers["WWW-Authenticate"] = challenge
+    return response
+
+
+SECURITY_SCHEME = "readerToken"
+_PROBLEM = {"schema": {"$ref": "#/components/schemas/Problem"}}
+
+
+def openapi_security(schema: dict[str, Any]) -> dict[str, Any]:
+    """OpenAPI: the bearer scheme, optional on every /v1 operation, and its 401."""
+    schema.setdefault("components", {}).setdefault("securitySchemes", {})[SECURITY_SCHEME] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A reader token (`stadspuls readers create NAME`) or an OIDC access token "
+        "of the configured issuer and audience. Optional unless STADSPULS_API_ANONYMOUS=none.",
+    }
+    for path, operations in schema.get("paths", {}).items():
+        if not path.startswith("/v1"):
+            continue
+        for operation in operations.values():
+            operation["security"] = [{SECURITY_SCHEME: []}, {}]
+            operation.setdefault("responses", {})["401"] = {
+                "description": "The token is unknown, revoked, expired or not for this API, "
+                "or one is required (STADSPULS_API_ANONYMOUS=none); see WWW-Authenticate.",
+                "content": {PROBLEM_TYPE: _PROBLEM},
+            }
+    return schema

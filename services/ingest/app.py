@@ -87,7 +87,7 @@ def create_app(
         await publisher.start()
         stop = asyncio.Event()
         tasks = [
-            asyncio.create_task(_ensure_topics(settings, stop)),
+            asyncio.create_task(_ensure_topics(settings, catalog, stop)),
             asyncio.create_task(_purge_idempotency(store, metrics, stop)),
             asyncio.create_task(_repeat(stop, 1.0, _flushing(keys))),
         ]
@@ -179,12 +179,12 @@ async def _repeat(stop: asyncio.Event, every: float, step: Callable[[], Awaitabl
             await asyncio.wait_for(stop.wait(), every)
 
 
-async def _ensure_topics(settings: Settings, stop: asyncio.Event) -> None:
+async def _ensure_topics(settings: Settings, catalog: Catalog, stop: asyncio.Event) -> None:
     async def step() -> bool:
         from shared.topics import ensure_topics
 
         try:
-            await asyncio.to_thread(ensure_topics, settings)
+            await asyncio.to_thread(ensure_topics, settings, None, catalog)
         except Exception as exc:
             log.warning("could not create topics yet: %s", exc)
             return False

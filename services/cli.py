@@ -16,6 +16,15 @@ import httpx
 import typer
 from sqlalchemy.engine import make_url
 
+from shared.acls import (
+    AGGREGATE_PRINCIPAL,
+    INGEST_PRINCIPAL,
+    Grant,
+    PrincipalConflictError,
+    Principals,
+    acl_grants,
+    render_acls,
+)
 from shared.domain.catalog import Catalog
 from shared.settings import Settings
 
@@ -260,12 +269,86 @@ def keys_list() -> None:
 
 
 @app.command("topics")
-def topics() -> None:
-    """Create the project's Kafka topics on the configured cluster (existing ones are kept)."""
+def topics(
+    acls: Annotated[
+        bool, typer.Option("--acls", help="Print the ACLs instead of creating topics.")
+    ] = False,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="With --acls: create them on the cluster too.")
+    ] = False,
+    output: Annotated[
+        str, typer.Option("--format", help="With --acls: `text`, or `strimzi` KafkaUser YAML.")
+    ] = "text",
+    ingest_principal: Annotated[
+        str, typer.Option(help="The Kafka principal ingest runs as.")
+    ] = INGEST_PRINCIPAL,
+    aggregate_principal: Annotated[
+        str, typer.Option(help="The Kafka principal the aggregator runs as.")
+    ] = AGGREGATE_PRINCIPAL,
+    strimzi_cluster: Annotated[
+        str, typer.Option(help="With --format strimzi: the Strimzi Kafka cluster's name.")
+    ] = "stadspuls",
+    strimzi_namespace: Annotated[
+        str, typer.Option(help="With --format strimzi: the namespace of the KafkaUsers.")
+    ] = "kafka",
+) -> None:
+    """Create the project's Kafka topics on the configured cluster (existing ones are kept);
+    with --acls print (and with --apply create) the ACLs: each source may write only its own raw
+    topic, the services what they need."""
     from shared.topics import ensure_topics
 
-    for name in ensure_topics(_settings()):
-        typer.echo(name)
+    settings = _settings()
+    if not acls:
+        if apply or output != "text":
+            raise typer.BadParameter("--apply and --format go with --acls")
+        for name in ensure_topics(settings):
+            typer.echo(name)
+        return
+    grants = _grants(settings, Principals(ingest_principal, aggregate_principal))
+    if output == "strimzi":
+        if apply:
+            raise typer.BadParameter("--apply creates ACLs on Kafka; apply KafkaUsers with kubectl")
+        typer.echo(_strimzi_users(grants, strimzi_cluster, strimzi_namespace), nl=False)
+        return
+    if output != "text":
+        raise typer.BadParameter(f"unknown format {output!r}; choose text or strimzi")
+    typer.echo(render_acls(grants), nl=False)
+    if apply:
+        _apply_acls(_log_settings(), grants)
+
+
+def _grants(settings: Settings, principals: Principals) -> list[Grant]:
+    try:
+        return acl_grants(settings, _load_catalog(settings), principals)
+    except PrincipalConflictError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+
+
+def _strimzi_users(grants: list[Grant], cluster: str, namespace: str) -> str:
+    from shared.strimzi import NotAStrimziUserError, render_kafka_users
+
+    try:
+        return render_kafka_users(grants, cluster, namespace)
+    except NotAStrimziUserError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+
+
+def _apply_acls(settings: Settings, grants: list[Grant]) -> None:
+    from kafka import KafkaAdminClient
+
+    from shared.infra.kafka_acls import create_acls
+
+    with KafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap, client_id="stadspuls-acls"
+    ) as admin:
+        try:
+            create_acls(admin, grants)
+        except RuntimeError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from exc
+    typer.echo(f"{len(grants)} ACLs are on {settings.kafka_bootstrap}")
 
 
 @app.command("rebuild")

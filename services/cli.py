@@ -339,10 +339,9 @@ def _apply_acls(settings: Settings, grants: list[Grant]) -> None:
     from kafka import KafkaAdminClient
 
     from shared.infra.kafka_acls import create_acls
+    from shared.kafka_security import client_options
 
-    with KafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap, client_id="stadspuls-acls"
-    ) as admin:
+    with KafkaAdminClient(**client_options(settings), client_id="stadspuls-acls") as admin:
         try:
             create_acls(admin, grants)
         except RuntimeError as exc:

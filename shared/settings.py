@@ -6,8 +6,10 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared import kafka_security
 
 DEFAULT_CATALOG = Path(__file__).parent / "catalog" / "stockholm.yaml"
 _PLACEHOLDER_SECRETS = {"changethis", "changeme", "secret", "password"}
@@ -16,7 +18,10 @@ _PLACEHOLDER_SECRETS = {"changethis", "changeme", "secret", "password"}
 class Settings(BaseSettings):
     """Configuration shared by ingest, aggregate, api and the command line."""
 
-    model_config = SettingsConfigDict(env_prefix="STADSPULS_", env_file=".env", extra="ignore")
+    # Errors never echo the input: it holds the secrets.
+    model_config = SettingsConfigDict(
+        env_prefix="STADSPULS_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     kafka_bootstrap: str | None = Field(
         default=None,
@@ -167,6 +172,13 @@ class Settings(BaseSettings):
                 "key_secret is a placeholder; set STADSPULS_KEY_SECRET to a real secret"
             )
         return value
+
+    @model_validator(mode="after")
+    def _refuse_unworkable_kafka_security(self) -> Settings:
+        found = kafka_security.problems(self)
+        if found:
+            raise ValueError("; ".join(found))
+        return self
 
     def topic(self, name: str) -> str:
         """Return the full topic name for a logical topic such as `observations.v1`."""

@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from shared.domain.catalog import Catalog
-from shared.infra.kafka import create_topics
+from shared.infra.kafka_admin import create_topics
+from shared.kafka_security import client_options
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ def ensure_topics(
     """Create every project topic that is missing (existing ones are left as they are).
 
     The sources are the catalog's (`settings.catalog_path` unless given)."""
-    assert settings.kafka_bootstrap, "STADSPULS_KAFKA_BOOTSTRAP must be set"
+    options = client_options(settings)
     if catalog is None:
         from shared.catalog.loader import load_catalog
 
@@ -94,5 +95,5 @@ def ensure_topics(
     for name, spec in topics:
         groups.setdefault((spec.partitions, tuple(sorted(spec.config.items()))), []).append(name)
     for (count, config), names in groups.items():
-        create_topics(settings.kafka_bootstrap, names, partitions or count, dict(config))
+        create_topics(options, names, partitions or count, dict(config))
     return [name for name, _ in topics]

@@ -10,7 +10,7 @@ from typing import Protocol
 
 import pytest
 
-from shared.infra.kafka import ExternalKafka, KafkaEndpoint, LocalKafka
+from shared.infra.kafka import BrokerSecurity, ExternalKafka, KafkaEndpoint, LocalKafka
 from shared.infra.postgres import LocalPostgres
 
 
@@ -38,6 +38,18 @@ def kafka(pytestconfig: pytest.Config) -> Iterator[KafkaEndpoint]:
         return
     with LocalKafka() as broker:
         _remember(pytestconfig.stash, _SESSION_SERVERS, "kafka", broker)
+        yield broker
+
+
+@pytest.fixture(scope="session")
+def secure_kafka(pytestconfig: pytest.Config) -> Iterator[LocalKafka]:
+    """One secured broker for the session: SASL_SSL only, ACLs enforced, `admin` its super user.
+
+    Tests add users with `secure_kafka.add_user(name)` and get a client's settings with
+    `secure_kafka.settings(name)` or `secure_kafka.env(name)` (see `shared.infra.kafka`).
+    """
+    with LocalKafka(security=BrokerSecurity()) as broker:
+        _remember(pytestconfig.stash, _SESSION_SERVERS, "secure_kafka", broker)
         yield broker
 
 
@@ -91,7 +103,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         names = set(getattr(item, "fixturenames", ()))
         callspec = getattr(item, "callspec", None)
         params = callspec.params if callspec is not None else {}
-        if names & {"kafka", "kafka_private"}:
+        if names & {"kafka", "kafka_private", "secure_kafka"}:
             item.add_marker(pytest.mark.kafka)
         if "postgres" in names or params.get("db_url") == "postgres":
             item.add_marker(pytest.mark.postgres)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from kafka import KafkaAdminClient
 from kafka.errors import TopicAlreadyExistsError, TopicAuthorizationFailedError
@@ -23,15 +24,26 @@ class ExternalKafka:
     bootstrap: str
 
 
+def admin_options(cluster: str | Mapping[str, Any]) -> dict[str, Any]:
+    """kafka-python options of a cluster given as a plaintext bootstrap or as client options."""
+    if isinstance(cluster, str):
+        return {"bootstrap_servers": cluster}
+    return dict(cluster)
+
+
 def create_topics(
-    bootstrap: str,
+    cluster: str | Mapping[str, Any],
     names: list[str],
     partitions: int = 4,
     config: dict[str, str] | None = None,
 ) -> None:
-    """Create `names` on the cluster at `bootstrap` and wait for leaders; existing ones are fine."""
+    """Create `names` on the cluster and wait for leaders; existing ones are fine.
+
+    `cluster` is a plaintext bootstrap address or kafka-python options
+    (`shared.kafka_security.client_options`).
+    """
     spec = {"num_partitions": partitions, "replication_factor": 1, "configs": config or {}}
-    with KafkaAdminClient(bootstrap_servers=bootstrap, client_id="stadspuls-infra") as admin:
+    with KafkaAdminClient(**admin_options(cluster), client_id="stadspuls-infra") as admin:
         result = admin.create_topics({name: dict(spec) for name in names}, raise_errors=False)
         for topic in result["topics"]:
             code = topic["error_code"]

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 KAFKA_VERSION = "4.1.1"
@@ -61,8 +62,13 @@ def ensure_kafka_jars(cache_dir: Path | None = None) -> Path:
     return libs
 
 
-def server_properties(port: int, controller_port: int, data_dir: Path) -> str:
-    """Return server.properties for a single combined broker+controller node on 127.0.0.1."""
+def server_properties(
+    port: int, controller_port: int, data_dir: Path, extra: Mapping[str, str] | None = None
+) -> str:
+    """Return server.properties for a single combined broker+controller node on 127.0.0.1.
+
+    `extra` entries replace or add to the defaults (the secured mode's listeners, for one).
+    """
     settings = {
         "process.roles": "broker,controller",
         "node.id": "1",
@@ -93,5 +99,6 @@ def server_properties(port: int, controller_port: int, data_dir: Path) -> str:
         "num.network.threads": "2",
         "num.io.threads": "4",
         "log.cleaner.dedupe.buffer.size": str(32 * 1024 * 1024),
+        **(extra or {}),
     }
     return "".join(f"{key}={value}\n" for key, value in settings.items())

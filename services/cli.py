@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import httpx
 import typer
+from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
 from shared.acls import (
@@ -45,7 +46,26 @@ SERVICES = ("ingest", "aggregate", "api")
 
 
 def _settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:  # one line per problem; the input (secrets) is never shown
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"])
+            why = error["msg"].removeprefix("Value error, ")
+            typer.echo(f"invalid settings: {where + ': ' if where else ''}{why}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _probe(settings: Settings) -> None:
+    """Exit with the reason when Kafka cannot be used as configured (bounded, never a hang)."""
+    from shared.kafka_probe import KafkaProbeError, probe_kafka
+    from shared.kafka_security import KafkaSecurityError
+
+    try:
+        probe_kafka(settings)
+    except (KafkaProbeError, KafkaSecurityError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -105,6 +125,8 @@ def up(
             bootstrap = _start_kafka(supervisor, folder, stopping)
             env["STADSPULS_KAFKA_BOOTSTRAP"] = bootstrap
             settings = Settings(kafka_bootstrap=bootstrap)
+        else:
+            _probe(settings)
         if stopping.is_set():
             return
         ensure_topics(settings)
@@ -180,14 +202,13 @@ def _answers(http: httpx.Client, url: str) -> Callable[[], bool]:
     return lambda: http.get(url).status_code == 200
 
 
-def _log_settings() -> Settings:
-    """Settings of a command that reads the canonical topic: the cluster must be named."""
+def _kafka_settings() -> Settings:
+    """Settings of a command that uses Kafka: the cluster is named and answers as configured."""
     settings = _settings()
     if not settings.kafka_bootstrap:
-        typer.echo(
-            "set STADSPULS_KAFKA_BOOTSTRAP to the cluster holding the canonical topic", err=True
-        )
+        typer.echo("set STADSPULS_KAFKA_BOOTSTRAP to the Kafka cluster", err=True)
         raise typer.Exit(2)
+    _probe(settings)
     return settings
 
 
@@ -301,7 +322,7 @@ def topics(
     if not acls:
         if apply or output != "text":
             raise typer.BadParameter("--apply and --format go with --acls")
-        for name in ensure_topics(settings):
+        for name in ensure_topics(_kafka_settings()):
             typer.echo(name)
         return
     grants = _grants(settings, Principals(ingest_principal, aggregate_principal))
@@ -314,7 +335,7 @@ def topics(
         raise typer.BadParameter(f"unknown format {output!r}; choose text or strimzi")
     typer.echo(render_acls(grants), nl=False)
     if apply:
-        _apply_acls(_log_settings(), grants)
+        _apply_acls(_kafka_settings(), grants)
 
 
 def _grants(settings: Settings, principals: Principals) -> list[Grant]:
@@ -359,7 +380,7 @@ def rebuild_command(
 
     from services.aggregate.rebuild import ActiveWorkersError, rebuild
 
-    settings = _log_settings()
+    settings = _kafka_settings()
     if not yes:
         where = make_url(settings.database_url).render_as_string(hide_password=True)
         typer.confirm(
@@ -383,7 +404,7 @@ def verify_command(
     from services.aggregate.verify import verify
     from shared.db.engine import make_engine
 
-    settings = _log_settings()
+    settings = _kafka_settings()
     engine = make_engine(settings.database_url)
     try:
         report = verify(settings, _load_catalog(settings), engine)

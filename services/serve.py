@@ -13,6 +13,7 @@ from services.logs import logging_config
 from shared.settings import Settings
 
 log = logging.getLogger("stadspuls.serve")
+KAFKA_SERVICES = frozenset({"ingest", "aggregate"})
 
 
 def _log_uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
@@ -30,10 +31,22 @@ def serve_service(
 
     from shared.catalog.loader import load_catalog
     from shared.db.engine import make_engine
+    from shared.kafka_probe import KafkaProbeError, probe_kafka
+    from shared.kafka_security import KafkaSecurityError, describe
 
     where = make_url(settings.database_url).render_as_string(hide_password=True)
-    kafka = settings.kafka_bootstrap or "unset"
+    kafka = (
+        f"{settings.kafka_bootstrap} ({describe(settings)})"
+        if settings.kafka_bootstrap
+        else "unset"
+    )
     log.info("%s starting (pid %d): read model %s, Kafka %s", name, os.getpid(), where, kafka)
+    if name in KAFKA_SERVICES and settings.kafka_bootstrap:
+        try:  # a wrong password or CA must stop the start, not look like a slow broker
+            probe_kafka(settings)
+        except (KafkaProbeError, KafkaSecurityError) as exc:
+            log.critical("%s cannot start: %s", name, exc)
+            raise SystemExit(2) from None
     catalog = load_catalog(settings.catalog_path)
     engine = make_engine(settings.database_url)
     if name == "aggregate":

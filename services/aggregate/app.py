@@ -30,6 +30,7 @@ from services.aggregate.web import add_pages
 from services.aggregate.writer import Applied, Writer, WriterDiedError, WriterError
 from shared.domain.catalog import Catalog
 from shared.domain.rollup import Outcome
+from shared.kafka_security import faust_credentials
 from shared.settings import Settings
 
 log = logging.getLogger("stadspuls.aggregate")
@@ -42,6 +43,7 @@ def consumer_config(settings: Settings) -> dict[str, Any]:
     """The faust consumer settings of the aggregator (the benchmark's ceiling worker uses them too)."""
     return {
         "broker": f"kafka://{settings.kafka_bootstrap}",
+        "broker_credentials": faust_credentials(settings),  # TLS and SASL of every client
         "store": "memory://",
         "processing_guarantee": "at_least_once",
         "value_serializer": "raw",

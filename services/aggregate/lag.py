@@ -14,6 +14,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from sqlalchemy import Engine
 
 from services.aggregate.store import read_offsets
+from shared.kafka_security import client_options
 from shared.settings import Settings
 
 Position = tuple[str, int]
@@ -50,12 +51,12 @@ class OffsetReader:
                 raise
 
     def _read(self) -> GroupOffsets:
-        bootstrap = self.settings.kafka_bootstrap
+        options = client_options(self.settings)
         if self._admin is None:
-            self._admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="stadspuls-lag")
+            self._admin = KafkaAdminClient(**options, client_id="stadspuls-lag")
         if self._consumer is None:
             self._consumer = KafkaConsumer(
-                bootstrap_servers=bootstrap, client_id="stadspuls-lag", enable_auto_commit=False
+                **options, client_id="stadspuls-lag", enable_auto_commit=False
             )
         group = self.settings.aggregate_app_id
         done = self._admin.list_group_offsets({group: None}).get(group, {})

@@ -32,6 +32,7 @@ from shared.db.schema import (
     series,
 )
 from shared.domain.observation import utcnow
+from shared.kafka_security import client_options
 from shared.settings import Settings
 
 READ_MODEL_TABLES = (
@@ -53,9 +54,7 @@ def rebuild(settings: Settings) -> None:
     if not settings.kafka_bootstrap:
         raise ValueError("STADSPULS_KAFKA_BOOTSTRAP must be set to rebuild the read model")
     group, topic = settings.aggregate_app_id, settings.topic("observations.v1")
-    admin = KafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap, client_id="stadspuls-rebuild"
-    )
+    admin = KafkaAdminClient(**client_options(settings), client_id="stadspuls-rebuild")
     try:
         refuse_if_active(admin, group)
         rewind(admin, group, topic)

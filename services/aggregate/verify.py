@@ -32,6 +32,7 @@ from shared.domain.rollup import (
     SeriesState,
     visible,
 )
+from shared.kafka_security import client_options
 from shared.settings import Settings
 
 COMPARED = ("value", "numerator", "denominator", "computed_value", "coverage")
@@ -135,7 +136,7 @@ def replay(settings: Settings, topic: str, stop: dict[Position, int]) -> Iterato
     if not wanted:
         return
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **client_options(settings),
         enable_auto_commit=False,
         client_id="stadspuls-verify",
         group_id=None,

@@ -24,6 +24,7 @@ from aiokafka.errors import KafkaError
 
 from services.ingest.partitioning import Partitioner
 from services.ingest.ports import KafkaUnavailableError, PublishOutcomeUnknownError, Record
+from shared.kafka_security import client_options
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ class KafkaPublisher:
     def _new_producer(self) -> Any:
         compression = self._settings.ingest_compression
         return AIOKafkaProducer(
-            bootstrap_servers=self._settings.kafka_bootstrap,
+            **client_options(self._settings),
             client_id=self._client_id,
             acks="all",
             enable_idempotence=True,

@@ -31,6 +31,7 @@ from shared.domain.catalog import Catalog
 from shared.domain.event import encode_event, raw_message_id
 from shared.domain.observation import utcnow
 from shared.domain.validation import ErrorCode, Scopes, ValidRow, iso_utc, validate_row
+from shared.kafka_security import client_options
 from shared.settings import Settings
 from shared.topics import RAW, raw_topic_pattern, shared_raw_allowed, source_topic_prefix
 
@@ -89,7 +90,7 @@ class RawValidator:
             )
         while not stop.is_set():
             consumer = AIOKafkaConsumer(
-                bootstrap_servers=self.settings.kafka_bootstrap,
+                **client_options(self.settings),
                 group_id=self.group,
                 client_id="stadspuls-ingest-raw",
                 enable_auto_commit=False,

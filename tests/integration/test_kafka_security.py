@@ -7,18 +7,29 @@ message naming the setting.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
+import httpx
+import orjson
 import pytest
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import KafkaTimeoutError, TopicAuthorizationFailedError
 
+from shared.db.engine import upgrade
 from shared.infra.certs import CertificateAuthority
 from shared.infra.kafka import LocalKafka
+from shared.infra.wait import wait_for
 from shared.kafka_probe import KafkaProbeError, probe_kafka
 from shared.kafka_security import client_options
 from shared.settings import Settings
+from shared.topics import ensure_topics
+from tests.e2e.client import INDICATOR, SEEDED_SECRET, SOURCE, create_key, series_rows
+from tests.services import ServiceProcess
 
 
 def _user() -> str:
@@ -79,3 +90,122 @@ def test_a_certificate_from_another_ca_is_refused_naming_the_cafile(
     untrusted = secure_kafka.settings(kafka_ssl_cafile=other.cert)
     with pytest.raises(KafkaProbeError, match="STADSPULS_KAFKA_SSL_CAFILE"):
         probe_kafka(untrusted, timeout=10)
+
+
+@pytest.fixture
+def secured_env(
+    secure_kafka: LocalKafka, topic_prefix: str, sqlite_url: str, tmp_path: Path
+) -> dict[str, str]:
+    """The services' environment on the secured broker, as its super user, topics made."""
+    ensure_topics(secure_kafka.settings(topic_prefix=topic_prefix), partitions=2)
+    upgrade(sqlite_url)
+    return {
+        **secure_kafka.env(),
+        "STADSPULS_TOPIC_PREFIX": topic_prefix,
+        "STADSPULS_DATABASE_URL": sqlite_url,
+        "STADSPULS_AGGREGATE_APP_ID": f"{topic_prefix}aggregate",
+        "STADSPULS_AGGREGATE_DATA_DIR": str(tmp_path / "aggregate"),
+        "STADSPULS_KEY_SECRET": SEEDED_SECRET,
+    }
+
+
+def _row(area: str, value: float) -> dict[str, Any]:
+    share = round(value * 10)
+    return {
+        "indicator": INDICATOR,
+        "area": area,
+        "period": "2024",
+        "value": value,
+        "numerator": share,
+        "denominator": 1000,
+    }
+
+
+def test_the_services_work_end_to_end_over_sasl_ssl(
+    secure_kafka: LocalKafka, secured_env: dict[str, str], tmp_path: Path
+) -> None:
+    procs = [
+        ServiceProcess(name, secured_env, tmp_path / f"{name}.log")
+        for name in ("aggregate", "ingest", "api")
+    ]
+    try:
+        for proc in procs:
+            proc.start()
+        _, ingest, api = procs
+        key = create_key(secured_env)
+        answer = httpx.post(
+            f"{ingest.url}/v1/observations",
+            json={"observations": [_row("rinkeby", 71.3)]},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=30,
+        )
+        assert answer.status_code == 202, answer.text
+        # the Kafka-native path: the raw validator's consumer reads over SASL_SSL too
+        raw = f"{secured_env['STADSPULS_TOPIC_PREFIX']}stadspuls.observations.raw.v1"
+        producer = KafkaProducer(**secure_kafka.client_options())
+        headers = [("source", SOURCE.encode())]
+        producer.send(raw, value=orjson.dumps(_row("kista", 50.0)), headers=headers).get(30)
+        producer.close(5)
+
+        def both() -> dict[str, float] | None:
+            found = {r["area"]: r["value"] for r in series_rows(api.url)}
+            return found if {"rinkeby", "kista"} <= found.keys() else None
+
+        found = wait_for(both, timeout=90, what="both values in the API")
+        assert found["rinkeby"] == pytest.approx(71.3)
+        assert found["kista"] == pytest.approx(50.0)
+    finally:
+        for proc in procs:
+            proc.stop()
+
+
+def _serve(service: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`stadspuls serve SERVICE` until it exits (bounded: a hang fails the test)."""
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", "serve", service],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+
+
+@pytest.mark.parametrize("service", ["ingest", "aggregate"])
+def test_a_service_with_a_wrong_password_exits_naming_the_setting(
+    service: str, secured_env: dict[str, str]
+) -> None:
+    done = _serve(service, {**secured_env, "STADSPULS_KAFKA_SASL_PASSWORD": "not-the-password"})
+    assert done.returncode != 0
+    assert "STADSPULS_KAFKA_SASL_PASSWORD" in done.stderr
+    assert "not-the-password" not in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr
+
+
+def test_a_service_that_does_not_trust_the_brokers_ca_exits_naming_the_cafile(
+    secured_env: dict[str, str], tmp_path: Path
+) -> None:
+    other = CertificateAuthority.create(tmp_path / "other", "Someone else's CA")
+    done = _serve("aggregate", {**secured_env, "STADSPULS_KAFKA_SSL_CAFILE": str(other.cert)})
+    assert done.returncode != 0
+    assert "STADSPULS_KAFKA_SSL_CAFILE" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_kafka_command_with_a_plaintext_client_exits_naming_the_protocol(
+    secured_env: dict[str, str],
+) -> None:
+    plaintext = {k: v for k, v in secured_env.items() if "SASL" not in k and "SSL" not in k} | {
+        "STADSPULS_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "services.cli", "topics"],
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("STADSPULS_")},
+            **plaintext,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "STADSPULS_KAFKA_SECURITY_PROTOCOL=PLAINTEXT" in done.stderr

@@ -316,16 +316,18 @@ def topics(
     """Create the project's Kafka topics on the configured cluster (existing ones are kept);
     with --acls print (and with --apply create) the ACLs: each source may write only its own raw
     topic, the services what they need."""
-    from shared.topics import ensure_topics
+    from shared.topics import RAW, ensure_topics, shared_raw_allowed
 
-    settings = _settings()
     if not acls:
         if apply or output != "text":
             raise typer.BadParameter("--apply and --format go with --acls")
-        for name in ensure_topics(_kafka_settings()):
+        settings = _kafka_settings()
+        for name in ensure_topics(settings):
             typer.echo(name)
+        if not shared_raw_allowed(settings):
+            typer.echo(f"not created: {settings.topic(RAW)} (local development only)")
         return
-    grants = _grants(settings, Principals(ingest_principal, aggregate_principal))
+    grants = _grants(_settings(), Principals(ingest_principal, aggregate_principal))
     if output == "strimzi":
         if apply:
             raise typer.BadParameter("--apply creates ACLs on Kafka; apply KafkaUsers with kubectl")

@@ -7,7 +7,9 @@ from typing import Any
 
 import orjson
 from kafka import KafkaAdminClient
+from typer.testing import CliRunner
 
+from services.cli import app
 from shared.infra.kafka import create_topics
 from shared.infra.wait import wait_for
 from shared.topics import source_topic
@@ -97,8 +99,21 @@ def test_production_neither_creates_nor_reads_the_shared_raw_topic(
         environment="production",
         kafka_allow_plaintext=True,
     )
-    engine = prepare(settings)
+    done = CliRunner().invoke(
+        app,
+        ["topics"],
+        env={
+            "STADSPULS_KAFKA_BOOTSTRAP": kafka.bootstrap,
+            "STADSPULS_TOPIC_PREFIX": topic_prefix,
+            "STADSPULS_ENVIRONMENT": "production",
+            "STADSPULS_KAFKA_ALLOW_PLAINTEXT": "true",
+            "STADSPULS_KEY_SECRET": "test-secret-for-ingest-integration",
+        },
+    )
+    assert done.exit_code == 0, done.output
     shared = settings.topic("observations.raw.v1")
+    assert f"not created: {shared} (local development only)" in done.output
+    engine = prepare(settings)
     with KafkaAdminClient(bootstrap_servers=kafka.bootstrap) as admin:
         ours = {t for t in admin.list_topics() if t.startswith(topic_prefix)}
     assert shared not in ours

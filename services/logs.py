@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 LINE = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-# Libraries whose INFO no operator needs: alembic's context and plugin lines, kafka-python's
-# and aiokafka's bootstraps and connections, faust's and mode's service start/stop chatter. Their warnings stay.
+# Libraries whose INFO no operator needs: alembic's context and plugin lines, kafka-python's and
+# aiokafka's bootstraps and connections, faust's and mode's service start/stop chatter. Their
+# warnings stay.
 QUIET_LIBRARIES = ("alembic", "kafka", "aiokafka", "faust", "mode")
 REPEAT_WINDOW = 60.0  # seconds a console shows a kind of line once
 _NUMBERS = re.compile(r"\d+")

@@ -17,6 +17,15 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
+from shared.acls import (
+    AGGREGATE_PRINCIPAL,
+    INGEST_PRINCIPAL,
+    Grant,
+    PrincipalConflictError,
+    Principals,
+    acl_grants,
+    render_acls,
+)
 from shared.domain.catalog import Catalog
 from shared.production import EXIT_CONFIG, RefusedToStartError, check_production
 from shared.settings import Settings
@@ -350,12 +359,87 @@ def readers_list() -> None:
 
 
 @app.command("topics")
-def topics() -> None:
-    """Create the project's Kafka topics on the configured cluster (existing ones are kept)."""
-    from shared.topics import ensure_topics
+def topics(
+    acls: Annotated[
+        bool, typer.Option("--acls", help="Print the ACLs instead of creating topics.")
+    ] = False,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="With --acls: create them on the cluster too.")
+    ] = False,
+    output: Annotated[
+        str, typer.Option("--format", help="With --acls: `text`, or `strimzi` KafkaUser YAML.")
+    ] = "text",
+    ingest_principal: Annotated[
+        str, typer.Option(help="The Kafka principal ingest runs as.")
+    ] = INGEST_PRINCIPAL,
+    aggregate_principal: Annotated[
+        str, typer.Option(help="The Kafka principal the aggregator runs as.")
+    ] = AGGREGATE_PRINCIPAL,
+    strimzi_cluster: Annotated[
+        str, typer.Option(help="With --format strimzi: the Strimzi Kafka cluster's name.")
+    ] = "stadspuls",
+    strimzi_namespace: Annotated[
+        str, typer.Option(help="With --format strimzi: the namespace of the KafkaUsers.")
+    ] = "kafka",
+) -> None:
+    """Create the project's Kafka topics on the configured cluster (existing ones are kept);
+    with --acls print (and with --apply create) the ACLs: each source may write only its own raw
+    topic, the services what they need."""
+    from shared.topics import RAW, ensure_topics, shared_raw_allowed
 
-    for name in ensure_topics(_kafka_settings()):
-        typer.echo(name)
+    if not acls:
+        if apply or output != "text":
+            raise typer.BadParameter("--apply and --format go with --acls")
+        settings = _kafka_settings()
+        for name in ensure_topics(settings):
+            typer.echo(name)
+        if not shared_raw_allowed(settings):
+            typer.echo(f"not created: {settings.topic(RAW)} (local development only)")
+        return
+    grants = _grants(_settings(), Principals(ingest_principal, aggregate_principal))
+    if output == "strimzi":
+        if apply:
+            raise typer.BadParameter("--apply creates ACLs on Kafka; apply KafkaUsers with kubectl")
+        typer.echo(_strimzi_users(grants, strimzi_cluster, strimzi_namespace), nl=False)
+        return
+    if output != "text":
+        raise typer.BadParameter(f"unknown format {output!r}; choose text or strimzi")
+    typer.echo(render_acls(grants), nl=False)
+    if apply:
+        _apply_acls(_kafka_settings(), grants)
+
+
+def _grants(settings: Settings, principals: Principals) -> list[Grant]:
+    try:
+        return acl_grants(settings, _load_catalog(settings), principals)
+    except PrincipalConflictError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+
+
+def _strimzi_users(grants: list[Grant], cluster: str, namespace: str) -> str:
+    from shared.strimzi import NotAStrimziUserError, render_kafka_users
+
+    try:
+        return render_kafka_users(grants, cluster, namespace)
+    except NotAStrimziUserError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+
+
+def _apply_acls(settings: Settings, grants: list[Grant]) -> None:
+    from kafka import KafkaAdminClient
+
+    from shared.infra.kafka_acls import create_acls
+    from shared.kafka_security import client_options
+
+    with KafkaAdminClient(**client_options(settings), client_id="stadspuls-acls") as admin:
+        try:
+            create_acls(admin, grants)
+        except RuntimeError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from exc
+    typer.echo(f"{len(grants)} ACLs are on {settings.kafka_bootstrap}")
 
 
 @app.command("rebuild")

@@ -1,7 +1,10 @@
-"""The Kafka-native ingest path: `stadspuls.observations.raw.v1` → canonical topic or DLQ.
+"""The Kafka-native ingest path: the raw topics → canonical topic or DLQ.
 
-Sources that speak Kafka write one observation JSON per message with a `source` header. Each
-message is judged by the same `validate_row` as the HTTP path; a valid one is forwarded to
+Each source that speaks Kafka writes one observation JSON per message to its own topic
+`stadspuls.observations.raw.v1.<source>`; the topic (which Kafka's ACLs let only that source's
+principal write) says who sent it, never a header. Outside production the shared development topic
+`stadspuls.observations.raw.v1` is read too, its source taken from a `source` header. Each message
+is judged by the same `validate_row` as the HTTP path; a valid one is forwarded to
 `stadspuls.observations.v1` keyed by its series key, anything else goes to
 `stadspuls.observations.dlq.v1` unchanged with `error` (JSON list of {field, code, message}),
 `source` and `origin` (topic:partition:offset) headers. Nothing a message contains can stall the
@@ -30,9 +33,13 @@ from shared.domain.observation import utcnow
 from shared.domain.validation import ErrorCode, Scopes, ValidRow, iso_utc, validate_row
 from shared.kafka_security import client_options
 from shared.settings import Settings
+from shared.topics import RAW, raw_topic_pattern, shared_raw_allowed, source_topic_prefix
 
 log = logging.getLogger(__name__)
 _REPLACED_HEADERS = frozenset({"error", "source", "origin"})
+# New topics matching the pattern (a source added to the catalog) are seen at the next metadata
+# refresh; aiokafka's default of five minutes would leave a new topic unread that long.
+METADATA_MAX_AGE_MS = 30_000
 
 
 def _problem(code: ErrorCode, message: str, field: str | None = None) -> dict[str, Any]:
@@ -40,7 +47,7 @@ def _problem(code: ErrorCode, message: str, field: str | None = None) -> dict[st
 
 
 class RawValidator:
-    """Consumes the raw topic and forwards or dead-letters every message."""
+    """Consumes the raw topics and forwards or dead-letters every message."""
 
     def __init__(
         self,
@@ -59,7 +66,13 @@ class RawValidator:
             metrics,
         )
         self.clock, self.max_records = clock, max_records
-        self.raw = settings.topic("observations.raw.v1")
+        # A pattern rather than the catalog's list: a raw topic of no catalog source (a source
+        # dropped from the catalog, a topic made by hand) is read too and its messages
+        # dead-lettered, never left unread. With ACLs a pattern needs DESCRIBE on the topics, which
+        # the ingest principal's READ on the raw topics' prefix implies.
+        self.pattern = raw_topic_pattern(settings)
+        self.shared = settings.topic(RAW) if shared_raw_allowed(settings) else None
+        self.own_prefix = source_topic_prefix(settings)
         self.canonical = settings.topic("observations.v1")
         self.dlq = settings.topic("observations.dlq.v1")
         self.group = f"{settings.topic_prefix}{settings.ingest_raw_group}"
@@ -68,18 +81,26 @@ class RawValidator:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set, reconnecting after Kafka failures."""
+        if self.shared is None:
+            log.info(
+                "production: the shared raw topic %s is not read (local development only); "
+                "reading the sources' own topics %s<source>",
+                self.settings.topic(RAW),
+                self.own_prefix,
+            )
         while not stop.is_set():
             consumer = AIOKafkaConsumer(
-                self.raw,
                 **client_options(self.settings),
                 group_id=self.group,
                 client_id="stadspuls-ingest-raw",
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 max_poll_records=self.max_records,
+                metadata_max_age_ms=METADATA_MAX_AGE_MS,
             )
             try:
                 await consumer.start()
+                consumer.subscribe(pattern=self.pattern)
                 await self._consume(consumer, stop)
             except (KafkaError, OSError) as exc:
                 log.warning("raw validator: Kafka error, reconnecting: %s", exc)
@@ -126,34 +147,59 @@ class RawValidator:
     def judge(self, message: ConsumerRecord[bytes, bytes], now: datetime) -> tuple[bool, Record]:
         """(True, canonical record) for a valid message, else (False, DLQ record). Never raises."""
         headers = list(message.headers or ())
-        source = next((value for name, value in headers if name == "source"), None)
+        claimed = next((value for name, value in headers if name == "source"), None)
+        source = self.source_of(message.topic, claimed)
         try:
-            outcome = self._check(message, source, now)
+            outcome = self._check(message, source, claimed, now)
         except Exception as exc:  # a bug must not stall the stream: the message goes to the DLQ
             log.exception(
                 "raw validator failed on %s:%s:%s", message.topic, message.partition, message.offset
             )
             outcome = [_problem(ErrorCode.INTERNAL_ERROR, repr(exc)[:500])]
-        label = source.decode("utf-8", "replace") if source else "unknown"
-        label = label if self.scopes.knows(label) else "unknown"
+        label = source if source is not None and self.scopes.knows(source) else "unknown"
         if isinstance(outcome, tuple):
             self.metrics.count_rows(label, 1, 1, {})
             return True, (outcome[0], outcome[1], [])
         self.metrics.count_rows(label, 1, 0, {1: ErrorCode(outcome[0]["code"])})
         kept = [(name, value) for name, value in headers if name not in _REPLACED_HEADERS]
         origin = f"{message.topic}:{message.partition}:{message.offset}".encode()
-        extra = [("error", orjson.dumps(outcome)), ("source", source or b""), ("origin", origin)]
+        extra = [
+            ("error", orjson.dumps(outcome)),
+            ("source", (source or "").encode()),
+            ("origin", origin),
+        ]
         return False, (message.key, message.value, kept + extra)
 
+    def source_of(self, topic: str, claimed: bytes | None) -> str | None:
+        """Who wrote a message: the topic's source; on the shared development topic the header's."""
+        if topic == self.shared:
+            return claimed.decode("utf-8", "replace") if claimed is not None else None
+        return topic.removeprefix(self.own_prefix) if topic.startswith(self.own_prefix) else None
+
     def _check(
-        self, message: ConsumerRecord[bytes, bytes], source_header: bytes | None, now: datetime
+        self,
+        message: ConsumerRecord[bytes, bytes],
+        source: str | None,
+        claimed: bytes | None,
+        now: datetime,
     ) -> tuple[bytes, bytes] | list[dict[str, Any]]:
         """(series key, event JSON) of a valid message, else its errors."""
-        if source_header is None:
+        shared = message.topic == self.shared
+        if source is None and shared:
             return [_problem(ErrorCode.MISSING_SOURCE, "the message has no `source` header")]
-        source = source_header.decode("utf-8", "replace")
-        if not self.scopes.knows(source):
-            return [_problem(ErrorCode.UNKNOWN_SOURCE, f"no source {source!r} in the catalog")]
+        if source is None or not self.scopes.knows(source):
+            what = "the `source` header" if shared else f"topic {message.topic!r}"
+            return [_problem(ErrorCode.UNKNOWN_SOURCE, f"{what} names no source of the catalog")]
+        if not shared and claimed is not None and claimed != source.encode():
+            said = claimed.decode("utf-8", "replace")
+            return [
+                _problem(
+                    ErrorCode.SOURCE_MISMATCH,
+                    f"the `source` header says {said!r} but the message was written to the"
+                    f" topic of {source!r}",
+                    "source",
+                )
+            ]
         try:
             document = orjson.loads(message.value or b"")
         except orjson.JSONDecodeError as exc:

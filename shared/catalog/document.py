@@ -12,7 +12,10 @@ _DURATIONS = ("cadence", "publication_lag", "grace")
 
 def catalog_document(catalog: Catalog) -> dict[str, Any]:
     """The catalog as JSON-native data: every field of the contract, durations as ISO text."""
-    doc: dict[str, Any] = catalog.model_dump(mode="json")
+    # Which Kafka principal writes a source is deployment detail, not part of the published catalog.
+    doc: dict[str, Any] = catalog.model_dump(
+        mode="json", exclude={"kallor": {"__all__": {"kafka_principal"}}}
+    )
     for entry, ind in zip(doc["indikatorer"], catalog.indikatorer, strict=True):
         for name in _DURATIONS:
             entry[name] = getattr(ind, name).iso()

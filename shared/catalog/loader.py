@@ -40,6 +40,9 @@ __all__ = [
 CATALOG_PATH = Path(__file__).with_name("stockholm.yaml")
 _DURATION_FIELDS = ("cadence", "publication_lag", "grace")
 _QUOTED = re.compile(r"'([^']*)'")
+_PATTERN_HINTS = {
+    "kafka_principal": "is not a Kafka principal: write `User:` and a name (no spaces, not `*`)"
+}
 # Takes the place of an unreadable duration so that the rest of the file is still checked.
 _STAND_IN = Duration(days=1)
 
@@ -194,6 +197,8 @@ def _explain(err: ErrorDetails, at: _Locator) -> list[CatalogProblem]:
         allowed = ", ".join(_QUOTED.findall(str(ctx.get("expected", ""))))
         return [at(loc, f"{err['input']!r} is not one of {allowed}")]
     message = err["msg"]
+    if kind == "string_pattern_mismatch" and loc and loc[-1] in _PATTERN_HINTS:
+        message = f"{err['input']!r} {_PATTERN_HINTS[str(loc[-1])]}"
     if kind == "string_type" and isinstance(err["input"], int | float):
         message += f' (write it in quotes: "{err["input"]}")'
     if loc and loc[-1] == "[key]":

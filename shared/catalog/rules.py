@@ -48,7 +48,15 @@ def _sources(catalog: Catalog) -> Iterator[Problem]:
         for k, src in enumerate(ind.sources):
             if ind.id not in catalog.source[src].indicators:
                 yield f"indikatorer[{n}].sources[{k}]", f"källa {src!r} does not list {ind.id!r}"
+    owners: dict[str, str] = {}
     for n, kalla in enumerate(catalog.kallor):
+        owner = owners.setdefault(kalla.principal, kalla.id)
+        if owner != kalla.id:
+            yield (
+                f"kallor[{n}].kafka_principal",
+                f"{kalla.principal!r} is already the principal of {owner!r}:"
+                " each source needs its own, or one could write the other's topic",
+            )
         for k, ind_id in enumerate(kalla.indicators):
             if kalla.id not in catalog.indicator[ind_id].sources:
                 yield (

@@ -25,6 +25,8 @@ RATIO_SCALE: dict[str, float] = {
 SHARE_UNITS = frozenset({"percent", "share"})
 # The least share of an area's children that must report before its computed value is judged.
 DEFAULT_MIN_COVERAGE = 0.8
+# `User:` and a name; never the wildcard `User:*`, which would let anyone write the source's topic.
+KAFKA_PRINCIPAL = re.compile(r"^User:[^\s*]+$")
 DURATION = re.compile(r"^P(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<days>\d+)D)?$")
 
 
@@ -273,6 +275,16 @@ class Kalla(_Frozen):
     id: str
     name: str
     indicators: tuple[str, ...] = ()
+    kafka_principal: str | None = Field(
+        default=None,
+        pattern=KAFKA_PRINCIPAL.pattern,
+        description="The Kafka principal that writes this source's raw topic (default `User:<id>`).",
+    )
+
+    @property
+    def principal(self) -> str:
+        """The Kafka principal allowed to write this source's raw topic."""
+        return self.kafka_principal or f"User:{self.id}"
 
 
 class CatalogError(ValueError):

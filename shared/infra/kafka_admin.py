@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from kafka import KafkaAdminClient
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import TopicAlreadyExistsError, TopicAuthorizationFailedError
 
 
 class KafkaEndpoint(Protocol):
@@ -47,6 +47,10 @@ def create_topics(
         result = admin.create_topics({name: dict(spec) for name in names}, raise_errors=False)
         for topic in result["topics"]:
             code = topic["error_code"]
+            if code == TopicAuthorizationFailedError.errno:
+                raise TopicAuthorizationFailedError(
+                    f"not allowed to create topic {topic['name']!r}"
+                )
             if code not in (0, TopicAlreadyExistsError.errno):
                 raise RuntimeError(f"creating topic {topic['name']!r} failed: {topic}")
         admin.wait_for_topics(names, timeout_ms=30_000)

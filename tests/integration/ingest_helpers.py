@@ -6,7 +6,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from services.ingest.keys import create_key
 from shared.db.engine import make_engine, upgrade
 from shared.domain.catalog import Catalog
 from shared.infra.kafka import LocalKafka
+from shared.infra.kafka_admin import admin_options
 from shared.settings import Settings
 from shared.topics import ensure_topics
 from tests.factories import ingest_catalog
@@ -68,10 +69,12 @@ def bearer(engine: Engine, settings: Settings, source: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-def read_topic(bootstrap: str, topic: str, *, timeout: float = 30) -> list[Any]:
-    """Every message now in `topic` (up to its current end offsets), in partition order."""
+def read_topic(cluster: str | Mapping[str, Any], topic: str, *, timeout: float = 30) -> list[Any]:
+    """Every message now in `topic` (up to its current end offsets), in partition order.
+
+    `cluster` is a plaintext bootstrap address or a client's options (a secured broker)."""
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **admin_options(cluster),
         enable_auto_commit=False,
         group_id=None,
         consumer_timeout_ms=1000,

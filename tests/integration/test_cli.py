@@ -85,3 +85,29 @@ def test_readers_create_prints_the_token_once_and_revoke_ends_it(env: str) -> No
     assert runner.invoke(app, ["readers", "revoke", "power-bi"]).exit_code == 0
     assert verify_reader(make_engine(env), "cli-test-secret", token) is None
     assert runner.invoke(app, ["readers", "revoke", "power-bi"]).exit_code == 1
+
+
+def test_topics_acls_prints_them_and_refuses_what_does_not_go_together(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STADSPULS_TOPIC_PREFIX", "p1.")
+    result = runner.invoke(app, ["topics", "--acls", "--ingest-principal", "User:ingest-x"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["principal", "operation", "resource", "pattern", "name"]
+    assert ["User:scb", "Write", "topic", "literal", "p1.stadspuls.observations.raw.v1.scb"] in [
+        line.split() for line in lines
+    ]
+    assert any(line.startswith("User:ingest-x ") for line in lines)
+    strimzi = runner.invoke(app, ["topics", "--acls", "--format", "strimzi"])
+    assert strimzi.exit_code == 0, strimzi.output
+    assert "kind: KafkaUser" in strimzi.output
+    for refused in (
+        ["topics", "--apply"],
+        ["topics", "--acls", "--format", "strimzi", "--apply"],
+        ["topics", "--acls", "--format", "xml"],
+    ):
+        assert runner.invoke(app, refused).exit_code == 2, refused
+    shared = runner.invoke(app, ["topics", "--acls", "--aggregate-principal", "User:scb"])
+    assert shared.exit_code == 2
+    assert "'User:scb' is the principal of both" in shared.output

@@ -265,6 +265,23 @@ BROKEN = [
         "31 is above 'ohalsotal''s maximum 30",
         id="annual-target-beyond-bounds",
     ),
+    pytest.param(
+        ("{id: scb, name: SCB,", '{id: scb, name: SCB, kafka_principal: "User:*",'),
+        '"User:*"',
+        "kallor[1].kafka_principal",
+        "is not a Kafka principal",
+        id="wildcard-principal",
+    ),
+    pytest.param(
+        (
+            "{id: scb, name: SCB,",
+            "{id: scb, name: SCB, kafka_principal: User:utbildningsforvaltningen,",
+        ),
+        "User:utbildningsforvaltningen",
+        "kallor[1].kafka_principal",
+        "already the principal of 'utbildningsforvaltningen'",
+        id="shared-principal",
+    ),
 ]
 
 
@@ -379,6 +396,15 @@ CONTRACT_FIELDS = {
     "omraden": {"id", "name", "level", "parent", "ytterstad", "fokus"},
     "kallor": {"id", "name", "indicators"},
 }
+
+
+def test_a_source_s_principal_defaults_to_its_id_and_stays_out_of_the_document() -> None:
+    catalog = load_catalog_text(
+        edit("{id: scb, name: SCB,", "{id: scb, name: SCB, kafka_principal: User:scb-etl,")
+    )
+    assert catalog.source["scb"].principal == "User:scb-etl"
+    assert catalog.source["utbildningsforvaltningen"].principal == "User:utbildningsforvaltningen"
+    assert all("kafka_principal" not in entry for entry in catalog_document(catalog)["kallor"])
 
 
 def test_catalog_document_has_every_contract_field_as_json() -> None:

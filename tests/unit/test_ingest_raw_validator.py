@@ -1,5 +1,7 @@
 """RawValidator.judge without Kafka: each raw message becomes its canonical event or a DLQ entry
-that says why; the publish loop retries on the recording fake until the log takes the records."""
+that says why; a source's own topic names its source, the shared development topic's header does
+(never in production); the publish loop retries on the recording fake until the log takes the
+records."""
 
 from __future__ import annotations
 
@@ -16,10 +18,21 @@ from services.ingest.ports import Record
 from services.ingest.raw_validator import RawValidator
 from shared.domain.event import raw_message_id
 from shared.domain.observation import Observation
-from tests.factories import LABOUR, NOW, SCHOOL, SHARE, count_row, ingest_catalog, share_row
+from shared.settings import Settings
+from tests.factories import (
+    JOBS,
+    LABOUR,
+    NOW,
+    SCHOOL,
+    SHARE,
+    count_row,
+    ingest_catalog,
+    share_row,
+)
 from tests.fakes import UNIT_SETTINGS, RecordingPublisher
 
 RAW = "unit.stadspuls.observations.raw.v1"
+OWN = f"{RAW}.{SCHOOL}"
 SENT_AT = datetime(2025, 6, 15, 11, 59, 30, 250000, tzinfo=UTC)
 
 
@@ -33,10 +46,11 @@ def message(
     key: bytes | None = None,
     offset: int = 41,
     timestamp: int = int(SENT_AT.timestamp() * 1000),
+    topic: str = RAW,
 ) -> Message:
     """A raw-topic message (partition 2) as the consumer hands it over."""
     size = len(value or b"")
-    return ConsumerRecord(RAW, 2, offset, timestamp, 0, key, value, None, 0, size, headers)
+    return ConsumerRecord(topic, 2, offset, timestamp, 0, key, value, None, 0, size, headers)
 
 
 def row_message(row: dict[str, Any], source: bytes = SCHOOL.encode(), **kw: Any) -> Message:
@@ -55,7 +69,7 @@ def dead_letter(validator: RawValidator, raw: Message) -> tuple[list[dict[str, A
     assert not ok, record
     headers = dict(record[2])
     assert (record[0], record[1]) == (raw.key, raw.value)  # as received
-    assert headers["origin"] == f"{RAW}:2:{raw.offset}".encode()
+    assert headers["origin"] == f"{raw.topic}:2:{raw.offset}".encode()
     return orjson.loads(headers["error"]), record
 
 
@@ -156,3 +170,58 @@ def test_publishing_retries_until_the_log_takes_both_topics(validator: RawValida
     assert asyncio.run(publish())
     assert publisher.records(validator.canonical) == forward
     assert publisher.records(validator.dlq) == dead
+
+
+def test_a_source_topic_names_the_source_without_a_header(validator: RawValidator) -> None:
+    for headers in ([], [("source", SCHOOL.encode())]):
+        ok, (_, value, _) = validator.judge(
+            message(orjson.dumps(share_row()), headers, topic=OWN), NOW
+        )
+        assert ok
+        event = Observation.model_validate_json(value or b"")
+        assert event.source == SCHOOL
+        assert str(event.observation_id) == raw_message_id(OWN, 2, 41)
+
+
+def test_a_header_naming_another_source_than_the_topic_is_dead_lettered(
+    validator: RawValidator,
+) -> None:
+    # LABOUR may report JOBS; written to SCHOOL's topic with LABOUR's name it is still refused.
+    raw = message(orjson.dumps(count_row()), [("source", LABOUR.encode())], topic=OWN)
+    errors, (_, _, headers) = dead_letter(validator, raw)
+    assert [(e["code"], e["field"]) for e in errors] == [("source_mismatch", "source")]
+    assert repr(LABOUR) in errors[0]["message"]
+    assert repr(SCHOOL) in errors[0]["message"]
+    assert dict(headers)["source"] == SCHOOL.encode()  # who wrote it, as Kafka says
+    rejected = validator.metrics.registry.get_sample_value(
+        "stadspuls_ingest_observations_rejected_total",
+        {"source": SCHOOL, "reason": "source_mismatch"},
+    )
+    assert rejected == 1
+
+
+def test_an_indicator_outside_the_topic_source_s_scope_is_forbidden(
+    validator: RawValidator,
+) -> None:
+    errors, _ = dead_letter(validator, message(orjson.dumps(count_row()), [], topic=OWN))
+    assert [e["code"] for e in errors] == ["forbidden_indicator"]
+    labour = message(orjson.dumps(count_row()), [], topic=f"{RAW}.{LABOUR}")
+    ok, (_, value, _) = validator.judge(labour, NOW)
+    assert ok
+    assert orjson.loads(value or b"")["indicator"] == JOBS
+
+
+def test_a_topic_of_no_catalog_source_is_dead_lettered(validator: RawValidator) -> None:
+    raw = message(orjson.dumps(share_row()), [("source", SCHOOL.encode())], topic=f"{RAW}.nobody")
+    errors, (_, _, headers) = dead_letter(validator, raw)
+    assert [(e["code"], e["field"]) for e in errors] == [("unknown_source", None)]
+    assert f"{RAW}.nobody" in errors[0]["message"]
+    assert dict(headers)["source"] == b"nobody"  # what the topic says, for whoever reads the DLQ
+
+
+def test_production_refuses_the_shared_topic() -> None:
+    production = Settings(_env_file=None, topic_prefix="unit.", environment="production")
+    validator = RawValidator(production, ingest_catalog(), RecordingPublisher(), IngestMetrics())
+    errors, _ = dead_letter(validator, row_message(share_row()))
+    assert [e["code"] for e in errors] == ["unknown_source"]
+    assert validator.judge(message(orjson.dumps(share_row()), [], topic=OWN), NOW)[0]

@@ -50,6 +50,7 @@ class ErrorCode(StrEnum):
     MALFORMED_MESSAGE = "malformed_message"
     MISSING_SOURCE = "missing_source"
     UNKNOWN_SOURCE = "unknown_source"
+    SOURCE_MISMATCH = "source_mismatch"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -92,8 +93,9 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.DUPLICATE_SERIES: "An earlier row of the same batch has the same series key.",
     ErrorCode.BATCH_REJECTED: "atomic=true and another row was rejected (row 0 says how many).",
     ErrorCode.MALFORMED_MESSAGE: "Raw topic only: the message value is not a JSON object.",
-    ErrorCode.MISSING_SOURCE: "Raw topic only: the message has no `source` header.",
-    ErrorCode.UNKNOWN_SOURCE: "Raw topic only: the `source` header names no source of the catalog.",
+    ErrorCode.MISSING_SOURCE: "Shared development raw topic only: the message has no `source` header.",
+    ErrorCode.UNKNOWN_SOURCE: "Raw topic only: the topic's suffix (or, on the shared development topic, the `source` header) names no source of the catalog.",
+    ErrorCode.SOURCE_MISMATCH: "Raw topic only: the `source` header names another source than the topic it was written to; the topic decides.",
     ErrorCode.INTERNAL_ERROR: "Raw topic only: the validator failed on this message (a bug; see logs).",
 }
 

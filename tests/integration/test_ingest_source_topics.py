@@ -108,6 +108,8 @@ def test_production_neither_creates_nor_reads_the_shared_raw_topic(
             "STADSPULS_ENVIRONMENT": "production",
             "STADSPULS_KAFKA_ALLOW_PLAINTEXT": "true",
             "STADSPULS_KEY_SECRET": "test-secret-for-ingest-integration",
+            "STADSPULS_API_ANONYMOUS": "final",
+            "STADSPULS_DATABASE_URL": sqlite_url,
         },
     )
     assert done.exit_code == 0, done.output

@@ -30,12 +30,14 @@ from shared.db.schema import (
     namnd_rollup,
     risk_index,
     series,
+    series_versions,
 )
 from shared.domain.observation import utcnow
 from shared.settings import Settings
 
 READ_MODEL_TABLES = (
     series,
+    series_versions,
     indicator_status,
     etappmal_status,
     namnd_rollup,

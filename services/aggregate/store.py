@@ -11,7 +11,7 @@ The batch writes it before the transaction's end, so a batch that commits late c
 older than a newer batch's: the state row's `committed_at` is therefore taken under that row's
 lock, held to the commit (batches commit in its order), and rows whose time lags it by more than
 ROW_TIME_SLACK are stamped again. Every row not yet visible when a reader saw the state row's
-time C thus carries a time of at least C − ROW_TIME_SLACK (see `changed_watermark`).
+time C thus carries a time of at least C − ROW_TIME_SLACK (see `ReadState.changes_as_of`).
 """
 
 from __future__ import annotations
@@ -19,19 +19,18 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, case, select, text
 
 from services.aggregate.versions import Delivery, history_of, record_versions
-from shared.db.schema import applied_offsets, read_model_state, series
+from shared.db.schema import ROW_TIME_SLACK, applied_offsets, read_model_state, series
 from shared.db.upsert import RawTable, insert
 from shared.domain.catalog import Catalog
 from shared.domain.observation import Observation, as_utc, utcnow
 from shared.domain.rollup import Origin, Outcome, RollupEngine, SeriesId, SeriesState, visible
 
-ROW_TIME_SLACK = timedelta(seconds=10)
 ROW_FIELDS = [f.name for f in fields(SeriesState)]
 # What the read model shows beside the engine's state, in the order `_db_row` yields it.
 SHOWN = [

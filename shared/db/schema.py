@@ -6,6 +6,8 @@ and this metadata agree, on PostgreSQL and SQLite.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -31,6 +33,11 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 metadata = MetaData(naming_convention=NAMING)
+
+# A batch's rows carry a `committed_at` at most this much older than the state row's, taken at
+# its commit (`services.aggregate.store`); readers of changes overlap by it and by CLOCK_SKEW.
+ROW_TIME_SLACK = timedelta(seconds=10)
+CLOCK_SKEW = timedelta(seconds=5)  # between the clocks of aggregator workers
 
 
 def _ts(name: str, nullable: bool = True) -> Column[object]:

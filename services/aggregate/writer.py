@@ -225,7 +225,7 @@ def _apply(
     projector: Any,
     values: list[bytes],
     offsets: Offsets,
-    deliveries: list[Delivery] | None,
+    deliveries: list[Delivery] | None = None,
 ) -> Applied:
     applied = Applied()
     batch: list[Observation] = []

@@ -491,6 +491,7 @@ def verify_command(
         ("missing", report.missing),
         ("extra", report.extra),
         ("wrong", report.wrong),
+        ("versions", report.versions),
     ):
         typer.echo(f"{name}: {len(found)}")
         for line in found[:show]:

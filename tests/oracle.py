@@ -200,3 +200,20 @@ def _row(
             sums.preliminary,
         )
     return OracleRow(None, None, None, None, None, coverage, winner_id, retracted)
+
+
+def oracle_versions(events: list[Observation]) -> list[str]:
+    """Each event's outcome as of its arrival, from the contract: `duplicate` when an earlier event
+    of the series had its id, `applied` when it is newer than every earlier version, else
+    `superseded`."""
+    outcomes = []
+    for i, obs in enumerate(events):
+        key = (obs.indicator, obs.area, obs.period, obs.gender.value)
+        earlier = [e for e in events[:i] if (e.indicator, e.area, e.period, e.gender.value) == key]
+        if any(e.observation_id == obs.observation_id for e in earlier):
+            outcomes.append("duplicate")
+        elif all(version(obs) > version(e) for e in earlier):
+            outcomes.append("applied")
+        else:
+            outcomes.append("superseded")
+    return outcomes

@@ -26,6 +26,7 @@ from services.aggregate.lifecycle import run_writer
 from services.aggregate.metrics import AggregateMetrics, update_gauges
 from services.aggregate.retry import until_done
 from services.aggregate.store import Offsets
+from services.aggregate.versions import Delivery
 from services.aggregate.web import add_pages
 from services.aggregate.writer import Applied, Writer, WriterDiedError, WriterError
 from shared.domain.catalog import Catalog
@@ -114,14 +115,16 @@ def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.Ap
             state["assigned"] = False
             await writer.mark_all()
 
-    async def apply_batch(values: list[bytes], positions: Offsets) -> Applied:
+    async def apply_batch(
+        values: list[bytes], positions: Offsets, deliveries: list[Delivery]
+    ) -> Applied:
         """Apply one batch, retrying until the read model takes it."""
 
         async def attempt() -> Applied:
             async with writing:
                 await after_assignment()
                 with metrics.batch_seconds.time():
-                    return await writer.apply(values, positions)
+                    return await writer.apply(values, positions, deliveries)
 
         health.started()
         applied = await until_done(attempt, batch_failed)
@@ -142,7 +145,8 @@ def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.Ap
         metrics.events.labels(Outcome.INVALID.value).inc()
 
     async def handle(events: list[Any]) -> None:
-        applied = await apply_batch([event.value for event in events], _positions(events))
+        deliveries = [(e.message.topic, e.message.partition, e.message.offset) for e in events]
+        applied = await apply_batch([e.value for e in events], _positions(events), deliveries)
         counts: Counter[str] = Counter()
         for event, (outcome, error) in zip(events, applied.outcomes, strict=True):
             if error is None:

@@ -30,6 +30,7 @@ from shared.db.schema import (
     namnd_rollup,
     risk_index,
     series,
+    series_versions,
 )
 from shared.domain.observation import utcnow
 from shared.kafka_security import client_options
@@ -37,6 +38,7 @@ from shared.settings import Settings
 
 READ_MODEL_TABLES = (
     series,
+    series_versions,
     indicator_status,
     etappmal_status,
     namnd_rollup,

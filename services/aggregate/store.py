@@ -3,7 +3,15 @@
 The read model is also the aggregator's state: the winning version of every series and the sums of
 every parent live in the `series` table, so a batch is all-or-nothing and a replay after a crash
 finds each event already applied (duplicate) or outranked (superseded) and changes nothing. Kafka
-offsets are committed only after the transaction, which makes at-least-once delivery exact.
+offsets are committed only after the transaction, which makes at-least-once delivery exact. Every
+version received is appended to `series_versions` in the same transaction (`versions.py`).
+
+Each changed row carries the batch's `committed_at`, which `changed_since` readers compare with.
+The batch writes it before the transaction's end, so a batch that commits late could hide rows
+older than a newer batch's: the state row's `committed_at` is therefore taken under that row's
+lock, held to the commit (batches commit in its order), and rows whose time lags it by more than
+ROW_TIME_SLACK are stamped again. Every row not yet visible when a reader saw the state row's
+time C thus carries a time of at least C − ROW_TIME_SLACK (see `ReadState.changes_as_of`).
 """
 
 from __future__ import annotations
@@ -16,7 +24,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, case, select, text
 
-from shared.db.schema import applied_offsets, read_model_state, series
+from services.aggregate.versions import Delivery, history_of, record_versions
+from shared.db.schema import ROW_TIME_SLACK, applied_offsets, read_model_state, series
 from shared.db.upsert import RawTable, insert
 from shared.domain.catalog import Catalog
 from shared.domain.observation import Observation, as_utc, utcnow
@@ -74,11 +83,13 @@ class SeriesStore:
         observations: Sequence[Observation],
         after: AfterCommit | None = None,
         offsets: Offsets | None = None,
+        deliveries: Sequence[Delivery | None] | None = None,
     ) -> BatchResult:
         """Apply a batch in one transaction; `after` derives projections inside it.
 
         `offsets` (the batch's position in the canonical topic) is recorded in the same
-        transaction, so the read model always knows exactly which events it reflects.
+        transaction, so the read model always knows exactly which events it reflects;
+        `deliveries` names each event's own place there (for its version row).
         """
         result = BatchResult()
         keys = sorted({k for o in observations for k in self._keys(o)})
@@ -91,19 +102,34 @@ class SeriesStore:
             _lock_groups(conn, keys)
             rows = self._load(conn, keys)
             before = {k: vars(r).copy() for k, r in rows.items()}
+            history = history_of(conn, observations)
+            versions = []
             for obs in observations:
-                result.outcomes.append(self.rollup.apply(rows, obs))
+                outcome = self.rollup.apply(rows, obs)
+                result.outcomes.append(outcome)
+                versions.append(history.record(obs, outcome))
             now = utcnow()
+            record_versions(
+                conn, observations, versions, deliveries or [None] * len(observations), now
+            )
             result.changed = {k: r for k, r in rows.items() if before.get(k) != vars(r)}
-            self._table(conn).upsert(conn, [self._db_row(r, now) for r in result.changed.values()])
+            self._write(conn, result, now)
             if after is not None:
                 after(conn, result)
             # Last, as projections on their own do: every transaction takes the projection lock
             # (PostgreSQL) before the state row's lock, so two of them never wait on each other.
+            stored = _lock_state(conn)
+            committed = utcnow()
+            if committed - now > ROW_TIME_SLACK:  # a slow batch: its rows must not look older
+                self._write(conn, result, committed)
             newest = max((o.received_at for o in observations), default=None)
-            _bump_state(conn, newest, now)
+            as_of = max((as_utc(m) for m in (stored, newest) if m is not None), default=None)
+            bump_state(conn, data_as_of=as_of, committed_at=committed)
         result.committed_at = utcnow()
         return result
+
+    def _write(self, conn: Connection, result: BatchResult, now: datetime) -> None:
+        self._table(conn).upsert(conn, [self._db_row(r, now) for r in result.changed.values()])
 
     def _keys(self, obs: Observation) -> list[SeriesId]:
         if obs.indicator not in self.catalog.indicator or obs.area not in self.catalog.area:
@@ -179,13 +205,11 @@ def read_offsets(conn: Connection, topic: str | None = None) -> dict[tuple[str, 
     return {(t, p): n for t, p, n in conn.execute(query)}
 
 
-def _bump_state(conn: Connection, newest: datetime | None, now: datetime) -> None:
-    """A batch committed: advance the revision and the newest reflected `received_at`."""
-    stored = conn.execute(
-        select(read_model_state.c.data_as_of).where(read_model_state.c.id == 1)
-    ).scalar()
-    as_of = max((as_utc(m) for m in (stored, newest) if m is not None), default=None)
-    bump_state(conn, data_as_of=as_of, committed_at=now)
+def _lock_state(conn: Connection) -> datetime | None:
+    """Lock the state row until the commit (creating it if need be); its newest `received_at`."""
+    conn.execute(insert(conn, read_model_state).values(id=1, revision=0).on_conflict_do_nothing())
+    query = select(read_model_state.c.data_as_of).where(read_model_state.c.id == 1)
+    return conn.execute(query.with_for_update()).scalar()
 
 
 def bump_state(conn: Connection, **values: datetime | None) -> None:

@@ -6,6 +6,9 @@ consumer group's committed offsets where those are further, since every committe
 the read model — through the same domain engine in memory, and compares every series: missing
 (expected, absent), extra (present, not expected) and wrong (values, origin, coverage or winning
 version or preliminary flag differ). A committed offset beyond the applied one is reported too: events were skipped.
+Every replayed delivery must also be in `series_versions` once, with the outcome the engine gives
+it on arrival (`versions`), from the first delivery the table recorded in each partition on (a
+read model upgraded from before the table holds no older ones).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from sqlalchemy import Engine, select
 
 from services.aggregate.lag import OffsetReader, Position, snapshot
 from services.aggregate.store import read_offsets
+from services.aggregate.verify_versions import compare_versions, expected_versions, read_versions
 from shared.db.schema import series
 from shared.domain.catalog import Catalog
 from shared.domain.observation import Observation
@@ -48,11 +52,12 @@ class Report:
     missing: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
     wrong: list[str] = field(default_factory=list)
+    versions: list[str] = field(default_factory=list)  # deliveries recorded otherwise than replayed
 
     @property
     def ok(self) -> bool:
         """No difference at all."""
-        return not (self.skipped or self.missing or self.extra or self.wrong)
+        return not (self.skipped or self.missing or self.extra or self.wrong or self.versions)
 
 
 def expected_rows(catalog: Catalog, events: Iterable[Observation]) -> dict[SeriesId, SeriesState]:
@@ -131,7 +136,9 @@ def read_model(engine: Engine) -> dict[SeriesId, dict[str, Any]]:
     return out
 
 
-def replay(settings: Settings, topic: str, stop: dict[Position, int]) -> Iterator[Observation]:
+def replay(
+    settings: Settings, topic: str, stop: dict[Position, int]
+) -> Iterator[tuple[Position, int, Observation]]:
     """Decode the topic's events from the start up to `stop` per partition (no consumer group)."""
     wanted = {TopicPartition(t, p): n for (t, p), n in stop.items() if n > 0}
     if not wanted:
@@ -151,9 +158,10 @@ def replay(settings: Settings, topic: str, stop: dict[Position, int]) -> Iterato
                 for record in records:
                     if record.offset < wanted.get(tp, 0):
                         try:
-                            yield Observation.model_validate_json(record.value)
+                            obs = Observation.model_validate_json(record.value)
                         except ValidationError:
                             continue  # malformed: the aggregator sends it to the DLQ
+                        yield (tp.topic, tp.partition), record.offset, obs
             for tp in [tp for tp, n in wanted.items() if consumer.position(tp) >= n]:
                 del wanted[tp]
             if time.monotonic() > deadline:
@@ -179,9 +187,13 @@ def verify(settings: Settings, catalog: Catalog, engine: Engine, attempts: int =
                         f"{position[0]}[{position[1]}]: committed offset "
                         f"{committed} is beyond the applied offset {done}"
                     )
-            events = list(replay(settings, topic, report.stop))
-            report.events = len(events)
+            replayed = list(replay(settings, topic, report.stop))
+            report.events = len(replayed)
+            events = [obs for _, _, obs in replayed]
             compare(catalog, expected_rows(catalog, events), read_model(engine), report)
+            recorded, upgraded = read_versions(engine, topic, report.stop)
+            expected = expected_versions(catalog, replayed)
+            compare_versions(expected, recorded, report, upgraded=upgraded)
             with engine.connect() as conn:
                 moved = read_offsets(conn, topic) != applied
             if report.ok or not moved:

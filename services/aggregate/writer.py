@@ -28,6 +28,7 @@ import orjson
 from pydantic import ValidationError
 
 from services.aggregate.store import Offsets
+from services.aggregate.versions import Delivery
 from shared.domain.observation import Observation, utcnow
 from shared.domain.rollup import InvalidObservationError, Outcome
 
@@ -143,9 +144,13 @@ class Writer:
         """True once `close` was called: the writer takes no more requests."""
         return self._closed
 
-    async def apply(self, values: list[bytes], offsets: Offsets) -> Applied:
-        """Decode and apply one batch of raw event values, and its offsets, in one transaction."""
-        answer: Applied = await asyncio.to_thread(self._call, ("apply", values, dict(offsets)))
+    async def apply(
+        self, values: list[bytes], offsets: Offsets, deliveries: list[Delivery] | None = None
+    ) -> Applied:
+        """Decode and apply one batch of raw event values, and its offsets, in one transaction;
+        `deliveries` names each value's place in the topic."""
+        request = ("apply", values, dict(offsets), deliveries)
+        answer: Applied = await asyncio.to_thread(self._call, request)
         return answer
 
     async def flush(self) -> Documents:
@@ -194,7 +199,7 @@ def _serve(pipe: Pipe, database_url: str, catalog_path: str, interval: float) ->
         try:
             kind = request[0]
             if kind == "apply":
-                answer: Any = _apply(store, projector, request[1], request[2])
+                answer: Any = _apply(store, projector, *request[1:])
             elif kind == "flush":
                 with engine.begin() as conn:
                     projected, answer = projector.flush(conn)
@@ -215,7 +220,13 @@ def _serve(pipe: Pipe, database_url: str, catalog_path: str, interval: float) ->
             return
 
 
-def _apply(store: Any, projector: Any, values: list[bytes], offsets: Offsets) -> Applied:
+def _apply(
+    store: Any,
+    projector: Any,
+    values: list[bytes],
+    offsets: Offsets,
+    deliveries: list[Delivery] | None = None,
+) -> Applied:
     applied = Applied()
     batch: list[Observation] = []
     where: list[int] = []  # index in `values` of each observation in `batch`
@@ -237,7 +248,8 @@ def _apply(store: Any, projector: Any, values: list[bytes], offsets: Offsets) ->
         batch.append(obs)
     if not batch and not offsets:
         return applied
-    result = store.apply(batch, projector, offsets)  # a batch of only refused events: its offsets
+    placed = [deliveries[i] for i in where] if deliveries else None
+    result = store.apply(batch, projector, offsets, placed)  # only refused events: their offsets
     if not batch:
         return applied
     projector.done(result.projected)

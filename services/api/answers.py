@@ -30,6 +30,7 @@ from services.api.caching import (
     StateCache,
     make_etag,
     matches,
+    rfc3339,
 )
 
 JSON_TYPE = "application/json"
@@ -104,7 +105,10 @@ def _respond(request: Request, state: ReadState, etag: str, rendered: Rendered |
         "Cache-Control": PRIVATE_CACHE_CONTROL if private else CACHE_CONTROL,
         "Vary": "Accept, Accept-Encoding, Authorization",
     }
-    as_of = state.header()
+    # an answer of changes says where the next one starts (the state was read before its rows)
+    changes = "changed_since" in request.query_params
+    moment = state.changes_as_of() if changes else None
+    as_of = rfc3339(moment) if moment else None if changes else state.header()
     if as_of:
         headers["X-Data-As-Of"] = as_of
     if rendered is None or matches(request.headers.get("if-none-match"), etag):

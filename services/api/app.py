@@ -26,7 +26,7 @@ from services.api.metrics import ApiMetrics
 from services.api.profiles import known_areas
 from services.api.replay import ReplayMiddleware
 from services.api.routers import catalog as catalog_routes
-from services.api.routers import etappmal, health, indikatorer, namnder, omraden
+from services.api.routers import etappmal, health, historik, indikatorer, namnder, omraden
 from shared.catalog.loader import catalog_document, load_catalog
 from shared.db.engine import alembic_config, make_engine
 from shared.domain.catalog import Catalog
@@ -88,7 +88,7 @@ def create_app(
         areas=known_areas(catalog),
     )
     known = Depends(KnownParameters())
-    for module in (catalog_routes, etappmal, namnder, indikatorer, omraden):
+    for module in (catalog_routes, etappmal, namnder, indikatorer, historik, omraden):
         app.include_router(module.router, dependencies=[known])
     app.include_router(health.router)
     errors.install(app)

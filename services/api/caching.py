@@ -19,7 +19,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, select
 from starlette.concurrency import run_in_threadpool
 
-from shared.db.schema import read_model_state
+from shared.db.schema import CLOCK_SKEW, ROW_TIME_SLACK, read_model_state
 from shared.domain.observation import as_utc
 from shared.domain.validation import iso_utc
 
@@ -48,6 +48,13 @@ class ReadState:
     def header(self) -> str | None:
         """`X-Data-As-Of`: RFC 3339 in UTC, or None while nothing is known."""
         return rfc3339(self.data_as_of) if self.data_as_of else None
+
+    def changes_as_of(self) -> datetime | None:
+        """The next `changed_since` of a client that saw this state: every change not visible
+        yet is stamped at or after it (the last commit, less the slack of rows and clocks)."""
+        if self.committed_at is None:
+            return None
+        return as_utc(self.committed_at) - ROW_TIME_SLACK - CLOCK_SKEW
 
 
 def rfc3339(moment: datetime) -> str:

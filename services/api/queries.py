@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -14,6 +15,7 @@ from sqlalchemy import (
     Connection,
     Select,
     String,
+    Table,
     func,
     literal,
     select,
@@ -28,6 +30,7 @@ from shared.db.schema import (
     read_model_state,
     risk_index,
     series,
+    series_versions,
 )
 from shared.domain.documents import EtappmalDocument, IndikatorDocument, NamndDocument
 from shared.domain.status import Point
@@ -60,6 +63,24 @@ SERIES_COLUMNS = (
     "committed_at",
     "preliminary",
     "n_preliminary",
+    "retracted",
+)
+
+VERSION_COLUMNS = (
+    "indicator",
+    "area",
+    "period",
+    "gender",
+    "observation_id",
+    "source",
+    "value",
+    "numerator",
+    "denominator",
+    "retract",
+    "status",
+    "updated_at",
+    "received_at",
+    "outcome",
 )
 
 
@@ -91,6 +112,7 @@ class SeriesFilter:
     start: float | None = None  # first period_start included
     end: float | None = None  # period_start must be below this
     include_missing: bool = False
+    changed_since: datetime | None = None  # only rows whose committed_at is at or after it
 
     def where(self) -> list[ColumnElement[bool]]:
         """The WHERE clauses."""
@@ -109,7 +131,9 @@ class SeriesFilter:
             clauses.append(c.period_start >= self.start - EPSILON)
         if self.end is not None:
             clauses.append(c.period_start < self.end - EPSILON)
-        if not self.include_missing:
+        if self.changed_since is not None:
+            clauses.append(c.committed_at >= self.changed_since)
+        elif not self.include_missing:  # a change may be a value gone: changes include them
             clauses.append(c.value.is_not(None))
         return clauses
 
@@ -131,13 +155,33 @@ def series_page(
     return int(total), _dicts(conn, SERIES_COLUMNS, query)
 
 
-def _columns(conn: Connection, names: Sequence[str]) -> list[ColumnElement[Any]]:
-    """Series columns; on SQLite times come as their stored text (parsing them costs more than
-    the query), turned into RFC 3339 by `_dicts`."""
+def version_page(
+    conn: Connection, where: dict[str, str], limit: int, offset: int
+) -> tuple[int, list[dict[str, Any]]]:
+    """The total of matching versions and one page of them: by series, then in version order
+    (a duplicate after the version it repeats)."""
+    c = series_versions.c
+    clauses = [c[name] == value for name, value in where.items()]
+    total = conn.execute(select(func.count()).select_from(series_versions).where(*clauses))
+    query = (
+        select(*_columns(conn, VERSION_COLUMNS, series_versions))
+        .where(*clauses)
+        .order_by(c.area, c.gender, c.period, c.updated_at, c.observation_id, c.version_id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return int(total.scalar_one()), _dicts(conn, VERSION_COLUMNS, query)
+
+
+def _columns(
+    conn: Connection, names: Sequence[str], table: Table = series
+) -> list[ColumnElement[Any]]:
+    """Columns of `table`; on SQLite times come as their stored text (parsing them costs more
+    than the query), turned into RFC 3339 by `_dicts`."""
     if conn.dialect.name != "sqlite":
-        return [series.c[name] for name in names]
+        return [table.c[name] for name in names]
     return [
-        type_coerce(series.c[name], String).label(name) if name in TIMES else series.c[name]
+        type_coerce(table.c[name], String).label(name) if name in TIMES else table.c[name]
         for name in names
     ]
 

@@ -53,11 +53,21 @@ def series_row(row: Document, view: View) -> Document:
     preliminary = bool(row.pop("preliminary"))
     computed_preliminary = int(row.pop("n_preliminary") or 0) > 0
     row["published"] = not preliminary
+    row["retracted"] = bool(row["retracted"])
     if view is View.FINAL:
         if preliminary:
             row.update(dict.fromkeys(_SERIES_VALUES))
         if computed_preliminary or preliminary:
             row["computed_value"] = None
+    return row
+
+
+def version_row(row: Document, view: View) -> Document:
+    """A version of a series: its numbers withheld when it is preliminary."""
+    row["published"] = row["status"] != "preliminary"
+    row["retract"] = bool(row["retract"])
+    if view is View.FINAL and not row["published"]:
+        row.update(dict.fromkeys(("value", "numerator", "denominator")))
     return row
 
 

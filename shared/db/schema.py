@@ -6,6 +6,8 @@ and this metadata agree, on PostgreSQL and SQLite.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -13,11 +15,13 @@ from sqlalchemy import (
     Column,
     DateTime,
     Float,
+    Index,
     Integer,
     MetaData,
     String,
     Table,
     Text,
+    UniqueConstraint,
     false,
 )
 
@@ -29,6 +33,11 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 metadata = MetaData(naming_convention=NAMING)
+
+# A batch's rows carry a `committed_at` at most this much older than the state row's, taken at
+# its commit (`services.aggregate.store`); readers of changes overlap by it and by CLOCK_SKEW.
+ROW_TIME_SLACK = timedelta(seconds=10)
+CLOCK_SKEW = timedelta(seconds=5)  # between the clocks of aggregator workers
 
 
 def _ts(name: str, nullable: bool = True) -> Column[object]:
@@ -82,6 +91,46 @@ series = Table(
     _preliminary(),
     _ts("data_as_of"),
     _ts("committed_at"),
+)
+
+# Every version an aggregator received, appended in the batch's transaction and never changed:
+# `outcome` is what the version did when it arrived (applied | superseded | duplicate). A delivery
+# is identified by its place in the canonical topic, so a batch delivered again after a crash
+# adds nothing; versions applied without one (tools, tests) have no position.
+series_versions = Table(
+    "series_versions",
+    metadata,
+    Column(
+        "version_id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("indicator", String(100), nullable=False),
+    Column("area", String(100), nullable=False),
+    Column("period", String(16), nullable=False),
+    Column("gender", String(1), nullable=False),
+    Column("observation_id", String(36), nullable=False, index=True),
+    Column("source", String(100), nullable=False),
+    Column("value", Float),
+    Column("numerator", Float),
+    Column("denominator", Float),
+    Column("retract", Boolean, nullable=False),
+    Column("status", String(16), nullable=False),
+    _ts("updated_at", nullable=False),
+    _ts("received_at", nullable=False),
+    Column("kafka_topic", String(255)),
+    Column("kafka_partition", Integer),
+    Column("kafka_offset", BigInteger),
+    Column("outcome", String(16), nullable=False),
+    _ts("recorded_at", nullable=False),
+    UniqueConstraint(
+        "kafka_topic", "kafka_partition", "kafka_offset", name="uq_series_versions_position"
+    ),
+)
+Index(
+    "ix_series_versions_series",
+    *(series_versions.c[k] for k in ("indicator", "area", "period", "gender")),
 )
 
 indicator_status = Table(

@@ -190,6 +190,7 @@ def list_urls(catalog: Catalog) -> list[str]:
         "/v1/namnder",
         "/v1/omraden",
         *(f"/v1/indikatorer/{i.id}/observationer?missing=true" for i in catalog.indikatorer),
+        *(f"/v1/indikatorer/{i.id}/historik" for i in catalog.indikatorer),
         *(f"/v1/omraden/{a}/indikatorer" for a in areas),
     ]
 
@@ -240,8 +241,10 @@ def is_csv(url: str) -> bool:
 
 
 def allowed(url: str, name: str) -> str | None:
-    """A withheld field's one value that may show: a series row says its status is preliminary."""
-    return "preliminary" if name == "status" and "/observationer" in url else None
+    """A withheld field's one value that may show: a series row or a version says its status is
+    preliminary."""
+    series = "/observationer" in url or "/historik" in url
+    return "preliminary" if name == "status" and series else None
 
 
 def test_anonymous_under_final_sees_no_preliminary_value_a_token_holder_sees_all(
@@ -278,7 +281,7 @@ def test_anonymous_under_final_sees_no_preliminary_value_a_token_holder_sees_all
         assert text.count('"published":false') == reader[url].decode().count('"published":false')
     marked = sum(b.count(b'"published":false') for b in anonymous.values())
     assert marked > 0
-    for needed in ("observationer", "indikatorer", "etappmal", "namnder", "omraden"):
+    for needed in ("observationer", "historik", "indikatorer", "etappmal", "namnder", "omraden"):
         assert any(needed in url and b'"published":false' in b for url, b in anonymous.items()), (
             needed
         )

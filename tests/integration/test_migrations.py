@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 
 from services.api.caching import read_state
-from shared.db.engine import make_engine, upgrade
-from shared.db.schema import etappmal_status, metadata, read_model_state
+from shared.db.engine import alembic_config, make_engine, upgrade
+from shared.db.schema import etappmal_status, metadata, read_model_state, series, series_versions
 from shared.domain.observation import as_utc
 
 
@@ -52,3 +53,61 @@ def test_the_upgrade_to_0003_keeps_the_read_state(db_url: str, committed: bool) 
     assert state.revision == (7 if committed else 0)
     assert state.refreshed_at is not None
     assert as_utc(state.refreshed_at) == computed[1]
+
+
+WINNER = (
+    "observation_id",
+    "source",
+    "updated_at",
+    "received_at",
+    "reported_value",
+    "reported_numerator",
+    "reported_denominator",
+    "reported_status",
+)
+
+
+def test_the_upgrade_to_0005_records_each_winner_as_a_version(db_url: str) -> None:
+    upgrade(db_url, "0004")
+    engine = make_engine(db_url)
+    moment = datetime(2025, 2, 1, 8, 0, tzinfo=UTC)
+    base = {
+        "indicator": "behorighet-gymnasiet-ak9",
+        "period": "2024",
+        "gender": "T",
+        "area_level": "stadsdel",
+        "period_start": 2024.0,
+    }
+    with engine.begin() as conn:
+        conn.execute(
+            series.insert(),
+            [
+                base
+                | {
+                    "area": "rinkeby",
+                    "observation_id": "a" * 36,
+                    "source": "skolverket",
+                    "updated_at": moment,
+                    "received_at": moment,
+                    "reported_value": 71.3,
+                    "reported_numerator": 214.0,
+                    "reported_denominator": 300.0,
+                    "reported_status": "final",
+                },
+                base
+                | dict.fromkeys(WINNER)
+                | {"area": "spanga-tensta", "area_level": "stadsdelsomrade"},  # computed: no winner
+            ],
+        )
+    upgrade(db_url)
+    with engine.connect() as conn:
+        rows = [r._asdict() for r in conn.execute(select(series_versions))]
+    assert len(rows) == 1
+    (row,) = rows
+    assert (row["area"], row["observation_id"], row["value"]) == ("rinkeby", "a" * 36, 71.3)
+    assert (row["outcome"], row["retract"], row["kafka_offset"]) == ("applied", False, None)
+    assert as_utc(row["received_at"]) == moment
+    command.downgrade(alembic_config(db_url), "0004")
+    with engine.connect() as conn:
+        assert "series_versions" not in inspect(conn).get_table_names()
+    engine.dispose()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, delete, select, update
 
-from shared.db.schema import applied_offsets, series
+from shared.db.schema import applied_offsets, series, series_versions
 from shared.domain.catalog import Catalog
 from shared.infra.wait import wait_for
 from shared.settings import Settings
@@ -90,6 +90,14 @@ def test_verify_finds_what_the_read_model_lost_or_got_wrong(
             .where(*(c == v for c, v in zip(series.primary_key.columns, changed, strict=True)))
             .values(value=series.c.value + 1)
         )
+        v = series_versions.c
+        lost, relabelled = conn.execute(
+            select(v.version_id).where(v.outcome == "applied").order_by(v.version_id).limit(2)
+        ).scalars()
+        conn.execute(delete(series_versions).where(v.version_id == lost))
+        conn.execute(
+            update(series_versions).where(v.version_id == relabelled).values(outcome="duplicate")
+        )
         conn.execute(
             update(applied_offsets)
             .where(applied_offsets.c.partition == 0)
@@ -102,6 +110,9 @@ def test_verify_finds_what_the_read_model_lost_or_got_wrong(
     assert f"  {'|'.join(gone)}: expected" in found.stdout
     assert "wrong: 1" in lines
     assert f"  {'|'.join(changed)}: expected" in found.stdout
+    assert "versions: 3" in lines  # one lost, one recorded otherwise (missing and extra)
+    assert "applied: replayed, not recorded" in found.stdout
+    assert "duplicate: recorded, not replayed" in found.stdout
     assert "skipped: 1" in lines
     assert "committed offset" in found.stdout
     assert "beyond the applied offset" in found.stdout

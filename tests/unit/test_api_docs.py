@@ -10,13 +10,13 @@ from pydantic import BaseModel
 from services.api.csv import header
 from services.api.schemas.areas import OmradeOut, ProfileRow
 from services.api.schemas.catalog import IndikatorOut
-from services.api.schemas.series import SeriesRow
+from services.api.schemas.series import SeriesRow, VersionRow
 from services.api.schemas.status import EtappmalOut, NamndRollup
 
 DOC = Path(__file__).parents[2] / "docs" / "api.md"
 MODELS: dict[str, type[BaseModel]] = {
     m.__name__: m
-    for m in (EtappmalOut, NamndRollup, IndikatorOut, SeriesRow, OmradeOut, ProfileRow)
+    for m in (EtappmalOut, NamndRollup, IndikatorOut, SeriesRow, VersionRow, OmradeOut, ProfileRow)
 }
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
+from pydantic import AwareDatetime
 from sqlalchemy import Connection
 from starlette.responses import Response
 
@@ -16,7 +18,7 @@ from services.api.routers.common import DETAIL_RESPONSES, LIST_RESPONSES
 from services.api.schemas.catalog import IndikatorOut, IndikatorPage
 from services.api.schemas.series import SeriesPage, SeriesRow
 from shared.domain.catalog import Gender, RiskGroup
-from shared.domain.observation import ObservationStatus
+from shared.domain.observation import ObservationStatus, as_utc, utcnow
 from shared.domain.periods import PeriodError, parse_period
 from shared.domain.rollup import SERIES_LEVELS, Origin
 from shared.domain.status import StatusCode
@@ -33,7 +35,8 @@ GenderQuery = Annotated[
 IdPath = Annotated[str, Path(description="Indicator id.", examples=["behorighet-gymnasiet-ak9"])]
 
 
-def _indicator(ctx: ApiContext, indicator_id: str) -> None:
+def check_indicator(ctx: ApiContext, indicator_id: str) -> None:
+    """404 unless the indicator is in the catalog."""
     if indicator_id not in ctx.catalog.indicator:
         raise not_found("indikator", indicator_id, "GET /v1/indikatorer")
 
@@ -114,7 +117,7 @@ async def get_indikator(
     gender: GenderQuery = Gender.T,
 ) -> Response:
     """One indicator: catalog entry, status, trend, latest value and every input of the status."""
-    _indicator(ctx, id)
+    check_indicator(ctx, id)
     where_area = ctx.area_param("area", area)
 
     def produce(conn: Connection, state: ReadState) -> dict[str, Any]:
@@ -124,6 +127,14 @@ async def get_indikator(
         return redaction.indicator(next(item for item in items if item["id"] == id), view)
 
     return await ctx.answers.one(request, produce)
+
+
+def _not_future(name: str, moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    if moment > utcnow():
+        raise bad_parameter(name, "is in the future; the read model knows only the past")
+    return as_utc(moment)
 
 
 def _period_bound(name: str, text: str | None, end: bool) -> float | None:
@@ -200,10 +211,19 @@ async def list_observationer(
             examples=[False],
         ),
     ] = False,
+    changed_since: Annotated[
+        AwareDatetime | None,
+        Query(
+            description="Only rows that changed at or after this time (RFC 3339), rows without "
+            "a value included (retracted: true when withdrawn); the answer's X-Data-As-Of is "
+            "the next changed_since.",
+            examples=["2025-02-01T08:00:00Z"],
+        ),
+    ] = None,
 ) -> Response:
     """One row per area, period and gender: value, numerator, denominator, status, origin,
     coverage and knowledge times."""
-    _indicator(ctx, id)
+    check_indicator(ctx, id)
     where = queries.SeriesFilter(
         indicator=id,
         areas=split("area", area, ctx.areas),
@@ -214,6 +234,7 @@ async def list_observationer(
         start=_period_bound("from", start, end=False),
         end=_period_bound("to", to, end=True),
         include_missing=missing,
+        changed_since=_not_future("changed_since", changed_since),
     )
     unit = ctx.catalog.indicator[id].unit
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import Field
 
@@ -11,6 +12,8 @@ from services.api.schemas.status import Published
 from shared.domain.catalog import Gender
 from shared.domain.observation import ObservationStatus
 from shared.domain.rollup import Origin, SeriesLevel
+
+VersionOutcome = Literal["applied", "superseded", "duplicate"]
 
 
 class SeriesRow(AnswerModel):
@@ -80,7 +83,46 @@ class SeriesRow(AnswerModel):
     committed_at: datetime | None = Field(
         description="When the read model last changed this row.", examples=["2025-02-01T08:00:02Z"]
     )
+    retracted: bool = Field(
+        default=False,
+        description="The winning version is a retraction: the series has no reported value.",
+        examples=[False],
+    )
     published: Published = True
+
+
+class VersionRow(AnswerModel):
+    """One version a source sent for a series, as it was received."""
+
+    indicator: str = Field(description="Indicator id.", examples=["behorighet-gymnasiet-ak9"])
+    area: str = Field(description="Area id.", examples=["rinkeby"])
+    period: str = Field(description="Period.", examples=["2024"])
+    gender: Gender = Field(description="T total, K kvinnor, M män.", examples=["T"])
+    observation_id: str = Field(
+        description="Id of the version.", examples=["6f1c2a7e-0d1b-4c55-9d8a-3f2b1e0c9a11"]
+    )
+    source: str = Field(description="Source that sent it.", examples=["utbildningsforvaltningen"])
+    value: float | None = Field(description="The value sent (null: a retraction).", examples=[71.3])
+    numerator: float | None = Field(description="Numerator sent.", examples=[214.0])
+    denominator: float | None = Field(description="Denominator sent.", examples=[300.0])
+    retract: bool = Field(description="The version withdraws the series' value.", examples=[False])
+    status: ObservationStatus = Field(description="preliminary or final.", examples=["final"])
+    updated_at: datetime = Field(
+        description="When the source produced the version.", examples=["2025-02-01T08:00:00Z"]
+    )
+    received_at: datetime = Field(
+        description="When ingest received it.", examples=["2025-02-01T08:00:01Z"]
+    )
+    outcome: VersionOutcome = Field(
+        description="What the version did when it arrived: applied (became the winner), "
+        "superseded (older than the winner then) or duplicate (its id was received before).",
+        examples=["applied"],
+    )
+    published: Published = True
+
+
+class VersionPage(Page[VersionRow]):
+    """A page of versions."""
 
 
 class SeriesPage(Page[SeriesRow]):

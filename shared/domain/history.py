@@ -1,0 +1,42 @@
+"""The history of every series: each version received, with what it did when it arrived.
+
+A version's outcome is fixed at arrival and never rewritten: `applied` when it became the series'
+winner then, `superseded` when an older version than the winner arrived, `duplicate` when its
+observation_id had been received for the series before (a producer's retry, a re-sent file). A
+version applied and later outranked stays `applied`; the winner is the greatest version listed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from shared.domain.observation import Observation
+from shared.domain.rollup import Outcome, SeriesId
+
+VersionKey = tuple[str, str, str, str, str]  # indicator, area, period, gender, observation_id
+
+
+def version_key(obs: Observation) -> VersionKey:
+    """The series and observation_id of a version: what makes a repeat a duplicate."""
+    return (obs.indicator, obs.area, obs.period, obs.gender.value, str(obs.observation_id))
+
+
+def series_of(key: VersionKey) -> SeriesId:
+    """The series a version key belongs to."""
+    return key[:4]
+
+
+class History:
+    """The outcomes of versions as they arrive, given the versions received before."""
+
+    def __init__(self, seen: Iterable[VersionKey] = ()) -> None:
+        self.seen = set(seen)
+
+    def record(self, obs: Observation, applied: Outcome) -> Outcome:
+        """The version's outcome from the engine's answer; a repeated id is a duplicate even
+        when the engine saw it outranked (it compares with the winner only)."""
+        key = version_key(obs)
+        if key in self.seen:
+            return Outcome.DUPLICATE
+        self.seen.add(key)
+        return applied

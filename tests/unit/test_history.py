@@ -1,0 +1,55 @@
+"""Property tests: the outcome each version gets on arrival (`shared.domain.history` over the
+rollup engine) equals the plain-loop oracle's, and the greatest version is the winner."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shared.domain.history import History
+from shared.domain.observation import Observation
+from shared.domain.rollup import RollupEngine, SeriesId, SeriesState
+from tests.oracle import oracle_versions, version, winners
+from tests.strategies import CATALOG, streams
+
+SETTINGS = settings(max_examples=200, deadline=None)
+
+
+def outcomes(events: list[Observation], history: History | None = None) -> list[str]:
+    """Apply events in order; each version's outcome as the aggregator records it."""
+    engine, rows, history = (
+        RollupEngine(CATALOG),
+        dict[SeriesId, SeriesState](),
+        history or History(),
+    )
+    return [history.record(obs, engine.apply(rows, obs)).value for obs in events]
+
+
+@SETTINGS
+@given(streams(), st.data())
+def test_outcomes_as_of_arrival_equal_the_oracle(
+    events: list[Observation], data: st.DataObject
+) -> None:
+    arrived = data.draw(st.permutations(events))
+    assert outcomes(arrived) == oracle_versions(arrived)
+
+
+@SETTINGS
+@given(streams())
+def test_a_repeat_is_a_duplicate_even_after_it_was_outranked(events: list[Observation]) -> None:
+    again = outcomes(events + events)[len(events) :]
+    assert set(again) <= {"duplicate"}
+
+
+@SETTINGS
+@given(streams())
+def test_the_greatest_version_listed_is_the_winner(events: list[Observation]) -> None:
+    kept = [
+        obs for obs, outcome in zip(events, outcomes(events), strict=True) if outcome != "duplicate"
+    ]
+    greatest: dict[SeriesId, Observation] = {}
+    for obs in kept:
+        key = (obs.indicator, obs.area, obs.period, obs.gender.value)
+        if key not in greatest or version(obs) > version(greatest[key]):
+            greatest[key] = obs
+    assert greatest == winners(events)

@@ -10,6 +10,7 @@ from shared.catalog.loader import default_catalog
 from shared.domain.catalog import Gender
 from shared.domain.observation import Observation
 from shared.domain.rollup import InvalidObservationError, RollupEngine, SeriesId, SeriesState
+from shared.domain.validation import Scope, ValidRow, validate_row
 from tests.strategies import BASE_TIME
 
 CATALOG = default_catalog()
@@ -82,3 +83,14 @@ def test_a_value_of_an_area_not_valid_then_is_refused(area: str, period: str) ->
     assert problem.code.value == "area_not_valid"
     assert f"{area!r} is valid" in problem.message
     assert f"the last day of {period!r}" in problem.message
+
+
+@pytest.mark.parametrize("text", [False, True])
+def test_ingest_refuses_a_former_area_after_the_change_and_accepts_it_before(text: bool) -> None:
+    scope = Scope.of(CATALOG, "scb", BASE_TIME)
+    raw = {"indicator": COUNT, "area": "alvsjo", "period": "2022", "value": "4" if text else 4}
+    [error] = validate_row(raw, scope, 3, text=text)
+    assert (error.row, error.field, error.code.value) == (3, "area", "area_not_valid")
+    assert "'alvsjo' is valid –2020-06-30, not on 2022-12-31" in error.message
+    accepted = validate_row(raw | {"period": "2019"}, scope, 4, text=text)
+    assert isinstance(accepted, ValidRow)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import Field
 
@@ -79,6 +79,11 @@ class SeriesRow(AnswerModel):
     )
     committed_at: datetime | None = Field(
         description="When the read model last changed this row.", examples=["2025-02-01T08:00:02Z"]
+    )
+    tree: date = Field(
+        description="The day whose area tree the row was computed with: the period's last day"
+        " (`GET /v1/omraden?valid_on=` lists that tree).",
+        examples=["2024-12-31"],
     )
     published: Published = True
 

@@ -84,6 +84,11 @@ def last_day(period: str) -> date:
     return parse_period(period).end - timedelta(days=1)
 
 
+def valid_in(area: Omrade, period: str) -> bool:
+    """True when the area is in the period's tree (valid on its last day): it may have values."""
+    return area.valid_on(last_day(period))
+
+
 def tree_of_period(catalog: Catalog, period: str) -> AreaTree:
     """The tree a period's rollups use: the one valid on its last day."""
     return catalog.trees.on(last_day(period))

@@ -257,6 +257,33 @@ def catalog_check(file: Annotated[Path, typer.Argument(help="A catalog YAML file
     typer.echo(f"{file}: OK")
 
 
+_NEEDS = {
+    "rebuild": "needs a rebuild of the rollups: stadspuls rebuild (the tree or a kind changed)",
+    "reproject": "needs a re-projection of summaries only: restart the aggregator with it",
+    "none": "changes nothing the read model stores",
+}
+
+
+@catalog_app.command("diff")
+def catalog_diff_command(
+    old: Annotated[Path, typer.Argument(help="The catalog in force.")],
+    new: Annotated[Path, typer.Argument(help="The catalog to change to.")],
+) -> None:
+    """Say what changing from OLD to NEW will change, and whether it needs a rebuild."""
+    from shared.catalog.diff import catalog_diff, needs
+    from shared.catalog.loader import CatalogLoadError, load_catalog
+
+    try:
+        before, after = load_catalog(old), load_catalog(new)
+    except CatalogLoadError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    changes = catalog_diff(before, after)
+    for change in changes:
+        typer.echo(str(change))
+    typer.echo(f"{len(changes)} change(s); {new} {_NEEDS[needs(changes).value]}")
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the read model to the newest schema."""

@@ -2,7 +2,9 @@
 
 Written from the contract's rules, not from `shared.domain.rollup`: pick each series' final winner
 (greatest (updated_at, observation_id)), then walk the area tree recursively for every
-(indicator, period, gender) and compute each area's sums, coverage and visible value. A value is
+(indicator, period, gender) and compute each area's sums, coverage and visible value. The tree of a
+period is the one valid on its last day: the areas valid then, each under the parent whose link is
+valid then (a link's missing bound is its area's). A value is
 preliminary when it is reported so, or computed with any preliminary contribution below it.
 """
 
@@ -11,10 +13,19 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
-from shared.domain.catalog import RATIO_SCALE, TOTAL, AreaLevel, Catalog, Indikator, Kind
+from shared.domain.catalog import (
+    RATIO_SCALE,
+    TOTAL,
+    AreaLevel,
+    Catalog,
+    Indikator,
+    Kind,
+    ParentLink,
+)
 from shared.domain.observation import Observation, ObservationStatus
+from shared.domain.periods import parse_period
 from shared.domain.status import Point
 
 SeriesId = tuple[str, str, str, str]  # indicator, area, period, gender
@@ -67,17 +78,23 @@ def winners(events: Iterable[Observation]) -> dict[SeriesId, Observation]:
     return best
 
 
-def direct_children(catalog: Catalog) -> dict[str, list[str]]:
-    """Direct children of every tree and virtual area (virtual: member stadsdelsområden)."""
-    children: dict[str, list[str]] = {a.id: [] for a in catalog.omraden}
-    for area in catalog.omraden:
-        if area.parent is not None:
-            children[area.parent].append(area.id)
+def direct_children(catalog: Catalog, period: str) -> dict[str, list[str]]:
+    """Direct children of every area valid on the period's last day, and of the virtual areas."""
+    day = parse_period(period).end - timedelta(days=1)
+
+    def within(start: date | None, end: date | None) -> bool:
+        return (start is None or start <= day) and (end is None or day <= end)
+
+    valid = [a for a in catalog.omraden if within(a.valid_from, a.valid_to)]
+    children: dict[str, list[str]] = {a.id: [] for a in valid}
+    for area in valid:
+        links = area.parents or ((ParentLink(id=area.parent),) if area.parent else ())
+        for link in links:
+            if within(link.valid_from or area.valid_from, link.valid_to or area.valid_to):
+                children[link.id].append(area.id)
     for virtual, flag in VIRTUAL_AREAS.items():
         children[virtual] = [
-            a.id
-            for a in catalog.omraden
-            if a.level is AreaLevel.STADSDELSOMRADE and getattr(a, flag)
+            a.id for a in valid if a.level is AreaLevel.STADSDELSOMRADE and getattr(a, flag)
         ]
     return children
 
@@ -85,9 +102,9 @@ def direct_children(catalog: Catalog) -> dict[str, list[str]]:
 def oracle_rows(catalog: Catalog, events: Iterable[Observation]) -> dict[SeriesId, OracleRow]:
     """Every area's row for every (indicator, period, gender) that the events mention."""
     final = winners(events)
-    children = direct_children(catalog)
     rows: dict[SeriesId, OracleRow] = {}
     for indicator_id, period, gender in {(k[0], k[2], k[3]) for k in final}:
+        children = direct_children(catalog, period)
         walk = _Walk(catalog.indicator[indicator_id], period, gender, final, children)
         for area in children:
             rows[(indicator_id, area, period, gender)] = walk.row(area)

@@ -2,13 +2,16 @@
 
 The catalog has three stadsdelsområden with two or three stadsdelar each and one without any, so
 that a stadsdelsområde can be a leaf; two are ytterstad, one is fokus; stadsdelar carry the flags
-too, to prove only stadsdelsområden feed the virtual areas. Streams mix corrections, retractions,
-reported parents, exact repeats and ties in `updated_at` broken by `observation_id`.
+too, to prove only stadsdelsområden feed the virtual areas. `REORGANISED` adds a change of the tree
+on 2024-04-01 (a stadsdelsområde ends, one begins, stadsdelar move both ways), so 2023 and 2024-Q1
+roll up in the old tree and 2024 and 2024-Q2 in the new one. Streams mix corrections, retractions,
+reported parents, exact repeats and ties in `updated_at` broken by `observation_id`, and name only
+areas valid in their period's tree.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import TypeGuard
 from uuid import UUID, uuid4
 
@@ -23,8 +26,10 @@ from shared.domain.catalog import (
     Indikator,
     Kind,
     Omrade,
+    ParentLink,
 )
 from shared.domain.observation import Observation, ObservationStatus
+from shared.domain.periods import parse_period
 
 CITY = "stockholm"
 SHARE = "andel-behoriga"  # ratio, percent
@@ -39,8 +44,16 @@ PERIODS = {SHARE: ("2023", "2024"), RATE: ("2024",), COUNT: ("2024",), LEVEL: ("
 PERIODS[QUARTERLY] = ("2024-Q1", "2024-Q2")
 
 
-def _area(id_: str, level: AreaLevel, parent: str | None, **flags: bool) -> Omrade:
-    return Omrade(id=id_, name=id_.title(), level=level, parent=parent, **flags)
+def _area(id_: str, level: AreaLevel, parent: str | None, **flags: bool | date) -> Omrade:
+    return Omrade.model_validate(
+        {"id": id_, "name": id_.title(), "level": level, "parent": parent, **flags}
+    )
+
+
+def _moved(id_: str, old: str, new: str, **flags: bool) -> Omrade:
+    """A stadsdel whose parent is `old` until 2024-03-31 and `new` from 2024-04-01."""
+    links = (ParentLink(id=old, valid_to=CHANGE - DAY), ParentLink(id=new, valid_from=CHANGE))
+    return Omrade(id=id_, name=id_.title(), level=AreaLevel.STADSDEL, parents=links, **flags)
 
 
 def _indicator(id_: str, kind: Kind, unit: str, period_type: str = "year") -> Indikator:
@@ -61,8 +74,31 @@ def _indicator(id_: str, kind: Kind, unit: str, period_type: str = "year") -> In
 
 def small_catalog() -> Catalog:
     """The fixed test catalog: stad → 4 stadsdelsområden → 0–3 stadsdelar, 5 indicators."""
+    return _catalog(_areas())
+
+
+def reorganised_catalog() -> Catalog:
+    """The small catalog with a reorganisation on 2024-04-01.
+
+    norrort (fokus, with akalla and, until then, kista) ends on 2024-03-31: akalla and kista move to
+    rinkeby-kista; soderort begins on 2024-04-01 and takes katarina from sodermalm.
+    """
     sdo, sd = AreaLevel.STADSDELSOMRADE, AreaLevel.STADSDEL
-    areas = [
+    fokus = {"ytterstad": True, "fokus": True}
+    areas = [a for a in _areas() if a.id not in {"kista", "katarina"}] + [
+        _area("norrort", sdo, CITY, valid_to=CHANGE - DAY, **fokus),
+        _moved("akalla", "norrort", "rinkeby-kista", **fokus),
+        _moved("kista", "norrort", "rinkeby-kista", **fokus),
+        _area("soderort", sdo, CITY, valid_from=CHANGE),
+        _moved("katarina", "sodermalm", "soderort"),
+        _area("bandhagen", sd, "soderort", valid_from=CHANGE),
+    ]
+    return _catalog(areas)
+
+
+def _areas() -> list[Omrade]:
+    sdo, sd = AreaLevel.STADSDELSOMRADE, AreaLevel.STADSDEL
+    return [
         _area(CITY, AreaLevel.STAD, None),
         _area("rinkeby-kista", sdo, CITY, ytterstad=True, fokus=True),
         _area("rinkeby", sd, "rinkeby-kista", ytterstad=True, fokus=True),
@@ -76,6 +112,9 @@ def small_catalog() -> Catalog:
         _area("katarina", sd, "sodermalm"),
         _area("skarpnack", sdo, CITY),
     ]
+
+
+def _catalog(areas: list[Omrade]) -> Catalog:
     indicators = [
         _indicator(SHARE, Kind.RATIO, "percent"),
         _indicator(RATE, Kind.RATIO, "number"),
@@ -93,8 +132,16 @@ def small_catalog() -> Catalog:
     )
 
 
+CHANGE, DAY = date(2024, 4, 1), timedelta(days=1)
 CATALOG = small_catalog()
 AREAS = tuple(a.id for a in CATALOG.omraden)
+REORGANISED = reorganised_catalog()
+
+
+def valid_areas(catalog: Catalog, period: str) -> tuple[str, ...]:
+    """The areas valid on the period's last day, the day of the tree it rolls up in."""
+    day = parse_period(period).end - DAY
+    return tuple(a.id for a in catalog.omraden if a.valid_on(day))
 
 
 def observation(
@@ -140,10 +187,12 @@ GROUPS: tuple[Group, ...] = tuple(
 
 
 @st.composite
-def observations(draw: st.DrawFn, groups: tuple[Group, ...] = GROUPS) -> Observation:
-    """One valid observation of one of `groups`, for any area of the catalog."""
+def observations(
+    draw: st.DrawFn, groups: tuple[Group, ...] = GROUPS, catalog: Catalog | None = None
+) -> Observation:
+    """One valid observation of one of `groups`, for any area valid in its period's tree."""
     indicator, period, gender = draw(st.sampled_from(groups))
-    area = draw(st.sampled_from(AREAS))
+    area = draw(st.sampled_from(valid_areas(catalog or CATALOG, period)))
     # Few distinct instants and several zones: ties in updated_at are common, across offsets too.
     instant = BASE_TIME + timedelta(minutes=draw(st.integers(0, 4)))
     updated_at = instant.astimezone(draw(st.sampled_from(ZONES)))
@@ -188,7 +237,9 @@ def observations(draw: st.DrawFn, groups: tuple[Group, ...] = GROUPS) -> Observa
 
 
 @st.composite
-def streams(draw: st.DrawFn, min_events: int = 0, max_events: int = 40) -> list[Observation]:
+def streams(
+    draw: st.DrawFn, min_events: int = 0, max_events: int = 40, catalog: Catalog | None = None
+) -> list[Observation]:
     """Distinct observations plus exact repeats of some, in a random order.
 
     Each stream keeps to one to three (indicator, period, gender) groups, so that series collide
@@ -197,7 +248,7 @@ def streams(draw: st.DrawFn, min_events: int = 0, max_events: int = 40) -> list[
     groups = tuple(draw(st.lists(st.sampled_from(GROUPS), min_size=1, max_size=3, unique=True)))
     events = draw(
         st.lists(
-            observations(groups),
+            observations(groups, catalog),
             min_size=min_events,
             max_size=max_events,
             unique_by=lambda o: o.observation_id,

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from shared.domain.areas import valid_in
 from shared.domain.catalog import AreaLevel, Catalog, Gender, Indikator, Kind
 from shared.domain.observation import Observation, ObservationStatus
 from shared.domain.periods import periods_in
@@ -71,9 +72,9 @@ class StreamMaker:
     def series(self, years: range = range(2019, 2026)) -> Iterator[tuple[Indikator, str, str, str]]:
         """Every (indicator, area, period, gender) the catalog allows for `years`."""
         for ind in self.catalog.indikatorer:
-            areas = [a.id for a in self.catalog.omraden if a.level in ind.area_levels]
+            areas = [a for a in self.catalog.omraden if a.level in ind.area_levels]
             for period in periods(ind, years):
-                for area in areas:
+                for area in (a.id for a in areas if valid_in(a, period)):
                     for gender in ind.genders:
                         yield ind, area, period, gender.value
 

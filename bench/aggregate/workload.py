@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+from shared.domain.areas import valid_in
 from shared.domain.catalog import AreaLevel, Catalog, Indikator, Kind
 from shared.domain.observation import Observation
 from shared.domain.periods import parse_period
@@ -75,6 +76,7 @@ def sweeps(
             maker.observation(ind, area, period, g.value)
             for g in ind.genders
             for area in _sweep_areas(catalog, ind)
+            if valid_in(catalog.area[area], period)
         ]
         events.extend(sweep)
         if rng.random() < redeliver:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
+from shared.domain.areas import valid_in
 from shared.domain.catalog import AreaLevel, Catalog, Indikator, Kind, Omrade
 from shared.domain.observation import Observation, ObservationStatus
 from shared.domain.periods import MONTHS_PER_PERIOD, periods_in
@@ -72,7 +73,9 @@ class Dataset:
         for indicator in self.catalog.indikatorer:
             for step, period in enumerate(periods_in(indicator.period_type, self.years)):
                 for area in self.reporting_areas(indicator):
-                    yield from self._area(indicator, area, period, self.city_value(indicator, step))
+                    if valid_in(area, period):
+                        city = self.city_value(indicator, step)
+                        yield from self._area(indicator, area, period, city)
 
     def _area(
         self, ind: Indikator, area: Omrade, period: str, city: float

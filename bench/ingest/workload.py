@@ -12,6 +12,7 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
+from shared.domain.areas import valid_in
 from shared.domain.catalog import Catalog, Indikator, Kind
 from shared.domain.periods import periods_in
 from shared.domain.validation import allowed_indicators
@@ -30,9 +31,9 @@ def _periods(ind: Indikator) -> Iterator[str]:
 
 
 def _series_of(catalog: Catalog, ind: Indikator) -> Iterator[tuple[Indikator, str, str, str]]:
-    areas = [a.id for a in catalog.omraden if a.level in ind.area_levels]
+    areas = [a for a in catalog.omraden if a.level in ind.area_levels]
     for period in _periods(ind):
-        for area in areas:
+        for area in (a.id for a in areas if valid_in(a, period)):
             for gender in ind.genders:
                 yield ind, area, gender.value, period
 

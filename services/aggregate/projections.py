@@ -27,6 +27,7 @@ from services.aggregate.store import BatchResult, bump_state
 from shared.db.schema import etappmal_status, indicator_status, namnd_rollup, series
 from shared.db.schema import risk_index as risk_index_table
 from shared.db.upsert import upsert
+from shared.domain.areas import last_day
 from shared.domain.catalog import TOTAL, AreaLevel, Catalog, NamndType, RiskGroup
 from shared.domain.documents import EtappmalDocument, IndikatorDocument, RiskDocument
 from shared.domain.observation import utcnow
@@ -197,10 +198,12 @@ class Projector:
         # every score and rank is relative to the city and the other areas: one preliminary input
         # makes the whole index preliminary
         preliminary = any(r.preliminary for r in found)
+        # the areas scored are those of the newest city period's tree (no former ones)
+        on = max((last_day(r.period) for r in found if r.area == self.catalog.root), default=None)
         docs = [
             score.as_dict()
             for level in RISK_LEVELS
-            for score in risk_index(self.catalog, values, city, AreaLevel(level))
+            for score in risk_index(self.catalog, values, city, AreaLevel(level), on)
         ]
         conn.execute(delete(risk_index_table))
         upsert(conn, risk_index_table, [_risk_row(d, now, preliminary) for d in docs])

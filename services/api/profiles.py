@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection
@@ -33,8 +33,11 @@ def known_areas(catalog: Catalog) -> frozenset[str]:
     return frozenset(a.id for a in catalog.omraden) | frozenset(VIRTUAL_AREAS)
 
 
-def omrade_items(conn: Connection, catalog: Catalog) -> list[Document]:
-    """Every area with its owning nämnd and social-risk index, catalog order, virtual last."""
+def omrade_items(conn: Connection, catalog: Catalog, on: date | None = None) -> list[Document]:
+    """Every area with its owning nämnd and social-risk index, catalog order, virtual last.
+
+    Former areas too, with their validity; `on` keeps the tree of that day (parents of then).
+    """
     risk = queries.risk_rows(conn)
     owners = {
         n.area: n.id
@@ -42,8 +45,15 @@ def omrade_items(conn: Connection, catalog: Catalog) -> list[Document]:
         if n.type is NamndType.STADSDELSNAMND and n.area is not None
     }
     items: list[Document] = []
+    tree = None if on is None else catalog.trees.on(on)
     for area in catalog.omraden:
-        items.append(area.model_dump(mode="json") | {"namnd": owners.get(area.id)})
+        if tree is not None and area.id not in tree.valid:
+            continue
+        links = [link.model_dump(mode="json") for link in area.links]
+        item = area.model_dump(mode="json") | {"namnd": owners.get(area.id), "parents": links}
+        if tree is not None:
+            item["parent"] = tree.parent.get(area.id)
+        items.append(item)
     for area_id, name in VIRTUAL_AREAS.items():
         items.append(
             {
@@ -55,6 +65,9 @@ def omrade_items(conn: Connection, catalog: Catalog) -> list[Document]:
                 "fokus": area_id == FOKUSOMRADEN,
                 "code": None,
                 "namnd": None,
+                "valid_from": None,
+                "valid_to": None,
+                "parents": [],
             }
         )
     for item in items:

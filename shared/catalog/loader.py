@@ -162,6 +162,9 @@ def _items(data: dict[str, Any], section: str) -> list[tuple[int, dict[str, Any]
 
 def _inherit_flags(area: dict[str, Any], areas: dict[str, dict[str, Any]], seen: set[int]) -> None:
     parent_id = area.get("parent")
+    links = area.get("parents")
+    if parent_id is None and isinstance(links, list) and links and isinstance(links[-1], dict):
+        parent_id = links[-1].get("id")  # every parent must carry the same flags (rules.py)
     parent = areas.get(parent_id) if isinstance(parent_id, str) else None
     if parent is None or id(area) in seen:  # a cycle is reported by the level rule
         return

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Sequence
 
+from shared.catalog.validity import validity
 from shared.domain.catalog import (
     AreaLevel,
     Baseline,
@@ -38,6 +39,7 @@ def consistency(catalog: Catalog) -> Iterator[Problem]:
     yield from _indicators(catalog)
     yield from _goals(catalog)
     yield from _areas(catalog)
+    yield from validity(catalog)
     yield from _committees(catalog)
 
 
@@ -179,18 +181,20 @@ def _areas(catalog: Catalog) -> Iterator[Problem]:
             if area.level is not AreaLevel.STAD:
                 yield f"omraden[{n}].level", "the area without a parent must have level stad"
             continue
-        parent = catalog.area[area.parent]
-        expected = _CHILD_LEVEL.get(parent.level)
-        if area.level is not expected:
-            wanted = f"level {expected.value}" if expected else "no children"
-            yield (
-                f"omraden[{n}].level",
-                f"parent {parent.id!r} is {parent.level.value}, so {wanted}",
-            )
-        if area.level is AreaLevel.STADSDEL:
-            for flag in ("ytterstad", "fokus"):
-                if getattr(area, flag) != getattr(parent, flag):
-                    yield f"omraden[{n}].{flag}", f"a stadsdel has the {flag} flag of {parent.id!r}"
+        for k, link in enumerate(area.links):
+            where = f"omraden[{n}].parents[{k}]" if area.parents else f"omraden[{n}].level"
+            parent = catalog.area[link.id]
+            expected = _CHILD_LEVEL.get(parent.level)
+            if area.level is not expected:
+                wanted = f"level {expected.value}" if expected else "no children"
+                yield where, f"parent {parent.id!r} is {parent.level.value}, so {wanted}"
+            if area.level is AreaLevel.STADSDEL:
+                for flag in ("ytterstad", "fokus"):
+                    if getattr(area, flag) != getattr(parent, flag):
+                        yield (
+                            f"omraden[{n}].{flag}",
+                            f"a stadsdel has the {flag} flag of {parent.id!r}",
+                        )
 
 
 def _committees(catalog: Catalog) -> Iterator[Problem]:

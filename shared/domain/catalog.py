@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import date
 from enum import StrEnum
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+if TYPE_CHECKING:
+    from shared.domain.areas import AreaTrees
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 # The factor between numerator/denominator and a ratio indicator's value, by unit (else 1).
@@ -106,6 +111,29 @@ class NamndType(StrEnum):
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class _Valid(_Frozen):
+    """Something valid from `valid_from` to `valid_to` (ISO dates, inclusive; None: unbounded)."""
+
+    valid_from: date | None = Field(
+        default=None, description="First day it is valid (inclusive); none: always was."
+    )
+    valid_to: date | None = Field(
+        default=None, description="Last day it is valid (inclusive); none: still is."
+    )
+
+    def valid_on(self, day: date) -> bool:
+        """True when `day` lies within the validity."""
+        return (self.valid_from is None or self.valid_from <= day) and (
+            self.valid_to is None or day <= self.valid_to
+        )
+
+    def validity(self) -> str:
+        """The validity as text: `2020-07-01–`, `–2020-06-30`, `always`."""
+        if self.valid_from is None and self.valid_to is None:
+            return "always"
+        return f"{self.valid_from or ''}–{self.valid_to or ''}"
 
 
 class Duration(_Frozen):
@@ -248,7 +276,7 @@ class Indikator(_Frozen):
         return self.min, self.max
 
 
-class Namnd(_Frozen):
+class Namnd(_Valid):
     """A nämnd or bolagsstyrelse; a stadsdelsnämnd owns its area."""
 
     id: str
@@ -257,16 +285,55 @@ class Namnd(_Frozen):
     area: str | None = None
 
 
-class Omrade(_Frozen):
-    """An area of the tree stad → stadsdelsområde → stadsdel."""
+class ParentLink(_Valid):
+    """An area's parent over a span of days; a missing bound is the child's own."""
+
+    id: str = Field(description="Parent area id.")
+
+
+class Omrade(_Valid):
+    """An area of the tree stad → stadsdelsområde → stadsdel, valid over a span of days."""
 
     id: str
     name: str
     level: AreaLevel
-    parent: str | None = None
+    parent: str | None = Field(
+        default=None, description="Parent area id (with `parents`: the newest link's)."
+    )
+    parents: tuple[ParentLink, ...] = Field(
+        default=(), description="Parent links with their validity, when the parent changed."
+    )
     ytterstad: bool = False
     fokus: bool = False
     code: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _newest_parent(cls, data: Any) -> Any:
+        """`parent` is the newest link's parent when only `parents` is given."""
+        if isinstance(data, dict) and data.get("parents") and data.get("parent") is None:
+            links = [ParentLink.model_validate(link) for link in data["parents"]]
+            data = data | {"parent": newest(links).id}
+        return data
+
+    @property
+    def links(self) -> tuple[ParentLink, ...]:
+        """The parent links with their bounds filled in from the area's own validity."""
+        given = self.parents or ((ParentLink(id=self.parent),) if self.parent else ())
+        return tuple(
+            link.model_copy(
+                update={
+                    "valid_from": link.valid_from or self.valid_from,
+                    "valid_to": link.valid_to or self.valid_to,
+                }
+            )
+            for link in given
+        )
+
+
+def newest(links: list[ParentLink] | tuple[ParentLink, ...]) -> ParentLink:
+    """The link that starts last (an open start is the earliest)."""
+    return max(links, key=lambda link: link.valid_from or date.min)
 
 
 class Kalla(_Frozen):
@@ -341,12 +408,20 @@ class Catalog(_Frozen):
 
     @cached_property
     def children(self) -> dict[str, tuple[str, ...]]:
-        """Direct children of every area of the tree (empty for leaves)."""
+        """Direct children of every area, on any day (empty for leaves); see `trees` for one day."""
         kids: dict[str, list[str]] = {a.id: [] for a in self.omraden}
         for a in self.omraden:
-            if a.parent is not None:
-                kids[a.parent].append(a.id)
+            for link in a.links:
+                if a.id not in kids[link.id]:
+                    kids[link.id].append(a.id)
         return {k: tuple(v) for k, v in kids.items()}
+
+    @cached_property
+    def trees(self) -> AreaTrees:
+        """The area tree of any day."""
+        from shared.domain.areas import AreaTrees  # areas builds on this module
+
+        return AreaTrees(self)
 
     @cached_property
     def root(self) -> str:
@@ -431,3 +506,5 @@ def cross_check(catalog: Catalog) -> Iterator[tuple[str, str]]:
         yield "omraden", f"exactly one area must have no parent, found {len(roots)}"
     for n, area in enumerate(catalog.omraden):
         yield from missing(f"omraden[{n}].parent", area.parent, "omraden")
+        for k, link in enumerate(area.parents):
+            yield from missing(f"omraden[{n}].parents[{k}].id", link.id, "omraden")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from datetime import date
 
 from shared.domain.catalog import AreaLevel, Catalog, Direction, Indikator, Kind, RiskGroup
 from shared.domain.documents import RelativeDocument, RiskDocument
@@ -114,12 +115,21 @@ def risk_index(
     values: Mapping[tuple[str, str], float],
     city: Mapping[str, float],
     level: AreaLevel,
+    on: date | None = None,
 ) -> list[RiskScore]:
-    """Score and rank every area of `level`: ranked areas first, then those without a score."""
+    """Score and rank every area of `level` valid `on` (default: still valid), ranked ones first.
+
+    A former area (one whose validity ended, e.g. Älvsjö before 2020-07-01) is not scored.
+    """
     indicators = eligible(catalog)
     by_group = {g: ii for g in RiskGroup if (ii := [i for i in indicators if i.risk_group is g])}
     unranked = []
-    for area in (a.id for a in catalog.omraden if a.level is level):
+    current = [
+        a.id
+        for a in catalog.omraden
+        if a.level is level and (a.valid_on(on) if on is not None else a.valid_to is None)
+    ]
+    for area in current:
         scored: list[GroupScore] = []
         missing: list[str] = []
         for group in by_group:

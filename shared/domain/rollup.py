@@ -4,7 +4,8 @@ Per series the version with the greatest (updated_at, observation_id) wins; a re
 too. Each area row keeps the sums of its children's contributions; a change to a row retracts its old
 contribution from every parent and adds the new one, level by level, so nothing is recomputed whole.
 Ratio indicators sum numerators and denominators, counts sum values, levels are not rolled up. A value
-reported for a parent wins over the computed one; both are kept. Beside the sums each row counts the
+reported for a parent wins over the computed one; both are kept. Each period rolls up in the area
+tree valid on its last day (`shared.domain.areas`): its parents, children and virtual members. Beside the sums each row counts the
 children whose contribution is preliminary (reported so, or computed from such children), so a
 computed value with any preliminary contribution is preliminary itself, whatever the order.
 
@@ -15,20 +16,21 @@ observation may touch so that the caller can load them first.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal, TypeAlias
 
+from shared.domain.areas import FOKUSOMRADEN as FOKUSOMRADEN
+from shared.domain.areas import YTTERSTADEN as YTTERSTADEN
+from shared.domain.areas import AreaTree, tree_of_period
 from shared.domain.catalog import AreaLevel, Catalog, Indikator, Kind
 from shared.domain.observation import Observation, ObservationStatus, version_of
 from shared.domain.periods import parse_period
 from shared.domain.validation.codes import Problem
 from shared.domain.validation.event import judge_event
 
-YTTERSTADEN = "ytterstaden"
-FOKUSOMRADEN = "fokusomraden"
 VIRTUAL: Literal["virtual"] = "virtual"
 #: The level of a row: its area's level in the tree, or virtual (ytterstaden, fokusomraden).
 SeriesLevel: TypeAlias = AreaLevel | Literal["virtual"]
@@ -188,24 +190,20 @@ class RollupEngine:
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
-        self._parents = {a.id: tuple(self._parents_of(a.id)) for a in catalog.omraden}
-        self._members = {
-            YTTERSTADEN: sum(1 for a in catalog.omraden if _is_member(a.level, a.ytterstad)),
-            FOKUSOMRADEN: sum(1 for a in catalog.omraden if _is_member(a.level, a.fokus)),
-        }
+        # per tree version (its first day): each area's tree parent and virtual areas
+        self._parents: dict[object, dict[str, tuple[str, ...]]] = {}
 
-    def _parents_of(self, area_id: str) -> Iterator[str]:
-        area = self.catalog.area[area_id]
-        if area.parent is not None:
-            yield area.parent
-        if _is_member(area.level, area.ytterstad):
-            yield YTTERSTADEN
-        if _is_member(area.level, area.fokus):
-            yield FOKUSOMRADEN
+    def tree(self, period: str) -> AreaTree:
+        """The area tree the period rolls up in: the one valid on its last day."""
+        return tree_of_period(self.catalog, period)
 
-    def parents(self, area_id: str) -> tuple[str, ...]:
-        """Tree parent and virtual areas an area contributes to directly."""
-        return self._parents.get(area_id, ())
+    def parents(self, area_id: str, period: str) -> tuple[str, ...]:
+        """Tree parent and virtual areas an area contributes to directly in a period's tree."""
+        tree = self.tree(period)
+        table = self._parents.get(tree.since)
+        if table is None:
+            table = self._parents[tree.since] = _parents_in(tree)
+        return table.get(area_id, ())
 
     def keys_for(self, indicator: str, area: str, period: str, gender: str) -> list[SeriesId]:
         """Every row that applying an observation of this series may read or write."""
@@ -216,20 +214,14 @@ class RollupEngine:
             key = (indicator, current, period, gender)
             if key not in keys:
                 keys.append(key)
-                pending.extend(self.parents(current))
+                pending.extend(self.parents(current, period))
         return keys
 
     def new_row(self, key: SeriesId) -> SeriesState:
-        """An empty row for a series, with its level, period position and child count."""
+        """An empty row for a series, with its level, period position and child count then."""
         indicator, area, period, gender = key
-        level: str
-        if area in self._members:
-            level, n_children = VIRTUAL, self._members[area]
-        else:
-            level, n_children = (
-                self.catalog.area[area].level.value,
-                len(self.catalog.children[area]),
-            )
+        virtual = area in (YTTERSTADEN, FOKUSOMRADEN)
+        level = VIRTUAL if virtual else self.catalog.area[area].level.value
         return SeriesState(
             indicator,
             area,
@@ -237,7 +229,7 @@ class RollupEngine:
             gender,
             level,
             parse_period(period).decimal_start,
-            n_children=n_children,
+            n_children=len(self.tree(period).children.get(area, ())),
         )
 
     def check(self, obs: Observation) -> Indikator:
@@ -288,7 +280,7 @@ class RollupEngine:
     ) -> None:
         if before == after:
             return
-        for parent_id in self.parents(child.area):
+        for parent_id in self.parents(child.area, child.period):
             parent = self._row(rows, (child.indicator, parent_id, child.period, child.gender))
             parent_before = contribution(indicator, parent)
             for sign, part in ((-1, before), (1, after)):
@@ -306,6 +298,10 @@ class RollupEngine:
                 )
 
 
-def _is_member(level: AreaLevel, flag: bool) -> bool:
-    """Virtual areas are unions of stadsdelsområden, so only those contribute to them."""
-    return flag and level is AreaLevel.STADSDELSOMRADE
+def _parents_in(tree: AreaTree) -> dict[str, tuple[str, ...]]:
+    """Each valid area's tree parent, then the virtual areas it is a member of, in one tree."""
+    table: dict[str, list[str]] = {a: [p] for a, p in tree.parent.items()}
+    for virtual, members in tree.members.items():
+        for member in members:
+            table.setdefault(member, []).append(virtual)
+    return {a: tuple(ps) for a, ps in table.items()}

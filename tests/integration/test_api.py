@@ -353,7 +353,11 @@ def test_area_profile(api: Api) -> None:
     virtual = api.get("/v1/omraden/ytterstaden").json()
     assert virtual["level"] == "virtual"
     assert any(r["value"] is not None for r in virtual["indikatorer"])
-    areas = api.get("/v1/omraden", level="stadsdelsomrade").json()
+    listed = api.get("/v1/omraden", level="stadsdelsomrade").json()["items"]
+    former = {a["id"] for a in listed if a["valid_to"] is not None}
+    assert former == {"hagersten-liljeholmen", "alvsjo"}  # listed, with validity, never ranked
+    assert all(a["risk"]["rank"] is None for a in listed if a["id"] in former)
+    areas = api.get("/v1/omraden", level="stadsdelsomrade", valid_on="2025-12-31").json()
     assert areas["total"] == 13
     assert sorted(a["risk"]["rank"] for a in areas["items"]) == sorted(
         1 + sum(b["risk"]["composite"] > a["risk"]["composite"] for b in areas["items"])

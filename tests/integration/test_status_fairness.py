@@ -30,7 +30,9 @@ RECEIVED_AT = datetime(2025, 5, 2, 8, 0, tzinfo=UTC)
 # The projection's clock: the 2024 value is the newest there is and fresh (the rule of staleness
 # is not what these tests are about).
 JUDGED_AT = datetime(2025, 6, 1, tzinfo=UTC)
-STADSDELSOMRADEN = [a.id for a in CATALOG.omraden if a.level is AreaLevel.STADSDELSOMRADE]
+STADSDELSOMRADEN = [  # the 13 of 2024's tree
+    a.id for a in CATALOG.omraden if a.level is AreaLevel.STADSDELSOMRADE and a.valid_to is None
+]
 
 
 def share(area: str, value: float, pupils: float = 1000.0) -> Observation:

@@ -5,20 +5,31 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, MutableMapping
 from datetime import datetime
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shared.domain.catalog import Catalog, Kind
 from shared.domain.observation import Observation
-from shared.domain.rollup import Outcome, RollupEngine, SeriesId, SeriesState, visible
+from shared.domain.rollup import (
+    InvalidObservationError,
+    Outcome,
+    RollupEngine,
+    SeriesId,
+    SeriesState,
+    visible,
+)
 from tests.oracle import OracleRow, close, oracle_rows, version
-from tests.strategies import CATALOG, streams
+from tests.strategies import CATALOG, GROUPS, REORGANISED, observation, streams, valid_areas
 
 SETTINGS = settings(max_examples=200, deadline=None)
 
 
-def run(events: Iterable[Observation]) -> tuple[dict[SeriesId, SeriesState], list[Outcome]]:
+def run(
+    events: Iterable[Observation], catalog: Catalog = CATALOG
+) -> tuple[dict[SeriesId, SeriesState], list[Outcome]]:
     """Apply events in order through a fresh engine into a dict."""
-    engine, rows = RollupEngine(CATALOG), dict[SeriesId, SeriesState]()
+    engine, rows = RollupEngine(catalog), dict[SeriesId, SeriesState]()
     outcomes = [engine.apply(rows, obs) for obs in events]
     return rows, outcomes
 
@@ -154,3 +165,46 @@ def test_engine_touches_only_the_rows_keys_for_names(events: list[Observation]) 
         allowed = set(engine.keys_for(obs.indicator, obs.area, obs.period, obs.gender.value))
         engine.apply(OnlyKeys(rows, allowed), obs)
     assert mismatches(rows, oracle_rows(CATALOG, events)) == []
+
+
+# --- A reorganised tree: each period rolls up in the tree of its last day ------------------------
+
+
+@SETTINGS
+@given(streams(catalog=REORGANISED))
+def test_reorganised_tree_equals_the_oracle(events: list[Observation]) -> None:
+    rows, _ = run(events, REORGANISED)
+    assert mismatches(rows, oracle_rows(REORGANISED, events)) == []
+
+
+@SETTINGS
+@given(streams(catalog=REORGANISED), st.data())
+def test_reorganised_tree_in_any_order(events: list[Observation], data: st.DataObject) -> None:
+    rows, _ = run(data.draw(st.permutations(events)), REORGANISED)
+    assert mismatches(rows, oracle_rows(REORGANISED, events)) == []
+
+
+@SETTINGS
+@given(streams(catalog=REORGANISED))
+def test_reorganised_engine_touches_only_keys_for(events: list[Observation]) -> None:
+    engine = RollupEngine(REORGANISED)
+    rows: dict[SeriesId, SeriesState] = {}
+    for obs in events:
+        allowed = set(engine.keys_for(obs.indicator, obs.area, obs.period, obs.gender.value))
+        engine.apply(OnlyKeys(rows, allowed), obs)
+    assert mismatches(rows, oracle_rows(REORGANISED, events)) == []
+
+
+@pytest.mark.parametrize(("indicator", "period", "gender"), GROUPS)
+def test_an_area_outside_its_periods_tree_is_refused(
+    indicator: str, period: str, gender: str
+) -> None:
+    invalid = sorted({a.id for a in REORGANISED.omraden} - set(valid_areas(REORGANISED, period)))
+    assert invalid  # every period has an area that is not valid on its last day
+    ratio = REORGANISED.indicator[indicator].kind is Kind.RATIO
+    numbers = {"numerator": 1, "denominator": 2} if ratio else {"value": 1.0}
+    for area in invalid:
+        obs = observation(indicator, area, period, gender=gender, **numbers)
+        with pytest.raises(InvalidObservationError) as caught:
+            RollupEngine(REORGANISED).apply({}, obs)
+        assert [p.code.value for p in caught.value.problems] == ["area_not_valid"]

@@ -17,6 +17,7 @@ from services.api.errors import bad_parameter, not_found
 from services.api.routers.common import DETAIL_RESPONSES, LIST_RESPONSES
 from services.api.schemas.catalog import IndikatorOut, IndikatorPage
 from services.api.schemas.series import SeriesPage, SeriesRow
+from shared.domain.areas import last_day
 from shared.domain.catalog import Gender, RiskGroup
 from shared.domain.observation import ObservationStatus, as_utc, utcnow
 from shared.domain.periods import PeriodError, parse_period
@@ -240,6 +241,9 @@ async def list_observationer(
 
     def produce(conn: Connection, state: ReadState) -> tuple[int, list[dict[str, Any]]]:
         total, rows = queries.series_page(conn, where, paging.limit, paging.offset)
-        return total, [redaction.series_row(row | {"unit": unit}, view) for row in rows]
+        return total, [
+            redaction.series_row(row | {"unit": unit, "tree": last_day(row["period"])}, view)
+            for row in rows
+        ]
 
     return await ctx.answers.page(request, fmt, SeriesRow, paging, produce)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -73,17 +74,29 @@ async def list_omraden(
             examples=[["rinkeby-kista-sdn"]],
         ),
     ] = None,
+    valid_on: Annotated[
+        date | None,
+        Query(
+            description="Only the tree of this day: areas valid then, `parent` their parent then"
+            " (a series row's `tree`).",
+            examples=["2019-12-31"],
+        ),
+    ] = None,
 ) -> Response:
-    """Areas of the tree (and the virtual ytterstaden/fokusomraden) with risk index and rank."""
+    """Areas of the tree (and the virtual ytterstaden/fokusomraden) with risk index and rank.
+
+    Former areas are listed too, with their `valid_to`; `valid_on` picks one day's tree.
+    """
     levels = set(split("level", level, SERIES_LEVELS))
     if parent is not None:
         ctx.area_param("parent", parent)
     owners = set(split("namnd", namnd, set(ctx.catalog.namnd)))
 
     def produce(conn: Connection, state: ReadState) -> list[dict[str, Any]]:
+        items = omrade_items(conn, ctx.catalog, valid_on)
         return [
             item
-            for item in (redaction.risk(i, view) for i in omrade_items(conn, ctx.catalog))
+            for item in (redaction.risk(i, view) for i in items)
             if (not levels or item["level"] in levels)
             and (parent is None or item["parent"] == parent)
             and (ytterstad is None or item["ytterstad"] == ytterstad)

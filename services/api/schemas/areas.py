@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import Field
@@ -86,6 +86,18 @@ class RiskOut(AnswerModel):
     published: Published = True
 
 
+class ParentLinkOut(AnswerModel):
+    """An area's parent over a span of days (inclusive; null: unbounded)."""
+
+    id: str = Field(description="Parent area id.", examples=["alvsjo"])
+    valid_from: date | None = Field(
+        default=None, description="First day of the link.", examples=[None]
+    )
+    valid_to: date | None = Field(
+        default=None, description="Last day of the link.", examples=["2020-06-30"]
+    )
+
+
 class OmradeOut(AnswerModel):
     """An area with its social-risk index."""
 
@@ -95,7 +107,11 @@ class OmradeOut(AnswerModel):
         description="Level; virtual areas (ytterstaden, fokusomraden) are unions of stadsdelsområden.",
         examples=["stadsdelsomrade"],
     )
-    parent: str | None = Field(default=None, description="Parent area id.", examples=["stockholm"])
+    parent: str | None = Field(
+        default=None,
+        description="Parent area id: the newest parent when the parent changed.",
+        examples=["hagersten-alvsjo"],
+    )
     ytterstad: bool = Field(default=False, description="Part of ytterstaden.", examples=[True])
     fokus: bool = Field(
         default=False, description="A focus area of the programme.", examples=[True]
@@ -105,6 +121,22 @@ class OmradeOut(AnswerModel):
         default=None,
         description="The stadsdelsnämnd that owns the area, if any.",
         examples=["rinkeby-kista-sdn"],
+    )
+    valid_from: date | None = Field(
+        default=None,
+        description="First day the area is valid (inclusive); null: always was.",
+        examples=[None],
+    )
+    valid_to: date | None = Field(
+        default=None,
+        description="Last day the area is valid (inclusive); null: still is. A former area.",
+        examples=["2020-06-30"],
+    )
+    parents: list[ParentLinkOut] = Field(
+        default_factory=list,
+        description="Parent history: each parent with the days it is the parent (CSV: "
+        "`parent:from..to`, `;` between links).",
+        json_schema_extra={"x-csv-join": "{id}:{valid_from}..{valid_to}"},
     )
     risk: RiskOut = Field(
         default_factory=RiskOut, description="Social-risk index (all null until computed)."

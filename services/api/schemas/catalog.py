@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from pydantic import Field
 
+from services.api.schemas.areas import ParentLinkOut
 from services.api.schemas.common import AnswerModel, Page
 from services.api.schemas.status import (
     BaselineOut,
@@ -134,6 +137,12 @@ class NamndEntry(AnswerModel):
     area: str | None = Field(
         default=None, description="Area a stadsdelsnämnd owns.", examples=["rinkeby-kista"]
     )
+    valid_from: date | None = Field(
+        default=None, description="First day it exists (inclusive).", examples=[None]
+    )
+    valid_to: date | None = Field(
+        default=None, description="Last day it exists (inclusive).", examples=[None]
+    )
 
 
 class OmradeEntry(AnswerModel):
@@ -148,6 +157,17 @@ class OmradeEntry(AnswerModel):
         default=False, description="A focus area of the programme.", examples=[True]
     )
     code: str | None = Field(default=None, description="Official code, if any.", examples=["0180"])
+    valid_from: date | None = Field(
+        default=None, description="First day the area is valid (inclusive).", examples=[None]
+    )
+    valid_to: date | None = Field(
+        default=None, description="Last day the area is valid (inclusive).", examples=[None]
+    )
+    parents: list[ParentLinkOut] = Field(
+        default_factory=list,
+        description="Parent links with their validity, when the parent changed (else empty).",
+        json_schema_extra={"x-csv-join": "{id}:{valid_from}..{valid_to}"},
+    )
 
 
 class KallaEntry(AnswerModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import Field
@@ -87,6 +87,11 @@ class SeriesRow(AnswerModel):
         default=False,
         description="The winning version is a retraction: the series has no reported value.",
         examples=[False],
+    )
+    tree: date = Field(
+        description="The day whose area tree the row was computed with: the period's last day"
+        " (`GET /v1/omraden?valid_on=` lists that tree).",
+        examples=["2024-12-31"],
     )
     published: Published = True
 

@@ -20,6 +20,7 @@ class ErrorCode(StrEnum):
     FORBIDDEN_INDICATOR = "forbidden_indicator"
     UNKNOWN_AREA = "unknown_area"
     AREA_LEVEL_NOT_ALLOWED = "area_level_not_allowed"
+    AREA_NOT_VALID = "area_not_valid"
     BAD_PERIOD = "bad_period"
     PERIOD_TYPE_MISMATCH = "period_type_mismatch"
     FUTURE_PERIOD = "future_period"
@@ -65,6 +66,7 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.FORBIDDEN_INDICATOR: "The indicator exists but the key's source may not report it.",
     ErrorCode.UNKNOWN_AREA: "No area with this id in the catalog.",
     ErrorCode.AREA_LEVEL_NOT_ALLOWED: "The indicator is not reported at this area's level.",
+    ErrorCode.AREA_NOT_VALID: "The area is not valid on the period's last day (its tree's day).",
     ErrorCode.BAD_PERIOD: "Not a period: use 2024, 2024-T1, 2024-Q1, 2024-01, 2024-VT or 2024-HT.",
     ErrorCode.PERIOD_TYPE_MISMATCH: "The period's type differs from the indicator's period type.",
     ErrorCode.FUTURE_PERIOD: "The period starts after today.",

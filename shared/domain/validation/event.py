@@ -8,6 +8,7 @@ passes, and a rogue producer's event is refused for the reasons ingest would hav
 
 from __future__ import annotations
 
+from shared.domain.areas import last_day
 from shared.domain.catalog import Catalog, Indikator
 from shared.domain.observation import Observation
 from shared.domain.periods import Period, PeriodError, parse_period
@@ -34,6 +35,7 @@ def judge_event(catalog: Catalog, obs: Observation) -> Problems:
     for problem in (
         area_problem(catalog, ind, obs.area),
         period_problem(ind, obs.period),
+        validity_problem(catalog, obs.area, obs.period),
         gender_problem(ind, obs.gender.value),
     ):
         if problem is not None:
@@ -56,6 +58,24 @@ def area_problem(catalog: Catalog, ind: Indikator | None, area_id: str) -> Probl
         message = f"{area_id!r} is a {area.level.value}; {ind.id!r} is reported per {levels}"
         return Problem("area", ErrorCode.AREA_LEVEL_NOT_ALLOWED, message)
     return None
+
+
+def validity_problem(catalog: Catalog, area_id: str, period: str) -> Problem | None:
+    """An area that is not valid on the period's last day, so no tree of the period holds it."""
+    area = catalog.area.get(area_id)
+    if area is None or (area.valid_from is None and area.valid_to is None):
+        return None
+    try:
+        day = last_day(period)
+    except PeriodError:
+        return None  # period_problem says why
+    if area.valid_on(day):
+        return None
+    message = (
+        f"{area_id!r} is valid {area.validity()}, not on {day}, the last day of {period!r}"
+        " (a period's values belong to the area tree of its last day)"
+    )
+    return Problem("area", ErrorCode.AREA_NOT_VALID, message)
 
 
 def period_problem(ind: Indikator, text: str) -> Problem | None:

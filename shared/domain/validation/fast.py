@@ -42,6 +42,8 @@ def accept_fast(raw: object, scope: Scope, row: int) -> ValidRow | None:
         ind is None
         or area is None
         or area.level not in ind.area_levels
+        or area.valid_from is not None
+        or area.valid_to is not None  # the full rules judge an area that is not always valid
         or type(period) is not Period
     ):
         return None

@@ -10,7 +10,12 @@ from shared.domain.observation import series_key
 from shared.domain.periods import PeriodError, parse_period
 from shared.domain.validation import cells
 from shared.domain.validation.codes import ErrorCode, Errors, RowError, Unreadable
-from shared.domain.validation.event import area_problem, gender_problem, period_type_problem
+from shared.domain.validation.event import (
+    area_problem,
+    gender_problem,
+    period_type_problem,
+    validity_problem,
+)
 from shared.domain.validation.fast import accept_fast
 from shared.domain.validation.plausibility import judge_numbers
 from shared.domain.validation.scope import FIELDS, GENDERS, RESERVED, STATUSES, Scope, ValidRow
@@ -47,6 +52,10 @@ def validate_row(
     ind = _indicator(raw, scope, errors)
     area = _area(raw, scope, ind, errors)
     period = _period(raw, scope, ind, errors)
+    if area is not None and period is not None:
+        problem = validity_problem(scope.catalog, area, period)
+        if problem is not None:
+            errors.add(*problem)
     gender = cells.choice(raw, "gender", "T", GENDERS, ErrorCode.BAD_GENDER, errors)
     if ind is not None and gender is not None and (problem := gender_problem(ind, gender)):
         errors.add(*problem)

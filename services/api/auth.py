@@ -10,6 +10,7 @@ reader may see.
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -66,6 +67,9 @@ class ReaderAuth:
             if settings.oidc_issuer and settings.oidc_audience and settings.oidc_jwks_url
             else None
         )
+        # OIDC checks wait for the provider: their own threads, so a slow or hanging provider
+        # never holds the threads reader tokens are looked up on
+        self._oidc_threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="oidc")
 
     async def reader(self, authorization: str | None) -> Reader:
         """The reader of a request with this header."""
@@ -79,7 +83,8 @@ class ReaderAuth:
         if token_id_of(token) is not None:
             return Reader(View.FULL, True, await self._reader_token(token))
         if self._oidc is not None and token.count(".") == 2:
-            subject = await asyncio.to_thread(self._oidc.subject, token)
+            loop = asyncio.get_running_loop()
+            subject = await loop.run_in_executor(self._oidc_threads, self._oidc.subject, token)
             return Reader(View.FULL, True, f"oidc:{subject}")
         hint = "" if self._oidc else " (OIDC tokens are not configured)"
         raise TokenError(f"unknown token: not a reader token{hint}")

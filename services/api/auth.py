@@ -45,13 +45,23 @@ class Reader:
     name: str | None = None
 
 
-ANONYMOUS_FULL = Reader(View.FULL, authenticated=False)
+# outside `ReaderMiddleware` (no /v1 route): the view that withholds, so a request the middleware
+# missed never sees more than an anonymous reader under `final`
+UNRESOLVED = Reader(View.FINAL, authenticated=False)
 
 
 def reader_of(request: Request) -> Reader:
-    """The reader `ReaderMiddleware` resolved for this request (anonymous, full, outside it)."""
+    """The reader `ReaderMiddleware` resolved for this request, else an anonymous `final` one."""
     found = request.scope.get(SCOPE_KEY)
-    return found if isinstance(found, Reader) else ANONYMOUS_FULL
+    return found if isinstance(found, Reader) else UNRESOLVED
+
+
+def route_path(scope: Scope) -> str:
+    """The path the routes see: without the `root_path` a proxy mounts the API under, which
+    uvicorn's `--root-path` puts in front of `path` (routing strips it again)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
 
 
 class ReaderAuth:
@@ -108,7 +118,7 @@ class ReaderMiddleware:
         self.auth = auth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/v1"):
+        if scope["type"] == "http" and route_path(scope).startswith("/v1"):
             request = Request(scope)
             try:
                 scope[SCOPE_KEY] = await self.auth.reader(request.headers.get("authorization"))

@@ -13,6 +13,7 @@ DEVELOPMENT_KEY_SECRET = Settings.model_fields["key_secret"].get_default().get_s
 DEFAULT_DATABASE_URL: str = Settings.model_fields["database_url"].get_default()
 PLAINTEXT_PROTOCOLS = ("PLAINTEXT", "SASL_PLAINTEXT")
 SECURITY_DOC = "docs/security.md"
+MIN_KEY_SECRET = 16  # characters; an empty or short pepper is no secret
 EXIT_CONFIG = 78  # sysexits' EX_CONFIG: the configuration is wrong, a restart will not help
 
 
@@ -30,11 +31,17 @@ def production_refusals(settings: Settings) -> list[str]:
         return []
     chosen = settings.model_fields_set
     found = []
-    if settings.key_secret.get_secret_value() == DEVELOPMENT_KEY_SECRET:
+    key_secret = settings.key_secret.get_secret_value()
+    if key_secret == DEVELOPMENT_KEY_SECRET:
         found.append(
             "STADSPULS_KEY_SECRET is the built-in development secret, which anyone can read in the"
             " source: set it to a long random value kept in a secret store"
             " (e.g. `openssl rand -base64 48`)"
+        )
+    elif len(key_secret) < MIN_KEY_SECRET:
+        found.append(
+            f"STADSPULS_KEY_SECRET has {len(key_secret)} characters, fewer than {MIN_KEY_SECRET}:"
+            " set it to a long random value kept in a secret store (e.g. `openssl rand -base64 48`)"
         )
     protocol = settings.kafka_security_protocol
     if protocol in PLAINTEXT_PROTOCOLS and not settings.kafka_allow_plaintext:
@@ -57,7 +64,22 @@ def production_refusals(settings: Settings) -> list[str]:
             " (postgresql+psycopg://user:password@host:5432/stadspuls), or name a SQLite file"
             " explicitly"
         )
+    found += _oidc_refusals(settings)
     return found
+
+
+def _oidc_refusals(settings: Settings) -> list[str]:
+    """An OIDC issuer or key set over plain HTTP: whoever is on the path could serve their own
+    keys and sign tokens that see everything."""
+    return [
+        f"{name} is {url!r}, not https: anyone between the API and the identity provider could"
+        " hand the API their own signing keys; set it to the provider's https URL"
+        for name, url in (
+            ("STADSPULS_OIDC_ISSUER", settings.oidc_issuer),
+            ("STADSPULS_OIDC_JWKS_URL", settings.oidc_jwks_url),
+        )
+        if url and not url.lower().startswith("https://")
+    ]
 
 
 def check_production(settings: Settings) -> None:

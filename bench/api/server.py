@@ -14,10 +14,18 @@ from shared.infra.wait import wait_for
 
 
 @contextmanager
-def serving(app: Any, *, timeout: float = 30) -> Iterator[str]:
-    """Run `app` until the block ends; yields its base URL."""
+def serving(app: Any, *, timeout: float = 30, root_path: str = "") -> Iterator[str]:
+    """Run `app` until the block ends (mounted under `root_path`, as behind a proxy); yields its
+    base URL."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        root_path=root_path,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()

@@ -10,6 +10,7 @@ reader may see.
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -44,13 +45,23 @@ class Reader:
     name: str | None = None
 
 
-ANONYMOUS_FULL = Reader(View.FULL, authenticated=False)
+# outside `ReaderMiddleware` (no /v1 route): the view that withholds, so a request the middleware
+# missed never sees more than an anonymous reader under `final`
+UNRESOLVED = Reader(View.FINAL, authenticated=False)
 
 
 def reader_of(request: Request) -> Reader:
-    """The reader `ReaderMiddleware` resolved for this request (anonymous, full, outside it)."""
+    """The reader `ReaderMiddleware` resolved for this request, else an anonymous `final` one."""
     found = request.scope.get(SCOPE_KEY)
-    return found if isinstance(found, Reader) else ANONYMOUS_FULL
+    return found if isinstance(found, Reader) else UNRESOLVED
+
+
+def route_path(scope: Scope) -> str:
+    """The path the routes see: without the `root_path` a proxy mounts the API under, which
+    uvicorn's `--root-path` puts in front of `path` (routing strips it again)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
 
 
 class ReaderAuth:
@@ -66,6 +77,9 @@ class ReaderAuth:
             if settings.oidc_issuer and settings.oidc_audience and settings.oidc_jwks_url
             else None
         )
+        # OIDC checks wait for the provider: their own threads, so a slow or hanging provider
+        # never holds the threads reader tokens are looked up on
+        self._oidc_threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="oidc")
 
     async def reader(self, authorization: str | None) -> Reader:
         """The reader of a request with this header."""
@@ -79,7 +93,8 @@ class ReaderAuth:
         if token_id_of(token) is not None:
             return Reader(View.FULL, True, await self._reader_token(token))
         if self._oidc is not None and token.count(".") == 2:
-            subject = await asyncio.to_thread(self._oidc.subject, token)
+            loop = asyncio.get_running_loop()
+            subject = await loop.run_in_executor(self._oidc_threads, self._oidc.subject, token)
             return Reader(View.FULL, True, f"oidc:{subject}")
         hint = "" if self._oidc else " (OIDC tokens are not configured)"
         raise TokenError(f"unknown token: not a reader token{hint}")
@@ -103,7 +118,7 @@ class ReaderMiddleware:
         self.auth = auth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/v1"):
+        if scope["type"] == "http" and route_path(scope).startswith("/v1"):
             request = Request(scope)
             try:
                 scope[SCOPE_KEY] = await self.auth.reader(request.headers.get("authorization"))

@@ -7,6 +7,9 @@ whose "key" would be public. Issuer, audience, `exp` and `nbf` are checked.
 
 from __future__ import annotations
 
+import threading
+import time
+
 import jwt
 
 ALGORITHMS = (
@@ -22,6 +25,8 @@ ALGORITHMS = (
     "EdDSA",
 )
 LEEWAY_SECONDS = 30  # clock skew between the provider and us
+FETCH_TIMEOUT_SECONDS = 5
+RETRY_SECONDS = 10  # after a failed fetch of the key set, refuse at once for this long
 
 
 class TokenError(Exception):
@@ -39,20 +44,22 @@ class OidcVerifier:
     def __init__(self, issuer: str, audience: str, jwks_url: str) -> None:
         self.issuer = issuer
         self.audience = audience
-        self._keys = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300, timeout=5)
+        self._keys = jwt.PyJWKClient(
+            jwks_url, cache_keys=True, lifespan=300, timeout=FETCH_TIMEOUT_SECONDS
+        )
+        self._lock = threading.Lock()
+        self._down_until = 0.0
 
     def subject(self, token: str) -> str:
         """The `sub` of a valid token (blocking: may fetch the key set); else TokenError."""
         try:
             algorithm = jwt.get_unverified_header(token).get("alg")
-        except jwt.DecodeError as exc:
+        except jwt.InvalidTokenError as exc:  # also a bad `kid` or `crit` header
             raise TokenError(f"malformed token: {exc}") from None
         if algorithm not in ALGORITHMS:
             raise TokenError(f"algorithm {algorithm!r} is not accepted; sign with RS*, PS* or ES*")
         try:
-            key = self._keys.get_signing_key_from_jwt(token)
-        except jwt.PyJWKClientConnectionError as exc:
-            raise TokenError(f"the key set cannot be fetched: {exc}") from None
+            key = self._signing_key(token)
         except jwt.PyJWKClientError as exc:
             raise TokenError(f"no key of the issuer signs this token: {exc}") from None
         except jwt.InvalidTokenError as exc:
@@ -79,4 +86,20 @@ class OidcVerifier:
             raise TokenError("signature does not verify") from None
         except jwt.InvalidTokenError as exc:
             raise TokenError(f"invalid token: {exc}") from None
+        except (jwt.InvalidKeyError, TypeError, ValueError):
+            # the header's `alg` does not fit the key its `kid` names (an RS* token on an EC key)
+            raise TokenError(f"algorithm {algorithm!r} does not fit the issuer's key") from None
         return str(claims.get("sub", ""))
+
+    def _signing_key(self, token: str) -> jwt.PyJWK:
+        """The key of the token's `kid`. While the key set cannot be fetched, every token is
+        refused at once instead of each waiting for its own fetch: a hanging provider would
+        otherwise hold a thread per request for the fetch timeout, one after another."""
+        with self._lock:
+            if time.monotonic() < self._down_until:
+                raise TokenError("the key set cannot be fetched; retrying in a few seconds")
+            try:
+                return self._keys.get_signing_key_from_jwt(token)
+            except jwt.PyJWKClientConnectionError as exc:
+                self._down_until = time.monotonic() + RETRY_SECONDS
+                raise TokenError(f"the key set cannot be fetched: {exc}") from None

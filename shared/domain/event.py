@@ -32,6 +32,9 @@ def event_of(row: ValidRow, source: str, received_at: str, observation_id: str) 
         "received_at": received_at,
         **fields,
     }
+    # the service's own fields win (keeping their place): no field of a row says who sent it or
+    # when, even if one got past validation, which refuses them
+    event.update(schema=SCHEMA, source=source, received_at=received_at)
     event.setdefault("updated_at", received_at)
     return event
 

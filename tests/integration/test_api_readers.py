@@ -159,10 +159,13 @@ def settings_for(model: Model, keys: KeySet, anonymous: str, cache: float = 0.0)
 
 
 @contextmanager
-def api(model: Model, settings: Settings) -> Iterator[httpx.Client]:
-    """The API on the model with these settings, and a client of it."""
+def api(model: Model, settings: Settings, root_path: str = "") -> Iterator[httpx.Client]:
+    """The API on the model with these settings (under `root_path`), and a client of it."""
     app = create_app(settings, engine=model.engine, catalog=model.catalog)
-    with serving(app) as base, httpx.Client(base_url=base, timeout=60) as http:
+    with (
+        serving(app, root_path=root_path) as base,
+        httpx.Client(base_url=base, timeout=60) as http,
+    ):
         yield http
 
 
@@ -403,3 +406,25 @@ def test_etags_and_cache_headers_keep_the_views_apart(model: Model, keys: KeySet
         assert same.status_code == 304
         assert same.headers["Cache-Control"].startswith("private")
         assert http.get(url, headers={"If-None-Match": public.headers["ETag"]}).status_code == 304
+
+
+@pytest.mark.parametrize("anonymous", ["final", "none"])
+def test_behind_a_proxy_that_mounts_the_api_under_a_path_readers_are_still_told_apart(
+    model: Model, keys: KeySet, anonymous: str
+) -> None:
+    """uvicorn's `--root-path /stadspuls` puts the mount in front of every request's path; the
+    routes strip it, and so must whatever decides who reads."""
+    token = create_reader(model.engine, SECRET, f"proxy-{uuid.uuid4().hex[:6]}")
+    url = f"/v1/indikatorer/{SHARE}/observationer?area=rinkeby"
+    with api(model, settings_for(model, keys, anonymous), root_path="/stadspuls") as http:
+        anonymous_answer = http.get(url)
+        reader_answer = http.get(url, headers=bearer(token))
+    assert reader_answer.status_code == 200
+    assert any(secret in reader_answer.text for secret in model.secret_values)
+    if anonymous == "none":
+        assert anonymous_answer.status_code == 401
+        return
+    assert anonymous_answer.status_code == 200
+    assert not any(secret in anonymous_answer.text for secret in model.secret_values)
+    assert anonymous_answer.headers["Cache-Control"].startswith("public")
+    assert reader_answer.headers["Cache-Control"].startswith("private")

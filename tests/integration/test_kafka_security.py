@@ -209,3 +209,74 @@ def test_a_kafka_command_with_a_plaintext_client_exits_naming_the_protocol(
     )
     assert done.returncode == 2
     assert "STADSPULS_KAFKA_SECURITY_PROTOCOL=PLAINTEXT" in done.stderr
+
+
+def _cli(env: dict[str, str], *args: str) -> str:
+    """A `stadspuls` command the way an operator runs it; its output, stdout then stderr."""
+    done = subprocess.run(
+        [sys.executable, "-m", "services.cli", *args],
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    return done.stdout + done.stderr
+
+
+def test_no_secret_reaches_a_log_or_an_answer(
+    secure_kafka: LocalKafka, secured_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = secured_env | {
+        "STADSPULS_API_ANONYMOUS": "final",
+        "STADSPULS_INGEST_KEY_CACHE_SECONDS": "0",
+    }
+    procs = [ServiceProcess(n, env, tmp_path / f"{n}.log") for n in ("aggregate", "ingest", "api")]
+    answers: list[str] = []
+    try:
+        for proc in procs:
+            proc.start()
+        _, ingest, api = procs
+        key = create_key(env)
+        token = _cli(env, "readers", "create", "analyst").strip().splitlines()[-1]
+        wrong_key = key[:-6] + ("A" * 6 if not key.endswith("AAAAAA") else "B" * 6)
+        for bearer in (key, wrong_key, "garbage " + key):
+            answer = httpx.post(
+                f"{ingest.url}/v1/observations",
+                json={"observations": [_row("rinkeby", 71.3)]},
+                headers={"Authorization": f"Bearer {bearer}"},
+                timeout=30,
+            )
+            answers.append(str(answer.headers) + answer.text)
+        assert '"accepted":1' in answers[0], answers[0]
+        outputs = [_cli(env, "keys", "list"), _cli(env, "readers", "list")]
+        for bearer in (token, token[:-4] + "AAAA", wrong_key):
+            answer = httpx.get(
+                f"{api.url}/v1/etappmal", headers={"Authorization": f"Bearer {bearer}"}
+            )
+            answers.append(str(answer.headers) + answer.text)
+        outputs.append(_cli(env, "readers", "revoke", "analyst"))
+        answer = httpx.get(f"{api.url}/v1/etappmal", headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 401
+        answers.append(str(answer.headers) + answer.text)
+    finally:
+        for proc in procs:
+            proc.stop()
+    logs = "\n".join(proc.log_path.read_text(errors="replace") for proc in procs)
+    assert all(proc.log_path.stat().st_size > 0 for proc in procs)
+    secrets = {
+        "the SASL password": env["STADSPULS_KAFKA_SASL_PASSWORD"],
+        "the key secret": env["STADSPULS_KEY_SECRET"],
+        "the source key": key,
+        "the source key's secret": key.split("_", 2)[2],
+        "a mistyped source key's secret": wrong_key.split("_", 2)[2],
+        "the reader token": token,
+        "the reader token's secret": token.split("_", 2)[2],
+    }
+    for where, text in (
+        ("logs", logs),
+        ("answers", "\n".join(answers)),
+        ("CLI", "\n".join(outputs)),
+    ):
+        shown = [name for name, secret in secrets.items() if secret in text]
+        assert shown == [], f"{where} show {shown}"

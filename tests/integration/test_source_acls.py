@@ -6,6 +6,7 @@ enough)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,20 @@ import httpx
 import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import TopicAuthorizationFailedError
+from kafka.admin import (
+    ACLFilter,
+    ACLOperation,
+    ACLPermissionType,
+    ACLResourcePatternType,
+    ConfigResource,
+    ConfigResourceType,
+    KafkaAdminClient,
+    NewTopic,
+    ResourcePatternFilter,
+    ResourceType,
+    UserScramCredentialUpsertion,
+)
+from kafka.errors import KafkaError, TopicAuthorizationFailedError
 from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
@@ -198,3 +212,67 @@ def _lag_sample(url: str, topic: str) -> dict[str, float] | None:
         if sample.name == "stadspuls_aggregate_consumer_lag" and sample.labels["topic"] == topic
     }
     return lag if lag and not any(lag.values()) else None
+
+
+def _refused(action: Callable[[], object]) -> str:
+    """The name of the error Kafka refused an action with, or `allowed`."""
+    try:
+        result = action()
+    except KafkaError as exc:
+        return type(exc).__name__
+    # some admin calls return their per-resource errors instead of raising them
+    return "Authorization" if "Authorization" in repr(result) else "allowed"
+
+
+def test_a_source_principal_may_not_touch_any_other_topic_group_config_acl_or_user(
+    secure_kafka: LocalKafka, principals: dict[str, str], topic_prefix: str, tmp_path: Path
+) -> None:
+    admin = _settings(secure_kafka, None, topic_prefix, tmp_path)
+    prepare(admin)
+    _apply(secure_kafka, _env(topic_prefix, tmp_path), principals)
+    school = _settings(secure_kafka, principals["school"], topic_prefix, tmp_path)
+    own = source_topic(school, SCHOOL)
+    value = orjson.dumps(share_row())
+    for topic in (
+        school.topic("observations.v1"),
+        school.topic("observations.dlq.v1"),
+        school.topic("rollups.v1"),
+        school.topic("observations.raw.v1"),
+        source_topic(school, "no-such-source"),  # would need CREATE
+    ):
+        with pytest.raises(TopicAuthorizationFailedError):
+            _send(school, topic, value)
+    outcomes: dict[str, str] = {}
+    described = [ConfigResource(ConfigResourceType.TOPIC, own)]
+    with KafkaAdminClient(**client_options(school)) as hostile:
+        new = NewTopic(source_topic(school, "mallory"), 1, 1)
+        outcomes["create a topic"] = _refused(lambda: hostile.create_topics([new]))
+        outcomes["delete its topic"] = _refused(lambda: hostile.delete_topics([own]))
+        short = [ConfigResource(ConfigResourceType.TOPIC, own, {"retention.ms": "1"})]
+        outcomes["alter its topic's config"] = _refused(
+            lambda: hostile.alter_configs(short, raise_on_unknown=False, incremental=True)
+        )
+        for group in (f"{topic_prefix}{school.ingest_raw_group}", school.aggregate_app_id):
+            outcomes[f"offsets of {group}"] = _refused(
+                lambda g=group: hostile.list_group_offsets(g)
+            )
+            outcomes[f"delete {group}"] = _refused(lambda g=group: hostile.delete_groups([g]))
+        every = ACLFilter(
+            None,
+            None,
+            ACLOperation.ANY,
+            ACLPermissionType.ANY,
+            ResourcePatternFilter(ResourceType.ANY, None, ACLResourcePatternType.ANY),
+        )
+        outcomes["list the ACLs"] = _refused(lambda: hostile.describe_acls(every))
+        # a refused DescribeConfigs comes back as a topic without configs
+        seen = hostile.describe_configs(described)["topic"][own]
+        scram = UserScramCredentialUpsertion(principals["ingest"], "SCRAM-SHA-512", "x" * 24)
+        password_change = hostile.alter_user_scram_credentials([scram])
+    assert [name for name, outcome in outcomes.items() if outcome == "allowed"] == [], outcomes
+    assert seen == {}
+    assert "needs ALTER permission" in str(password_change[principals["ingest"]])
+    with KafkaAdminClient(**client_options(admin)) as operator:
+        assert source_topic(school, "mallory") not in operator.list_topics()
+        assert own in operator.list_topics()
+        assert operator.describe_configs(described)["topic"][own] != {}

@@ -42,6 +42,16 @@ def test_the_rows_own_id_and_update_time_win() -> None:
     assert (event["observation_id"], event["updated_at"]) == ("own", "2025-02-01T08:00:00Z")
 
 
+def test_no_field_of_a_row_says_who_sent_it_or_when() -> None:
+    forged = {**FIELDS, "source": "someone-else", "received_at": "2000-01-01T00:00:00Z"}
+    event = event_of(
+        ValidRow(1, SERIES, forged | {"schema": "x"}), SCHOOL, "2025-06-15T12:00:00Z", "id"
+    )
+    assert (event["source"], event["received_at"]) == (SCHOOL, "2025-06-15T12:00:00Z")
+    assert event["schema"] != "x"
+    assert list(event)[:4] == ["schema", "observation_id", "source", "received_at"]
+
+
 def test_derived_ids_are_the_ones_earlier_releases_derived() -> None:
     rows = [ValidRow(2, SERIES, FIELDS)]
     assert keyed_ids(SCHOOL, "batch-1", rows) == ["4265e2fb-443f-5c55-a8ff-78aa3ab5b4a6"]

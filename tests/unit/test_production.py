@@ -128,3 +128,28 @@ def test_defaults_set_in_a_dotenv_file_or_as_arguments_are_choices(
         "STADSPULS_KEY_SECRET",
         "STADSPULS_KAFKA_SECURITY_PROTOCOL",
     }
+
+
+@pytest.mark.parametrize("secret", ["", "short-secret"])
+def test_an_empty_or_short_key_secret_is_refused(env: pytest.MonkeyPatch, secret: str) -> None:
+    for name, value in GOOD.items():
+        env.setenv(name, value)
+    env.setenv("STADSPULS_KEY_SECRET", secret)
+    (refusal,) = production_refusals(Settings())
+    assert refusal.startswith("STADSPULS_KEY_SECRET")
+    assert f"has {len(secret)} characters" in refusal
+    assert secret == "" or secret not in refusal  # the secret itself is never echoed
+
+
+def test_an_oidc_issuer_or_key_set_over_plain_http_is_refused(env: pytest.MonkeyPatch) -> None:
+    for name, value in GOOD.items():
+        env.setenv(name, value)
+    env.setenv("STADSPULS_OIDC_AUDIENCE", "stadspuls-api")
+    env.setenv("STADSPULS_OIDC_ISSUER", "http://idp.example/realms/stad")
+    env.setenv("STADSPULS_OIDC_JWKS_URL", "http://idp.example/realms/stad/certs")
+    refusals = production_refusals(Settings())
+    assert named(refusals) == {"STADSPULS_OIDC_ISSUER", "STADSPULS_OIDC_JWKS_URL"}
+    assert all("https" in r for r in refusals)
+    env.setenv("STADSPULS_OIDC_ISSUER", "https://idp.example/realms/stad")
+    env.setenv("STADSPULS_OIDC_JWKS_URL", "https://idp.example/realms/stad/certs")
+    assert production_refusals(Settings()) == []

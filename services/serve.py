@@ -46,7 +46,7 @@ def _run(name: str, settings: Settings, log_file: Path | None, verbose: bool) ->
 
     from shared.catalog.loader import load_catalog
     from shared.db.engine import make_engine
-    from shared.kafka_probe import KafkaProbeError, probe_kafka
+    from shared.kafka_probe import KafkaProbeError, KafkaUnreachableError, probe_kafka
     from shared.kafka_security import KafkaSecurityError, describe
 
     where = make_url(settings.database_url).render_as_string(hide_password=True)
@@ -59,6 +59,10 @@ def _run(name: str, settings: Settings, log_file: Path | None, verbose: bool) ->
     if name in KAFKA_SERVICES and settings.kafka_bootstrap:
         try:  # a wrong password or CA must stop the start, not look like a slow broker
             probe_kafka(settings)
+        except KafkaUnreachableError as exc:  # down, not misconfigured: start and report it
+            log.warning(
+                "%s starts without Kafka for now (it answers 503 until then): %s", name, exc
+            )
         except (KafkaProbeError, KafkaSecurityError) as exc:
             log.critical("%s cannot start: %s", name, exc)
             raise SystemExit(2) from None

@@ -33,6 +33,10 @@ class _UnreachableError(KafkaProbeError):
     """Nothing answers at this address (another bootstrap address may)."""
 
 
+class KafkaUnreachableError(KafkaProbeError):
+    """No bootstrap address answers at all: a broker that is down, not a wrong setting."""
+
+
 def probe_kafka(settings: Settings, timeout: float = PROBE_SECONDS) -> None:
     """Connect to Kafka as the settings say, or raise KafkaProbeError within about `timeout`."""
     asyncio.run(probe_kafka_async(settings, seconds=timeout))
@@ -56,7 +60,7 @@ async def probe_kafka_async(settings: Settings, *, seconds: float = PROBE_SECOND
         except _UnreachableError as exc:
             unreachable.append(str(exc))
     protocol = f"{env_name('kafka_security_protocol')}={settings.kafka_security_protocol}"
-    raise KafkaProbeError(
+    raise KafkaUnreachableError(
         f"cannot connect to Kafka ({'; '.join(unreachable)}): check "
         f"{env_name('kafka_bootstrap')}={bootstrap} and {protocol}"
     )

@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_CATALOG = Path(__file__).parent / "catalog" / "stockholm.yaml"
@@ -202,6 +202,17 @@ class Settings(BaseSettings):
                 "key_secret is a placeholder; set STADSPULS_KEY_SECRET to a real secret"
             )
         return value
+
+    @model_validator(mode="after")
+    def _oidc_all_or_nothing(self) -> Settings:
+        # A partial OIDC configuration would silently turn OIDC off: say what is missing instead.
+        fields = ("oidc_issuer", "oidc_audience", "oidc_jwks_url")
+        missing = [f"STADSPULS_{f.upper()}" for f in fields if not getattr(self, f)]
+        if 0 < len(missing) < len(fields):
+            raise ValueError(
+                f"OIDC is half configured: set {', '.join(missing)} too (or none of the three)"
+            )
+        return self
 
     def topic(self, name: str) -> str:
         """Return the full topic name for a logical topic such as `observations.v1`."""

@@ -6,6 +6,7 @@ import logging
 import logging.config
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
@@ -70,6 +71,15 @@ def _run(name: str, settings: Settings, log_file: Path | None, verbose: bool) ->
     engine = make_engine(settings.database_url)
     if name == "aggregate":
         import faust
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from shared.db.catalog_versions import record_catalog
+
+        try:
+            version = record_catalog(engine, settings.catalog_path, datetime.now(UTC))
+            log.info("catalog %s in force since %s", version.sha256[:12], version.effective_at)
+        except SQLAlchemyError as exc:  # the batches will say the same until the schema is there
+            log.error("catalog not recorded (run `stadspuls db upgrade`): %s", exc)
 
         from services.aggregate.app import create_app as create_aggregate
 

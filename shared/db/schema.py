@@ -215,6 +215,18 @@ applied_offsets = Table(
     _ts("applied_at", nullable=False),
 )
 
+# Every catalog the aggregator has run with, by the SHA-256 of its file, from when it took effect:
+# what an answer about a past time needs to know which catalog was in force then.
+catalog_versions = Table(
+    "catalog_versions",
+    metadata,
+    Column("version_id", Integer, primary_key=True, autoincrement=True),
+    Column("sha256", String(64), nullable=False),
+    _ts("effective_at", nullable=False),
+    Column("path", Text, nullable=False),
+    Column("text", Text, nullable=False),
+)
+
 source_keys = Table(
     "source_keys",
     metadata,

@@ -3,6 +3,7 @@ before it binds a port or connects; with real settings each service starts."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import subprocess
@@ -13,12 +14,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.db.engine import upgrade
+from shared.db.catalog_versions import catalog_history
+from shared.db.engine import make_engine, upgrade
 from shared.infra.kafka import KafkaEndpoint
 from shared.infra.ports import free_port
 from shared.infra.wait import wait_for
 from shared.production import EXIT_CONFIG
-from shared.settings import Settings
+from shared.settings import DEFAULT_CATALOG, Settings
 from shared.topics import ensure_topics
 from tests.services import ServiceProcess, three_services
 
@@ -116,3 +118,6 @@ def test_production_with_real_settings_starts_every_service(
     with three_services(env, tmp_path) as procs:
         for proc in procs:  # connected to Kafka and the database
             wait_for(lambda p=proc: _ready(p), timeout=90, what=f"{proc.name} /readyz")
+    # the aggregator recorded the catalog it runs with
+    (version,) = catalog_history(make_engine(database_url))
+    assert version.sha256 == hashlib.sha256(DEFAULT_CATALOG.read_bytes()).hexdigest()

@@ -1,0 +1,47 @@
+"""The record of every catalog the aggregator has run with: its hash and when it took effect."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from pathlib import Path
+from typing import NamedTuple
+
+from sqlalchemy import Engine, insert, select
+
+from shared.db.schema import catalog_versions
+from shared.domain.observation import as_utc
+
+
+class CatalogVersion(NamedTuple):
+    """One catalog in force from `effective_at` until the next one's."""
+
+    sha256: str
+    effective_at: datetime
+    path: str
+
+
+def record_catalog(engine: Engine, path: Path, now: datetime) -> CatalogVersion:
+    """Record the catalog at `path` unless it is the one in force already; return the one in force."""
+    text = path.read_text(encoding="utf-8")
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    with engine.begin() as conn:
+        newest = conn.execute(
+            select(catalog_versions).order_by(catalog_versions.c.version_id.desc()).limit(1)
+        ).first()
+        if newest is not None and newest.sha256 == digest:
+            return CatalogVersion(newest.sha256, as_utc(newest.effective_at), newest.path)
+        conn.execute(
+            insert(catalog_versions).values(
+                sha256=digest, effective_at=now, path=str(path), text=text
+            )
+        )
+    return CatalogVersion(digest, now, str(path))
+
+
+def catalog_history(engine: Engine) -> list[CatalogVersion]:
+    """Every recorded catalog, oldest first."""
+    c = catalog_versions.c
+    with engine.connect() as conn:
+        rows = conn.execute(select(c.sha256, c.effective_at, c.path).order_by(c.version_id))
+        return [CatalogVersion(r.sha256, as_utc(r.effective_at), r.path) for r in rows]

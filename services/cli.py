@@ -45,6 +45,8 @@ readers_app = typer.Typer(
 )
 app.add_typer(keys_app, name="keys")
 app.add_typer(readers_app, name="readers")
+rapport_app = typer.Typer(help="Frozen reports: a named knowledge time.", no_args_is_help=True)
+app.add_typer(rapport_app, name="rapport")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(db_app, name="db")
 
@@ -383,6 +385,30 @@ def readers_list() -> None:
 
     for info in list_readers(make_engine(_settings().database_url)):
         typer.echo(str(info))
+
+
+@rapport_app.command("freeze")
+def rapport_freeze(
+    id: Annotated[str, typer.Argument(help="The report's id, e.g. T2-2025.")],
+    as_of: Annotated[str, typer.Option("--as-of", help="Its knowledge time (RFC 3339).")],
+    title: Annotated[str | None, typer.Option("--title", help="Its title.")] = None,
+) -> None:
+    """Freeze a report: `rapport=ID` answers as of that time, the same bytes forever."""
+    from datetime import UTC, datetime
+
+    from services.api.rapporter import RapportError, freeze
+    from shared.db.engine import make_engine, upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    try:
+        moment = datetime.fromisoformat(as_of)
+        rapport = freeze(make_engine(settings.database_url), id, moment, title, datetime.now(UTC))
+    except ValueError as exc:  # RapportError too
+        reason = exc if isinstance(exc, RapportError) else f"--as-of: {as_of!r} is not RFC 3339"
+        typer.echo(str(reason), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"froze report {rapport.id} as of {rapport.as_of.isoformat()}")
 
 
 @app.command("topics")

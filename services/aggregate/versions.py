@@ -57,6 +57,7 @@ def record_versions(
             "denominator": o.denominator,
             "retract": o.retract,
             "status": o.status.value,
+            "comment": o.comment,
             "updated_at": o.updated_at,
             "received_at": o.received_at,
             "kafka_topic": d[0] if d else None,

@@ -6,12 +6,10 @@ SQLAlchemy Core and holds nothing another replica needs. `create_app` is the com
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import orjson
 from alembic.script import ScriptDirectory
 from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
@@ -23,10 +21,19 @@ from services.api.caching import STATE_MAX_AGE, AnswerMemo, StateCache
 from services.api.db import read_only
 from services.api.deps import ApiContext, KnownParameters
 from services.api.metrics import ApiMetrics
+from services.api.moments import PastContexts, catalog_tag
 from services.api.profiles import known_areas
 from services.api.replay import ReplayMiddleware
 from services.api.routers import catalog as catalog_routes
-from services.api.routers import etappmal, health, historik, indikatorer, namnder, omraden
+from services.api.routers import (
+    etappmal,
+    health,
+    historik,
+    indikatorer,
+    namnder,
+    omraden,
+    rapporter,
+)
 from shared.catalog.loader import catalog_document, load_catalog
 from shared.db.engine import alembic_config, make_engine
 from shared.domain.catalog import Catalog
@@ -59,7 +66,7 @@ def create_app(
     catalog = catalog or load_catalog(settings.catalog_path)
     engine = read_only(engine or make_engine(settings.database_url))
     document = catalog_document(catalog)
-    catalog_tag = hashlib.blake2b(orjson.dumps(document), digest_size=8).hexdigest()
+    tag = catalog_tag(document)
     metrics = ApiMetrics()
     state = StateCache(engine, STATE_MAX_AGE)
 
@@ -70,6 +77,7 @@ def create_app(
             yield
         finally:
             state.stop()
+            app.state.past.close()
 
     app = FastAPI(
         title="Stadspuls read API",
@@ -80,15 +88,16 @@ def create_app(
     app.state.context = ApiContext(
         catalog=catalog,
         engine=engine,
-        answers=Answers(engine, catalog_tag, AnswerMemo(), state),
+        answers=Answers(engine, tag, AnswerMemo(), state),
         metrics=metrics,
         catalog_document=document,
         indicator_entries={entry["id"]: entry for entry in document["indikatorer"]},
         migrations=_migrations(settings.database_url),
         areas=known_areas(catalog),
     )
+    app.state.past = PastContexts(app.state.context)
     known = Depends(KnownParameters())
-    for module in (catalog_routes, etappmal, namnder, indikatorer, historik, omraden):
+    for module in (catalog_routes, etappmal, namnder, indikatorer, historik, omraden, rapporter):
         app.include_router(module.router, dependencies=[known])
     app.include_router(health.router)
     errors.install(app)

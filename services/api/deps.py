@@ -6,10 +6,11 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Query, Request
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 
 from services.api.answers import Answers, Paging
 from services.api.auth import View, reader_of
@@ -17,6 +18,9 @@ from services.api.caching import ReadState
 from services.api.errors import bad_parameter, unknown_parameters
 from services.api.metrics import ApiMetrics
 from shared.domain.catalog import Catalog
+
+if TYPE_CHECKING:
+    from services.api.moments import PastContexts
 from shared.domain.observation import as_utc, utcnow
 
 DEFAULT_LIMIT = 1000
@@ -58,10 +62,34 @@ class ApiContext:
         return value
 
 
-async def get_context(request: Request) -> ApiContext:
-    """The app's context."""
+AsOfParam = Annotated[
+    str | None,
+    Query(
+        alias="as_of",
+        description="The answer as it stood at this knowledge time (RFC 3339): only versions "
+        "received by then count, judged then, with the catalog in force then. Not in the future.",
+        examples=["2025-09-01T00:00:00Z"],
+    ),
+]
+RapportParam = Annotated[
+    str | None,
+    Query(
+        alias="rapport",
+        description="The answer of a frozen report (its `as_of`; GET /v1/rapporter lists them).",
+        examples=["T2-2025"],
+    ),
+]
+
+
+async def get_context(
+    request: Request, as_of: AsOfParam = None, rapport: RapportParam = None
+) -> ApiContext:
+    """The app's context; with `as_of` or `rapport`, the context of that past moment."""
     context: ApiContext = request.app.state.context
-    return context
+    if as_of is None and rapport is None:
+        return context
+    past: PastContexts = request.app.state.past
+    return await run_in_threadpool(past.context, as_of, rapport)
 
 
 async def get_view(request: Request) -> View:

@@ -45,3 +45,24 @@ def catalog_history(engine: Engine) -> list[CatalogVersion]:
     with engine.connect() as conn:
         rows = conn.execute(select(c.sha256, c.effective_at, c.path).order_by(c.version_id))
         return [CatalogVersion(r.sha256, as_utc(r.effective_at), r.path) for r in rows]
+
+
+def catalog_in_force(engine: Engine, moment: datetime) -> tuple[str, str] | None:
+    """(sha256, text) of the catalog in force at `moment`: the newest that took effect by then."""
+    c = catalog_versions.c
+    query = (
+        select(c.sha256, c.text)
+        .where(c.effective_at <= moment)
+        .order_by(c.effective_at.desc(), c.version_id.desc())
+        .limit(1)
+    )
+    with engine.connect() as conn:
+        row = conn.execute(query).first()
+    return (row.sha256, row.text) if row is not None else None
+
+
+def catalog_text(engine: Engine, sha256: str) -> str | None:
+    """The recorded text of the catalog with this hash, if it was recorded."""
+    query = select(catalog_versions.c.text).where(catalog_versions.c.sha256 == sha256).limit(1)
+    with engine.connect() as conn:
+        return conn.execute(query).scalar()

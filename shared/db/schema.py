@@ -117,6 +117,7 @@ series_versions = Table(
     Column("denominator", Float),
     Column("retract", Boolean, nullable=False),
     Column("status", String(16), nullable=False),
+    Column("comment", Text),  # recorded from migration 0007 on
     _ts("updated_at", nullable=False),
     _ts("received_at", nullable=False),
     Column("kafka_topic", String(255)),
@@ -225,6 +226,20 @@ catalog_versions = Table(
     _ts("effective_at", nullable=False),
     Column("path", Text, nullable=False),
     Column("text", Text, nullable=False),
+)
+
+# Frozen reports: a named knowledge time. `last_version_id` caps the versions a report counts to
+# those recorded when it was frozen (one received before `as_of` but recorded later stays out);
+# `catalog_sha256` names the catalog in force at `as_of` (None: none was recorded).
+rapporter = Table(
+    "rapporter",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    Column("title", Text),
+    _ts("as_of", nullable=False),
+    _ts("frozen_at", nullable=False),
+    Column("last_version_id", BigInteger, nullable=False),
+    Column("catalog_sha256", String(64)),
 )
 
 source_keys = Table(

@@ -1,0 +1,154 @@
+"""`as_of` and `rapport=`: the context of a request about a past knowledge time.
+
+The routes take their context from `deps.get_context`; with `as_of` or `rapport` it is this
+module's: the same context over a read model of that moment (`past.build`) and the catalog in
+force then. A few built models are kept (least recently used out), so the pages of one answer and
+the answers of one report replay the versions once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine
+
+from services.api.answers import Answers
+from services.api.caching import ReadState, StateCache
+from services.api.deps import ApiContext
+from services.api.errors import bad_parameter, not_found
+from services.api.past import Moment, PastModel, build, last_version_id
+from services.api.profiles import known_areas
+from services.api.rapporter import find
+from shared.catalog.loader import catalog_document, load_catalog_text
+from shared.db.catalog_versions import catalog_in_force, catalog_text
+from shared.domain.catalog import Catalog
+from shared.domain.observation import as_utc, utcnow
+
+KEPT = 4  # built read models kept
+_OFFSET_SPACE = re.compile(r" (\d\d:?\d\d)$")  # an unencoded '+' of the offset reads as a space
+
+
+def catalog_tag(document: dict[str, Any]) -> str:
+    """A short hash of a catalog document (part of every ETag)."""
+    return hashlib.blake2b(orjson.dumps(document), digest_size=8).hexdigest()
+
+
+def parse_as_of(text: str, now: datetime) -> datetime:
+    """An RFC 3339 time not in the future, in UTC; else 400 naming `as_of`."""
+    try:
+        moment = datetime.fromisoformat(_OFFSET_SPACE.sub(r"+\1", text.strip()))
+    except ValueError:
+        raise bad_parameter("as_of", f"{text!r} is not an RFC 3339 time") from None
+    if moment.tzinfo is None:
+        raise bad_parameter("as_of", "give a time zone offset or Z (RFC 3339)")
+    if moment > now:
+        raise bad_parameter("as_of", f"{text} is in the future; the present is the answer")
+    return as_utc(moment)
+
+
+def _moment(engine: Engine, as_of: datetime) -> Moment:
+    """The moment of `as_of`: the versions received by then, as many as are recorded now."""
+    return Moment(as_of, last_version_id(engine, received_by=as_of))
+
+
+class FixedState(StateCache):
+    """The read state of a past model: it never changes."""
+
+    def __init__(self, state: ReadState) -> None:
+        super().__init__(None, 0)  # type: ignore[arg-type]
+        self._fixed = state
+
+    def read(self) -> ReadState:
+        """The fixed state."""
+        return self._fixed
+
+    def peek(self) -> ReadState | None:
+        """The fixed state."""
+        return self._fixed
+
+    async def current(self) -> ReadState:
+        """The fixed state."""
+        return self._fixed
+
+
+class PastContexts:
+    """Contexts of past moments, built on demand and a few kept."""
+
+    def __init__(self, base: ApiContext, kept: int = KEPT) -> None:
+        self.base = base
+        self.kept = kept
+        self._models: OrderedDict[tuple[Any, ...], ApiContext] = OrderedDict()
+        self._closers: dict[tuple[Any, ...], PastModel] = {}
+        self._catalogs: dict[str, Catalog] = {}
+        self._lock = threading.Lock()
+
+    def context(self, as_of: str | None, rapport: str | None) -> ApiContext:
+        """The context of `as_of` or of report `rapport` (blocking: it may replay versions)."""
+        engine = self.base.engine
+        if as_of is not None and rapport is not None:
+            raise bad_parameter("rapport", "give as_of or rapport, not both")
+        if rapport is not None:
+            found = find(engine, rapport)
+            if found is None:
+                raise not_found("rapport", rapport, "GET /v1/rapporter")
+            moment, sha = Moment(found.as_of, found.last_version_id), found.catalog_sha256
+        else:
+            assert as_of is not None
+            moment = _moment(engine, parse_as_of(as_of, utcnow()))
+            in_force = catalog_in_force(engine, moment.as_of)
+            sha = in_force[0] if in_force else None
+        key = (moment, sha)
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+            catalog = self._catalog(sha)
+            model = build(engine, moment, catalog)
+            self._models[key] = self._context(model, catalog)
+            self._closers[key] = model
+            while len(self._models) > self.kept:
+                old, _ = self._models.popitem(last=False)
+                self._closers.pop(old).close()
+            return self._models[key]
+
+    def close(self) -> None:
+        """Delete every built model."""
+        with self._lock:
+            for model in self._closers.values():
+                model.close()
+            self._models.clear()
+            self._closers.clear()
+
+    def _catalog(self, sha: str | None) -> Catalog:
+        """The recorded catalog of that hash; the running one when none was recorded."""
+        if sha is None:
+            return self.base.catalog
+        if sha not in self._catalogs:
+            text = catalog_text(self.base.engine, sha)
+            self._catalogs[sha] = load_catalog_text(text) if text else self.base.catalog
+        return self._catalogs[sha]
+
+    def _context(self, model: PastModel, catalog: Catalog) -> ApiContext:
+        base = self.base
+        if catalog is base.catalog:
+            document, tag = base.catalog_document, base.answers.catalog_tag
+        else:
+            document = catalog_document(catalog)
+            tag = catalog_tag(document)
+        answers = Answers(model.engine, tag, base.answers.memo, FixedState(model.state))
+        return replace(
+            base,
+            catalog=catalog,
+            engine=model.engine,
+            answers=answers,
+            catalog_document=document,
+            indicator_entries={e["id"]: e for e in document["indikatorer"]},
+            areas=known_areas(catalog),
+        )

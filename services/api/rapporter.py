@@ -1,0 +1,77 @@
+"""Frozen reports: a named knowledge time whose answers never change (`stadspuls rapport freeze`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, insert, select
+
+from services.aggregate.store import bump_state
+from services.api.past import last_version_id
+from shared.db.catalog_versions import catalog_in_force
+from shared.db.schema import rapporter
+from shared.domain.observation import as_utc
+
+
+class RapportError(ValueError):
+    """A report that cannot be frozen: the reason names the field."""
+
+
+@dataclass(frozen=True)
+class Rapport:
+    """One frozen report."""
+
+    id: str
+    title: str | None
+    as_of: datetime
+    frozen_at: datetime
+    last_version_id: int
+    catalog_sha256: str | None
+
+
+def _of(row: object) -> Rapport:
+    r = row._mapping  # type: ignore[attr-defined]
+    return Rapport(
+        r["id"],
+        r["title"],
+        as_utc(r["as_of"]),
+        as_utc(r["frozen_at"]),
+        int(r["last_version_id"]),
+        r["catalog_sha256"],
+    )
+
+
+def freeze(engine: Engine, id: str, as_of: datetime, title: str | None, now: datetime) -> Rapport:
+    """Freeze report `id` at knowledge time `as_of`: the versions and catalog known then."""
+    if not id or len(id) > 100 or "/" in id or id.strip() != id:
+        raise RapportError(f"ID: {id!r} must be 1–100 characters without '/' or outer spaces")
+    if as_of.tzinfo is None:
+        raise RapportError("--as-of: give a time zone (RFC 3339, e.g. 2025-09-01T00:00:00Z)")
+    if as_of > now:
+        raise RapportError(f"--as-of: {as_of.isoformat()} is in the future")
+    if find(engine, id) is not None:
+        raise RapportError(f"ID: report {id!r} is frozen already; a report never changes")
+    in_force = catalog_in_force(engine, as_of)
+    # every version recorded now is counted if received by as_of; a later one never is
+    rapport = Rapport(
+        id, title, as_utc(as_of), now, last_version_id(engine), in_force[0] if in_force else None
+    )
+    with engine.begin() as conn:
+        conn.execute(insert(rapporter).values(**vars(rapport)))
+        bump_state(conn)  # the list of reports changed: new ETags
+    return rapport
+
+
+def find(engine: Engine, id: str) -> Rapport | None:
+    """The report of that id, if it was frozen."""
+    with engine.connect() as conn:
+        row = conn.execute(select(rapporter).where(rapporter.c.id == id)).first()
+    return _of(row) if row is not None else None
+
+
+def list_rapporter(engine: Engine) -> list[Rapport]:
+    """Every frozen report, by knowledge time, then id."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(rapporter).order_by(rapporter.c.as_of, rapporter.c.id))
+        return [_of(row) for row in rows]

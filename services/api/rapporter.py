@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert, select, update
 
-from services.aggregate.store import bump_state
 from services.api.past import last_version_id
 from shared.db.catalog_versions import catalog_in_force
-from shared.db.schema import rapporter
+from shared.db.schema import rapporter, read_model_state
 from shared.domain.observation import as_utc
 
 
@@ -59,7 +58,8 @@ def freeze(engine: Engine, id: str, as_of: datetime, title: str | None, now: dat
     )
     with engine.begin() as conn:
         conn.execute(insert(rapporter).values(**vars(rapport)))
-        bump_state(conn)  # the list of reports changed: new ETags
+        revision = read_model_state.c.revision + 1  # the list of reports changed: new ETags
+        conn.execute(update(read_model_state).values(revision=revision))
     return rapport
 
 

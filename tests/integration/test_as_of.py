@@ -1,0 +1,136 @@
+"""`as_of` and frozen reports through the aggregator's store and the read API, on SQLite and
+PostgreSQL: answers at random times equal the oracle over the versions received by then, and a
+frozen report answers the same bytes after later corrections and retractions."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.api.rapporter import RapportError, freeze
+from shared.domain.observation import Observation
+from tests.integration.test_history import SHARE, Model
+from tests.integration.test_history import model as model  # the fixture
+from tests.oracle import close, oracle_rows
+from tests.streams import StreamMaker
+
+LISTS = [
+    "/v1/indikatorer",
+    f"/v1/indikatorer/{SHARE}/observationer",
+    f"/v1/indikatorer/{SHARE}/historik",
+    "/v1/etappmal",
+    "/v1/namnder",
+    "/v1/omraden",
+    "/v1/omraden/rinkeby/indikatorer",
+]
+DETAILS = [f"/v1/indikatorer/{SHARE}", "/v1/omraden/rinkeby", "/v1/catalog"]
+
+
+def _rfc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _answers(model: Model, **params: str) -> dict[str, tuple[bytes, str]]:
+    out = {}
+    for path in LISTS:
+        for fmt in ("json", "csv"):
+            response = model.get(path, format=fmt, limit=50_000, **params)
+            assert response.status_code == 200, (path, response.text)
+            out[f"{path}?{fmt}"] = response.content, response.headers["ETag"]
+    for path in DETAILS:
+        response = model.get(path, **params)
+        assert response.status_code == 200, (path, response.text)
+        out[path] = response.content, response.headers["ETag"]
+    return out
+
+
+def _shown(model: Model, **params: str) -> dict[tuple[str, str, str], dict[str, object]]:
+    rows = model.get(f"/v1/indikatorer/{SHARE}/observationer", limit=50_000, **params).json()
+    return {(r["area"], r["period"], r["gender"]): r for r in rows["items"]}
+
+
+def test_as_of_equals_the_oracle_at_random_times(model: Model) -> None:
+    maker = StreamMaker(model.catalog, seed=11)
+    events = [e for e in maker.stream(400, years=range(2022, 2025)) if e.indicator == SHARE]
+    events += [maker.observation(model.catalog.indicator[SHARE], "kista", "2023", "T")]
+    for start in range(0, len(events), 25):
+        model.deliver(events[start : start + 25])
+    rng = random.Random(5)
+    times = sorted(e.received_at for e in events)
+    for moment in [*rng.sample(times, 4), times[-1]]:
+        known = [e for e in events if e.received_at <= moment]
+        want = {
+            k[1:]: row
+            for k, row in oracle_rows(model.catalog, known).items()
+            if k[0] == SHARE and row.origin is not None
+        }
+        got = _shown(model, as_of=_rfc(moment))
+        assert set(got) == set(want), moment
+        for key, row in want.items():
+            assert close(got[key]["value"], row.value), (moment, key)
+            assert close(got[key]["coverage"], row.coverage), (moment, key)
+
+
+def test_a_frozen_report_answers_the_same_bytes_after_corrections(model: Model) -> None:
+    catalog = model.catalog
+    now = datetime.now(UTC)
+    maker = StreamMaker(catalog, seed=4)
+    share = catalog.indicator[SHARE]
+
+    def made(area: str, period: str, minutes_ago: int, **changes: object) -> Observation:
+        obs = maker.observation(share, area, period, "T")
+        moment = now - timedelta(minutes=minutes_ago)
+        return obs.model_copy(update={"received_at": moment, "updated_at": moment, **changes})
+
+    first = [made(a, p, 120) for a in ("rinkeby", "kista", "tensta") for p in ("2023", "2024")]
+    model.deliver(first)
+    as_of = now - timedelta(minutes=90)
+    with pytest.raises(RapportError, match="future"):
+        freeze(model.engine, "T2-2025", now + timedelta(hours=1), None, now)
+    rapport = freeze(model.engine, "T2-2025", as_of, "Tertial 2", now)
+    with pytest.raises(RapportError, match="frozen already"):
+        freeze(model.engine, "T2-2025", as_of, None, now)
+    listed = model.get("/v1/rapporter").json()["items"]
+    assert [(r["id"], r["title"]) for r in listed] == [("T2-2025", "Tertial 2")]
+    assert listed[0]["as_of"] == _rfc(rapport.as_of)
+    frozen = _answers(model, rapport="T2-2025")
+    assert _answers(model, rapport="T2-2025") == frozen  # served again from the kept model
+
+    # corrections, a retraction, and a version received before as_of but recorded only now
+    fix = made("rinkeby", "2023", 0, value=99.0, numerator=99.0, denominator=100.0)
+    gone = made("kista", "2023", 0, value=None, numerator=None, denominator=None, retract=True)
+    late = made("tensta", "2024", 100, value=1.0, numerator=1.0, denominator=100.0)
+    model.deliver([fix, gone, late])
+    current = _shown(model, as_of=_rfc(datetime.now(UTC)))
+    assert current[("rinkeby", "2023", "T")]["value"] == 99.0  # the present has changed
+    assert _answers(model, rapport="T2-2025") == frozen
+    # as_of the same time now counts the late version (received by then): not the report's answer
+    assert _shown(model, as_of=_rfc(as_of))[("tensta", "2024", "T")]["value"] == 1.0
+    assert _shown(model, rapport="T2-2025")[("tensta", "2024", "T")]["value"] != 1.0
+
+
+def test_as_of_edges(model: Model) -> None:
+    maker = StreamMaker(model.catalog, seed=8)
+    obs = maker.observation(model.catalog.indicator[SHARE], "rinkeby", "2024", "T")
+    model.deliver([obs])
+    before = obs.received_at - timedelta(seconds=1)
+    path = f"/v1/indikatorer/{SHARE}/observationer"
+    empty = model.get(path, as_of=_rfc(before))
+    assert empty.status_code == 200
+    assert empty.json()["total"] == 0
+    assert "X-Data-As-Of" not in empty.headers
+    assert model.get("/v1/etappmal", as_of=_rfc(before)).status_code == 200
+    future = model.get(path, as_of=_rfc(datetime.now(UTC) + timedelta(hours=1)))
+    assert future.status_code == 400
+    assert "as_of" in future.text
+    assert "future" in future.text
+    assert model.get(path, as_of="2025-01-01T00:00:00").status_code == 400
+    assert model.get(path, as_of="soon").status_code == 400
+    assert model.get(path, rapport="no-such").status_code == 404
+    freeze(model.engine, "R", obs.received_at, None, datetime.now(UTC))
+    both = model.get(path, rapport="R", as_of=_rfc(before))
+    assert both.status_code == 400
+    assert "rapport" in both.text
+    assert model.get(path, rapport="R").json()["total"] > 0

@@ -7,10 +7,14 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
+from bench.api.server import serving
+from services.api.app import create_app
 from services.api.rapporter import RapportError, freeze
-from shared.domain.observation import Observation
+from shared.domain.observation import Observation, ObservationStatus
+from shared.settings import Settings
 from tests.integration.test_history import SHARE, Model
 from tests.integration.test_history import model as model  # the fixture
 from tests.oracle import close, oracle_rows
@@ -134,3 +138,23 @@ def test_as_of_edges(model: Model) -> None:
     assert both.status_code == 400
     assert "rapport" in both.text
     assert model.get(path, rapport="R").json()["total"] > 0
+
+
+def test_anonymous_final_readers_see_as_of_answers_redacted(model: Model) -> None:
+    maker = StreamMaker(model.catalog, seed=9)
+    share = model.catalog.indicator[SHARE]
+    draft = maker.observation(share, "rinkeby", "2024", "T")
+    draft = draft.model_copy(update={"status": ObservationStatus.PRELIMINARY})
+    model.deliver([draft, maker.observation(share, "kista", "2024", "T")])
+    moment = _rfc(datetime.now(UTC))
+    settings = Settings(database_url=str(model.engine.url), api_anonymous="final")
+    app = create_app(settings, engine=model.engine, catalog=model.catalog)
+    with serving(app) as base, httpx.Client(base_url=base, timeout=30) as http:
+        path = f"/v1/indikatorer/{SHARE}/observationer"
+        rows = http.get(path, params={"as_of": moment, "limit": 50_000}).json()["items"]
+        shown = {(r["area"], r["period"]): r for r in rows if r["gender"] == "T"}
+        assert shown[("rinkeby", "2024")]["value"] is None  # preliminary: withheld
+        assert shown[("kista", "2024")]["value"] is not None
+        assert shown[("stockholm", "2024")]["value"] is None  # a preliminary contribution
+    everything = _shown(model, as_of=moment)  # the fixture's API shows anonymous readers all
+    assert everything[("rinkeby", "2024", "T")]["value"] is not None

@@ -461,11 +461,12 @@ IDS = {
 def test_unknown_query_parameters_are_400_naming_them_on_every_v1_endpoint(api: Api) -> None:
     document = api.get("/openapi.json").json()
     templates = [t for t in document["paths"] if t.startswith("/v1/")]
-    assert len(templates) == 12
+    assert len(templates) == 13
     for template in templates:
         path = template.replace("{id}", IDS.get(template.split("/")[2], ""))
         parameters = document["paths"][template]["get"].get("parameters", [])
         known = sorted(p["name"] for p in parameters if p["in"] == "query")
+        assert {"as_of", "rapport"} <= set(known), path  # every read endpoint answers as of a time
         assert api.get(path).status_code == 200, path
         response = api.http.get(path, params={"aera": "rinkeby"})
         assert response.status_code == 400, (path, response.text)

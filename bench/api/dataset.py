@@ -143,8 +143,8 @@ def load(
     engine: Engine, catalog: Catalog, observations: list[Observation], batch: int = 2000
 ) -> None:
     """Apply observations through the aggregator's own store and projections, batch by batch."""
-    from services.aggregate.projections import Projector
-    from services.aggregate.store import SeriesStore
+    from shared.readmodel.projections import Projector
+    from shared.readmodel.store import SeriesStore
 
     store = SeriesStore(engine, catalog)
     projector = Projector(catalog)

@@ -25,13 +25,13 @@ from services.aggregate.lag import OffsetReader, snapshot
 from services.aggregate.lifecycle import run_writer
 from services.aggregate.metrics import AggregateMetrics, update_gauges
 from services.aggregate.retry import until_done
-from services.aggregate.store import Offsets
-from services.aggregate.versions import Delivery
 from services.aggregate.web import add_pages
 from services.aggregate.writer import Applied, Writer, WriterDiedError, WriterError
 from shared.domain.catalog import Catalog
 from shared.domain.rollup import Outcome
 from shared.kafka_security import faust_credentials
+from shared.readmodel.store import Offsets
+from shared.readmodel.versions import Delivery
 from shared.settings import Settings
 
 log = logging.getLogger("stadspuls.aggregate")

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from sqlalchemy import Engine
 
-from services.aggregate.store import read_offsets
 from shared.kafka_security import client_options
+from shared.readmodel.store import read_offsets
 from shared.settings import Settings
 
 Position = tuple[str, int]

@@ -21,7 +21,6 @@ from kafka.admin import OffsetSpec
 from kafka.errors import CoordinatorNotAvailableError, NoError, NotCoordinatorError
 from sqlalchemy import Engine, delete
 
-from services.aggregate.store import bump_state
 from shared.db.engine import make_engine
 from shared.db.schema import (
     applied_offsets,
@@ -34,6 +33,7 @@ from shared.db.schema import (
 )
 from shared.domain.observation import utcnow
 from shared.kafka_security import client_options
+from shared.readmodel.store import bump_state
 from shared.settings import Settings
 
 READ_MODEL_TABLES = (

@@ -24,7 +24,6 @@ from pydantic import ValidationError
 from sqlalchemy import Engine, select
 
 from services.aggregate.lag import OffsetReader, Position, snapshot
-from services.aggregate.store import read_offsets
 from services.aggregate.verify_versions import compare_versions, expected_versions, read_versions
 from shared.db.schema import series
 from shared.domain.catalog import Catalog
@@ -37,6 +36,7 @@ from shared.domain.rollup import (
     visible,
 )
 from shared.kafka_security import client_options
+from shared.readmodel.store import read_offsets
 from shared.settings import Settings
 
 COMPARED = ("value", "numerator", "denominator", "computed_value", "coverage")

@@ -27,10 +27,10 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from services.aggregate.store import Offsets
-from services.aggregate.versions import Delivery
 from shared.domain.observation import Observation, utcnow
 from shared.domain.rollup import InvalidObservationError, Outcome
+from shared.readmodel.store import Offsets
+from shared.readmodel.versions import Delivery
 
 log = logging.getLogger("stadspuls.aggregate.writer")
 Documents = list[tuple[str, dict[str, Any]]]
@@ -183,10 +183,10 @@ class Writer:
 
 def _serve(pipe: Pipe, database_url: str, catalog_path: str, interval: float) -> None:
     """The writer process: answer requests until the pipe closes."""
-    from services.aggregate.projections import Projector
-    from services.aggregate.store import SeriesStore
     from shared.catalog.loader import load_catalog
     from shared.db.engine import make_engine
+    from shared.readmodel.projections import Projector
+    from shared.readmodel.store import SeriesStore
 
     catalog = load_catalog(Path(catalog_path))
     engine = make_engine(database_url)

@@ -18,8 +18,6 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select, update
 
-from services.aggregate.projections import Projector
-from services.aggregate.store import SeriesStore
 from services.api.caching import ReadState
 from shared.db.engine import make_engine
 from shared.db.schema import (
@@ -35,6 +33,8 @@ from shared.db.schema import (
 from shared.domain.catalog import Catalog
 from shared.domain.observation import Observation, as_utc
 from shared.domain.rollup import InvalidObservationError, RollupEngine
+from shared.readmodel.projections import Projector
+from shared.readmodel.store import SeriesStore
 
 BATCH = 2000  # versions per replayed transaction (fixed: sums are added in the same order)
 

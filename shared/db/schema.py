@@ -35,7 +35,7 @@ NAMING = {
 metadata = MetaData(naming_convention=NAMING)
 
 # A batch's rows carry a `committed_at` at most this much older than the state row's, taken at
-# its commit (`services.aggregate.store`); readers of changes overlap by it and by CLOCK_SKEW.
+# its commit (`shared.readmodel.store`); readers of changes overlap by it and by CLOCK_SKEW.
 ROW_TIME_SLACK = timedelta(seconds=10)
 CLOCK_SKEW = timedelta(seconds=5)  # between the clocks of aggregator workers
 

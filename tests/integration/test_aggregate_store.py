@@ -10,13 +10,13 @@ from typing import NamedTuple
 import pytest
 from sqlalchemy import Engine, select
 
-from services.aggregate.projections import Projector
-from services.aggregate.store import SeriesStore
 from shared.catalog.loader import default_catalog
 from shared.db.engine import make_engine, upgrade
 from shared.db.schema import read_model_state
 from shared.domain.observation import as_utc
 from shared.domain.rollup import Outcome
+from shared.readmodel.projections import Projector
+from shared.readmodel.store import SeriesStore
 from tests.services import read_model_mismatches, status_mismatches
 from tests.streams import StreamMaker
 

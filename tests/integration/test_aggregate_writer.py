@@ -15,13 +15,13 @@ import pytest
 from sqlalchemy import Engine
 
 from services.aggregate.app import create_app
-from services.aggregate.store import read_offsets
 from services.aggregate.writer import Writer, WriterDiedError, WriterError
 from shared.catalog.loader import default_catalog
 from shared.db.engine import make_engine, upgrade
 from shared.domain.catalog import Catalog
 from shared.infra.ports import free_port
 from shared.infra.wait import wait_for
+from shared.readmodel.store import read_offsets
 from shared.settings import DEFAULT_CATALOG, Settings
 from tests.aggregator import wait_until_oracle
 from tests.services import produce, read_model_mismatches

@@ -13,13 +13,13 @@ from sqlalchemy import Engine
 
 from bench.api.dataset import load
 from bench.api.server import serving
-from services.aggregate.projections import Projector
 from services.api.app import create_app
 from shared.catalog.loader import default_catalog
 from shared.db.engine import make_engine, upgrade
 from shared.domain.catalog import Catalog
 from shared.domain.observation import Observation, utcnow
 from shared.infra.wait import wait_for
+from shared.readmodel.projections import Projector
 from shared.settings import Settings
 
 SHARE = "behorighet-gymnasiet-ak9"

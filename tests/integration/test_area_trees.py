@@ -13,13 +13,13 @@ import httpx
 import pytest
 
 from bench.api.server import serving
-from services.aggregate.projections import Projector
-from services.aggregate.store import SeriesStore
 from services.api.app import create_app
 from shared.catalog.loader import default_catalog
 from shared.db.engine import make_engine, upgrade
 from shared.domain.catalog import Gender
 from shared.domain.observation import Observation
+from shared.readmodel.projections import Projector
+from shared.readmodel.store import SeriesStore
 from shared.settings import Settings
 from tests.services import read_model_mismatches
 from tests.streams import StreamMaker

@@ -15,10 +15,6 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from bench.api.server import serving
-from services.aggregate import store as store_module
-from services.aggregate.projections import Projector
-from services.aggregate.store import SeriesStore
-from services.aggregate.versions import Delivery
 from services.api import caching
 from services.api.app import create_app
 from services.api.caching import read_state, rfc3339
@@ -28,6 +24,10 @@ from shared.db.schema import series, series_versions
 from shared.domain.catalog import Catalog
 from shared.domain.observation import Observation
 from shared.infra.wait import wait_for
+from shared.readmodel import store as store_module
+from shared.readmodel.projections import Projector
+from shared.readmodel.store import SeriesStore
+from shared.readmodel.versions import Delivery
 from shared.settings import Settings
 from tests.streams import StreamMaker
 

@@ -11,8 +11,6 @@ import pytest
 from sqlalchemy import Connection, Engine, select
 
 from bench.aggregate.workload import sweeps
-from services.aggregate.projections import RISK_LEVELS, Projector
-from services.aggregate.store import SeriesStore
 from shared.catalog.loader import default_catalog
 from shared.db.engine import make_engine, upgrade
 from shared.db.schema import etappmal_status, indicator_status, namnd_rollup, series
@@ -24,6 +22,8 @@ from shared.domain.risk import latest_city_inputs, risk_index
 from shared.domain.summary import AreaValue
 from shared.infra.kafka import KafkaEndpoint
 from shared.infra.wait import wait_for
+from shared.readmodel.projections import RISK_LEVELS, Projector
+from shared.readmodel.store import SeriesStore
 from shared.settings import Settings
 from shared.topics import ensure_topics
 from tests.aggregator import env_of, wait_until_oracle

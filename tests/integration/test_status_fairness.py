@@ -15,13 +15,13 @@ import httpx
 import pytest
 
 from bench.api.server import serving
-from services.aggregate.projections import Projector
-from services.aggregate.store import SeriesStore
 from services.api.app import create_app
 from shared.catalog.loader import default_catalog
 from shared.db.engine import make_engine, upgrade
 from shared.domain.catalog import AreaLevel
 from shared.domain.observation import Observation
+from shared.readmodel.projections import Projector
+from shared.readmodel.store import SeriesStore
 from shared.settings import Settings
 
 CATALOG = default_catalog()

@@ -24,12 +24,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, case, select, text
 
-from services.aggregate.versions import Delivery, history_of, record_versions
 from shared.db.schema import ROW_TIME_SLACK, applied_offsets, read_model_state, series
 from shared.db.upsert import RawTable, insert
 from shared.domain.catalog import Catalog
 from shared.domain.observation import Observation, as_utc, utcnow
 from shared.domain.rollup import Origin, Outcome, RollupEngine, SeriesId, SeriesState, visible
+from shared.readmodel.versions import Delivery, history_of, record_versions
 
 ROW_FIELDS = [f.name for f in fields(SeriesState)]
 # What the read model shows beside the engine's state, in the order `_db_row` yields it.

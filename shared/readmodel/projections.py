@@ -23,7 +23,6 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, and_, case, delete, func, select, text
 
-from services.aggregate.store import BatchResult, bump_state
 from shared.db.schema import etappmal_status, indicator_status, namnd_rollup, series
 from shared.db.schema import risk_index as risk_index_table
 from shared.db.upsert import upsert
@@ -40,6 +39,7 @@ from shared.domain.summary import (
     namnd_summary,
     status_fields,
 )
+from shared.readmodel.store import BatchResult, bump_state
 
 RISK_LEVELS = (AreaLevel.STADSDELSOMRADE.value, AreaLevel.STADSDEL.value)
 PROJECTION_LOCK = 0x5354_5052  # pg_advisory_xact_lock key of the projections ("STPR")

@@ -5,7 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
 export STADSPULS_ENVIRONMENT=test
-.venv/bin/pytest -q -p no:cacheprovider "$@"
+.venv/bin/pytest -q -p no:cacheprovider --durations=15 "$@"
 status=$?
 if [ "$status" -eq 5 ]; then echo "no tests were collected"; fi
 exit $status

@@ -80,6 +80,7 @@ def _not_ready_because_writes_fail(stack: Stack, seen: list[str]) -> bool:
     return answer.status_code == 503 and "read-model writes failing" in seen[-1]
 
 
+@pytest.mark.slow
 def test_sqlite_files_read_only_for_20_seconds(
     stack_on: StackOn, kafka: KafkaEndpoint, sqlite_file: str, ingest_sqlite_file: str
 ) -> None:
@@ -87,6 +88,7 @@ def test_sqlite_files_read_only_for_20_seconds(
     survives(stack, lambda: fault.lasting(fault.sqlite_read_only(stack.sqlite_path), 20))
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.parametrize("ingest_apart", [False, True], ids=["ingest-on-it-too", "ingest-apart"])
 def test_postgres_stopped_for_20_seconds_and_restarted(
@@ -102,6 +104,7 @@ def test_postgres_stopped_for_20_seconds_and_restarted(
     survives(stack, lambda: fault.lasting(fault.postgres_stopped(postgres_private), 20))
 
 
+@pytest.mark.slow
 def test_postgres_sessions_of_the_aggregator_terminated_for_15_seconds(
     postgres: LocalPostgres, pg_url: str, stack_on: StackOn, kafka: KafkaEndpoint
 ) -> None:
@@ -127,6 +130,7 @@ def test_worker_killed_and_restarted(pg_url: str, stack_on: StackOn, kafka: Kafk
     survives(stack, lambda: (stack.aggregate.kill(), stack.aggregate.start()), settle=60)
 
 
+@pytest.mark.slow
 def test_broker_paused_for_30_seconds(
     kafka_private: LocalKafka, stack_on: StackOn, sqlite_file: str
 ) -> None:

@@ -29,7 +29,7 @@ def _produce(bootstrap: str, topic: str, *values: bytes) -> None:
         producer.close()
 
 
-def _consume(bootstrap: str, topic: str, count: int, timeout: float = 30) -> list[bytes]:
+def _consume(bootstrap: str, topic: str, count: int, timeout: float = 90) -> list[bytes]:
     consumer = KafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,

@@ -92,6 +92,12 @@ async def get_context(
     return await run_in_threadpool(past.context, as_of, rapport)
 
 
+async def get_present_context(request: Request) -> ApiContext:
+    """The app's context as it is now: health and metrics never answer about the past."""
+    context: ApiContext = request.app.state.context
+    return context
+
+
 async def get_view(request: Request) -> View:
     """What the request's reader may see (resolved by `auth.ReaderMiddleware`)."""
     return reader_of(request).view
@@ -156,6 +162,7 @@ def split(
 
 
 Ctx = Annotated[ApiContext, Depends(get_context)]
+PresentCtx = Annotated[ApiContext, Depends(get_present_context)]
 ViewDep = Annotated[View, Depends(get_view)]
 PagingDep = Annotated[Paging, Depends(get_paging)]
 FormatParam = Annotated[

@@ -151,6 +151,14 @@ def openapi_problems(schema: dict[str, Any]) -> dict[str, Any]:
                         "content": {PROBLEM_TYPE: problem_ref},
                     },
                 )
+            if any(p.get("name") == "rapport" for p in operation.get("parameters", [])):
+                responses.setdefault(
+                    "404",
+                    {
+                        "description": "No frozen report has that id (`GET /v1/rapporter`).",
+                        "content": {PROBLEM_TYPE: problem_ref},
+                    },
+                )
             for response in responses.values():
                 content = response.get("content", {})
                 if content.get(JSON_TYPE, {}).get("schema") == problem_ref["schema"]:

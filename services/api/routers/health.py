@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from services.api import queries
 from services.api.caching import NO_STORE, read_state
-from services.api.deps import Ctx
+from services.api.deps import PresentCtx
 from services.api.schemas.common import Health
 
 router = APIRouter(tags=["drift"])
@@ -42,7 +42,7 @@ async def healthz() -> Response:
     },
     summary="Ready to serve",
 )
-def readyz(ctx: Ctx) -> Response:
+def readyz(ctx: PresentCtx) -> Response:
     """Ready when the read model is reachable and has the schema the API reads."""
     head, known = ctx.migrations
     try:
@@ -78,7 +78,7 @@ def readyz(ctx: Ctx) -> Response:
         }
     },
 )
-async def metrics(ctx: Ctx) -> Response:
+async def metrics(ctx: PresentCtx) -> Response:
     """Request counts and latencies by route template, in the Prometheus text format."""
     return Response(
         generate_latest(ctx.metrics.registry),

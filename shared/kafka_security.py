@@ -122,10 +122,9 @@ def faust_credentials(settings: Settings) -> CredentialsT | None:
     """faust's `broker_credentials` (faust hands them to aiokafka); None for PLAINTEXT."""
     import faust
 
-    refuse_problems(settings)
-    protocol, context = settings.kafka_security_protocol, ssl_context(settings)
-    if protocol in SASL_PROTOCOLS:
-        options = security_options(settings)
+    options = security_options(settings)  # refuses what cannot work, builds the TLS context once
+    context: ssl.SSLContext | None = options.get("ssl_context")
+    if settings.kafka_security_protocol in SASL_PROTOCOLS:
         return faust.SASLCredentials(
             username=options["sasl_plain_username"],
             password=options["sasl_plain_password"],

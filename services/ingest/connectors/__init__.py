@@ -1,0 +1,1 @@
+"""Connectors: ingest services that pull a source (Kolada, PxWeb) instead of being pushed to."""

@@ -18,6 +18,7 @@ from bench.api.server import serving
 from services.api import caching
 from services.api.app import create_app
 from services.api.caching import read_state, rfc3339
+from services.api.rapporter import freeze
 from shared.catalog.loader import default_catalog
 from shared.db.engine import make_engine, upgrade
 from shared.db.schema import series, series_versions
@@ -194,6 +195,18 @@ def test_a_bad_changed_since_is_400_naming_it(model: Model, value: str, reason: 
     assert response.status_code == 400
     assert "changed_since" in response.text
     assert reason in response.text.lower()
+
+
+@pytest.mark.parametrize("moment", ["as_of", "rapport"])
+def test_changed_since_with_a_past_moment_is_400_naming_both(model: Model, moment: str) -> None:
+    now = datetime.now(UTC)
+    past = (now - timedelta(minutes=1)).isoformat()
+    freeze(model.engine, "CHANGES", now - timedelta(minutes=2), None, now)
+    given = "CHANGES" if moment == "rapport" else "2025-01-01T00:00:00Z"
+    response = model.get(SERIES, changed_since=past, **{moment: given})
+    assert response.status_code == 400
+    assert "changed_since" in response.text
+    assert "as_of or rapport" in response.text
 
 
 def test_historik_refuses_unknown_indicators_and_bad_parameters(model: Model) -> None:

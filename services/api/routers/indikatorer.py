@@ -217,7 +217,7 @@ async def list_observationer(
         Query(
             description="Only rows that changed at or after this time (RFC 3339), rows without "
             "a value included (retracted: true when withdrawn); the answer's X-Data-As-Of is "
-            "the next changed_since.",
+            "the next changed_since. Not with as_of or rapport.",
             examples=["2025-02-01T08:00:00Z"],
         ),
     ] = None,
@@ -225,6 +225,11 @@ async def list_observationer(
     """One row per area, period and gender: value, numerator, denominator, status, origin,
     coverage and knowledge times."""
     check_indicator(ctx, id)
+    if changed_since is not None and {"as_of", "rapport"} & set(request.query_params):
+        raise bad_parameter(
+            "changed_since",
+            "cannot be combined with as_of or rapport: a past moment has no changes",
+        )
     where = queries.SeriesFilter(
         indicator=id,
         areas=split("area", area, ctx.areas),

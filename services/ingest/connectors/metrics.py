@@ -9,7 +9,7 @@ class ConnectorMetrics:
     """Runs, rows and errors of the connectors of one process."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        r = registry
+        self.registry = r = registry
         self.runs = Counter(
             "stadspuls_connector_runs_total",
             "Connector runs by outcome: succeeded, partial (some rows rejected), failed, dry_run.",

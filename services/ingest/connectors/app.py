@@ -82,10 +82,10 @@ def _db_ok(engine: Engine) -> bool:
 
 async def _schedule(runner: Runner, every: timedelta, stop: asyncio.Event) -> None:
     """Run now, then every `every` (sooner again after a failure) until `stop` is set."""
-    with contextlib.suppress(Exception):  # the gauge starts from the durable record
+    with contextlib.suppress(Exception):  # from the durable record; 0 (never) alerts in time
         stored = await runner.cursors.load(runner.name)
-        if stored is not None:
-            runner.metrics.last_success.labels(runner.name).set(stored.last_success_at.timestamp())
+        last = stored.last_success_at.timestamp() if stored is not None else 0.0
+        runner.metrics.last_success.labels(runner.name).set(last)
     while not stop.is_set():
         try:
             result = await runner.run()

@@ -70,3 +70,11 @@ def test_pull_refuses_a_source_no_connector_pulls(fake: FakeKolada) -> None:
     assert "kolada" in result.stderr  # it names the sources that are pulled
     result = runner.invoke(app, ["pull", "kolada", "--since", "yesterday", "--dry-run"])
     assert result.exit_code == 2
+
+
+def test_serve_connector_needs_the_name_of_a_pulled_source(fake: FakeKolada) -> None:
+    assert runner.invoke(app, ["serve", "connector"]).exit_code == 2
+    assert runner.invoke(app, ["serve", "ingest", "kolada"]).exit_code == 2
+    result = runner.invoke(app, ["serve", "connector", "scb"])
+    assert result.exit_code == 2
+    assert "pulled sources: kolada" in result.stderr

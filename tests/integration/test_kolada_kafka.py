@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import orjson
 import pytest
 from sqlalchemy import Engine, select
 
@@ -76,3 +77,32 @@ def test_full_and_incremental_pulls_reach_the_read_model_equal_to_the_oracle(
             .where(series.c.source == "kolada")
         ).all()
     assert {(r.indicator, r.period, r.gender): r.value for r in rows} == want
+
+
+@pytest.mark.timeout(300)
+def test_stadspuls_pull_publishes_and_a_second_pull_is_incremental(
+    settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from services.cli import app
+    from tests.aggregator import env_of
+
+    topic = settings.topic("observations.v1")
+    with kolada_server() as fake:
+        for name, value in env_of(settings).items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("STADSPULS_KOLADA_BASE_URL", f"{fake.base}/v3")
+        first = CliRunner().invoke(app, ["pull", "kolada"])
+        assert first.exit_code == 0, first.output
+        report = orjson.loads(first.stdout)
+        assert report["dry_run"] is False
+        assert report["accepted"] > 0
+        assert len(read_topic(settings.kafka_bootstrap or "", topic)) == report["accepted"]
+        second = CliRunner().invoke(app, ["pull", "kolada"])
+        assert second.exit_code == 0, second.output
+    incremental = [r for r in fake.requests if "from_date=" in r]
+    assert len(incremental) == 1  # the second run asked for changes since the first
+    assert "/year/" not in incremental[0]
+    # the recorded updates are dated 2025-06-10, before the first run: nothing new arrives
+    assert orjson.loads(second.stdout)["received"] == 0

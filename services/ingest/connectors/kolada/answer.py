@@ -34,14 +34,14 @@ class KoladaItem(_Loose):
 
     @model_validator(mode="after")
     def _placed(self) -> KoladaItem:
-        if (self.municipality is None) == (self.ou is None):
-            raise ValueError("an item names exactly one of municipality and ou")
+        if self.municipality is None and self.ou is None:
+            raise ValueError("an item names its municipality or its ou")
         return self
 
     @property
     def where(self) -> str:
-        """The municipality or school id."""
-        return self.municipality or self.ou or ""
+        """The school id of school data, else the municipality id."""
+        return self.ou or self.municipality or ""
 
 
 class KoladaPage(_Loose):

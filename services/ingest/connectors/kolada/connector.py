@@ -97,9 +97,9 @@ class KoladaConnector:
         params = {"per_page": str(PER_PAGE)}
         if from_date is not None:
             params["from_date"] = from_date.isoformat()
-        mapped, fetched = Mapped(), 0
+        mapped, fetched, seen = Mapped(), 0, set[tuple[str, str, int]]()
         for url in self.requests(from_date):
-            fetched += await self._pages(url, params, mapped)
+            fetched += await self._pages(url, params, mapped, seen)
         next_cursor: dict[str, object] = {
             "from_date": (started.date() - timedelta(days=1)).isoformat()
         }
@@ -107,7 +107,14 @@ class KoladaConnector:
             mapped.rows, next_cursor, fetched, mapped.refused, mapped.skipped, mapped.origins
         )
 
-    async def _pages(self, url: str, params: dict[str, str] | None, out: Mapped) -> int:
+    async def _pages(
+        self,
+        url: str,
+        params: dict[str, str] | None,
+        out: Mapped,
+        items: set[tuple[str, str, int]],
+    ) -> int:
+        """Follow `url`'s pages; `items` has the items mapped already (a KPI asked for twice)."""
         fetched, seen = 0, set[str]()
         next_url: str | None = url
         while next_url:
@@ -125,7 +132,9 @@ class KoladaConnector:
                 ) from None
             for item in page.values:
                 fetched += len(item.values)
-                map_item(self.source, self.by_kpi.get(item.kpi, []), item, out)
+                if (key := (item.kpi, item.where, item.period)) not in items:
+                    items.add(key)
+                    map_item(self.source, self.by_kpi.get(item.kpi, []), item, out)
             next_url, params = page.next_url or None, None  # next_url carries the query
             if next_url is not None:
                 self._check_origin(next_url)

@@ -149,7 +149,9 @@ class IngestService:
         return await self._publish_rows(source, rows, csv, dry_run, atomic, key, now)
 
     async def ingest_rows(self, source: str, rows: Rows, *, dry_run: bool) -> BatchOutcome:
-        """Judge and publish rows a connector has already made, exactly as `ingest` does a body's."""
+        """Judge and publish rows a connector has already made, exactly as `ingest` does a body's.
+
+        No per-source budget applies: the connector is the service's own pull, not a sender."""
         return await self._publish_rows(source, rows, False, dry_run, False, None, None)
 
     async def _publish_rows(

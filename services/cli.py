@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import httpx
+import orjson
 import typer
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
@@ -93,7 +94,10 @@ def _probe(settings: Settings) -> None:
 
 @app.command()
 def serve(
-    service: Annotated[str, typer.Argument(help="ingest, aggregate or api")],
+    service: Annotated[str, typer.Argument(help="ingest, aggregate, api or connector")],
+    connector: Annotated[
+        str | None, typer.Argument(help="With `connector`: the pulled catalog source, e.g. kolada.")
+    ] = None,
     log_file: Annotated[
         Path | None,
         typer.Option(help="Every log line goes here; stderr gets only warnings and errors, named."),
@@ -105,11 +109,15 @@ def serve(
     """Run one service in the foreground (what containers and `stadspuls up` run)."""
     from services.serve import serve_service
 
-    if service not in SERVICES:
+    if service not in (*SERVICES, "connector"):
         raise typer.BadParameter(
-            f"unknown service {service!r}; choose one of {', '.join(SERVICES)}"
+            f"unknown service {service!r}; choose one of {', '.join(SERVICES)}, connector NAME"
         )
-    serve_service(service, _read_settings(), log_file, verbose)  # which guards production
+    if (service == "connector") != (connector is not None):
+        raise typer.BadParameter("`serve connector NAME` names a connector; other services do not")
+    if connector is not None:
+        _connector_or_exit(_load_catalog(_read_settings()), connector)
+    serve_service(service, _read_settings(), log_file, verbose, connector)  # guards production
 
 
 @app.command()
@@ -493,6 +501,49 @@ def _apply_acls(settings: Settings, grants: list[Grant]) -> None:
             typer.echo(str(exc), err=True)
             raise typer.Exit(1) from exc
     typer.echo(f"{len(grants)} ACLs are on {settings.kafka_bootstrap}")
+
+
+@app.command("pull")
+def pull_command(
+    name: Annotated[str, typer.Argument(help="A pulled catalog source, e.g. kolada.")],
+    since: Annotated[
+        str | None, typer.Option(help="Ask for what changed since this day (YYYY-MM-DD).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Judge the rows, publish nothing, keep the cursor.")
+    ] = False,
+) -> None:
+    """Run connector NAME once and print the per-row report; exit 1 when the run failed."""
+    import asyncio
+    from datetime import date
+
+    from services.ingest.connectors.pull import pull_once
+    from shared.db.engine import upgrade
+
+    try:
+        day = date.fromisoformat(since) if since is not None else None
+    except ValueError:
+        raise typer.BadParameter(f"--since: {since!r} is not a date like 2025-01-31") from None
+    settings = _settings() if dry_run else _kafka_settings()
+    catalog = _load_catalog(settings)
+    _connector_or_exit(catalog, name)
+    upgrade(settings.database_url)
+    result = asyncio.run(pull_once(settings, catalog, name, since=day, dry_run=dry_run))
+    if result.report is not None:
+        typer.echo(orjson.dumps(result.report, option=orjson.OPT_INDENT_2).decode())
+    if result.error is not None:
+        typer.echo(f"pull {name} failed ({result.error.kind}): {result.error}", err=True)
+        raise typer.Exit(1)
+
+
+def _connector_or_exit(catalog: Catalog, name: str) -> None:
+    from services.ingest.connectors.wiring import NotAConnectorError, connector_config
+
+    try:
+        connector_config(catalog, name)
+    except NotAConnectorError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command("rebuild")

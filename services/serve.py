@@ -15,7 +15,7 @@ from shared.production import EXIT_CONFIG, RefusedToStartError, check_production
 from shared.settings import Settings
 
 log = logging.getLogger("stadspuls.serve")
-KAFKA_SERVICES = frozenset({"ingest", "aggregate"})
+KAFKA_SERVICES = frozenset({"ingest", "aggregate", "connector"})
 
 
 def _log_uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
@@ -29,18 +29,24 @@ def refuse(name: str, exc: RefusedToStartError) -> None:
 
 
 def serve_service(
-    name: str, settings: Settings, log_file: Path | None = None, verbose: bool = False
+    name: str,
+    settings: Settings,
+    log_file: Path | None = None,
+    verbose: bool = False,
+    connector: str | None = None,
 ) -> None:
-    """Run the named service in the foreground until it is signalled to stop."""
+    """Run the named service (for `connector`, the named connector) until signalled to stop."""
     logging.config.dictConfig(logging_config(name, log_file, verbose))
     try:
         check_production(settings)  # before any port is bound or any connection made
-        _run(name, settings, log_file, verbose)
+        _run(name, settings, log_file, verbose, connector)
     except RefusedToStartError as exc:
         refuse(name, exc)
 
 
-def _run(name: str, settings: Settings, log_file: Path | None, verbose: bool) -> None:
+def _run(
+    name: str, settings: Settings, log_file: Path | None, verbose: bool, connector: str | None
+) -> None:
     if log_file is not None:  # a crash's traceback goes to the file too, its last line to stderr
         sys.excepthook = _log_uncaught
     from sqlalchemy.engine import make_url
@@ -101,5 +107,10 @@ def _run(name: str, settings: Settings, log_file: Path | None, verbose: bool) ->
         from services.api.app import create_app as create_api
 
         serve(create_api(settings, catalog=catalog, engine=engine), settings, settings.api_port)
+    elif name == "connector" and connector is not None:
+        from services.ingest.connectors.app import create_app as create_connector
+
+        web = create_connector(settings, catalog, engine, connector)
+        serve(web, settings, settings.connector_port)
     else:
         raise ValueError(f"unknown service {name!r}")

@@ -54,6 +54,23 @@ class Settings(BaseSettings):
     aggregate_port: int = Field(
         default=8082, description="Port of the aggregator's metrics/health server."
     )
+    connector_port: int = Field(
+        default=8083, description="Port of a connector's health/metrics server (`serve connector`)."
+    )
+    kolada_base_url: str = Field(
+        default="https://api.kolada.se/v3", description="Base URL of the Kolada API (v3)."
+    )
+    connector_http_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Timeout of one HTTP request of a connector."
+    )
+    connector_retries: int = Field(
+        default=3, ge=0, le=10, description="Retries of a 429 or 5xx answer before a run fails."
+    )
+    connector_backoff_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="First wait before a retry (doubled each time: 2, 4, 8 s); Retry-After wins.",
+    )
     key_secret: SecretStr = Field(
         default=SecretStr("stadspuls-local-development-only"),
         description="Server secret (pepper) mixed into source-key hashes; set a strong value in production.",

@@ -33,6 +33,7 @@ class ServiceProcess:
     log_path: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    args: tuple[str, ...] = ()  # after the name: `serve connector kolada`
 
     @property
     def url(self) -> str:
@@ -45,7 +46,7 @@ class ServiceProcess:
         env = {**os.environ, **self.env, port_var: str(self.port)}
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "serve", self.name],
+            [sys.executable, "-m", "services.cli", "serve", self.name, *self.args],
             env=env,
             stdout=log,
             stderr=log,

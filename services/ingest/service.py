@@ -146,8 +146,26 @@ class IngestService:
         if throttled := self.throttle.rows(source, len(rows.items)):
             self.metrics.throttled.labels(source, throttled.limit).inc()
             return RateLimited(throttled)
+        return await self._publish_rows(source, rows, csv, dry_run, atomic, key, now)
+
+    async def ingest_rows(self, source: str, rows: Rows, *, dry_run: bool) -> BatchOutcome:
+        """Judge and publish rows a connector has already made, exactly as `ingest` does a body's.
+
+        No per-source budget applies: the connector is the service's own pull, not a sender."""
+        return await self._publish_rows(source, rows, False, dry_run, False, None, None)
+
+    async def _publish_rows(
+        self,
+        source: str,
+        rows: Rows,
+        text: bool,
+        dry_run: bool,
+        atomic: bool,
+        key: str | None,
+        now: datetime | None,
+    ) -> BatchOutcome:
         now = now or self.clock()
-        judgement = validate_batch(rows.items, self.scopes(source, now), text=csv, atomic=atomic)
+        judgement = validate_batch(rows.items, self.scopes(source, now), text=text, atomic=atomic)
         batch_id = str(uuid.uuid4())
         if not dry_run and judgement.valid:
             records = self._records(judgement.valid, source, iso_utc(now), key)

@@ -12,9 +12,14 @@ _DURATIONS = ("cadence", "publication_lag", "grace")
 
 def catalog_document(catalog: Catalog) -> dict[str, Any]:
     """The catalog as JSON-native data: every field of the contract, durations as ISO text."""
-    # Which Kafka principal writes a source is deployment detail, not part of the published catalog.
+    # Which Kafka principal writes a source, and how a connector pulls it, are deployment detail,
+    # not part of the published catalog.
     doc: dict[str, Any] = catalog.model_dump(
-        mode="json", exclude={"kallor": {"__all__": {"kafka_principal"}}}
+        mode="json",
+        exclude={
+            "kallor": {"__all__": {"kafka_principal", "connector"}},
+            "indikatorer": {"__all__": {"kolada"}},
+        },
     )
     for entry, ind in zip(doc["indikatorer"], catalog.indikatorer, strict=True):
         for name in _DURATIONS:

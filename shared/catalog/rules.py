@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Sequence
 
+from shared.catalog.connectors import connector_problems
 from shared.catalog.validity import validity
 from shared.domain.catalog import (
     AreaLevel,
@@ -38,6 +39,7 @@ def consistency(catalog: Catalog) -> Iterator[Problem]:
     yield from _sources(catalog)
     yield from _indicators(catalog)
     yield from _goals(catalog)
+    yield from connector_problems(catalog)
     yield from _areas(catalog)
     yield from validity(catalog)
     yield from _committees(catalog)

@@ -274,3 +274,13 @@ idempotency_records = Table(
     Column("response", JSON, nullable=False),
     _ts("created_at", nullable=False),
 )
+
+# Per pulled source (a connector), where the next run starts (e.g. Kolada's `from_date`), written
+# only after Kafka acknowledged a run's rows; `last_success_at` feeds the connector's alert.
+connector_cursors = Table(
+    "connector_cursors",
+    metadata,
+    Column("source", String(100), primary_key=True),
+    Column("cursor", JSON, nullable=False),
+    _ts("last_success_at", nullable=False),
+)

@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared.domain.mappings.connector import ConnectorConfig
+from shared.domain.mappings.kolada import KoladaMapping
+
 if TYPE_CHECKING:
     from shared.domain.areas import AreaTrees
 
@@ -254,6 +257,9 @@ class Indikator(_Frozen):
     responsible: tuple[Responsibility, ...] = ()
     model_config = ConfigDict(frozen=True, extra="forbid", ignored_types=(cached_property,))
 
+    kolada: KoladaMapping | None = Field(
+        default=None, description="How the Kolada connector maps a KPI to this indicator."
+    )
     min: float | None = Field(default=None, description="The least plausible value, if any.")
     max: float | None = Field(default=None, description="The greatest plausible value, if any.")
 
@@ -346,6 +352,9 @@ class Kalla(_Frozen):
         default=None,
         pattern=KAFKA_PRINCIPAL.pattern,
         description="The Kafka principal that writes this source's raw topic (default `User:<id>`).",
+    )
+    connector: ConnectorConfig | None = Field(
+        default=None, description="Set for a source a connector pulls (Kolada, PxWeb)."
     )
 
     @property

@@ -171,6 +171,21 @@ def test_service_runs_its_command_on_its_port(
     assert service["build"]["dockerfile"] == "deploy/Dockerfile"
 
 
+def test_the_kolada_connector_runs_on_the_connector_port(services: dict[str, Service]) -> None:
+    """`stadspuls serve connector kolada`, health-checked and scraped on 8083, after migrate and topics."""
+    service = services["connector-kolada"]
+    assert service["command"] == ["stadspuls", "serve", "connector", "kolada"]
+    assert service["environment"]["STADSPULS_CONNECTOR_PORT"] == "8083"
+    assert service["environment"]["STADSPULS_ENVIRONMENT"] == "production"
+    assert service["ports"] == ["127.0.0.1:8083:8083"]
+    assert "http://127.0.0.1:8083/healthz" in " ".join(service["healthcheck"]["test"])
+    done = {"condition": "service_completed_successfully"}
+    assert service["depends_on"] == {"migrate": done, "topics": done}
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    jobs = {c["job_name"]: c["static_configs"][0]["targets"] for c in config["scrape_configs"]}
+    assert jobs["stadspuls-connector-kolada"] == ["connector-kolada:8083"]
+
+
 def test_images_are_pinned(services: dict[str, Service]) -> None:
     """Third-party images carry an explicit version tag; the project image is one for all services."""
     project = {services[n]["image"] for n in [*PORTS, "migrate", "topics"]}

@@ -21,6 +21,9 @@ K8S = ROOT / "deploy" / "k8s"
 CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
 K8S_VERSIONS = ["1.30.0", kubernetes_validate.latest_version()]
 SERVICES = {"ingest": 8081, "aggregate": 8082, "api": 8080}
+# Connector Deployments: `stadspuls serve connector NAME` on the connector port.
+CONNECTORS = {"connector-kolada": (8083, ["stadspuls", "serve", "connector", "kolada"])}
+COMMANDS = {s: (port, ["stadspuls", "serve", s]) for s, port in SERVICES.items()} | CONNECTORS
 
 Doc = dict[str, Any]
 
@@ -87,15 +90,16 @@ def test_kustomization_applies_everything_but_the_secret_example() -> None:
     }
 
 
-@pytest.mark.parametrize("service", sorted(SERVICES))
+@pytest.mark.parametrize("service", sorted(COMMANDS))
 def test_deployment_has_probes_resources_and_runs_unprivileged(service: str) -> None:
     """Each service's Deployment probes /healthz and /readyz on its port and runs as non-root."""
     deployment = _by_name("Deployment")[f"stadspuls-{service}"]
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports == {"http": SERVICES[service]}
-    assert container["command"] == ["stadspuls", "serve", service]
+    port, command = COMMANDS[service]
+    assert ports == {"http": port}
+    assert container["command"] == command
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
@@ -191,6 +195,7 @@ def test_configmap_ports_match_container_ports() -> None:
     assert data["STADSPULS_HOST"] == "0.0.0.0"
     for service, port in SERVICES.items():
         assert data[f"STADSPULS_{service.upper()}_PORT"] == str(port)
+    assert data["STADSPULS_CONNECTOR_PORT"] == str(CONNECTORS["connector-kolada"][0])
     assert all(not k.endswith(("KEY_SECRET", "DATABASE_URL", "PASSWORD")) for k in data), (
         "secrets belong in the Secret"
     )
@@ -216,6 +221,7 @@ KAFKA_USERS = {
     "stadspuls-ingest": "stadspuls-ingest",
     "stadspuls-aggregate": "stadspuls-aggregate",
     "stadspuls-topics": "stadspuls-admin",
+    "stadspuls-connector-kolada": "stadspuls-ingest",  # publishes the canonical topic as ingest
 }
 STRIMZI_USERS = K8S / "strimzi" / "kafka-users.yaml"
 
@@ -314,7 +320,7 @@ def test_servicemonitor_scrapes_each_service_under_its_prometheus_job_name() -> 
         for name, s in _by_name("Service").items()
         if spec["selector"]["matchLabels"].items() <= s["metadata"]["labels"].items()
     }
-    assert set(selected) == {f"stadspuls-{s}" for s in SERVICES}
+    assert set(selected) == {f"stadspuls-{s}" for s in COMMANDS}
     jobs = {s["metadata"]["labels"][spec["jobLabel"]] for s in selected.values()}
     prometheus = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
     assert jobs == {c["job_name"] for c in prometheus["scrape_configs"]} - {"prometheus"}

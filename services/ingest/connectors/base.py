@@ -43,6 +43,8 @@ class Pulled:
     fetched: int
     refused: list[Refusal] = field(default_factory=list)
     skipped: int = 0
+    #: where each row came from in the source (row n → origins[n - 1]), for the report
+    origins: list[str] = field(default_factory=list)
 
 
 class ConnectorError(Exception):

@@ -13,7 +13,7 @@ from shared.domain.catalog import Catalog, Indikator
 from shared.domain.observation import Observation
 from shared.domain.periods import Period, PeriodError, parse_period
 from shared.domain.validation.codes import ErrorCode, Problem, Problems
-from shared.domain.validation.plausibility import judge_numbers
+from shared.domain.validation.plausibility import judge_numbers, needs_parts
 from shared.domain.validation.text import comment_too_long, control_character
 
 
@@ -40,7 +40,10 @@ def judge_event(catalog: Catalog, obs: Observation) -> Problems:
     ):
         if problem is not None:
             out.append(problem)
-    value, numbers = judge_numbers(ind, obs.value, obs.numerator, obs.denominator, obs.retract)
+    required = needs_parts(catalog.root, obs.area)
+    value, numbers = judge_numbers(
+        ind, obs.value, obs.numerator, obs.denominator, obs.retract, parts_required=required
+    )
     out.extend(numbers)
     if obs.value is None and value is not None:  # ingest publishes the value it computed
         message = "value is required unless retract is true"

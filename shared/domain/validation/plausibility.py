@@ -31,11 +31,14 @@ def judge_numbers(
     numerator: float | None,
     denominator: float | None,
     retract: bool,
+    *,
+    parts_required: bool = True,
 ) -> tuple[float | None, Problems]:
     """The value (computed from the parts when absent and the unit has a scale) and what is wrong.
 
     Numbers must be finite already. A retraction's numbers are checked as numbers only (size and
     sign), not against the value rules: they are published as sent and never rolled up.
+    `parts_required=False` (the city, see `needs_parts`) accepts a ratio's value without both parts.
     """
     out = Problems()
     # Unrolled, not a loop: this runs for every row of every batch.
@@ -47,7 +50,9 @@ def judge_numbers(
         what = f"denominator {denominator:g}"
         out.add("denominator", ErrorCode.NUMBER_TOO_LARGE, too_large(what))
     if ind.kind is Kind.RATIO:
-        value = _ratio(ind, value, numerator, denominator, retract, out)
+        bare = numerator is None and denominator is None and value is not None
+        if parts_required or not bare:
+            value = _ratio(ind, value, numerator, denominator, retract, out)
     else:
         _not_ratio(ind, value, numerator, denominator, retract, out)
     if retract or value is None or (out and any(p.field == "value" for p in out)):
@@ -62,6 +67,16 @@ def judge_numbers(
             "value", ErrorCode.VALUE_OUT_OF_RANGE, _outside(ind, value, "above the maximum", high)
         )
     return value, out
+
+
+def needs_parts(root: str, area: str) -> bool:
+    """Whether a ratio row for `area` needs numerator and denominator: everywhere but the city.
+
+    A share rolls up as Σnumerator/Σdenominator, so every area that has a parent must send its
+    parts; the city's own value (Kolada's, a yearly report's) has no parent to roll into and is
+    accepted as a bare value, which wins over the computed one as any reported value does.
+    """
+    return area != root
 
 
 def _outside(ind: Indikator, value: float, where: str, bound: float) -> str:

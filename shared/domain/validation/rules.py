@@ -17,7 +17,7 @@ from shared.domain.validation.event import (
     validity_problem,
 )
 from shared.domain.validation.fast import accept_fast
-from shared.domain.validation.plausibility import judge_numbers
+from shared.domain.validation.plausibility import judge_numbers, needs_parts
 from shared.domain.validation.scope import FIELDS, GENDERS, RESERVED, STATUSES, Scope, ValidRow
 from shared.domain.validation.text import comment_too_long, control_character
 
@@ -67,8 +67,14 @@ def validate_row(
         "denominator": cells.number(raw, "denominator", errors, text),
     }
     if ind is not None and retract is not None:
+        required = area is None or needs_parts(scope.catalog.root, area)
         value, problems = judge_numbers(
-            ind, numbers["value"], numbers["numerator"], numbers["denominator"], retract
+            ind,
+            numbers["value"],
+            numbers["numerator"],
+            numbers["denominator"],
+            retract,
+            parts_required=required,
         )
         numbers["value"] = value
         for problem in problems:

@@ -1,0 +1,252 @@
+"""Property: at any knowledge time T, the read API's `as_of=T` answers equal the oracle over the
+versions received by T.
+
+Hypothesis draws sequences of observations, corrections, late older versions, exact repeats and
+retractions over four indicators (ratio, level, count; years and tertials), areas of every level
+in and around the 2020 reorganisation (Hägersten-Liljeholmen and Älvsjö until 2020-06-30,
+Hägersten-Älvsjö from 2020-07-01, their stadsdelar moving between them) and every gender. They are
+applied through the aggregator's own store and projections to a real SQLite read model, batch by
+batch in the order received, and the API app answers in-process. At random times (exact arrival
+times among them, since `received_at ≤ as_of` counts) series, versions, indicator statuses (city
+and area), etappmål, nämnd rollups and area profiles must equal `tests.oracle_as_of`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from services.api.app import create_app
+from shared.catalog.loader import default_catalog
+from shared.db.engine import make_engine
+from shared.db.schema import metadata
+from shared.domain.areas import valid_in
+from shared.domain.catalog import Gender, Kind
+from shared.domain.observation import Observation, ObservationStatus
+from shared.readmodel.projections import Projector
+from shared.readmodel.store import SeriesStore
+from shared.settings import Settings
+from tests.oracle import close, oracle_versions, version
+from tests.oracle_as_of import OracleAt, received_by
+
+CATALOG = default_catalog()
+PERIODS = {
+    "behorighet-gymnasiet-ak9": ("2019", "2020", "2021"),  # ratio; 2019 in the old tree
+    "meritvarde-ak9": ("2019", "2021"),  # level, with a baseline and a target
+    "jobbtorg-till-arbete-studier": ("2019-T3", "2020-T1", "2020-T2"),  # T2 ends in the new tree
+    "paborjade-bostader": ("2020-T1", "2020-T2", "2021-T1"),  # count, T only
+}
+AREAS = (
+    "stockholm",
+    "hagersten-liljeholmen",
+    "alvsjo",
+    "hagersten-alvsjo",
+    "aspudden",
+    "liljeholmen",
+    "alvsjo-stadsdel",
+    "langbro",
+    "rinkeby-kista",
+    "rinkeby",
+)
+PROFILES = ("hagersten-alvsjo", "hagersten-liljeholmen", "alvsjo-stadsdel", "stockholm")
+NAMNDER = ("hagersten-alvsjo-sdn", "hagersten-liljeholmen-sdn", "alvsjo-sdn")
+START = datetime(2022, 1, 15, 8, tzinfo=UTC)  # after every period drawn ends
+SERIES = tuple(
+    (ind, area, period, gender.value)
+    for ind, periods in PERIODS.items()
+    for period in periods
+    for area in AREAS
+    if CATALOG.area[area].level in CATALOG.indicator[ind].area_levels
+    and valid_in(CATALOG.area[area], period)
+    for gender in CATALOG.indicator[ind].genders
+)
+EXAMPLES = settings(
+    max_examples=12,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    phases=(Phase.explicit, Phase.generate),  # an example takes a second or two: no shrinking
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+@st.composite
+def versions(draw: st.DrawFn, received_at: datetime) -> Observation:
+    """One version of a drawn series received at `received_at`, perhaps made earlier."""
+    indicator, area, period, gender = draw(st.sampled_from(SERIES))
+    ind = CATALOG.indicator[indicator]
+    made = received_at - timedelta(days=draw(st.sampled_from((0, 0, 0, 1, 40))))
+    base: dict[str, Any] = {
+        "observation_id": uuid.UUID(int=draw(st.integers(0, 2**128 - 1))),
+        "source": "test",
+        "received_at": received_at,
+        "updated_at": made,
+        "indicator": indicator,
+        "area": area,
+        "period": period,
+        "gender": Gender(gender),
+        "status": draw(
+            st.sampled_from([ObservationStatus.FINAL] * 3 + [ObservationStatus.PRELIMINARY])
+        ),
+    }
+    if draw(st.integers(0, 5)) == 0:
+        return Observation(**base, retract=True)
+    if ind.kind is Kind.RATIO:
+        den = float(draw(st.integers(20, 400)))
+        num = float(draw(st.integers(0, int(den))))
+        return Observation(
+            **base, value=ind.ratio_scale * num / den, numerator=num, denominator=den
+        )
+    if ind.kind is Kind.COUNT:
+        return Observation(**base, value=float(draw(st.integers(0, 900))))
+    return Observation(**base, value=float(draw(st.integers(1800, 2900))) / 10)
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> list[Observation]:
+    """Versions in the order received, over about two years, with exact repeats (redeliveries)."""
+    gaps = draw(st.lists(st.integers(0, 60 * 24 * 90), min_size=1, max_size=30))
+    events: list[Observation] = []
+    moment = START
+    for gap in gaps:
+        moment += timedelta(minutes=gap, seconds=1)
+        if events and draw(st.integers(0, 9)) == 0:
+            events.append(draw(st.sampled_from(events)))  # the same version delivered again
+        else:
+            events.append(draw(versions(moment)))
+    return events
+
+
+@contextmanager
+def read_model(events: list[Observation], batches: list[int]) -> Iterator[TestClient]:
+    """`events` applied in batches by the aggregator's store to a new SQLite read model; the API."""
+    with tempfile.TemporaryDirectory(prefix="stadspuls-as-of-oracle-") as folder:
+        url = f"sqlite:///{Path(folder) / 'read-model.db'}"
+        engine = make_engine(url)
+        metadata.create_all(engine)
+        store, projector = SeriesStore(engine, CATALOG), Projector(CATALOG)
+        start = 0
+        for size in batches:
+            if start < len(events):
+                store.apply(events[start : start + size], projector)
+            start += size
+        if start < len(events):
+            store.apply(events[start:], projector)
+        app = create_app(Settings(database_url=url), engine=engine, catalog=CATALOG)
+        try:
+            with TestClient(app) as client:
+                yield client
+        finally:
+            engine.dispose()
+
+
+def _get(client: TestClient, path: str, **params: Any) -> Any:
+    """A 200 answer's JSON; a list's every item."""
+    listed = path.startswith("/v1/namnder/")
+    response = client.get(path, params=params if listed else {"limit": 50_000, **params})
+    assert response.status_code == 200, (path, params, response.text)
+    return response.json()
+
+
+def _rfc(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def check_series(client: TestClient, oracle: OracleAt, as_of: str) -> None:
+    for indicator in PERIODS:
+        rows = _get(client, f"/v1/indikatorer/{indicator}/observationer", as_of=as_of)["items"]
+        got = {(r["area"], r["period"], r["gender"]): r for r in rows}
+        want = {k: r for k, r in oracle.shown(indicator).items() if r.origin is not None}
+        assert set(got) == set(want), (indicator, set(got) ^ set(want))
+        for key, row in want.items():
+            shown = got[key]
+            assert shown["origin"] == row.origin, (indicator, key)
+            assert close(shown["value"], row.value), (indicator, key, shown, row)
+            assert close(shown["coverage"], row.coverage), (indicator, key, shown, row)
+        versions = _get(client, f"/v1/indikatorer/{indicator}/historik", as_of=as_of)["items"]
+        mine = [e for e in oracle.events if e.indicator == indicator]
+        listed = sorted(  # the API lists them by series, then in version order
+            zip(mine, oracle_versions(mine), range(len(mine)), strict=True),
+            key=lambda v: (v[0].area, v[0].gender.value, v[0].period, *version(v[0]), v[2]),
+        )
+        assert [(v["observation_id"], v["outcome"]) for v in versions] == [
+            (str(e.observation_id), outcome) for e, outcome, _ in listed
+        ], indicator
+
+
+def _same_status(got: dict[str, Any], want: Any, what: object) -> None:
+    for name in ("status", "trend", "reason", "stale", "latest_period"):
+        assert got[name] == want[name], (what, name, got[name], want[name])
+    assert close(got["latest_value"], want["latest_value"]), what
+
+
+def check_summaries(client: TestClient, oracle: OracleAt, as_of: str) -> None:
+    for area, gender in (("", "T"), ("hagersten-alvsjo", "K"), ("alvsjo", "T")):
+        params = {"as_of": as_of, "gender": gender} | ({"area": area} if area else {})
+        docs = oracle.indicators(area, gender)
+        for item in _get(client, "/v1/indikatorer", **params)["items"]:
+            _same_status(item, docs[item["id"]], (area, gender, item["id"]))
+        goals = oracle.goals(area, gender)
+        for item in _get(client, "/v1/etappmal", **params)["items"]:
+            assert item["status"] == goals[item["id"]]["status"], (area, item["id"])
+            assert item["counts"] == goals[item["id"]]["counts"], (area, item["id"])
+    namnder = oracle.namnder()
+    for item in _get(client, "/v1/namnder", as_of=as_of)["items"]:
+        assert item["counts"] == namnder[item["id"]]["counts"], item["id"]
+    for namnd in NAMNDER:
+        got = _get(client, f"/v1/namnder/{namnd}", as_of=as_of)["area_comparison"]
+        want = namnder[namnd]["area_comparison"]
+        assert [(c["indicator"], c["period"]) for c in got] == [
+            (c["indicator"], c["period"]) for c in want
+        ], namnd
+        for g, w in zip(got, want, strict=True):
+            assert close(g["area_value"], w["area_value"]), (namnd, g, w)
+            assert close(g["city_value"], w["city_value"]), (namnd, g, w)
+
+
+def check_profiles(client: TestClient, oracle: OracleAt, as_of: str) -> None:
+    for area in PROFILES:
+        for gender in ("T", "M"):
+            rows = _get(client, f"/v1/omraden/{area}/indikatorer", as_of=as_of, gender=gender)
+            want = oracle.profile(area, gender)
+            assert [r["indicator"] for r in rows["items"]] == list(want), area
+            for row in rows["items"]:
+                expected = want[row["indicator"]]
+                what = (area, gender, row["indicator"])
+                assert (row["period"], row["status"], row["trend"]) == (
+                    expected["period"],
+                    expected["status"],
+                    expected["trend"],
+                ), what
+                assert close(row["value"], expected["value"]), what
+                assert close(row["city_value"], expected["city_value"]), what
+
+
+@EXAMPLES
+@given(histories(), st.data())
+def test_as_of_answers_equal_the_oracle_over_what_was_received(
+    events: list[Observation], data: st.DataObject
+) -> None:
+    batches = data.draw(st.lists(st.integers(1, 8), max_size=8), label="batches")
+    arrivals = sorted({e.received_at for e in events})
+    times = [
+        arrivals[0] - timedelta(seconds=1),
+        *data.draw(st.lists(st.sampled_from(arrivals), min_size=1, max_size=2), label="at"),
+        arrivals[-1] + timedelta(days=data.draw(st.integers(0, 900), label="later")),
+    ]
+    with read_model(events, batches) as client:
+        for moment in times:
+            oracle = OracleAt(CATALOG, received_by(events, moment), moment)
+            as_of = _rfc(moment)
+            check_series(client, oracle, as_of)
+            check_summaries(client, oracle, as_of)
+            check_profiles(client, oracle, as_of)

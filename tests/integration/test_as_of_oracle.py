@@ -8,7 +8,11 @@ Hägersten-Älvsjö from 2020-07-01, their stadsdelar moving between them) and e
 applied through the aggregator's own store and projections to a real SQLite read model, batch by
 batch in the order received, and the API app answers in-process. At random times (exact arrival
 times among them, since `received_at ≤ as_of` counts) series, versions, indicator statuses (city
-and area), etappmål, nämnd rollups and area profiles must equal `tests.oracle_as_of`.
+and area), etappmål, nämnd rollups and area profiles must equal `tests.oracle_as_of`. In the second
+property a changed catalog (Långbro in Hägersten-Liljeholmen before 2020-07-01, Rinkeby in
+Spånga-Tensta, another target) takes effect midway as a worker's start makes it: a time before it
+is judged with the old catalog, a time after with the new, and the present read model (its rollups
+re-projected at the change) equals the oracle under the new catalog over every version.
 """
 
 from __future__ import annotations
@@ -25,12 +29,13 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from services.aggregate.catalog_start import take_effect
 from services.api.app import create_app
-from shared.catalog.loader import default_catalog
+from shared.catalog.loader import CATALOG_PATH, load_catalog_text
 from shared.db.engine import make_engine
 from shared.db.schema import metadata
 from shared.domain.areas import valid_in
-from shared.domain.catalog import Gender, Kind
+from shared.domain.catalog import Catalog, Gender, Kind
 from shared.domain.observation import Observation, ObservationStatus
 from shared.readmodel.projections import Projector
 from shared.readmodel.store import SeriesStore
@@ -38,7 +43,17 @@ from shared.settings import Settings
 from tests.oracle import close, oracle_versions, version
 from tests.oracle_as_of import OracleAt, received_by
 
-CATALOG = default_catalog()
+TEXT = CATALOG_PATH.read_text(encoding="utf-8")
+CATALOG = load_catalog_text(TEXT)
+# Långbro in Hägersten-Liljeholmen before 2020-07-01, Rinkeby in Spånga-Tensta, another target
+LANGBRO = "{id: langbro, name: Långbro, level: stadsdel, parents: [{id: alvsjo,"
+RINKEBY = "{id: rinkeby, name: Rinkeby, level: stadsdel, parent: rinkeby-kista}"
+CHANGED_TEXT = (
+    TEXT.replace(LANGBRO, LANGBRO.replace("alvsjo,", "hagersten-liljeholmen,"))
+    .replace(RINKEBY, RINKEBY.replace("rinkeby-kista}", "spanga-tensta}"))
+    .replace("target: {value: 92.0, year: 2030", "target: {value: 95.0, year: 2030")
+)
+CHANGED = load_catalog_text(CHANGED_TEXT)
 PERIODS = {
     "behorighet-gymnasiet-ak9": ("2019", "2020", "2021"),  # ratio; 2019 in the old tree
     "meritvarde-ak9": ("2019", "2021"),  # level, with a baseline and a target
@@ -70,7 +85,7 @@ SERIES = tuple(
     for gender in CATALOG.indicator[ind].genders
 )
 EXAMPLES = settings(
-    max_examples=12,
+    max_examples=10,
     deadline=None,
     database=None,
     derandomize=True,
@@ -127,21 +142,36 @@ def histories(draw: st.DrawFn) -> list[Observation]:
 
 
 @contextmanager
-def read_model(events: list[Observation], batches: list[int]) -> Iterator[TestClient]:
-    """`events` applied in batches by the aggregator's store to a new SQLite read model; the API."""
+def read_model(
+    events: list[Observation], batches: list[int], switch: datetime | None = None
+) -> Iterator[TestClient]:
+    """`events` applied in batches by the aggregator's store to a new SQLite read model, under
+    the bundled catalog in force from before the first; with `switch`, `CHANGED` takes effect then
+    (as a worker starting with it does) and applies the versions received after; the API."""
     with tempfile.TemporaryDirectory(prefix="stadspuls-as-of-oracle-") as folder:
         url = f"sqlite:///{Path(folder) / 'read-model.db'}"
         engine = make_engine(url)
         metadata.create_all(engine)
-        store, projector = SeriesStore(engine, CATALOG), Projector(CATALOG)
-        start = 0
-        for size in batches:
-            if start < len(events):
-                store.apply(events[start : start + size], projector)
-            start += size
-        if start < len(events):
-            store.apply(events[start:], projector)
-        app = create_app(Settings(database_url=url), engine=engine, catalog=CATALOG)
+        paths = [Path(folder) / name for name in ("a.yaml", "b.yaml")]
+        for path, text in zip(paths, (TEXT, CHANGED_TEXT), strict=True):
+            path.write_text(text, encoding="utf-8")
+        take_effect(engine, paths[0], CATALOG, START - timedelta(days=1))
+        later = [switch is not None and e.received_at > switch for e in events]
+        split = later.index(True) if True in later else len(events)
+        sizes = iter(batches)
+        catalog = CATALOG
+        for after, part in enumerate((events[:split], events[split:])):
+            if after:
+                if switch is None:
+                    break
+                take_effect(engine, paths[1], CHANGED, switch)
+                catalog = CHANGED
+            store, projector = SeriesStore(engine, catalog), Projector(catalog)
+            while part:
+                size = next(sizes, len(part))
+                store.apply(part[:size], projector)
+                part = part[size:]
+        app = create_app(Settings(database_url=url), engine=engine, catalog=catalog)
         try:
             with TestClient(app) as client:
                 yield client
@@ -161,9 +191,11 @@ def _rfc(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def check_series(client: TestClient, oracle: OracleAt, as_of: str) -> None:
+def check_series(client: TestClient, oracle: OracleAt, as_of: str | None) -> None:
+    """Series rows and versions (the present's when `as_of` is None)."""
+    at = {} if as_of is None else {"as_of": as_of}
     for indicator in PERIODS:
-        rows = _get(client, f"/v1/indikatorer/{indicator}/observationer", as_of=as_of)["items"]
+        rows = _get(client, f"/v1/indikatorer/{indicator}/observationer", **at)["items"]
         got = {(r["area"], r["period"], r["gender"]): r for r in rows}
         want = {k: r for k, r in oracle.shown(indicator).items() if r.origin is not None}
         assert set(got) == set(want), (indicator, set(got) ^ set(want))
@@ -172,7 +204,7 @@ def check_series(client: TestClient, oracle: OracleAt, as_of: str) -> None:
             assert shown["origin"] == row.origin, (indicator, key)
             assert close(shown["value"], row.value), (indicator, key, shown, row)
             assert close(shown["coverage"], row.coverage), (indicator, key, shown, row)
-        versions = _get(client, f"/v1/indikatorer/{indicator}/historik", as_of=as_of)["items"]
+        versions = _get(client, f"/v1/indikatorer/{indicator}/historik", **at)["items"]
         mine = [e for e in oracle.events if e.indicator == indicator]
         listed = sorted(  # the API lists them by series, then in version order
             zip(mine, oracle_versions(mine), range(len(mine)), strict=True),
@@ -231,22 +263,49 @@ def check_profiles(client: TestClient, oracle: OracleAt, as_of: str) -> None:
                 assert close(row["city_value"], expected["city_value"]), what
 
 
+def check_all(
+    client: TestClient, events: list[Observation], moment: datetime, catalog: Catalog
+) -> None:
+    """Every answer the oracle can express, at `moment`, under the catalog in force then."""
+    oracle = OracleAt(catalog, received_by(events, moment), moment)
+    as_of = _rfc(moment)
+    check_series(client, oracle, as_of)
+    check_summaries(client, oracle, as_of)
+    check_profiles(client, oracle, as_of)
+
+
+def _times(events: list[Observation], data: st.DataObject) -> list[datetime]:
+    """Before the first version, at some arrivals exactly, and some time after the last."""
+    arrivals = sorted({e.received_at for e in events})
+    return [
+        arrivals[0] - timedelta(seconds=1),
+        *data.draw(st.lists(st.sampled_from(arrivals), min_size=1, max_size=2), label="at"),
+        arrivals[-1] + timedelta(days=data.draw(st.integers(0, 900), label="later")),
+    ]
+
+
 @EXAMPLES
 @given(histories(), st.data())
 def test_as_of_answers_equal_the_oracle_over_what_was_received(
     events: list[Observation], data: st.DataObject
 ) -> None:
     batches = data.draw(st.lists(st.integers(1, 8), max_size=8), label="batches")
-    arrivals = sorted({e.received_at for e in events})
-    times = [
-        arrivals[0] - timedelta(seconds=1),
-        *data.draw(st.lists(st.sampled_from(arrivals), min_size=1, max_size=2), label="at"),
-        arrivals[-1] + timedelta(days=data.draw(st.integers(0, 900), label="later")),
-    ]
     with read_model(events, batches) as client:
-        for moment in times:
-            oracle = OracleAt(CATALOG, received_by(events, moment), moment)
-            as_of = _rfc(moment)
-            check_series(client, oracle, as_of)
-            check_summaries(client, oracle, as_of)
-            check_profiles(client, oracle, as_of)
+        for moment in _times(events, data):
+            check_all(client, events, moment, CHANGED if moment >= switch else CATALOG)
+
+
+@settings(EXAMPLES, max_examples=4)
+@given(histories(), st.data())
+def test_as_of_answers_use_the_catalog_in_force_then(
+    events: list[Observation], data: st.DataObject
+) -> None:
+    # a changed tree (before and after 2020-07-01) and target take effect at a worker's start
+    batches = data.draw(st.lists(st.integers(1, 8), max_size=8), label="batches")
+    arrivals = sorted({e.received_at for e in events})
+    switch = data.draw(st.sampled_from(arrivals), label="switch") + timedelta(milliseconds=500)
+    with read_model(events, batches, switch) as client:
+        for moment in [*_times(events, data), switch]:
+            check_all(client, events, moment, CHANGED if moment >= switch else CATALOG)
+        # the present: rolled up under the new catalog, re-projected rows and later batches alike
+        check_series(client, OracleAt(CHANGED, events, datetime.now(UTC)), None)

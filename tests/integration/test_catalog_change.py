@@ -1,7 +1,8 @@
 """A changed catalog takes effect at the aggregator's start without a rebuild, on SQLite and
 PostgreSQL: a read model built under catalog A, then started with catalog B (an area moved from
 2021, an etappmål's target changed), equals a full rebuild under B and the oracle under B; only
-the periods whose tree changed are re-projected, and a second start changes nothing."""
+the periods whose tree changed are re-projected, and a second start changes nothing. And through
+`stadspuls serve aggregate` on real Kafka: a worker started with B re-projects without replaying."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, func, select
 
 from services.aggregate.catalog_start import take_effect
 from shared.catalog.diff import Effect
 from shared.catalog.loader import CATALOG_PATH, load_catalog_text
+from shared.db.catalog_versions import catalog_history
 from shared.db.engine import make_engine, upgrade
 from shared.db.schema import etappmal_status, indicator_status, series, series_versions
 from shared.domain.areas import last_day
@@ -23,7 +26,9 @@ from shared.domain.observation import Observation, as_utc
 from shared.domain.rollup import InvalidObservationError, RollupEngine
 from shared.readmodel.projections import Projector
 from shared.readmodel.store import SeriesStore
-from tests.services import read_model_mismatches
+from shared.settings import Settings
+from tests.aggregator import env_of, wait_until_oracle
+from tests.services import ServiceProcess, produce, read_model_mismatches
 from tests.streams import StreamMaker
 
 TEXT = CATALOG_PATH.read_text(encoding="utf-8")
@@ -158,3 +163,36 @@ def test_a_moved_area_and_a_changed_target_take_effect_at_start_as_a_rebuild_wou
 def _children(catalog: Catalog, area: str) -> int:
     """How many direct children an area has in the catalog's tree of 2021."""
     return len(catalog.trees.on(date(2021, 12, 31)).children[area])
+
+
+@pytest.mark.kafka
+@pytest.mark.timeout(600)
+def test_a_worker_started_with_a_changed_catalog_re_projects_without_a_replay(
+    settings: Settings, engine: Engine, tmp_path: Path
+) -> None:
+    (path_a, catalog_a), (path_b, catalog_b) = _catalogs(tmp_path)
+    events = StreamMaker(catalog_a, seed=23).stream(2_000, years=range(2019, 2023))
+    env = env_of(settings)
+    first = ServiceProcess(
+        "aggregate", env | {"STADSPULS_CATALOG_PATH": str(path_a)}, tmp_path / "a.log"
+    )
+    try:
+        first.start()
+        produce(settings.kafka_bootstrap or "", settings.topic("observations.v1"), events)
+        wait_until_oracle(engine, catalog_a, events, timeout=180)
+    finally:
+        first.stop()
+    second = ServiceProcess(
+        "aggregate", env | {"STADSPULS_CATALOG_PATH": str(path_b)}, tmp_path / "b.log"
+    )
+    try:
+        second.start()
+        wait_until_oracle(engine, catalog_b, events, timeout=180)
+        assert second.metric("stadspuls_aggregate_catalog_reprojected", 'what="periods"') > 0
+        assert second.metric("stadspuls_aggregate_catalog_changes", 'effect="rollups"') == 1
+        # nothing was replayed from Kafka: no event applied by the worker with the new catalog
+        assert second.metric("stadspuls_aggregate_events_total", 'outcome="applied"') == 0
+    finally:
+        second.stop()
+    assert "rollups re-projected:" in second.log_path.read_text(errors="replace")
+    assert [v.path for v in catalog_history(engine)] == [str(path_a), str(path_b)]

@@ -34,7 +34,7 @@ from services.api.app import create_app
 from shared.catalog.loader import CATALOG_PATH, load_catalog_text
 from shared.db.engine import make_engine
 from shared.db.schema import metadata
-from shared.domain.areas import valid_in
+from shared.domain.areas import last_day, valid_in
 from shared.domain.catalog import Catalog, Gender, Kind
 from shared.domain.observation import Observation, ObservationStatus
 from shared.readmodel.projections import Projector
@@ -204,6 +204,7 @@ def check_series(client: TestClient, oracle: OracleAt, as_of: str | None) -> Non
             assert shown["origin"] == row.origin, (indicator, key)
             assert close(shown["value"], row.value), (indicator, key, shown, row)
             assert close(shown["coverage"], row.coverage), (indicator, key, shown, row)
+            assert shown["tree"] == last_day(key[1]).isoformat(), (indicator, key)
         versions = _get(client, f"/v1/indikatorer/{indicator}/historik", **at)["items"]
         mine = [e for e in oracle.events if e.indicator == indicator]
         listed = sorted(  # the API lists them by series, then in version order

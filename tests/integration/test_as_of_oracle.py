@@ -34,14 +34,14 @@ from services.api.app import create_app
 from shared.catalog.loader import CATALOG_PATH, load_catalog_text
 from shared.db.engine import make_engine
 from shared.db.schema import metadata
-from shared.domain.areas import last_day, valid_in
-from shared.domain.catalog import Catalog, Gender, Kind
+from shared.domain.areas import valid_in
+from shared.domain.catalog import Gender, Kind
 from shared.domain.observation import Observation, ObservationStatus
 from shared.readmodel.projections import Projector
 from shared.readmodel.store import SeriesStore
 from shared.settings import Settings
-from tests.oracle import close, oracle_versions, version
-from tests.oracle_as_of import OracleAt, received_by
+from tests.integration.as_of_checks import check_all, check_series
+from tests.oracle_as_of import OracleAt
 
 TEXT = CATALOG_PATH.read_text(encoding="utf-8")
 CATALOG = load_catalog_text(TEXT)
@@ -72,8 +72,6 @@ AREAS = (
     "rinkeby-kista",
     "rinkeby",
 )
-PROFILES = ("hagersten-alvsjo", "hagersten-liljeholmen", "alvsjo-stadsdel", "stockholm")
-NAMNDER = ("hagersten-alvsjo-sdn", "hagersten-liljeholmen-sdn", "alvsjo-sdn")
 START = datetime(2022, 1, 15, 8, tzinfo=UTC)  # after every period drawn ends
 SERIES = tuple(
     (ind, area, period, gender.value)
@@ -179,102 +177,6 @@ def read_model(
             engine.dispose()
 
 
-def _get(client: TestClient, path: str, **params: Any) -> Any:
-    """A 200 answer's JSON; a list's every item."""
-    listed = path.startswith("/v1/namnder/")
-    response = client.get(path, params=params if listed else {"limit": 50_000, **params})
-    assert response.status_code == 200, (path, params, response.text)
-    return response.json()
-
-
-def _rfc(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
-
-
-def check_series(client: TestClient, oracle: OracleAt, as_of: str | None) -> None:
-    """Series rows and versions (the present's when `as_of` is None)."""
-    at = {} if as_of is None else {"as_of": as_of}
-    for indicator in PERIODS:
-        rows = _get(client, f"/v1/indikatorer/{indicator}/observationer", **at)["items"]
-        got = {(r["area"], r["period"], r["gender"]): r for r in rows}
-        want = {k: r for k, r in oracle.shown(indicator).items() if r.origin is not None}
-        assert set(got) == set(want), (indicator, set(got) ^ set(want))
-        for key, row in want.items():
-            shown = got[key]
-            assert shown["origin"] == row.origin, (indicator, key)
-            assert close(shown["value"], row.value), (indicator, key, shown, row)
-            assert close(shown["coverage"], row.coverage), (indicator, key, shown, row)
-            assert shown["tree"] == last_day(key[1]).isoformat(), (indicator, key)
-        versions = _get(client, f"/v1/indikatorer/{indicator}/historik", **at)["items"]
-        mine = [e for e in oracle.events if e.indicator == indicator]
-        listed = sorted(  # the API lists them by series, then in version order
-            zip(mine, oracle_versions(mine), range(len(mine)), strict=True),
-            key=lambda v: (v[0].area, v[0].gender.value, v[0].period, *version(v[0]), v[2]),
-        )
-        assert [(v["observation_id"], v["outcome"]) for v in versions] == [
-            (str(e.observation_id), outcome) for e, outcome, _ in listed
-        ], indicator
-
-
-def _same_status(got: dict[str, Any], want: Any, what: object) -> None:
-    for name in ("status", "trend", "reason", "stale", "latest_period"):
-        assert got[name] == want[name], (what, name, got[name], want[name])
-    assert close(got["latest_value"], want["latest_value"]), what
-
-
-def check_summaries(client: TestClient, oracle: OracleAt, as_of: str) -> None:
-    for area, gender in (("", "T"), ("hagersten-alvsjo", "K"), ("alvsjo", "T")):
-        params = {"as_of": as_of, "gender": gender} | ({"area": area} if area else {})
-        docs = oracle.indicators(area, gender)
-        for item in _get(client, "/v1/indikatorer", **params)["items"]:
-            _same_status(item, docs[item["id"]], (area, gender, item["id"]))
-        goals = oracle.goals(area, gender)
-        for item in _get(client, "/v1/etappmal", **params)["items"]:
-            assert item["status"] == goals[item["id"]]["status"], (area, item["id"])
-            assert item["counts"] == goals[item["id"]]["counts"], (area, item["id"])
-    namnder = oracle.namnder()
-    for item in _get(client, "/v1/namnder", as_of=as_of)["items"]:
-        assert item["counts"] == namnder[item["id"]]["counts"], item["id"]
-    for namnd in NAMNDER:
-        got = _get(client, f"/v1/namnder/{namnd}", as_of=as_of)["area_comparison"]
-        want = namnder[namnd]["area_comparison"]
-        assert [(c["indicator"], c["period"]) for c in got] == [
-            (c["indicator"], c["period"]) for c in want
-        ], namnd
-        for g, w in zip(got, want, strict=True):
-            assert close(g["area_value"], w["area_value"]), (namnd, g, w)
-            assert close(g["city_value"], w["city_value"]), (namnd, g, w)
-
-
-def check_profiles(client: TestClient, oracle: OracleAt, as_of: str) -> None:
-    for area in PROFILES:
-        for gender in ("T", "M"):
-            rows = _get(client, f"/v1/omraden/{area}/indikatorer", as_of=as_of, gender=gender)
-            want = oracle.profile(area, gender)
-            assert [r["indicator"] for r in rows["items"]] == list(want), area
-            for row in rows["items"]:
-                expected = want[row["indicator"]]
-                what = (area, gender, row["indicator"])
-                assert (row["period"], row["status"], row["trend"]) == (
-                    expected["period"],
-                    expected["status"],
-                    expected["trend"],
-                ), what
-                assert close(row["value"], expected["value"]), what
-                assert close(row["city_value"], expected["city_value"]), what
-
-
-def check_all(
-    client: TestClient, events: list[Observation], moment: datetime, catalog: Catalog
-) -> None:
-    """Every answer the oracle can express, at `moment`, under the catalog in force then."""
-    oracle = OracleAt(catalog, received_by(events, moment), moment)
-    as_of = _rfc(moment)
-    check_series(client, oracle, as_of)
-    check_summaries(client, oracle, as_of)
-    check_profiles(client, oracle, as_of)
-
-
 def _times(events: list[Observation], data: st.DataObject) -> list[datetime]:
     """Before the first version, at some arrivals exactly, and some time after the last."""
     arrivals = sorted({e.received_at for e in events})
@@ -293,7 +195,7 @@ def test_as_of_answers_equal_the_oracle_over_what_was_received(
     batches = data.draw(st.lists(st.integers(1, 8), max_size=8), label="batches")
     with read_model(events, batches) as client:
         for moment in _times(events, data):
-            check_all(client, events, moment, CATALOG)
+            check_all(client, events, moment, CATALOG, PERIODS)
 
 
 @settings(EXAMPLES, max_examples=4)
@@ -307,6 +209,6 @@ def test_as_of_answers_use_the_catalog_in_force_then(
     switch = data.draw(st.sampled_from(arrivals), label="switch") + timedelta(milliseconds=500)
     with read_model(events, batches, switch) as client:
         for moment in [*_times(events, data), switch]:
-            check_all(client, events, moment, CHANGED if moment >= switch else CATALOG)
+            check_all(client, events, moment, CHANGED if moment >= switch else CATALOG, PERIODS)
         # the present: rolled up under the new catalog, re-projected rows and later batches alike
-        check_series(client, OracleAt(CHANGED, events, datetime.now(UTC)), None)
+        check_series(client, OracleAt(CHANGED, events, datetime.now(UTC)), None, PERIODS)

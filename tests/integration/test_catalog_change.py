@@ -42,10 +42,16 @@ MOVED_ON = date(2021, 1, 1)
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 
-def _catalogs(folder: Path) -> tuple[tuple[Path, Catalog], tuple[Path, Catalog]]:
+ENDED = RINKEBY[:-1] + ", valid_to: 2020-12-31}"
+
+
+def _catalogs(folder: Path, changed: str = "") -> tuple[tuple[Path, Catalog], tuple[Path, Catalog]]:
+    """The bundled catalog (A) and `changed` (B; by default Rinkeby moved, another target)."""
     assert TEXT.count(RINKEBY) == 1
     assert TEXT.count(TARGET) == 1
-    changed = TEXT.replace(RINKEBY, MOVED).replace(TARGET, "target: {value: 95.0, year: 2030")
+    changed = changed or TEXT.replace(RINKEBY, MOVED).replace(
+        TARGET, "target: {value: 95.0, year: 2030"
+    )
     old, new = folder / "a.yaml", folder / "b.yaml"
     old.write_text(TEXT, encoding="utf-8")
     new.write_text(changed, encoding="utf-8")
@@ -98,6 +104,32 @@ def _summaries(engine: Engine) -> tuple[dict[str, Any], dict[str, Any]]:
     return statuses, goals
 
 
+def _same_as_a_rebuild(
+    engine: Engine, catalog: Catalog, events: list[Observation], folder: Path
+) -> dict[tuple[str, ...], dict[str, Any]]:
+    """Assert the read model equals a full rebuild under `catalog` and the oracle; its rows."""
+    url = f"sqlite:///{folder / 'rebuilt.db'}"
+    upgrade(url)
+    rebuilt = make_engine(url)
+    _build(rebuilt, catalog, events)
+    with rebuilt.begin() as conn:
+        Projector(catalog).refresh(conn, catalog.indicator, NOW)
+    mine, theirs = _rows(engine), _rows(rebuilt)
+    assert set(mine) == set(theirs)
+    differ = [
+        (key, name)
+        for key, row in mine.items()
+        for name, value in row.items()
+        if not _same(value, theirs[key][name])
+    ]
+    assert differ == []
+    assert _summaries(engine) == _summaries(rebuilt)
+    rebuilt.dispose()
+    check = RollupEngine(catalog)
+    assert read_model_mismatches(engine, catalog, [e for e in events if _placeable(check, e)]) == []
+    return mine
+
+
 def test_a_moved_area_and_a_changed_target_take_effect_at_start_as_a_rebuild_would(
     db_url: str, tmp_path: Path
 ) -> None:
@@ -126,23 +158,7 @@ def test_a_moved_area_and_a_changed_target_take_effect_at_start_as_a_rebuild_wou
     assert started.reprojected.dropped == 0
     assert started.summaries == len(catalog_b.indicator)
 
-    rebuilt_url = f"sqlite:///{tmp_path / 'rebuilt.db'}"  # a full rebuild under B
-    upgrade(rebuilt_url)
-    rebuilt = make_engine(rebuilt_url)
-    _build(rebuilt, catalog_b, events)
-    with rebuilt.begin() as conn:
-        Projector(catalog_b).refresh(conn, catalog_b.indicator, NOW)
-    mine, theirs = _rows(engine), _rows(rebuilt)
-    assert set(mine) == set(theirs)
-    differ = [
-        (key, name)
-        for key, row in mine.items()
-        for name, value in row.items()
-        if not _same(value, theirs[key][name])
-    ]
-    assert differ == []
-    assert _summaries(engine) == _summaries(rebuilt)
-    assert read_model_mismatches(engine, catalog_b, events) == []
+    mine = _same_as_a_rebuild(engine, catalog_b, events, tmp_path)
     goal = _summaries(engine)[1]["behorighet-gymnasiet"]
     assert goal["target"]["value"] == 95.0
     tensta = mine[("behorighet-gymnasiet-ak9", "spanga-tensta", "2021", "T")]
@@ -157,12 +173,33 @@ def test_a_moved_area_and_a_changed_target_take_effect_at_start_as_a_rebuild_wou
     assert again.reprojected is None
     assert again.version == started.version
     engine.dispose()
-    rebuilt.dispose()
 
 
 def _children(catalog: Catalog, area: str) -> int:
     """How many direct children an area has in the catalog's tree of 2021."""
     return len(catalog.trees.on(date(2021, 12, 31)).children[area])
+
+
+def test_an_ended_area_leaves_its_later_winners_out_as_a_rebuild_would(
+    db_url: str, tmp_path: Path
+) -> None:
+    (path_a, catalog_a), (path_b, catalog_b) = _catalogs(tmp_path, TEXT.replace(RINKEBY, ENDED))
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    take_effect(engine, path_a, catalog_a, NOW)
+    maker = StreamMaker(catalog_a, seed=24)
+    events = maker.stream(800, years=range(2020, 2023))
+    share = catalog_a.indicator["behorighet-gymnasiet-ak9"]
+    events += [maker.observation(share, "rinkeby", p, "T") for p in ("2020", "2021", "2022")]
+    _build(engine, catalog_a, events)
+    started = take_effect(engine, path_b, catalog_b, NOW)
+    assert started.reprojected is not None
+    assert started.reprojected.dropped >= 2  # rinkeby's 2021 and 2022 at least
+    mine = _same_as_a_rebuild(engine, catalog_b, events, tmp_path)
+    kept = {key[2] for key in mine if key[1] == "rinkeby"}
+    assert "2020" in kept
+    assert not {p for p in kept if last_day(p) >= MOVED_ON}
+    engine.dispose()
 
 
 @pytest.mark.kafka

@@ -268,8 +268,11 @@ def catalog_check(file: Annotated[Path, typer.Argument(help="A catalog YAML file
 
 
 _NEEDS = {
-    "rebuild": "needs a rebuild of the rollups: stadspuls rebuild (the tree or a kind changed)",
-    "reproject": "needs a re-projection of summaries only: restart the aggregator with it",
+    "rebuild": "needs stadspuls rebuild (an indicator's kind, unit, levels, genders or period type"
+    " changed); the aggregator's next start re-projects the rest",
+    "rollups": "is re-projected when the aggregator starts with it: the rollups of the stored"
+    " periods whose area tree changes, from their winners, and every summary (no rebuild)",
+    "reproject": "is re-projected when the aggregator starts with it: summaries only (no rebuild)",
     "none": "changes nothing the read model stores",
 }
 
@@ -279,7 +282,8 @@ def catalog_diff_command(
     old: Annotated[Path, typer.Argument(help="The catalog in force.")],
     new: Annotated[Path, typer.Argument(help="The catalog to change to.")],
 ) -> None:
-    """Say what changing from OLD to NEW will change, and whether it needs a rebuild."""
+    """Say what changing from OLD to NEW will change: per change, whether the aggregator
+    re-projects it at start or it needs `stadspuls rebuild`."""
     from shared.catalog.diff import catalog_diff, needs
     from shared.catalog.loader import CatalogLoadError, load_catalog
 

@@ -79,11 +79,12 @@ def _run(
         import faust
         from sqlalchemy.exc import SQLAlchemyError
 
-        from shared.db.catalog_versions import record_catalog
+        from services.aggregate.catalog_start import CatalogStart, report, take_effect
 
-        try:
-            version = record_catalog(engine, settings.catalog_path, datetime.now(UTC))
-            log.info("catalog %s in force since %s", version.sha256[:12], version.effective_at)
+        start: CatalogStart | None = None
+        try:  # re-projects what a changed catalog changes, then records it as in force
+            start = take_effect(engine, settings.catalog_path, catalog, datetime.now(UTC))
+            report(start)
         except SQLAlchemyError as exc:  # the batches will say the same until the schema is there
             log.error("catalog not recorded (run `stadspuls db upgrade`): %s", exc)
 
@@ -91,7 +92,7 @@ def _run(
 
         # faust sets logging up again when it starts: the same configuration, not its own
         config = logging_config(name, log_file, verbose)
-        app = create_aggregate(settings, catalog, engine)
+        app = create_aggregate(settings, catalog, engine, start)
         worker = faust.Worker(app, loglevel="INFO", logging_config=config)
         worker.execute_from_commandline()
         return

@@ -20,6 +20,7 @@ import faust
 import orjson
 from sqlalchemy import Engine
 
+from services.aggregate.catalog_start import CatalogStart
 from services.aggregate.health import Health
 from services.aggregate.lag import OffsetReader, snapshot
 from services.aggregate.lifecycle import run_writer
@@ -59,8 +60,11 @@ def consumer_config(settings: Settings) -> dict[str, Any]:
     }
 
 
-def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.App:
-    """Wire the faust app: topics, the agent, the writer process, the web pages (spawns nothing)."""
+def create_app(
+    settings: Settings, catalog: Catalog, engine: Engine, start: CatalogStart | None = None
+) -> faust.App:
+    """Wire the faust app: topics, the agent, the writer process, the web pages (spawns nothing);
+    `start` says what the catalog taking effect re-projected (for the metrics)."""
     settings.aggregate_data_dir.mkdir(parents=True, exist_ok=True)  # faust makes only the last part
     app = faust.App(
         settings.aggregate_app_id,
@@ -73,6 +77,8 @@ def create_app(settings: Settings, catalog: Catalog, engine: Engine) -> faust.Ap
         datadir=str(settings.aggregate_data_dir / "{conf.name}-data"),
     )
     metrics = AggregateMetrics()
+    if start is not None:
+        metrics.catalog_taken(start)
     health = Health()
     metrics.ready.set_function(lambda: 0.0 if health.reasons() else 1.0)
     writer = Writer(

@@ -8,6 +8,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from services.aggregate.catalog_start import CatalogStart
+from shared.catalog.diff import Effect
 from shared.domain.catalog import Catalog
 from shared.domain.status import StatusCode
 
@@ -104,6 +106,35 @@ class AggregateMetrics:
             ["reason"],
             registry=r,
         )
+        self.catalog_changes = Gauge(
+            "stadspuls_aggregate_catalog_changes",
+            "Changes of the catalog this worker started with, by what they need (rebuild, "
+            "rollups, reproject, none); 0 when it was in force already.",
+            ["effect"],
+            registry=r,
+        )
+        self.catalog_reprojected = Gauge(
+            "stadspuls_aggregate_catalog_reprojected",
+            "What this worker's start re-projected for a changed catalog: periods, series_rows, "
+            "dropped (winners no longer placed) and indicators (summaries).",
+            ["what"],
+            registry=r,
+        )
+
+    def catalog_taken(self, start: CatalogStart) -> None:
+        """Set the catalog gauges from what the catalog taking effect did."""
+        for effect in Effect:
+            self.catalog_changes.labels(effect.value).set(
+                sum(1 for c in start.changes if c.effect is effect)
+            )
+        done = start.reprojected
+        for what, value in (
+            ("periods", len(done.periods) if done else 0),
+            ("series_rows", done.rows if done else 0),
+            ("dropped", done.dropped if done else 0),
+            ("indicators", start.summaries),
+        ):
+            self.catalog_reprojected.labels(what).set(value)
 
 
 def update_gauges(

@@ -1,11 +1,13 @@
 """What a new catalog changes in the read model, and how it takes effect.
 
-Pure: no I/O. Two kinds of change. Summaries (statuses, etappmål, nämnd rollups, risk index) are
-pure functions of the stored series and the catalog: a baseline, target, cadence or min_coverage
-takes effect when the aggregator re-projects them, which it does for every indicator after each
-partition assignment, so a restart with the new catalog is enough. Series rows (rollups) hold sums
-of children, coverage and child counts computed with the area tree and an indicator's kind: a
-change there needs `stadspuls rebuild`.
+Pure: no I/O. Summaries (statuses, etappmål, nämnd rollups, risk index) are pure functions of the
+stored series and the catalog: a baseline, target, cadence or min_coverage takes effect when the
+aggregator starts with the new catalog and re-projects every summary. Series rows (rollups) hold
+sums of children, coverage and child counts computed with the area tree: when the tree of a stored
+period changes (an area added, removed, re-parented, its validity or flags), the aggregator
+re-projects at start the rollups of just those periods from the stored winners
+(`shared.readmodel.reproject`). An indicator's kind, unit, levels, genders or period type decide
+which versions may be applied at all: a change there needs `stadspuls rebuild`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
+from shared.domain.areas import tree_of_period
 from shared.domain.catalog import Catalog, Indikator, Omrade
 
 # Indicator fields whose change alters stored rollups; every other field alters summaries only.
@@ -38,9 +41,18 @@ _SUMMARY_FIELDS = (
 class Effect(StrEnum):
     """What a change needs before the read model shows it."""
 
-    REBUILD = "rebuild"  # of rollups (series rows)
-    REPROJECT = "reproject"  # of summaries only
+    REBUILD = "rebuild"  # `stadspuls rebuild`: every version replayed from the log
+    ROLLUPS = "rollups"  # re-projected at start: the rollups of the periods whose tree changed
+    REPROJECT = "reproject"  # re-projected at start: summaries only
     NONE = "none"  # nothing stored depends on it
+
+
+LABELS = {
+    Effect.REBUILD: "needs stadspuls rebuild",
+    Effect.ROLLUPS: "rollups re-projected at start",
+    Effect.REPROJECT: "summaries re-projected at start",
+    Effect.NONE: "nothing stored",
+}
 
 
 @dataclass(frozen=True)
@@ -51,7 +63,7 @@ class Change:
     what: str
 
     def __str__(self) -> str:
-        return f"[{self.effect.value}] {self.what}"
+        return f"[{LABELS[self.effect]}] {self.what}"
 
 
 def catalog_diff(old: Catalog, new: Catalog) -> list[Change]:
@@ -60,9 +72,9 @@ def catalog_diff(old: Catalog, new: Catalog) -> list[Change]:
 
 
 def needs(changes: list[Change]) -> Effect:
-    """The most a set of changes needs: a rebuild, a re-projection or nothing."""
+    """The most a set of changes needs: a rebuild, a re-projection (of rollups) or nothing."""
     effects = {c.effect for c in changes}
-    for effect in (Effect.REBUILD, Effect.REPROJECT):
+    for effect in (Effect.REBUILD, Effect.ROLLUPS, Effect.REPROJECT):
         if effect in effects:
             return effect
     return Effect.NONE
@@ -70,28 +82,39 @@ def needs(changes: list[Change]) -> Effect:
 
 def _areas(old: Catalog, new: Catalog) -> Iterator[Change]:
     for area_id in sorted(new.area.keys() - old.area.keys()):
-        yield Change(Effect.REBUILD, f"area added: {_describe(new.area[area_id])}")
+        yield Change(Effect.ROLLUPS, f"area added: {_describe(new.area[area_id])}")
     for area_id in sorted(old.area.keys() - new.area.keys()):
-        yield Change(Effect.REBUILD, f"area removed: {_describe(old.area[area_id])}")
+        yield Change(Effect.ROLLUPS, f"area removed: {_describe(old.area[area_id])}")
     for area_id in sorted(old.area.keys() & new.area.keys()):
         before, after = old.area[area_id], new.area[area_id]
         if _links(before) != _links(after):
             yield Change(
-                Effect.REBUILD, f"area re-parented: {area_id}: {_links(before)} → {_links(after)}"
+                Effect.ROLLUPS, f"area re-parented: {area_id}: {_links(before)} → {_links(after)}"
             )
         if before.validity() != after.validity():
             yield Change(
-                Effect.REBUILD,
+                Effect.ROLLUPS,
                 f"area validity: {area_id}: {before.validity()} → {after.validity()}",
             )
         for flag in ("ytterstad", "fokus", "level"):
             if getattr(before, flag) != getattr(after, flag):
                 yield Change(
-                    Effect.REBUILD,
+                    Effect.REBUILD if flag == "level" else Effect.ROLLUPS,
                     f"area {flag}: {area_id}: {getattr(before, flag)} → {getattr(after, flag)}",
                 )
         if (before.name, before.code) != (after.name, after.code):
             yield Change(Effect.NONE, f"area renamed or recoded: {area_id}")
+
+
+def tree_changed(old: Catalog, new: Catalog, period: str) -> bool:
+    """True when the period rolls up in another tree under `new`: other areas, parents or
+    members of the virtual areas on its last day."""
+    before, after = tree_of_period(old, period), tree_of_period(new, period)
+    return (before.valid, before.parent, before.members) != (
+        after.valid,
+        after.parent,
+        after.members,
+    )
 
 
 def _indicators(old: Catalog, new: Catalog) -> Iterator[Change]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Connection, Engine, Row, insert, select
 
 from shared.db.schema import catalog_versions
 from shared.domain.observation import as_utc
@@ -24,18 +24,30 @@ class CatalogVersion(NamedTuple):
 def record_catalog(engine: Engine, path: Path, now: datetime) -> CatalogVersion:
     """Record the catalog at `path` unless it is the one in force already; return the one in force."""
     text = path.read_text(encoding="utf-8")
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     with engine.begin() as conn:
-        newest = conn.execute(
-            select(catalog_versions).order_by(catalog_versions.c.version_id.desc()).limit(1)
-        ).first()
-        if newest is not None and newest.sha256 == digest:
+        newest = newest_catalog(conn)
+        if newest is not None and newest.sha256 == digest_of(text):
             return CatalogVersion(newest.sha256, as_utc(newest.effective_at), newest.path)
-        conn.execute(
-            insert(catalog_versions).values(
-                sha256=digest, effective_at=now, path=str(path), text=text
-            )
-        )
+        return insert_catalog(conn, path, text, now)
+
+
+def digest_of(text: str) -> str:
+    """The hash a catalog's text is recorded under."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def newest_catalog(conn: Connection) -> Row[Any] | None:
+    """The newest recorded catalog's row (sha256, effective_at, path, text), if any."""
+    query = select(catalog_versions).order_by(catalog_versions.c.version_id.desc()).limit(1)
+    return conn.execute(query).first()
+
+
+def insert_catalog(conn: Connection, path: Path, text: str, now: datetime) -> CatalogVersion:
+    """Record a catalog as in force from `now`."""
+    digest = digest_of(text)
+    conn.execute(
+        insert(catalog_versions).values(sha256=digest, effective_at=now, path=str(path), text=text)
+    )
     return CatalogVersion(digest, now, str(path))
 
 

@@ -41,6 +41,24 @@ def test_catalog_check_names_file_line_and_field(tmp_path: Path) -> None:
     assert "ratiox" in result.output
 
 
+def test_catalog_diff_says_per_change_what_takes_effect_at_start(tmp_path: Path) -> None:
+    text = CATALOG_PATH.read_text(encoding="utf-8")
+    rinkeby = "  - {id: rinkeby, name: Rinkeby, level: stadsdel, parent: rinkeby-kista}"
+    moved = text.replace(rinkeby, rinkeby.replace("rinkeby-kista}", "spanga-tensta}"))
+    path = tmp_path / "moved.yaml"
+    path.write_text(moved.replace("target: {value: 92.0", "target: {value: 95.0"), "utf-8")
+    result = runner.invoke(app, ["catalog", "diff", str(CATALOG_PATH), str(path)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == (
+        "[rollups re-projected at start] area re-parented: rinkeby: rinkeby-kista (always)"
+        " → spanga-tensta (always)"
+    )
+    assert lines[1].startswith("[summaries re-projected at start] etappmål behorighet-gymnasiet")
+    assert "2 change(s)" in lines[-1]
+    assert "re-projected when the aggregator starts" in lines[-1]
+
+
 def test_keys_create_prints_the_key_once_and_stores_only_its_hash(env: str) -> None:
     result = runner.invoke(app, ["keys", "create", "utbildningsforvaltningen", "--label", "test"])
     assert result.exit_code == 0, result.output

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from services.ingest.formats import JSON, BodyForm, parse_body
 from services.ingest.idempotency import ACCEPTED, REJECTED, Claimed, InProgress, Replay, Reused
 from services.ingest.metrics import IngestMetrics
 from services.ingest.outcomes import (
@@ -30,7 +31,7 @@ from services.ingest.outcomes import (
     RateLimited,
     Replayed,
 )
-from services.ingest.parsing import BodyError, Rows, parse_csv, parse_json
+from services.ingest.parsing import BodyError, Rows
 from services.ingest.ports import (
     IdempotencyKeys,
     KafkaUnavailableError,
@@ -83,7 +84,7 @@ class IngestService:
         source: str,
         body: bytes,
         *,
-        csv: bool,
+        form: BodyForm = JSON,
         dry_run: bool,
         atomic: bool,
         idempotency_key: str | None,
@@ -92,9 +93,10 @@ class IngestService:
         key = None if dry_run else idempotency_key
         if key is None:
             return await self._process(
-                source, body, csv=csv, dry_run=dry_run, atomic=atomic, key=None
+                source, body, form=form, dry_run=dry_run, atomic=atomic, key=None
             )
-        request_hash = hashlib.sha256(b"%d|%d|%d|" % (csv, dry_run, atomic) + body).hexdigest()
+        head = b"%d|%d|%d|" % (form.media == "csv", dry_run, atomic) + form.fingerprint()
+        request_hash = hashlib.sha256(head + body).hexdigest()
         try:
             claim = await self.keys.claim(source, key, request_hash, self.clock())
         except SQLAlchemyError:
@@ -112,7 +114,7 @@ class IngestService:
         received = claim.received_at or self.clock()
         try:
             outcome = await self._process(
-                source, body, csv=csv, dry_run=dry_run, atomic=atomic, key=key, now=received
+                source, body, form=form, dry_run=dry_run, atomic=atomic, key=key, now=received
             )
         except BaseException:
             await self.keys.release(source, key, claim.token, self.clock(), bound=True)
@@ -132,14 +134,14 @@ class IngestService:
         source: str,
         body: bytes,
         *,
-        csv: bool,
+        form: BodyForm,
         dry_run: bool,
         atomic: bool,
         key: str | None,
         now: datetime | None = None,
     ) -> BatchOutcome:
         try:
-            rows = (parse_csv if csv else parse_json)(body, self.settings.max_rows)
+            rows = parse_body(body, form, self.settings.max_rows, self.settings.max_body_bytes)
         except BodyError as exc:
             self.metrics.batches.labels(source, "invalid").inc()
             return BodyRefused(exc)
@@ -147,7 +149,9 @@ class IngestService:
             self.metrics.throttled.labels(source, throttled.limit).inc()
             return RateLimited(throttled)
         now = now or self.clock()
-        judgement = validate_batch(rows.items, self.scopes(source, now), text=csv, atomic=atomic)
+        judgement = validate_batch(
+            rows.items, self.scopes(source, now), text=form.text, atomic=atomic
+        )
         batch_id = str(uuid.uuid4())
         if not dry_run and judgement.valid:
             records = self._records(judgement.valid, source, iso_utc(now), key)
@@ -180,6 +184,10 @@ class IngestService:
         if rows.lines is not None:
             for error in errors:
                 error["line"] = rows.lines[error["row"] - 1] if error["row"] > 0 else None
+        if rows.cells is not None:
+            for error in errors:
+                at = rows.cells[error["row"] - 1] if error["row"] > 0 else {}
+                error["cell"] = at.get(error["field"], at.get(None))
         accepted = judgement.accepted
         report = IngestReport(
             batch_id, judgement.received, accepted, judgement.rejected, dry_run, errors

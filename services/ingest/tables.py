@@ -86,6 +86,7 @@ def _no_block(grid: Grid, block: Block, query: Block, line: int, start: int) -> 
             " and gender= go with the wide layout (a header row `area`, then one period per column)",
             line=line,
             column=start + 1,
+            cell=cell_ref(grid.sheet, start, line),
         )
 
 

@@ -62,6 +62,8 @@ def read_grid(grid: Grid, out: Collected, query: Block) -> bool:
     block = Block()
     for line, cells in records:
         if is_header(cells):
+            if block.problem is not None:
+                raise block.problem
             start = next(i for i, c in enumerate(cells) if not is_empty(c))
             names = [cell_text(c, "period", False).strip() for c in cells]
             if names[start].casefold() in AREA_NAMES and not FIELDS.intersection(
@@ -74,6 +76,14 @@ def read_grid(grid: Grid, out: Collected, query: Block) -> bool:
                 _read_long(grid, line, start, names, records, out)
             return True
         read_block_row(grid.sheet, line, cells, block)
+    if block.fields:  # meant as a table: its header row is missing or misspelt
+        place = next(iter(block.refs.values()))
+        raise BodyError(
+            "no_table",
+            f"{place}: a header block with no table under it: expected a header row `area`, then"
+            " one period per column (or a header row of field names)",
+            cell=place,
+        )
     return False
 
 

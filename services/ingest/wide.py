@@ -49,6 +49,8 @@ class Block:
 
     fields: dict[str, str] = field(default_factory=dict)
     refs: dict[str | None, str] = field(default_factory=dict)
+    #: A bad `Key: value` row: refused if a table follows; a sheet of notes is merely skipped.
+    problem: BodyError | None = None
 
     def merged(self, query: Block, sheet: str | None, line: int, column: int) -> Block:
         """This block with the query's fields; a conflict or no indicator is refused."""
@@ -74,7 +76,10 @@ class Block:
 
 
 def read_block_row(sheet: str | None, line: int, cells: Sequence[object], block: Block) -> None:
-    """Add a `Key: value` row above a table to `block`; a row without `:` is a title, skipped."""
+    """Add a `Key: value` row above a table to `block`; a row without `:` is a title, skipped.
+
+    A row with a key that is not one is kept as the block's `problem`, raised if a table follows.
+    """
     used = [(i, c) for i, c in enumerate(cells) if not is_empty(c)]
     if not used or not isinstance(used[0][1], str):
         return
@@ -86,7 +91,7 @@ def read_block_row(sheet: str | None, line: int, cells: Sequence[object], block:
     name = KEYS.get(match[1].casefold())
     if name is None or name in block.fields:
         why = "appears twice" if name else f"is not a header key; use {', '.join(KEYS)}"
-        raise BodyError(
+        block.problem = block.problem or BodyError(
             "bad_header_block",
             f"{where(sheet, column, line)}: {match[1]!r} {why} (rows above a table are"
             " `Key: value`, or titles without a colon)",
@@ -94,6 +99,7 @@ def read_block_row(sheet: str | None, line: int, cells: Sequence[object], block:
             column=column + 1,
             cell=place,
         )
+        return
     if match[2].strip():
         block.fields[name], block.refs[name] = match[2].strip(), place
     elif len(used) > 1:

@@ -113,7 +113,7 @@ def test_a_wide_ratio_has_its_parts_beside_the_value_and_the_period_error_names_
 
 def test_every_sheet_with_a_table_is_read_and_sheet_picks_one(rig: IngestRig) -> None:
     sheets = {
-        "Om filen": [["Skickas varje tertial"], ["Kontakt", "namn@stockholm.se"]],
+        "Om filen": [["Skickas varje tertial"], ["Kontakt: namn@stockholm.se"]],
         "Blad1": [LONG_HEADER, [SHARE, "rinkeby", "2024", "T", 71.33, 214, 300]],
         "Mitt blad": [["Indikator:", SHARE], ["område", "2023"], ["kista", 80]],
     }
@@ -165,6 +165,7 @@ def test_the_query_gives_a_wide_table_its_indicator_and_must_agree_with_the_bloc
             "Blad1!C1",
         ),
         ({"Blad1": [["indicator", "area", "perod"]]}, XLSX, "unknown_column", "Blad1!C1"),
+        ({"Blad1": [["Indikator:", "x"], ["omrde", 2024]]}, XLSX, "no_table", "Blad1!B1"),
     ]
     for sheets, form, code, cell in cases:
         with pytest.raises(BodyError) as caught:

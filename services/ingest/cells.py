@@ -7,6 +7,8 @@ so each cell becomes the text a person would have typed for that field.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
@@ -34,6 +36,32 @@ def cell_ref(sheet: str | None, column: int, line: int) -> str:
         return ref
     name = sheet if _PLAIN_SHEET.fullmatch(sheet) else "'" + sheet.replace("'", "''") + "'"
     return f"{name}!{ref}"
+
+
+def sheet_prefix(sheet: str | None) -> str:
+    """What goes before a cell's column letters: `Blad1!`, `'Mitt blad'!`, or nothing in CSV."""
+    return cell_ref(sheet, 0, 1)[:-2]
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where a row's fields are: the column letters of each on its line, or a whole cell.
+
+    Built per row but read only for rows with errors, so it holds shared maps, not strings.
+    """
+
+    prefix: str
+    columns: Mapping[str | None, str]
+    line: int
+    #: Fields that come from elsewhere (a header block, a period's header cell): their cells.
+    fixed: Mapping[str | None, str] | None = None
+
+    def cell(self, field: str | None) -> str:
+        """The cell of `field`; the row's own (key None) when the row has no column for it."""
+        if self.fixed is not None and field in self.fixed:
+            return self.fixed[field]
+        letters = self.columns.get(field, self.columns[None])
+        return f"{self.prefix}{letters}{self.line}"
 
 
 def where(sheet: str | None, column: int, line: int) -> str:

@@ -15,22 +15,26 @@ from typing import Any
 
 import orjson
 
+from services.ingest.cells import Place
 from services.ingest.errors import BodyError
-from services.ingest.tables import Collected, Grid, read_grid
+from services.ingest.tables import Collected, Grid, is_header, read_grid
 from services.ingest.wide import Block
+
+#: How many lines from the top the header row is looked for in, to choose the delimiter.
+_HEADER_SEARCH = 50
 
 
 @dataclass(frozen=True)
 class Rows:
     """The rows of a body; for CSV also the line each row starts on (row n → lines[n - 1]).
 
-    For CSV and workbooks `cells[n - 1]` names the cell each field of row n came from (`C7`,
-    `Blad1!C7`), the key None the row's own cell.
+    For CSV and workbooks `places[n - 1]` says which cell each field of row n came from (`C7`,
+    `Blad1!C7`).
     """
 
     items: list[object]
     lines: list[int] | None = None
-    cells: list[dict[str | None, str]] | None = None
+    places: list[Place] | None = None
 
 
 def parse_json(body: bytes, max_rows: int) -> Rows:
@@ -87,13 +91,12 @@ def parse_csv(
 ) -> Rows:
     """Rows of a CSV body: a long table (header row of field names) or a wide one (tables.py).
 
-    The delimiter is `,`, or `;` when the first line with either has semicolons and no commas;
+    The delimiter is `,`, or `;` when the header row has semicolons and no commas;
     with `;` a decimal comma in `value`, `numerator` and `denominator` is read as a decimal point
     (Swedish Excel). Empty cells count as absent fields.
     """
     text = decode(body, encoding)
-    first_line = next((line for line in text.split("\n") if ";" in line or "," in line), "")
-    delimiter = ";" if ";" in first_line and "," not in first_line else ","
+    delimiter = _delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     out = Collected(max_rows)
     grid = Grid(None, _records(reader), decimal_comma=delimiter == ";")
@@ -104,7 +107,19 @@ def parse_csv(
             line=1,
         )
     check_count(len(out.items), max_rows)
-    return Rows(out.items, out.lines, out.cells)
+    return Rows(out.items, out.lines, out.places)
+
+
+def _delimiter(text: str) -> str:
+    # The header row decides: titles and a header block above it may hold either character.
+    lines = text.split("\n", _HEADER_SEARCH)[:_HEADER_SEARCH]
+    for line in lines:
+        if "," not in line and is_header(line.split(";")):
+            return ";"
+        if is_header(line.split(",")):
+            return ","
+    first = next((line for line in lines if ";" in line or "," in line), "")
+    return ";" if ";" in first and "," not in first else ","
 
 
 def _records(reader: Any) -> Iterator[tuple[int, list[str]]]:

@@ -184,10 +184,10 @@ class IngestService:
         if rows.lines is not None:
             for error in errors:
                 error["line"] = rows.lines[error["row"] - 1] if error["row"] > 0 else None
-        if rows.cells is not None:
+        if rows.places is not None:
             for error in errors:
-                at = rows.cells[error["row"] - 1] if error["row"] > 0 else {}
-                error["cell"] = at.get(error["field"], at.get(None))
+                row = error["row"]
+                error["cell"] = rows.places[row - 1].cell(error["field"]) if row > 0 else None
         accepted = judgement.accepted
         report = IngestReport(
             batch_id, judgement.received, accepted, judgement.rejected, dry_run, errors

@@ -11,7 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from services.ingest.cells import cell_ref, cell_text, is_empty, where
+from services.ingest.cells import (
+    NUMERIC,
+    Place,
+    cell_ref,
+    cell_text,
+    column_letters,
+    is_empty,
+    sheet_prefix,
+    where,
+)
 from services.ingest.errors import BodyError
 from services.ingest.wide import AREA_NAMES, Block, read_block_row, read_wide
 from shared.domain.validation import FIELDS, ErrorCode, Unreadable
@@ -35,13 +44,13 @@ class Collected:
     max_rows: int
     items: list[object] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
-    cells: list[dict[str | None, str]] = field(default_factory=list)
+    places: list[Place] = field(default_factory=list)
 
-    def add(self, row: object, line: int, cells: dict[str | None, str]) -> None:
+    def add(self, row: object, line: int, place: Place) -> None:
         """One more row; more than `max_rows` is refused at once (nothing more is read)."""
         self.items.append(row)
         self.lines.append(line)
-        self.cells.append(cells)
+        self.places.append(place)
         if len(self.items) > self.max_rows:
             raise BodyError(
                 "too_many_rows",
@@ -105,27 +114,27 @@ def _read_long(
 ) -> None:
     header = _header(grid.sheet, line, start, names)
     end = start + len(header)
+    prefix = sheet_prefix(grid.sheet)
+    columns: dict[str | None, str] = {None: column_letters(start)}
+    columns |= {name: column_letters(i) for i, name in enumerate(header, start=start)}
+    as_text = [name in NUMERIC or grid.sheet is not None for name in header]
+    decimal_comma = grid.decimal_comma
     for number, cells in records:
-        if all(is_empty(c) for c in cells):
+        row: object = {
+            name: cell_text(value, name, decimal_comma) if convert else value
+            for name, value, convert in zip(header, cells[start:end], as_text, strict=False)
+            if value != ""
+        }
+        stray = (start or len(cells) > end) and [
+            i for i, c in enumerate(cells) if (i < start or i >= end) and not is_empty(c)
+        ]
+        if stray:
+            used = max(stray[-1] + 1, end) - start
+            message = f"the record has {used} cells but the header has {len(header)} columns"
+            row = Unreadable(None, ErrorCode.BAD_ROW, message)
+        elif not row:
             continue
-        at: dict[str | None, str] = {None: cell_ref(grid.sheet, start, number)}
-        for column, name in enumerate(header, start=start):
-            at[name] = cell_ref(grid.sheet, column, number)
-        used = [i for i, c in enumerate(cells) if not is_empty(c)]
-        if used[-1] >= end or used[0] < start:
-            row: object = Unreadable(
-                None,
-                ErrorCode.BAD_ROW,
-                f"the record has {used[-1] - start + 1} cells but the header has"
-                f" {len(header)} columns",
-            )
-        else:
-            row = {
-                name: cell_text(value, name, grid.decimal_comma)
-                for name, value in zip(header, cells[start:end], strict=False)
-                if value is not None and value != ""
-            }
-        out.add(row, number, at)
+        out.add(row, number, Place(prefix, columns, number))
 
 
 def _header(sheet: str | None, line: int, start: int, names: list[str]) -> list[str]:

@@ -12,7 +12,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from services.ingest.cells import cell_ref, cell_text, is_empty, where
+from services.ingest.cells import (
+    Place,
+    cell_ref,
+    cell_text,
+    column_letters,
+    is_empty,
+    sheet_prefix,
+    where,
+)
 from services.ingest.errors import BodyError
 
 if TYPE_CHECKING:
@@ -119,9 +127,11 @@ def read_wide(
 ) -> None:
     """Read a wide table whose header row (`area`, periods…) is `header` on `line`."""
     columns = _columns(grid.sheet, line, start, header)
-    period_refs: dict[str, str] = {}
+    prefix, area_letters = sheet_prefix(grid.sheet), column_letters(start)
+    letters = {column: column_letters(column) for column in columns}
+    fixed: dict[str, dict[str | None, str]] = {}
     for column, (period, _) in columns.items():
-        period_refs.setdefault(period, cell_ref(grid.sheet, column, line))
+        fixed.setdefault(period, block.refs | {"period": cell_ref(grid.sheet, column, line)})
     for number, cells in records:
         area = cells[start] if start < len(cells) else None
         found: dict[str, dict[str, int]] = {}
@@ -130,15 +140,14 @@ def read_wide(
                 found.setdefault(period, {})[part] = column
         for period, parts in found.items():
             row: dict[str, str] = block.fields | {"period": period}
-            at = dict(block.refs) | {"period": period_refs[period]}
-            at["area"] = cell_ref(grid.sheet, start, number)
             if not is_empty(area):
                 row["area"] = cell_text(area, "area", False).strip()
+            at: dict[str | None, str] = {"area": area_letters}
             for part, column in parts.items():
                 row[part] = cell_text(cells[column], part, grid.decimal_comma)
-                at[part] = cell_ref(grid.sheet, column, number)
-            at[None] = cell_ref(grid.sheet, parts.get("value", min(parts.values())), number)
-            out.add(row, number, at)
+                at[part] = letters[column]
+            at[None] = letters[parts.get("value", min(parts.values()))]
+            out.add(row, number, Place(prefix, at, number, fixed[period]))
 
 
 def _columns(

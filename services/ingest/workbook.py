@@ -51,4 +51,4 @@ def parse_xlsx(
             " one period per column (wide layout)",
         )
     check_count(len(out.items), max_rows)
-    return Rows(out.items, None, out.cells)
+    return Rows(out.items, None, out.places)

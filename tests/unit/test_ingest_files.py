@@ -146,8 +146,8 @@ def test_the_query_gives_a_wide_table_its_indicator_and_must_agree_with_the_bloc
             "value": "5000",
         }
     ]
-    assert rows.cells is not None
-    assert rows.cells[0][None] == "Blad1!B2"
+    assert rows.places is not None
+    assert rows.places[0].cell(None) == "Blad1!B2"
     cases = [
         ({"Blad1": table}, BodyForm("xlsx"), "missing_indicator", "Blad1!A1"),
         (
@@ -214,20 +214,34 @@ def test_a_cp1252_csv_with_a_bom_or_without_keeps_its_swedish_letters(rig: Inges
     assert (caught.value.code, caught.value.line) == ("bad_encoding", 2)
 
 
-def test_a_wide_csv_reads_its_header_block_and_names_cells() -> None:
-    text = "Indikator: arbetsplatser-ytterstad\r\nKön:;T\r\narea;2023;2024\r\nkista;5;x\r\n"
+def test_a_wide_csv_reads_its_title_and_header_block_and_names_cells() -> None:
+    text = (
+        "Arbetsplatser i ytterstaden, 2023 och 2024\r\n"  # a comma: the header row decides `;`
+        "Indikator: arbetsplatser-ytterstad\r\nKön:;T\r\narea;2023;2024\r\nkista;5;7,5\r\n"
+    )
     rows = parse_body(text.encode(), body_form("text/csv"), 10, 10**6)
-    assert [r["period"] for r in rows.items if isinstance(r, dict)] == ["2023", "2024"]
-    assert rows.cells is not None
-    assert rows.cells[1] == {
-        "indicator": "A1",
-        "gender": "B2",
-        "period": "C3",
-        "area": "A4",
-        "value": "C4",
-        None: "C4",
-    }
-    assert rows.lines == [4, 4]
+    assert rows.items == [
+        {
+            "indicator": "arbetsplatser-ytterstad",
+            "gender": "T",
+            "period": p,
+            "area": "kista",
+            "value": v,
+        }
+        for p, v in (("2023", "5"), ("2024", "7.5"))
+    ]
+    assert rows.places is not None
+    fields = ("indicator", "gender", "period", "area", "value", "numerator", None)
+    assert [rows.places[1].cell(name) for name in fields] == [
+        "A2",
+        "B3",
+        "C4",
+        "A5",
+        "C5",
+        "C5",
+        "C5",
+    ]
+    assert rows.lines == [5, 5]
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import pytest
 
 from services.ingest.errors import BodyError
 from services.ingest.formats import BodyForm, body_form, parse_body
+from services.ingest.outcomes import KeyReused, Replayed
 from tests.factories import LABOUR, SCHOOL, SHARE
 from tests.fakes import IngestRig
 from tests.workbooks import xlsx
@@ -273,3 +274,14 @@ def test_more_rows_than_the_limit_is_413_without_reading_on() -> None:
     with pytest.raises(BodyError) as caught:
         parse_body(xlsx({"Blad1": table}), BodyForm("xlsx", indicator="x"), 50, 10**6)
     assert (caught.value.status, caught.value.code) == (413, "too_many_rows")
+
+
+def test_an_idempotency_key_is_bound_to_the_wide_fields_of_the_query(rig: IngestRig) -> None:
+    body = b"area;2024\r\nrinkeby-kista;5000\r\n"
+    first = BodyForm("csv", indicator="arbetsplatser-ytterstad")
+    assert report(rig, body, first, source=LABOUR).accepted == 1
+    rig.judged(body, form=first, source=LABOUR, key="tertial-1")
+    again = rig.send(body, form=first, source=LABOUR, key="tertial-1")
+    assert isinstance(again, Replayed)
+    other = BodyForm("csv", indicator="inskrivna-arbetssokande")
+    assert isinstance(rig.send(body, form=other, source=LABOUR, key="tertial-1"), KeyReused)

@@ -12,6 +12,7 @@ import pytest
 
 from services.ingest.errors import BodyError
 from services.ingest.formats import BodyForm, parse_body
+from services.ingest.sheet_extent import SheetExtent
 from services.ingest.xlsx_guard import check_xlsx
 from tests.workbooks import xlsx
 
@@ -94,3 +95,14 @@ def test_what_is_not_an_xlsx_is_refused_saying_so(body: bytes, says: str) -> Non
     error = refused(body)
     assert (error.status, error.code) == (400, "malformed_xlsx")
     assert says in error.message
+
+
+def test_a_sheet_is_measured_the_same_wherever_its_chunks_are_cut() -> None:
+    xml = b'<sheetData><row r="1"><c r="A1" t="s"><v>0</v></c></row><row r="7"><c r="B7"><v>1</v></c><c><v>2</v></c></row></sheetData>'
+    for cut in range(len(xml) + 1):
+        extent = SheetExtent("xl/worksheets/sheet1.xml")
+        extent.feed(xml[:cut])
+        extent.feed(xml[cut:])
+        extent.check(7 * 3)  # B7 and one unplaced cell after it: up to C7
+        with pytest.raises(BodyError):
+            extent.check(7 * 3 - 1)

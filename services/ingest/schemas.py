@@ -27,7 +27,7 @@ PROBLEM_CODES: dict[str, tuple[int, str]] = {
     ),
     "missing_indicator": (400, "A wide table without `Indikator:` above it or `indicator=`."),
     "conflicting_header": (400, "The header block and the query give different values."),
-    "bad_header_block": (400, "A `Key: value` row above a table with an unknown or repeated key."),
+    "bad_header_block": (400, "A row above a table with a misspelt (`Kon:`) or repeated key."),
     "no_periods": (400, "A wide table's header row has `area` but no period columns."),
     "invalid_request": (400, "A query parameter or header is malformed (e.g. `dry_run=maybe`)."),
     "unauthorized": (401, "No `Authorization: Bearer <key>`, or the key is unknown or revoked."),

@@ -2,8 +2,8 @@
 
 Long: a header row of field names, one observation per record. Wide: a header row `area` then one
 period per column, one area per record; indicator and gender from a header block above the table
-(`Indikator: <id>`, `Kön: T`) or the query. Rows above the table that are not `Key: value` are
-titles and skipped. Every row keeps where its fields came from (`Blad1!C7`) for the report.
+(`Indikator: <id>`, `Kön: T`) or the query. Other rows above the table are titles and notes, and
+are skipped. Every row keeps where its fields came from (`Blad1!C7`) for the report.
 """
 
 from __future__ import annotations

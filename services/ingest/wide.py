@@ -7,6 +7,7 @@ so a ratio's parts sit beside its value; a plain period is the value.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,8 @@ PARTS = {
     "nämnare": "denominator",
     "denominator": "denominator",
 }
+_FOLD = str.maketrans("åäö", "aao")
+_FOLDED_KEYS = {key.translate(_FOLD): key for key in KEYS}
 _KEY_VALUE = re.compile(r"\s*([^:]+?)\s*:\s*(.*)", re.DOTALL)
 _PART = re.compile(r"(.+?)\s+\(?(" + "|".join(PARTS) + r")\)?", re.IGNORECASE)
 
@@ -86,7 +89,8 @@ class Block:
 def read_block_row(sheet: str | None, line: int, cells: Sequence[object], block: Block) -> None:
     """Add a `Key: value` row above a table to `block`; a row without `:` is a title, skipped.
 
-    A row with a key that is not one is kept as the block's `problem`, raised if a table follows.
+    Another key is a note, skipped — unless it looks like a misspelt key (`Kon:`, `Indikatr:`):
+    that, or a repeated key, is kept as the block's `problem`, raised if a table follows.
     """
     used = [(i, c) for i, c in enumerate(cells) if not is_empty(c)]
     if not used or not isinstance(used[0][1], str):
@@ -97,12 +101,14 @@ def read_block_row(sheet: str | None, line: int, cells: Sequence[object], block:
         return
     place = cell_ref(sheet, column, line)
     name = KEYS.get(match[1].casefold())
+    if name is None and (meant := _misspelt(match[1])) is None:
+        return  # a note such as `Källa: SCB`
     if name is None or name in block.fields:
-        why = "appears twice" if name else f"is not a header key; use {', '.join(KEYS)}"
+        why = "appears twice" if name else f"is not a header key: did you mean {meant!r}?"
         block.problem = block.problem or BodyError(
             "bad_header_block",
-            f"{where(sheet, column, line)}: {match[1]!r} {why} (rows above a table are"
-            " `Key: value`, or titles without a colon)",
+            f"{where(sheet, column, line)}: {match[1]!r} {why} (the keys above a table are"
+            f" {', '.join(KEYS)})",
             line=line,
             column=column + 1,
             cell=place,
@@ -114,6 +120,12 @@ def read_block_row(sheet: str | None, line: int, cells: Sequence[object], block:
         at, value = used[1]
         block.fields[name] = cell_text(value, name, True).strip()
         block.refs[name] = cell_ref(sheet, at, line)
+
+
+def _misspelt(key: str) -> str | None:
+    folded = key.casefold().translate(_FOLD)
+    close = difflib.get_close_matches(folded, _FOLDED_KEYS, n=1, cutoff=0.75)
+    return _FOLDED_KEYS[close[0]] if close else None
 
 
 def read_wide(

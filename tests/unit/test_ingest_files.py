@@ -136,8 +136,9 @@ def test_every_sheet_with_a_table_is_read_and_sheet_picks_one(rig: IngestRig) ->
 
 def test_the_query_gives_a_wide_table_its_indicator_and_must_agree_with_the_block() -> None:
     table = [["area", 2024], ["rinkeby-kista", 5000]]
+    noted = [["Källa: SCB, bearbetad av stadsledningskontoret"], *table]  # a note, not a key
     rows = parse_body(
-        xlsx({"Blad1": table}), BodyForm("xlsx", indicator="arbetsplatser-ytterstad"), 10, 10**6
+        xlsx({"Blad1": noted}), BodyForm("xlsx", indicator="arbetsplatser-ytterstad"), 10, 10**6
     )
     assert rows.items == [
         {
@@ -148,7 +149,7 @@ def test_the_query_gives_a_wide_table_its_indicator_and_must_agree_with_the_bloc
         }
     ]
     assert rows.places is not None
-    assert rows.places[0].cell(None) == "Blad1!B2"
+    assert rows.places[0].cell(None) == "Blad1!B3"
     cases = [
         ({"Blad1": table}, BodyForm("xlsx"), "missing_indicator", "Blad1!A1"),
         (
@@ -157,7 +158,14 @@ def test_the_query_gives_a_wide_table_its_indicator_and_must_agree_with_the_bloc
             "conflicting_header",
             "Blad1!B1",
         ),
-        ({"Blad1": [["Källa:", "SCB"], *table]}, XLSX, "bad_header_block", "Blad1!A1"),
+        (
+            {"Blad1": [["Kon:", "K"], *table]},
+            BodyForm("xlsx", indicator="x"),
+            "bad_header_block",
+            "Blad1!A1",
+        ),
+        ({"Blad1": [["Indikatr: x"], *table]}, XLSX, "bad_header_block", "Blad1!A1"),
+        ({"Blad1": [["Kön: K"], ["Kön: M"], *table]}, XLSX, "bad_header_block", "Blad1!A2"),
         ({"Blad1": [["Indikator:", "x"], LONG_HEADER]}, XLSX, "not_wide", "Blad1!A2"),
         (
             {"Blad1": [["area", "2024", 2024]]},

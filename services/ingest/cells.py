@@ -15,7 +15,10 @@ from zoneinfo import ZoneInfo
 #: Excel's times have no offset: they are read as the city's local time.
 LOCAL = ZoneInfo("Europe/Stockholm")
 NUMERIC = ("value", "numerator", "denominator")
-_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
+#: A number as Swedish spreadsheets write it: decimal comma, digits grouped by (no-break) spaces,
+#: a minus sign (U+2212): `71,3`, `9 100`, `−3`.
+_SWEDISH_NUMBER = re.compile(r"[+\-\u2212]?(?:\d{1,3}(?:[ \u00a0\u202f]\d{3})+|\d+)(?:,\d+)?")
+_TO_POINT = str.maketrans({",": ".", "\u2212": "-", " ": None, "\u00a0": None, "\u202f": None})
 _PLAIN_SHEET = re.compile(r"[^\W\d]\w*")
 
 
@@ -79,8 +82,8 @@ def is_empty(value: object) -> bool:
 def cell_text(value: object, field: str | None, decimal_comma: bool) -> str:
     """The text of a cell for `field`: numbers as typed, dates as periods or RFC 3339 times."""
     if isinstance(value, str):
-        if decimal_comma and field in NUMERIC and _DECIMAL_COMMA.fullmatch(value.strip()):
-            return value.replace(",", ".")
+        if decimal_comma and field in NUMERIC and _SWEDISH_NUMBER.fullmatch(value.strip()):
+            return value.strip().translate(_TO_POINT)
         return value
     if isinstance(value, bool):
         return "true" if value else "false"

@@ -46,5 +46,8 @@ def office_xlsx(csv_text: str, sheet: str, folder: Path) -> bytes:
         str(folder / "out"),
         str(source),
     ]
-    subprocess.run(command, check=True, capture_output=True, timeout=180)
-    return (folder / "out" / f"{sheet}.xlsx").read_bytes()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=180)
+    made = folder / "out" / f"{sheet}.xlsx"
+    assert done.returncode == 0, f"soffice failed: {done.stdout}{done.stderr}"
+    assert made.exists(), f"soffice made no {made.name}: {done.stdout}{done.stderr}"
+    return made.read_bytes()

@@ -72,6 +72,14 @@ def decode(body: bytes, encoding: str = "utf-8") -> str:
     """The text of a body in `encoding`; a UTF-8 byte order mark wins over the declared charset."""
     if body.startswith(codecs.BOM_UTF8):
         encoding = "utf-8-sig"
+    elif body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise BodyError(
+            "bad_encoding",
+            'line 1, column 1: the body is UTF-16 (Excel\'s "Unicode text"); save it as'
+            ' "CSV UTF-8" or "CSV (semikolonavgränsad)"',
+            line=1,
+            column=1,
+        )
     try:
         return body.decode(encoding)
     except UnicodeDecodeError as exc:

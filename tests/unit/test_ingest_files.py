@@ -222,6 +222,10 @@ def test_a_cp1252_csv_with_a_bom_or_without_keeps_its_swedish_letters(rig: Inges
     with pytest.raises(BodyError) as caught:
         parse_body(text.encode("cp1252"), body_form("text/csv"), 10, 10**6)
     assert (caught.value.code, caught.value.line) == ("bad_encoding", 2)
+    with pytest.raises(BodyError) as caught:
+        parse_body(text.encode("utf-16"), body_form("text/csv"), 10, 10**6)
+    assert caught.value.code == "bad_encoding"
+    assert "UTF-16" in caught.value.message
 
 
 def test_a_wide_csv_reads_its_title_and_header_block_and_names_cells() -> None:

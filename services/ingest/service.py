@@ -6,6 +6,7 @@ route maps it to an answer. The publisher and the idempotency store are ports (`
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import time
@@ -141,7 +142,11 @@ class IngestService:
         now: datetime | None = None,
     ) -> BatchOutcome:
         try:
-            rows = parse_body(body, form, self.settings.max_rows, self.settings.max_body_bytes)
+            limits = (self.settings.max_rows, self.settings.max_body_bytes)
+            if form.media == "xlsx":  # inflating and reading a workbook would stall the loop
+                rows = await asyncio.to_thread(parse_body, body, form, *limits)
+            else:
+                rows = parse_body(body, form, *limits)
         except BodyError as exc:
             self.metrics.batches.labels(source, "invalid").inc()
             return BodyRefused(exc)

@@ -76,7 +76,7 @@ def decode(body: bytes, encoding: str = "utf-8") -> str:
         raise BodyError(
             "bad_encoding",
             'line 1, column 1: the body is UTF-16 (Excel\'s "Unicode text"); save it as'
-            ' "CSV UTF-8" or "CSV (semikolonavgränsad)"',
+            ' "CSV UTF-8 (kommaavgränsad)" or "CSV (kommaavgränsad)"',
             line=1,
             column=1,
         )

@@ -13,7 +13,10 @@ ROW_CODES_TABLE = "\n".join(f"| `{code.value}` | {DESCRIPTIONS[code]} |" for cod
 PROBLEM_CODES: dict[str, tuple[int, str]] = {
     "malformed_json": (400, "The body is not JSON; `line`/`column` say where."),
     "malformed_csv": (400, "The CSV cannot be read (e.g. a stray quote); `line` says where."),
-    "bad_encoding": (400, "The body is not UTF-8; `line`/`column` say where."),
+    "bad_encoding": (
+        400,
+        "The body is not UTF-8 (or the declared windows-1252); `line`/`column` say where.",
+    ),
     "invalid_body": (400, 'The JSON is not an object `{"observations": [...]}`.'),
     "empty_batch": (400, "The batch has no rows."),
     "unknown_column": (400, "A CSV header names a field that is not part of the observation."),

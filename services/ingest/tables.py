@@ -131,10 +131,15 @@ def _read_long(
         if stray:
             used = max(stray[-1] + 1, end) - start
             message = f"the record has {used} cells but the header has {len(header)} columns"
-            row = Unreadable(None, ErrorCode.BAD_ROW, message)
-        elif not row:
-            continue
-        out.add(row, number, Place(prefix, columns, number))
+            # The report points at the first cell outside the table, not the row's first.
+            outside: dict[str | None, str] = {None: cell_ref(grid.sheet, stray[0], number)}
+            out.add(
+                Unreadable(None, ErrorCode.BAD_ROW, message),
+                number,
+                Place(prefix, columns, number, outside),
+            )
+        elif row:
+            out.add(row, number, Place(prefix, columns, number))
 
 
 def _header(sheet: str | None, line: int, start: int, names: list[str]) -> list[str]:

@@ -41,14 +41,16 @@ def test_a_long_workbook_is_read_with_typed_cells_and_errors_name_sheet_and_cell
                 [SHARE, "rinkeby", 2024, "T", 71.33, 214, 300, datetime(2025, 2, 1, 9, 0)],
                 [SHARE, "kista", 2024, "K", "80,0", 120, 150, None],
                 [SHARE, "kista", 2024, "M", 80, 120, "noll", None],
+                [SHARE, "kista", 2023, "M", 80, 120, 150, None, "anm."],
             ]
         }
     )
     got = report(rig, body, XLSX)
-    assert (got.accepted, got.rejected) == (2, 1)
+    assert (got.accepted, got.rejected) == (2, 2)
     assert located(got) == [
         (3, "denominator", "bad_number", "Blad1!G4"),
         (3, "denominator", "missing_denominator", "Blad1!G4"),
+        (4, None, "bad_row", "Blad1!I5"),
     ]
     first, second = rig.events()
     assert (first["period"], first["value"], first["numerator"]) == ("2024", 71.33, 214)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Stadspuls needs on this machine; quick when everything is already there.
-# System packages (Debian): PostgreSQL, Prometheus (promtool), docker-compose (config checks), Java 17, Maven.
+# System packages (Debian): PostgreSQL, Prometheus (promtool), docker-compose (config checks), Java 17, Maven,
+# LibreOffice Calc (headless: the tests make a real office suite's .xlsx with it).
 # Then the virtualenv .venv with the pinned Python packages, and the Kafka jars under .cache/kafka.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +10,7 @@ export DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1
 need=()
 have() { command -v "$1" >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/$1" >/dev/null; }
 for pair in pg_ctl:postgresql promtool:prometheus docker-compose:docker-compose \
-            java:openjdk-17-jre-headless mvn:maven; do
+            java:openjdk-17-jre-headless mvn:maven soffice:libreoffice-calc-nogui; do
   have "${pair%%:*}" || need+=("${pair##*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

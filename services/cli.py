@@ -550,6 +550,68 @@ def _connector_or_exit(catalog: Catalog, name: str) -> None:
         raise typer.Exit(2) from None
 
 
+@app.command("load")
+def load_command(
+    file: Annotated[
+        Path,
+        typer.Argument(help="An .xlsx, .csv (or .txt) or .json file.", exists=True, dir_okay=False),
+    ],
+    source: Annotated[str, typer.Option(help="The catalog source the rows come from.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Judge the rows; publish nothing.")
+    ] = False,
+    atomic: Annotated[
+        bool, typer.Option("--atomic", help="Accept nothing unless every row is valid.")
+    ] = False,
+    indicator: Annotated[
+        str | None, typer.Option(help="Wide layout: the indicator of every value.")
+    ] = None,
+    gender: Annotated[str | None, typer.Option(help="Wide layout: the gender (T, K, M).")] = None,
+    sheet: Annotated[str | None, typer.Option(help=".xlsx: read this sheet only.")] = None,
+    charset: Annotated[
+        str | None, typer.Option(help="CSV: utf-8 (default), windows-1252 or iso-8859-1.")
+    ] = None,
+) -> None:
+    """Send FILE as `POST /v1/observations` would and print its answer (the per-row report);
+    exit 1 when a row is rejected or the file is refused."""
+    import asyncio
+
+    from services.ingest.errors import BodyError
+    from services.ingest.load import file_form, load_file
+    from services.ingest.outcomes import BodyRefused, Judged
+    from services.ingest.routes import answer
+
+    settings = _settings() if dry_run else _kafka_settings()
+    catalog = _load_catalog(settings)
+    if source not in catalog.source:
+        typer.echo(
+            f"unknown source {source!r}; the catalog has: {', '.join(catalog.source)}", err=True
+        )
+        raise typer.Exit(2)
+    try:
+        form = file_form(file, charset, indicator, gender, sheet)
+    except BodyError as exc:
+        typer.echo(f"{file}: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+    outcome = asyncio.run(
+        load_file(settings, catalog, source, file, form, dry_run=dry_run, atomic=atomic)
+    )
+    response = answer(outcome, settings.ingest_retry_after_seconds)
+    typer.echo(bytes(response.body).decode())
+    if isinstance(outcome, Judged):
+        report = outcome.report
+        done = "would be accepted" if report.dry_run else "accepted"
+        typer.echo(
+            f"{file}: {report.received} rows, {report.accepted} {done}, {report.rejected} rejected",
+            err=True,
+        )
+        if not report.rejected:
+            return
+    elif isinstance(outcome, BodyRefused):
+        typer.echo(f"{file}: refused ({outcome.error.code}): {outcome.error.message}", err=True)
+    raise typer.Exit(1)
+
+
 @app.command("rebuild")
 def rebuild_command(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,

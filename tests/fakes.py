@@ -17,6 +17,7 @@ from typing import Any, Literal
 import orjson
 from sqlalchemy.exc import OperationalError
 
+from services.ingest.formats import CSV, JSON, BodyForm
 from services.ingest.idempotency import (
     PENDING,
     RELEASED,
@@ -192,12 +193,14 @@ class IngestRig:
         source: str = SCHOOL,
         key: str | None = None,
         csv: bool = False,
+        form: BodyForm | None = None,
         dry_run: bool = False,
         atomic: bool = False,
     ) -> BatchOutcome:
-        """Ingest one batch, on the running loop."""
+        """Ingest one batch, on the running loop (`csv=True`: UTF-8 CSV; `form`: any other)."""
+        form = form or (CSV if csv else JSON)
         return await self.service.ingest(
-            source, body, csv=csv, dry_run=dry_run, atomic=atomic, idempotency_key=key
+            source, body, form=form, dry_run=dry_run, atomic=atomic, idempotency_key=key
         )
 
     def send(self, body: bytes, **options: Any) -> BatchOutcome:

@@ -27,11 +27,15 @@ def problem(
     *,
     line: int | None = None,
     column: int | None = None,
+    cell: str | None = None,
     headers: dict[str, str] | None = None,
     outcome: str | None = None,
 ) -> Response:
-    """A problem answer `{code, message, line, column}`, and `outcome` when the batch's fate is at issue."""
+    """A problem answer `{code, message, line, column}`, with `cell` when a cell is at fault and
+    `outcome` when the batch's fate is at issue."""
     body: dict[str, Any] = {"code": code, "message": message, "line": line, "column": column}
+    if cell is not None:
+        body["cell"] = cell
     if outcome is not None:
         body["outcome"] = outcome
     return json_answer(status, body, headers)

@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 #: has been answered by then, or died without releasing it (a takeover repeats the same ids).
 LEASE_MARGIN_SECONDS = 5.0
 
-DESCRIPTION = """Source systems push observations here, as JSON or CSV batches of up to 10 000 rows.
+DESCRIPTION = """Source systems push observations here, as JSON, CSV or .xlsx batches of up to 10 000 rows.
 
 Every row is validated against the catalog; the answer lists every error of every rejected row as
 `{row, field, code, message}`. `202` (`200` for dry runs) comes only after Kafka acknowledged every

@@ -1,4 +1,4 @@
-"""Request bodies to rows: JSON `{"observations": [...]}` or CSV with a header row.
+"""Request bodies to rows: JSON `{"observations": [...]}` or CSV (long or wide, tables.py).
 
 A body that cannot be read at all raises `BodyError` saying where (line and column); a CSV record
 that cannot be read on its own becomes an `Unreadable` row so the rest of the batch still counts.
@@ -6,47 +6,35 @@ that cannot be read on its own becomes an `Unreadable` row so the rest of the ba
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
-import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
-from shared.domain.validation import FIELDS, ErrorCode, Unreadable
+from services.ingest.cells import Place
+from services.ingest.errors import BodyError
+from services.ingest.tables import Collected, Grid, is_header, read_grid
+from services.ingest.wide import Block
 
-_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
-_NUMERIC = ("value", "numerator", "denominator")
-
-
-class BodyError(Exception):
-    """A body the service cannot read: answered with `status` and a problem document."""
-
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        *,
-        status: int = 400,
-        line: int | None = None,
-        column: int | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.code, self.message, self.status, self.line, self.column = (
-            code,
-            message,
-            status,
-            line,
-            column,
-        )
+#: How many lines from the top the header row is looked for in, to choose the delimiter.
+_HEADER_SEARCH = 50
 
 
 @dataclass(frozen=True)
 class Rows:
-    """The rows of a body; for CSV also the line each row starts on (row n → lines[n - 1])."""
+    """The rows of a body; for CSV also the line each row starts on (row n → lines[n - 1]).
+
+    For CSV and workbooks `places[n - 1]` says which cell each field of row n came from (`C7`,
+    `Blad1!C7`).
+    """
 
     items: list[object]
     lines: list[int] | None = None
+    places: list[Place] | None = None
 
 
 def parse_json(body: bytes, max_rows: int) -> Rows:
@@ -66,11 +54,12 @@ def parse_json(body: bytes, max_rows: int) -> Rows:
     if extra:
         raise BodyError("invalid_body", f"unknown top-level field(s): {', '.join(extra)}")
     rows: list[object] = document["observations"]
-    _check_count(len(rows), max_rows)
+    check_count(len(rows), max_rows)
     return Rows(rows)
 
 
-def _check_count(count: int, max_rows: int) -> None:
+def check_count(count: int, max_rows: int) -> None:
+    """Refuse an empty batch (400) and one over `max_rows` (413)."""
     if count == 0:
         raise BodyError("empty_batch", "the batch has no observations")
     if count > max_rows:
@@ -79,86 +68,78 @@ def _check_count(count: int, max_rows: int) -> None:
         )
 
 
-def _decode(body: bytes) -> str:
+def decode(body: bytes, encoding: str = "utf-8") -> str:
+    """The text of a body in `encoding`; a UTF-8 byte order mark wins over the declared charset."""
+    if body.startswith(codecs.BOM_UTF8):
+        encoding = "utf-8-sig"
+    elif body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise BodyError(
+            "bad_encoding",
+            'line 1, column 1: the body is UTF-16 (Excel\'s "Unicode text"); save it as'
+            ' "CSV UTF-8 (kommaavgränsad)" or "CSV (kommaavgränsad)"',
+            line=1,
+            column=1,
+        )
     try:
-        return body.decode("utf-8-sig")
+        return body.decode(encoding)
     except UnicodeDecodeError as exc:
         line = body.count(b"\n", 0, exc.start) + 1
         column = exc.start - (body.rfind(b"\n", 0, exc.start) + 1) + 1
+        name = "UTF-8" if encoding.startswith("utf-8") else "windows-1252"
         raise BodyError(
             "bad_encoding",
-            f"line {line}, column {column}: the body is not UTF-8",
+            f"line {line}, column {column}: the body is not {name} (byte 0x{body[exc.start]:02X})",
             line=line,
             column=column,
         ) from None
 
 
-def parse_csv(body: bytes, max_rows: int) -> Rows:
-    """Rows of a CSV body: a header row of field names, then one observation per record.
+def parse_csv(
+    body: bytes, max_rows: int, encoding: str = "utf-8", query: Block | None = None
+) -> Rows:
+    """Rows of a CSV body: a long table (header row of field names) or a wide one (tables.py).
 
-    The delimiter is `,`, or `;` when the header has semicolons and no commas; with `;` a decimal
-    comma in `value`, `numerator` and `denominator` is read as a decimal point (Swedish Excel).
-    Empty cells count as absent fields.
+    The delimiter is `,`, or `;` when the header row has semicolons and no commas;
+    with `;` a decimal comma in `value`, `numerator` and `denominator` is read as a decimal point
+    (Swedish Excel). Empty cells count as absent fields.
     """
-    text = _decode(body)
-    first_line = text.split("\n", 1)[0]
-    delimiter = ";" if ";" in first_line and "," not in first_line else ","
+    text = decode(body, encoding)
+    delimiter = _delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    out = Collected(max_rows)
+    grid = Grid(None, _records(reader), decimal_comma=delimiter == ";")
+    if not read_grid(grid, out, query or Block()):
+        raise BodyError(
+            "malformed_csv",
+            "line 1: expected a header row of field names, or `area` and periods (wide layout)",
+            line=1,
+        )
+    check_count(len(out.items), max_rows)
+    return Rows(out.items, out.lines, out.places)
+
+
+def _delimiter(text: str) -> str:
+    # The header row decides: titles and a header block above it may hold either character.
+    lines = text.split("\n", _HEADER_SEARCH)[:_HEADER_SEARCH]
+    for line in lines:
+        if "," not in line and is_header(line.split(";")):
+            return ";"
+        if is_header(line.split(",")):
+            return ","
+    first = next((line for line in lines if ";" in line or "," in line), "")
+    return ";" if ";" in first and "," not in first else ","
+
+
+def _records(reader: Any) -> Iterator[tuple[int, list[str]]]:
+    start = 1
     try:
-        header = [name.strip() for name in next(reader, [])]
-        _check_header(header)
-        rows: list[object] = []
-        lines: list[int] = []
-        start = reader.line_num + 1
         for record in reader:
-            if record:
-                rows.append(_row(header, record, delimiter))
-                lines.append(start)
-                if len(rows) > max_rows:
-                    break
+            yield start, record
             start = reader.line_num + 1
     except csv.Error as exc:
         raise BodyError(
             "malformed_csv", f"line {reader.line_num}: {exc}", line=reader.line_num
         ) from None
-    _check_count(len(rows), max_rows)
-    return Rows(rows, lines)
 
 
-def _check_header(header: list[str]) -> None:
-    if not any(header):
-        raise BodyError("malformed_csv", "line 1: expected a header row of field names", line=1)
-    seen: set[str] = set()
-    for column, name in enumerate(header, start=1):
-        if name not in FIELDS:
-            raise BodyError(
-                "unknown_column",
-                f"line 1, column {column}: unknown field {name!r}; allowed:"
-                f" {', '.join(sorted(FIELDS))}",
-                line=1,
-                column=column,
-            )
-        if name in seen:
-            raise BodyError(
-                "duplicate_column",
-                f"line 1, column {column}: {name!r} appears twice",
-                line=1,
-                column=column,
-            )
-        seen.add(name)
-
-
-def _row(header: list[str], record: list[str], delimiter: str) -> object:
-    if len(record) > len(header):
-        return Unreadable(
-            None,
-            ErrorCode.BAD_ROW,
-            f"the record has {len(record)} cells but the header has {len(header)} columns",
-        )
-    row = {name: cell for name, cell in zip(header, record, strict=False) if cell != ""}
-    if delimiter == ";":
-        for name in _NUMERIC:
-            cell = row.get(name)
-            if cell is not None and _DECIMAL_COMMA.fullmatch(cell.strip()):
-                row[name] = cell.replace(",", ".")
-    return row
+__all__ = ["BodyError", "Rows", "check_count", "decode", "parse_csv", "parse_json"]

@@ -19,6 +19,8 @@ from services.ingest.answers import (
     rate_limited,
 )
 from services.ingest.dependencies import AdmittedSourceDep, State
+from services.ingest.errors import BodyError
+from services.ingest.formats import XLSX, body_form
 from services.ingest.outcomes import (
     BatchOutcome,
     BodyRefused,
@@ -46,9 +48,7 @@ def answer(outcome: BatchOutcome, retry_after: int) -> Response:
         case Replayed(report, accepted):
             return json_answer(202 if accepted else 422, report, {"Idempotent-Replayed": "true"})
         case BodyRefused(error):
-            return problem(
-                error.status, error.code, error.message, line=error.line, column=error.column
-            )
+            return refused(error)
         case NotAccepted(keyed):
             return kafka_unavailable(retry_after, keyed)
         case OutcomeUnknown(timeout, keyed):
@@ -62,6 +62,18 @@ def answer(outcome: BatchOutcome, retry_after: int) -> Response:
             return in_progress(seconds, retry_after)
         case RateLimited(throttled):
             return rate_limited(throttled)
+
+
+def refused(error: BodyError) -> Response:
+    """The problem answer of a body that cannot be read: where, as line/column and cell."""
+    return problem(
+        error.status,
+        error.code,
+        error.message,
+        line=error.line,
+        column=error.column,
+        cell=error.cell,
+    )
 
 
 def _problem(description: str) -> dict[str, Any]:
@@ -84,7 +96,9 @@ BATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: _problem(
         "More rows than the limit or the source's rows per minute, or a body over the byte limit."
     ),
-    415: _problem("Content-Type neither application/json nor text/csv."),
+    415: _problem(
+        "Content-Type neither application/json, text/csv nor .xlsx, or a charset not read."
+    ),
     429: _problem(
         "The source is over its requests or rows per minute (`limit`); nothing was published;"
         " retry after `Retry-After` seconds."
@@ -113,10 +127,13 @@ BATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
 BATCH_BODY = {
     "requestBody": {
         "required": True,
-        "description": 'A JSON object `{"observations": [...]}` or CSV with a header row of field names.',
+        "description": 'A JSON object `{"observations": [...]}`, or CSV (UTF-8, or'
+        " `charset=windows-1252`) or an .xlsx workbook in the long layout (a header row of field"
+        " names) or the wide layout (`area` and one period per column; docs/sources.md).",
         "content": {
             "application/json": {"schema": {"$ref": "#/components/schemas/ObservationBatch"}},
             "text/csv": {"schema": {"type": "string"}, "example": CSV_EXAMPLE},
+            XLSX: {"schema": {"type": "string", "format": "binary"}},
         },
     }
 }
@@ -138,6 +155,15 @@ async def post_observations(
         bool, Query(description="Validate only; publish nothing; answer 200.")
     ] = False,
     atomic: Annotated[bool, Query(description="Reject the whole batch if any row is bad.")] = False,
+    indicator: Annotated[
+        str | None, Query(description="Wide layout: the indicator of every value in the table.")
+    ] = None,
+    gender: Annotated[
+        str | None, Query(description="Wide layout: the gender of every value (`T` default).")
+    ] = None,
+    sheet: Annotated[
+        str | None, Query(description=".xlsx: read this sheet only (default: every table).")
+    ] = None,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -148,15 +174,11 @@ async def post_observations(
         ),
     ] = None,
 ) -> Response:
-    """Receive a batch of observations (JSON or CSV); answer what happened to each row."""
-    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media not in ("application/json", "text/csv"):
-        given = media or "absent"
-        return problem(
-            415,
-            "unsupported_media_type",
-            f"Content-Type must be application/json or text/csv, not {given!r}",
-        )
+    """Receive a batch of observations (JSON, CSV or .xlsx); answer what happened to each row."""
+    try:
+        form = body_form(request.headers.get("content-type", ""), indicator, gender, sheet)
+    except BodyError as exc:
+        return refused(exc)
     limit = state.settings.max_body_bytes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
@@ -170,7 +192,7 @@ async def post_observations(
     outcome = await state.service.ingest(
         source,
         b"".join(chunks),
-        csv=media == "text/csv",
+        form=form,
         dry_run=dry_run,
         atomic=atomic,
         idempotency_key=idempotency_key,

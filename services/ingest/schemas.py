@@ -13,11 +13,25 @@ ROW_CODES_TABLE = "\n".join(f"| `{code.value}` | {DESCRIPTIONS[code]} |" for cod
 PROBLEM_CODES: dict[str, tuple[int, str]] = {
     "malformed_json": (400, "The body is not JSON; `line`/`column` say where."),
     "malformed_csv": (400, "The CSV cannot be read (e.g. a stray quote); `line` says where."),
-    "bad_encoding": (400, "The body is not UTF-8; `line`/`column` say where."),
+    "bad_encoding": (
+        400,
+        "The body is not UTF-8 (or the declared windows-1252); `line`/`column` say where.",
+    ),
     "invalid_body": (400, 'The JSON is not an object `{"observations": [...]}`.'),
     "empty_batch": (400, "The batch has no rows."),
     "unknown_column": (400, "A CSV header names a field that is not part of the observation."),
-    "duplicate_column": (400, "A CSV header names a field twice."),
+    "duplicate_column": (400, "A header names a field (wide layout: a period's part) twice."),
+    "malformed_xlsx": (400, "The body is not a readable .xlsx workbook (or is .xls, .ods, .xlsb)."),
+    "unknown_sheet": (400, "`sheet=` names no sheet of the workbook."),
+    "no_table": (400, "No sheet has a header row (long or wide layout)."),
+    "not_wide": (
+        400,
+        "A header block or `indicator=`/`gender=` with a long table: they go with the wide layout.",
+    ),
+    "missing_indicator": (400, "A wide table without `Indikator:` above it or `indicator=`."),
+    "conflicting_header": (400, "The header block and the query give different values."),
+    "bad_header_block": (400, "A row above a table with a misspelt (`Kon:`) or repeated key."),
+    "no_periods": (400, "A wide table's header row has `area` but no period columns."),
     "invalid_request": (400, "A query parameter or header is malformed (e.g. `dry_run=maybe`)."),
     "unauthorized": (401, "No `Authorization: Bearer <key>`, or the key is unknown or revoked."),
     "idempotency_in_progress": (
@@ -30,7 +44,20 @@ PROBLEM_CODES: dict[str, tuple[int, str]] = {
         "More rows than the source's whole budget of rows per minute: split the batch.",
     ),
     "body_too_large": (413, "The body is larger than the byte limit."),
-    "unsupported_media_type": (415, "Content-Type is neither application/json nor text/csv."),
+    "workbook_too_large": (413, "The .xlsx unpacks to more than five times the byte limit."),
+    "sheet_too_large": (
+        413,
+        "A sheet reaches further (rows × columns from A1) than 64 × (row limit + 100) cells.",
+    ),
+    "unsupported_media_type": (
+        415,
+        "Content-Type is neither application/json, text/csv nor"
+        " application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.",
+    ),
+    "unsupported_charset": (
+        415,
+        "A charset not read: CSV is utf-8, windows-1252 or iso-8859-1; JSON is utf-8.",
+    ),
     "rate_limited": (
         429,
         "The source is over its budget of requests or rows per minute (`limit` says which);"
@@ -68,6 +95,13 @@ class RowErrorOut(BaseModel):
     )
     line: int | None = Field(
         default=None, description="CSV only: the line the record starts on (header = 1)."
+    )
+    cell: str | None = Field(
+        default=None,
+        description="CSV and .xlsx: the cell of `field` — `Blad1!C7` in a workbook, `C7` (column"
+        " letter and line) in CSV; when no field is named (or it has no column), the row's own"
+        " cell: the first of a long row, the value of a wide one.",
+        examples=["Blad1!C7"],
     )
     field: str | None = Field(
         description="The offending field, or null when the row as a whole is at fault.",
@@ -134,6 +168,10 @@ class Problem(BaseModel):
     )
     column: int | None = Field(
         default=None, description="Column of the body at fault (1-based), if known."
+    )
+    cell: str | None = Field(
+        default=None,
+        description="CSV and .xlsx: the cell at fault (`Blad1!C3`, or `C3` in CSV), if known.",
     )
     outcome: Literal["not_accepted", "unknown"] | None = Field(
         default=None,

@@ -6,6 +6,7 @@ route maps it to an answer. The publisher and the idempotency store are ports (`
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import time
@@ -15,6 +16,7 @@ from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from services.ingest.formats import JSON, BodyForm, parse_body
 from services.ingest.idempotency import ACCEPTED, REJECTED, Claimed, InProgress, Replay, Reused
 from services.ingest.metrics import IngestMetrics
 from services.ingest.outcomes import (
@@ -30,7 +32,7 @@ from services.ingest.outcomes import (
     RateLimited,
     Replayed,
 )
-from services.ingest.parsing import BodyError, Rows, parse_csv, parse_json
+from services.ingest.parsing import BodyError, Rows
 from services.ingest.ports import (
     IdempotencyKeys,
     KafkaUnavailableError,
@@ -83,7 +85,7 @@ class IngestService:
         source: str,
         body: bytes,
         *,
-        csv: bool,
+        form: BodyForm = JSON,
         dry_run: bool,
         atomic: bool,
         idempotency_key: str | None,
@@ -92,9 +94,10 @@ class IngestService:
         key = None if dry_run else idempotency_key
         if key is None:
             return await self._process(
-                source, body, csv=csv, dry_run=dry_run, atomic=atomic, key=None
+                source, body, form=form, dry_run=dry_run, atomic=atomic, key=None
             )
-        request_hash = hashlib.sha256(b"%d|%d|%d|" % (csv, dry_run, atomic) + body).hexdigest()
+        head = b"%d|%d|%d|" % (form.media == "csv", dry_run, atomic) + form.fingerprint()
+        request_hash = hashlib.sha256(head + body).hexdigest()
         try:
             claim = await self.keys.claim(source, key, request_hash, self.clock())
         except SQLAlchemyError:
@@ -112,7 +115,7 @@ class IngestService:
         received = claim.received_at or self.clock()
         try:
             outcome = await self._process(
-                source, body, csv=csv, dry_run=dry_run, atomic=atomic, key=key, now=received
+                source, body, form=form, dry_run=dry_run, atomic=atomic, key=key, now=received
             )
         except BaseException:
             await self.keys.release(source, key, claim.token, self.clock(), bound=True)
@@ -132,21 +135,25 @@ class IngestService:
         source: str,
         body: bytes,
         *,
-        csv: bool,
+        form: BodyForm,
         dry_run: bool,
         atomic: bool,
         key: str | None,
         now: datetime | None = None,
     ) -> BatchOutcome:
         try:
-            rows = (parse_csv if csv else parse_json)(body, self.settings.max_rows)
+            limits = (self.settings.max_rows, self.settings.max_body_bytes)
+            if form.media == "xlsx":  # inflating and reading a workbook would stall the loop
+                rows = await asyncio.to_thread(parse_body, body, form, *limits)
+            else:
+                rows = parse_body(body, form, *limits)
         except BodyError as exc:
             self.metrics.batches.labels(source, "invalid").inc()
             return BodyRefused(exc)
         if throttled := self.throttle.rows(source, len(rows.items)):
             self.metrics.throttled.labels(source, throttled.limit).inc()
             return RateLimited(throttled)
-        return await self._publish_rows(source, rows, csv, dry_run, atomic, key, now)
+        return await self._publish_rows(source, rows, form.text, dry_run, atomic, key, now)
 
     async def ingest_rows(self, source: str, rows: Rows, *, dry_run: bool) -> BatchOutcome:
         """Judge and publish rows a connector has already made, exactly as `ingest` does a body's.
@@ -198,6 +205,10 @@ class IngestService:
         if rows.lines is not None:
             for error in errors:
                 error["line"] = rows.lines[error["row"] - 1] if error["row"] > 0 else None
+        if rows.places is not None:
+            for error in errors:
+                row = error["row"]
+                error["cell"] = rows.places[row - 1].cell(error["field"]) if row > 0 else None
         accepted = judgement.accepted
         report = IngestReport(
             batch_id, judgement.received, accepted, judgement.rejected, dry_run, errors

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from services.ingest.app import create_app
+from services.ingest.formats import XLSX
 from services.ingest.keys import revoke_key
 from shared.db.engine import make_engine
 from shared.domain.observation import Observation
@@ -110,6 +111,7 @@ def test_csv_batch_with_semicolons_and_decimal_commas(
     assert answer.json()["errors"][0] | {"message": ""} == {
         "row": 2,
         "line": 3,
+        "cell": "A3",
         "field": "area",
         "code": "unknown_area",
         "message": "",
@@ -304,7 +306,7 @@ def test_health_and_readiness(client: TestClient) -> None:
 def test_openapi_documents_bodies_codes_and_examples(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     operation = spec["paths"]["/v1/observations"]["post"]
-    assert set(operation["requestBody"]["content"]) == {"application/json", "text/csv"}
+    assert set(operation["requestBody"]["content"]) == {"application/json", "text/csv", XLSX}
     assert {"200", "202", "400", "401", "413", "422", "503"} <= set(operation["responses"])
     schemas = spec["components"]["schemas"]
     assert "forbidden_indicator" in schemas["RowErrorOut"]["properties"]["code"]["description"]

@@ -12,7 +12,7 @@ import pytest
 
 from shared.infra.kafka_dist import repo_root
 
-TOOLS = ("pg_ctl", "promtool", "docker-compose", "java", "mvn")
+TOOLS = ("pg_ctl", "promtool", "docker-compose", "java", "mvn", "soffice")
 RECORDED = ("apt-get", "systemctl", "service", "update-rc.d", "pkill", "killall", "sudo")
 
 
@@ -84,6 +84,14 @@ def test_a_prometheus_already_there_is_left_alone(tmp_path: Path) -> None:
     assert run_setup(tmp_path, have=have, systemctl=0) == [
         "apt-get update -qq",
         "apt-get install -y -qq --no-install-recommends maven",
+    ]
+
+
+def test_a_missing_office_suite_brings_libreoffice_calc_without_a_gui(tmp_path: Path) -> None:
+    have = tuple(tool for tool in TOOLS if tool != "soffice")
+    assert run_setup(tmp_path, have=have, systemctl=0) == [
+        "apt-get update -qq",
+        "apt-get install -y -qq --no-install-recommends libreoffice-calc-nogui",
     ]
 
 

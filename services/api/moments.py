@@ -87,7 +87,9 @@ class PastContexts:
         self._models: OrderedDict[tuple[Any, ...], ApiContext] = OrderedDict()
         self._closers: dict[tuple[Any, ...], PastModel] = {}
         self._catalogs: dict[str, Catalog] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the dictionaries, never held during a build
+        self._gates: dict[tuple[Any, ...], threading.Lock] = {}  # per moment being built
+        self._building = threading.Lock()
 
     def context(self, as_of: str | None, rapport: str | None) -> ApiContext:
         """The context of `as_of` or of report `rapport` (blocking: it may replay versions)."""
@@ -106,17 +108,44 @@ class PastContexts:
             sha = in_force[0] if in_force else None
         key = (moment, sha)
         with self._lock:
-            if key in self._models:
-                self._models.move_to_end(key)
-                return self._models[key]
-            catalog = self._catalog(sha)
-            model = build(engine, moment, catalog)
-            self._models[key] = self._context(model, catalog)
+            kept = self._found(key)
+            if kept is not None:
+                return kept
+            gate = self._gates.setdefault(key, threading.Lock())
+        # one build per moment, one at a time (its rows are held in memory while it is built);
+        # answers of moments built already are not held up meanwhile
+        with gate, self._building:
+            with self._lock:
+                kept = self._found(key)
+            if kept is not None:
+                return kept
+            try:
+                catalog = self._catalog(sha)
+                context = self._keep(key, build(engine, moment, catalog), moment, catalog)
+            finally:
+                with self._lock:
+                    self._gates.pop(key, None)
+            return context
+
+    def _keep(
+        self, key: tuple[Any, ...], model: PastModel, moment: Moment, catalog: Catalog
+    ) -> ApiContext:
+        """Keep a built model's context, closing the least recently used beyond `kept`."""
+        context = self._context(model, moment, catalog)
+        with self._lock:
+            self._models[key] = context
             self._closers[key] = model
             while len(self._models) > self.kept:
                 old, _ = self._models.popitem(last=False)
                 self._closers.pop(old).close()
-            return self._models[key]
+        return context
+
+    def _found(self, key: tuple[Any, ...]) -> ApiContext | None:
+        """The context of a moment built already (it becomes the most recently used)."""
+        if key not in self._models:
+            return None
+        self._models.move_to_end(key)
+        return self._models[key]
 
     def close(self) -> None:
         """Delete every built model."""
@@ -135,7 +164,7 @@ class PastContexts:
             self._catalogs[sha] = load_catalog_text(text) if text else self.base.catalog
         return self._catalogs[sha]
 
-    def _context(self, model: PastModel, catalog: Catalog) -> ApiContext:
+    def _context(self, model: PastModel, moment: Moment, catalog: Catalog) -> ApiContext:
         base = self.base
         if catalog is base.catalog:
             document, tag = base.catalog_document, base.answers.catalog_tag
@@ -151,4 +180,5 @@ class PastContexts:
             catalog_document=document,
             indicator_entries={e["id"]: e for e in document["indikatorer"]},
             areas=known_areas(catalog),
+            past_of=(base.engine, moment),
         )

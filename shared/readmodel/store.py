@@ -129,7 +129,11 @@ class SeriesStore:
         return result
 
     def _write(self, conn: Connection, result: BatchResult, now: datetime) -> None:
-        self._table(conn).upsert(conn, [self._db_row(r, now) for r in result.changed.values()])
+        self.write(conn, result.changed.values(), now)
+
+    def write(self, conn: Connection, rows: Iterable[SeriesState], now: datetime) -> None:
+        """Write rows the engine computed as they are shown, stamped `now` (no version kept)."""
+        self._table(conn).upsert(conn, [self._db_row(r, now) for r in rows])
 
     def _keys(self, obs: Observation) -> list[SeriesId]:
         if obs.indicator not in self.catalog.indicator or obs.area not in self.catalog.area:

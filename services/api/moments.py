@@ -121,7 +121,9 @@ class PastContexts:
                 return kept
             try:
                 catalog = self._catalog(sha)
-                context = self._keep(key, build(engine, moment, catalog), moment, catalog)
+                with self.base.metrics.past_build.time():
+                    model = build(engine, moment, catalog)
+                context = self._keep(key, model, moment, catalog)
             finally:
                 with self._lock:
                     self._gates.pop(key, None)

@@ -5,6 +5,8 @@ frozen report answers the same bytes after later corrections and retractions."""
 from __future__ import annotations
 
 import random
+import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -158,3 +160,31 @@ def test_anonymous_final_readers_see_as_of_answers_redacted(model: Model) -> Non
         assert shown[("stockholm", "2024")]["value"] is None  # a preliminary contribution
     everything = _shown(model, as_of=moment)  # the fixture's API shows anonymous readers all
     assert everything[("rinkeby", "2024", "T")]["value"] is not None
+
+
+def _builds(model: Model) -> float:
+    """How many past moments the API has built (its metric's count)."""
+    text = model.get("/metrics").text
+    found = re.search(r"^stadspuls_api_past_build_seconds_count (\S+)$", text, re.M)
+    assert found is not None, text
+    return float(found.group(1))
+
+
+def test_concurrent_requests_for_a_new_moment_build_it_once(model: Model) -> None:
+    maker = StreamMaker(model.catalog, seed=12)
+    events = [e for e in maker.stream(200, years=range(2023, 2025)) if e.indicator == SHARE]
+    model.deliver(events)
+    moment = _rfc(max(e.received_at for e in events))
+    before = _builds(model)
+    path = f"/v1/indikatorer/{SHARE}/observationer"
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(lambda _: model.get(path, as_of=moment, limit=50_000), range(6)))
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.content for a in answers}) == 1
+    assert answers[0].json()["total"] > 0
+    assert _builds(model) == before + 1
+    model.get("/v1/etappmal", as_of=moment)  # another endpoint of the same moment: kept
+    assert _builds(model) == before + 1
+    earlier = _rfc(min(e.received_at for e in events))
+    assert model.get(path, as_of=earlier).status_code == 200
+    assert _builds(model) == before + 2

@@ -14,6 +14,7 @@ Prints each figure and the ratio of the first `as_of` answer to the current one.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -94,7 +95,8 @@ def main() -> None:
     known = moments(url)
     with serving(app) as base, httpx.Client(base_url=base, timeout=600) as http:
         warm = timed(http, SCENARIOS[0][1])
-        print(f"\nfirst current answer in the process (it warms the app): {warm * 1000:.0f} ms\n")
+        print(f"\nfirst current answer in the process (it warms the app): {warm * 1000:.0f} ms")
+        print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}\n")
         print(HEADER)
         for step, (name, path) in enumerate(SCENARIOS):
             current = median(http, path, args.repeat)
@@ -107,6 +109,7 @@ def main() -> None:
                     f"| {first / current:.0f}× | {again * 1000:.1f} |",
                     flush=True,
                 )
+        print(f"\nload average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     engine.dispose()
 
 

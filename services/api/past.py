@@ -25,7 +25,7 @@ from sqlalchemy import ColumnElement, Engine, Row, Select, func, select
 from services.api.caching import ReadState
 from shared.db.engine import make_engine
 from shared.db.schema import metadata, read_model_state, series_versions
-from shared.db.upsert import upsert
+from shared.db.upsert import chunks, upsert
 from shared.domain.catalog import Catalog
 from shared.domain.observation import Observation, as_utc
 from shared.domain.rollup import (
@@ -42,6 +42,7 @@ from shared.readmodel.store import SeriesStore
 
 FETCHED = 5000  # versions per fetch from the source
 REFUSED = 200  # series per query of the versions of refused winners
+WRITTEN = 5000  # rows per write
 # a throwaway database: nothing in it needs to survive a crash
 THROWAWAY = ("journal_mode=OFF", "synchronous=OFF", "temp_store=MEMORY")
 SERIES = ("indicator", "area", "period", "gender")
@@ -172,7 +173,9 @@ def build(source: Engine, moment: Moment, catalog: Catalog) -> PastModel:
     try:
         metadata.create_all(writer)
         with writer.begin() as conn:
-            SeriesStore(writer, catalog).write(conn, rows.values(), as_of)
+            store = SeriesStore(writer, catalog)
+            for part in chunks(list(rows.values()), WRITTEN):  # the encoded rows a part at a time
+                store.write(conn, part, as_of)
             Projector(catalog).refresh(conn, catalog.indicator, as_of)
             stamps = dict(committed_at=as_of, refreshed_at=as_of, data_as_of=newest)
             upsert(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import tempfile
 import time
@@ -109,7 +110,17 @@ def main() -> None:
                     f"| {first / current:.0f}× | {again * 1000:.1f} |",
                     flush=True,
                 )
-        print(f"\nload average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        builds = {
+            name: float(value)
+            for name, value in re.findall(
+                r"^stadspuls_api_past_build_seconds_(sum|count) (\S+)$",
+                http.get("/metrics").text,
+                re.M,
+            )
+        }
+        mean = builds["sum"] / builds["count"]
+        print(f"\n{builds['count']:.0f} moments built, {mean:.2f} s each on average (the metric)")
+        print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     engine.dispose()
 
 

@@ -8,13 +8,17 @@ import random
 import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import uuid4
 
 import httpx
 import pytest
 
+import shared.catalog
 from bench.api.server import serving
 from services.api.app import create_app
 from services.api.rapporter import RapportError, freeze
+from shared.db.catalog_versions import record_catalog
 from shared.domain.observation import Observation, ObservationStatus
 from shared.settings import Settings
 from tests.integration.test_history import SHARE, Model
@@ -188,3 +192,35 @@ def test_concurrent_requests_for_a_new_moment_build_it_once(model: Model) -> Non
     earlier = _rfc(min(e.received_at for e in events))
     assert model.get(path, as_of=earlier).status_code == 200
     assert _builds(model) == before + 2
+
+
+def test_a_winner_the_catalog_then_refuses_leaves_the_best_version_it_places(
+    model: Model, tmp_path: Path
+) -> None:
+    text = (Path(shared.catalog.__file__).parent / "stockholm.yaml").read_text(encoding="utf-8")
+    block = text.index(f"  - id: {SHARE}\n")
+    bounds = text.index("    max: 100\n", block)
+    older = tmp_path / "older.yaml"
+    older.write_text(text[:bounds] + "    max: 95\n" + text[bounds + 13 :], encoding="utf-8")
+    now = datetime.now(UTC)
+    record_catalog(model.engine, older, now - timedelta(hours=2))  # in force for the past hour
+    maker = StreamMaker(model.catalog, seed=13)
+    base = maker.observation(model.catalog.indicator[SHARE], "rinkeby", "2024", "T")
+
+    def version(minutes_ago: int, value: float) -> Observation:
+        moment = now - timedelta(minutes=minutes_ago)
+        numbers = {"value": value, "numerator": value, "denominator": 100.0}
+        return base.model_copy(
+            update={
+                "observation_id": uuid4(),
+                "updated_at": moment,
+                "received_at": moment,
+                **numbers,
+            }
+        )
+
+    model.deliver([version(30, 40.0), version(20, 97.0)])  # 97 is above that catalog's max
+    assert _shown(model)[("rinkeby", "2024", "T")]["value"] == 97.0  # the present's catalog
+    past = _shown(model, as_of=_rfc(now))
+    assert past[("rinkeby", "2024", "T")]["value"] == 40.0
+    assert past[("stockholm", "2024", "T")]["value"] == 40.0

@@ -3,7 +3,8 @@
 The routes take their context from `deps.get_context`; with `as_of` or `rapport` it is this
 module's: the same context over a read model of that moment (`past.build`) and the catalog in
 force then. A few built models are kept (least recently used out), so the pages of one answer and
-the answers of one report replay the versions once.
+the answers of one report compute the moment once; concurrent requests for a moment not built yet
+wait for one build, and moments are built one at a time (a build holds its rows in memory).
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 
 An `as_of` answer is served by the same routes and queries as the current one, against a private
 SQLite read model: of the versions with `received_at ≤ as_of` (and, for a report, recorded by the
-time it was frozen) each series' winner is chosen in SQL and applied, in version order, by the
-aggregator's own rollup engine in memory with the catalog in force then; the rows are written in
-one transaction by the aggregator's store and projected by its projector, every summary judged at
-`as_of`. Nothing in it depends on when it was built, so a report's answers are the same bytes
+time it was frozen) each series' winner is chosen on one scan and applied, in version order, by
+the aggregator's own rollup engine in memory with the catalog in force then; the rows are written
+in one transaction by the aggregator's store and projected by its projector, every summary judged
+at `as_of`. Nothing in it depends on when it was built, so a report's answers are the same bytes
 whenever they are asked. The versions themselves stay where they are (`historik` reads them there).
 """
 

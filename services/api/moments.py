@@ -87,6 +87,7 @@ class PastContexts:
         self.kept = kept
         self._models: OrderedDict[tuple[Any, ...], ApiContext] = OrderedDict()
         self._closers: dict[tuple[Any, ...], PastModel] = {}
+        self._retired: list[PastModel] = []  # out of the kept ones, deleted at the next retirement
         self._catalogs: dict[str, Catalog] = {}
         self._lock = threading.Lock()  # guards the dictionaries, never held during a build
         self._gates: dict[tuple[Any, ...], threading.Lock] = {}  # per moment being built
@@ -133,14 +134,19 @@ class PastContexts:
     def _keep(
         self, key: tuple[Any, ...], model: PastModel, moment: Moment, catalog: Catalog
     ) -> ApiContext:
-        """Keep a built model's context, closing the least recently used beyond `kept`."""
+        """Keep a built model's context; the least recently used beyond `kept` is retired."""
         context = self._context(model, moment, catalog)
         with self._lock:
             self._models[key] = context
             self._closers[key] = model
             while len(self._models) > self.kept:
+                # A request may still be reading a model it was handed before it was retired, so
+                # a retired model is deleted only when the next one is retired: a whole build
+                # (seconds) later, as builds run one at a time.
+                for retired in self._retired:
+                    retired.close()
                 old, _ = self._models.popitem(last=False)
-                self._closers.pop(old).close()
+                self._retired = [self._closers.pop(old)]
         return context
 
     def _found(self, key: tuple[Any, ...]) -> ApiContext | None:
@@ -153,10 +159,11 @@ class PastContexts:
     def close(self) -> None:
         """Delete every built model."""
         with self._lock:
-            for model in self._closers.values():
+            for model in [*self._closers.values(), *self._retired]:
                 model.close()
             self._models.clear()
             self._closers.clear()
+            self._retired.clear()
 
     def _catalog(self, sha: str | None) -> Catalog:
         """The recorded catalog of that hash; the running one when none was recorded."""

@@ -224,3 +224,23 @@ def test_a_winner_the_catalog_then_refuses_leaves_the_best_version_it_places(
     past = _shown(model, as_of=_rfc(now))
     assert past[("rinkeby", "2024", "T")]["value"] == 40.0
     assert past[("stockholm", "2024", "T")]["value"] == 40.0
+
+
+def test_a_moment_out_of_the_kept_ones_answers_until_the_next_is_retired(model: Model) -> None:
+    maker = StreamMaker(model.catalog, seed=14)
+    events = [e for e in maker.stream(120, years=range(2023, 2025)) if e.indicator == SHARE]
+    model.deliver(events)
+    settings = Settings(database_url=str(model.engine.url))
+    past = create_app(settings, engine=model.engine, catalog=model.catalog).state.past
+    newest = max(e.received_at for e in events)
+    moments = [_rfc(newest + timedelta(seconds=s)) for s in range(6)]
+    try:
+        held = past.context(moments[0], None)  # a request handed this model, still reading it
+        for moment in moments[1:5]:  # kept: 4; the first is retired by the fifth
+            past.context(moment, None)
+        with held.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM series").scalar_one() > 0
+        past.context(moments[5], None)  # the next retirement deletes it
+        assert not Path(held.engine.url.database or "").parent.exists()
+    finally:
+        past.close()

@@ -1,14 +1,12 @@
 """What an `as_of` answer costs: `.venv/bin/python -m bench.api.as_of [--database-url URL]`.
 
-Fills a SQLite read model with the benchmark's data set (`bench.api.run.prepare`, the versions
+Fills a SQLite read model with the API benchmark's data set (`bench.api.run.prepare`: the versions
 recorded as the aggregator records them) unless `--database-url` names one, serves the production
-app on it in this process with the answer memo off, and times one request at a time:
-
-- the current answer, the first in the process (it warms the app) and the median of `--repeat`;
-- the first `as_of` answer of a new moment (its read model built on demand), for the newest
-  moment and for one in the middle of the versions, and the median of repeats of that moment.
-
-Prints each figure and the ratio of the first `as_of` answer to the current one.
+app on it in this process with the answer memo off, and times one request at a time: per answer,
+the current one (median of `--repeat`), the first `as_of` answer of a moment not built before (its
+read model built on demand) and the median of repeats of that moment, for the newest moment and
+one in the middle of the versions. Prints a Markdown table with the ratio of the first `as_of`
+answer to the current one, and the builds' mean from `stadspuls_api_past_build_seconds`.
 """
 
 from __future__ import annotations
@@ -16,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import statistics
 import tempfile
 import time
@@ -87,7 +86,17 @@ def main() -> None:
     parser.add_argument("--database-url", help="an existing read model to use instead")
     parser.add_argument("--repeat", type=int, default=9, help="requests per median")
     args = parser.parse_args()
-    url = args.database_url or f"sqlite:///{Path(tempfile.mkdtemp(prefix='bench-as-of-'))}/rm.db"
+    folder = None if args.database_url else Path(tempfile.mkdtemp(prefix="bench-as-of-"))
+    url = args.database_url or f"sqlite:///{folder}/rm.db"
+    try:
+        run(url, args.repeat)
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def run(url: str, repeat: int) -> None:
+    """Fill the read model at `url` if empty, serve it, print the table."""
     prepare(url)
     engine = make_engine(url)
     app = create_app(Settings(database_url=url), engine=engine, catalog=default_catalog())
@@ -102,11 +111,11 @@ def main() -> None:
         print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}\n")
         print(HEADER)
         for step, (name, path) in enumerate(SCENARIOS):
-            current = median(http, path, args.repeat)
+            current = median(http, path, repeat)
             for label, moment in known.items():
                 params = {"as_of": rfc(moment + timedelta(seconds=step + 1, microseconds=step))}
                 first = timed(http, path, params)
-                again = median(http, path, args.repeat, params)
+                again = median(http, path, repeat, params)
                 print(
                     f"| {name} | {label} | {current * 1000:.1f} | {first * 1000:.0f} "
                     f"| {first / current:.0f}× | {again * 1000:.1f} |",

@@ -21,6 +21,7 @@ from shared.domain.catalog import Catalog
 
 if TYPE_CHECKING:
     from services.api.moments import PastContexts
+    from services.api.past import Moment
 from shared.domain.observation import as_utc, utcnow
 
 DEFAULT_LIMIT = 1000
@@ -47,6 +48,9 @@ class ApiContext:
     indicator_entries: dict[str, dict[str, Any]]
     migrations: tuple[str | None, frozenset[str]]  # (head, every known revision)
     areas: frozenset[str]  # every area id the read model can hold, virtual ones included
+    # of a past moment: the read model it was built from and what it counted (`historik` reads
+    # the versions there, as they were recorded)
+    past_of: tuple[Engine, Moment] | None = None
 
     def as_of(self, state: ReadState) -> datetime:
         """The moment statuses computed on request are judged at: the read model's last change."""

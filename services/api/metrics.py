@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Histogram
 
 from shared.http_metrics import HttpMetrics
 
@@ -13,7 +13,8 @@ SERVICE = "api"
 
 @dataclass
 class ApiMetrics:
-    """Request counter and latency histogram of one API app (`http`), in its own registry."""
+    """Request counter and latency histogram of one API app (`http`), and the time each past
+    moment's read model took to build (`past_build`), in its own registry."""
 
     registry: CollectorRegistry = field(
         default_factory=lambda: CollectorRegistry(auto_describe=True)
@@ -21,3 +22,9 @@ class ApiMetrics:
 
     def __post_init__(self) -> None:
         self.http = HttpMetrics(self.registry, SERVICE)
+        self.past_build = Histogram(
+            "stadspuls_api_past_build_seconds",
+            "Time to build the read model of a past moment (as_of, rapport=), once per moment",
+            registry=self.registry,
+            buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+        )

@@ -3,7 +3,8 @@
 The routes take their context from `deps.get_context`; with `as_of` or `rapport` it is this
 module's: the same context over a read model of that moment (`past.build`) and the catalog in
 force then. A few built models are kept (least recently used out), so the pages of one answer and
-the answers of one report replay the versions once.
+the answers of one report compute the moment once; concurrent requests for a moment not built yet
+wait for one build, and moments are built one at a time (a build holds its rows in memory).
 """
 
 from __future__ import annotations
@@ -86,8 +87,11 @@ class PastContexts:
         self.kept = kept
         self._models: OrderedDict[tuple[Any, ...], ApiContext] = OrderedDict()
         self._closers: dict[tuple[Any, ...], PastModel] = {}
+        self._retired: list[PastModel] = []  # out of the kept ones, deleted at the next retirement
         self._catalogs: dict[str, Catalog] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the dictionaries, never held during a build
+        self._gates: dict[tuple[Any, ...], threading.Lock] = {}  # per moment being built
+        self._building = threading.Lock()
 
     def context(self, as_of: str | None, rapport: str | None) -> ApiContext:
         """The context of `as_of` or of report `rapport` (blocking: it may replay versions)."""
@@ -106,25 +110,60 @@ class PastContexts:
             sha = in_force[0] if in_force else None
         key = (moment, sha)
         with self._lock:
-            if key in self._models:
-                self._models.move_to_end(key)
-                return self._models[key]
-            catalog = self._catalog(sha)
-            model = build(engine, moment, catalog)
-            self._models[key] = self._context(model, catalog)
+            kept = self._found(key)
+            if kept is not None:
+                return kept
+            gate = self._gates.setdefault(key, threading.Lock())
+        # one build per moment, one at a time (its rows are held in memory while it is built);
+        # answers of moments built already are not held up meanwhile
+        with gate, self._building:
+            with self._lock:
+                kept = self._found(key)
+            if kept is not None:
+                return kept
+            try:
+                catalog = self._catalog(sha)
+                with self.base.metrics.past_build.time():
+                    model = build(engine, moment, catalog)
+                context = self._keep(key, model, moment, catalog)
+            finally:
+                with self._lock:
+                    self._gates.pop(key, None)
+            return context
+
+    def _keep(
+        self, key: tuple[Any, ...], model: PastModel, moment: Moment, catalog: Catalog
+    ) -> ApiContext:
+        """Keep a built model's context; the least recently used beyond `kept` is retired."""
+        context = self._context(model, moment, catalog)
+        with self._lock:
+            self._models[key] = context
             self._closers[key] = model
             while len(self._models) > self.kept:
+                # A request may still be reading a model it was handed before it was retired, so
+                # a retired model is deleted only when the next one is retired: a whole build
+                # (seconds) later, as builds run one at a time.
+                for retired in self._retired:
+                    retired.close()
                 old, _ = self._models.popitem(last=False)
-                self._closers.pop(old).close()
-            return self._models[key]
+                self._retired = [self._closers.pop(old)]
+        return context
+
+    def _found(self, key: tuple[Any, ...]) -> ApiContext | None:
+        """The context of a moment built already (it becomes the most recently used)."""
+        if key not in self._models:
+            return None
+        self._models.move_to_end(key)
+        return self._models[key]
 
     def close(self) -> None:
         """Delete every built model."""
         with self._lock:
-            for model in self._closers.values():
+            for model in [*self._closers.values(), *self._retired]:
                 model.close()
             self._models.clear()
             self._closers.clear()
+            self._retired.clear()
 
     def _catalog(self, sha: str | None) -> Catalog:
         """The recorded catalog of that hash; the running one when none was recorded."""
@@ -135,7 +174,7 @@ class PastContexts:
             self._catalogs[sha] = load_catalog_text(text) if text else self.base.catalog
         return self._catalogs[sha]
 
-    def _context(self, model: PastModel, catalog: Catalog) -> ApiContext:
+    def _context(self, model: PastModel, moment: Moment, catalog: Catalog) -> ApiContext:
         base = self.base
         if catalog is base.catalog:
             document, tag = base.catalog_document, base.answers.catalog_tag
@@ -151,4 +190,5 @@ class PastContexts:
             catalog_document=document,
             indicator_entries={e["id"]: e for e in document["indikatorer"]},
             areas=known_areas(catalog),
+            past_of=(base.engine, moment),
         )

@@ -1,42 +1,55 @@
 """A read model of a past knowledge time, built from the versions known then.
 
 An `as_of` answer is served by the same routes and queries as the current one, against a private
-SQLite read model: the versions with `received_at ≤ as_of` (and, for a report, recorded by the
-time it was frozen) are replayed in version order through the aggregator's own store and
-projections with the catalog in force then, and every summary is judged at `as_of`. Nothing in it
-depends on when it was built, so a report's answers are the same bytes whenever they are asked.
+SQLite read model: of the versions with `received_at ≤ as_of` (and, for a report, recorded by the
+time it was frozen) each series' winner is chosen on one scan and applied, in version order, by
+the aggregator's own rollup engine in memory with the catalog in force then; the rows are written
+in one transaction by the aggregator's store and projected by its projector, every summary judged
+at `as_of`. Nothing in it depends on when it was built, so a report's answers are the same bytes
+whenever they are asked. The versions themselves stay where they are (`historik` reads them there).
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import ColumnElement, Engine, Row, Select, func, select
 
 from services.api.caching import ReadState
 from shared.db.engine import make_engine
-from shared.db.schema import (
-    etappmal_status,
-    indicator_status,
-    metadata,
-    namnd_rollup,
-    read_model_state,
-    risk_index,
-    series,
-    series_versions,
-)
+from shared.db.schema import metadata, read_model_state, series_versions
+from shared.db.upsert import chunks, upsert
 from shared.domain.catalog import Catalog
 from shared.domain.observation import Observation, as_utc
-from shared.domain.rollup import InvalidObservationError, RollupEngine
+from shared.domain.rollup import (
+    InvalidObservationError,
+    Outcome,
+    RollupEngine,
+    SeriesId,
+    SeriesState,
+    Version,
+    arrival,
+)
 from shared.readmodel.projections import Projector
 from shared.readmodel.store import SeriesStore
 
-BATCH = 2000  # versions per replayed transaction (fixed: sums are added in the same order)
+FETCHED = 5000  # versions per fetch from the source
+REFUSED = 200  # series per query of the versions of refused winners
+WRITTEN = 5000  # rows per write
+# a throwaway database: nothing in it needs to survive a crash
+THROWAWAY = ("journal_mode=OFF", "synchronous=OFF", "temp_store=MEMORY")
+SERIES = ("indicator", "area", "period", "gender")
+FIELDS = (
+    *("observation_id", "source", "received_at", "value", "numerator", "denominator"),
+    *("status", "updated_at", "comment", "retract"),
+)
 
 
 @dataclass(frozen=True)
@@ -71,67 +84,105 @@ def last_version_id(engine: Engine, received_by: datetime | None = None) -> int:
         return int(conn.execute(query).scalar() or 0)
 
 
-def versions_known(source: Engine, moment: Moment) -> Iterator[list[Observation]]:
-    """The versions counted at `moment` as observations, in version order, a batch at a time."""
+def newest_known(engine: Engine, moment: Moment) -> datetime | None:
+    """The newest `received_at` of the versions counted at `moment` (the answers' data time)."""
+    with engine.connect() as conn:
+        newest = conn.execute(select(func.max(series_versions.c.received_at)).where(*known(moment)))
+        found = newest.scalar()
+    return as_utc(found) if found is not None else None
+
+
+def known(moment: Moment) -> list[ColumnElement[bool]]:
+    """The conditions on `series_versions` of the versions counted at `moment`."""
     t = series_versions.c
-    fields = ("observation_id", "source", "received_at", "indicator", "area", "period", "gender")
-    values = ("value", "numerator", "denominator", "status", "updated_at", "comment", "retract")
-    query = (
-        select(*(t[name] for name in (*fields, *values)))
-        .where(t.received_at <= moment.as_of, t.version_id <= moment.last_version_id)
-        .order_by(t.version_id)
-    )
+    return [t.received_at <= moment.as_of, t.version_id <= moment.last_version_id]
+
+
+def versions_query(moment: Moment, keys: Sequence[SeriesId] = ()) -> Select[Any]:
+    """The versions known at `moment` (of the series `keys`, if given), in version order."""
+    t = series_versions.c
+    where = [t[k].in_(sorted({key[i] for key in keys})) for i, k in enumerate(SERIES) if keys]
+    columns = [t[k] for k in SERIES + FIELDS]
+    return select(*columns).where(*known(moment), *where).order_by(t.version_id)
+
+
+def winners(source: Engine, query: Select[Any]) -> list[Row[Any]]:
+    """Each series' winning version of those a query selects, in version order.
+
+    Versions arrive as the engine saw them (`arrival`, on the version alone), so that only the
+    winners need to become observations; on SQLite one scan in primary-key order costs less than
+    a window function's sort.
+    """
+    best: dict[tuple[Any, ...], tuple[Version, int, Row[Any]]] = {}
     with source.connect() as conn:
-        result = conn.execution_options(yield_per=BATCH).execute(query)
-        for part in result.partitions(BATCH):
-            yield [_observation(row._asdict()) for row in part]
+        result = conn.execution_options(yield_per=FETCHED).execute(query)
+        for order, row in enumerate(result):
+            key, version = row[:4], (row.updated_at, row.observation_id)
+            found = best.get(key)
+            if arrival(found[0] if found else None, version) is Outcome.APPLIED:
+                best[key] = (version, order, row)
+    return [row for _, _, row in sorted(best.values(), key=lambda found: found[1])]
 
 
-def _observation(row: dict[str, object]) -> Observation:
+def _observation(row: Row[Any]) -> Observation:
     """A recorded version as the observation it was (SQLite hands back naive UTC times)."""
+    fields = dict(zip(SERIES + FIELDS, row, strict=True))
     for name in ("received_at", "updated_at"):
-        row[name] = as_utc(row[name])  # type: ignore[arg-type]
-    return Observation.model_validate(row)
+        fields[name] = as_utc(fields[name])
+    return Observation.model_validate(fields)
+
+
+def replay(source: Engine, moment: Moment, catalog: Catalog) -> dict[SeriesId, SeriesState]:
+    """The series rows at `moment`: each winner applied in version order, in memory.
+
+    A winner the catalog in force cannot place is skipped, so its series is replayed version by
+    version instead: the best version it can place counts, as in a replay of every version.
+    """
+    engine, rows = RollupEngine(catalog), dict[SeriesId, SeriesState]()
+    refused: list[SeriesId] = []
+    for row in winners(source, versions_query(moment)):
+        try:
+            engine.apply(rows, _observation(row))
+        except InvalidObservationError:
+            refused.append(tuple(row[:4]))
+    wanted = set(refused)
+    for start in range(0, len(refused), REFUSED):
+        for row in source_versions(
+            source, versions_query(moment, refused[start : start + REFUSED])
+        ):
+            if tuple(row[:4]) in wanted:
+                with suppress(InvalidObservationError):
+                    engine.apply(rows, _observation(row))
+    return rows
+
+
+def source_versions(source: Engine, query: Select[Any]) -> list[Row[Any]]:
+    """Every version a query selects."""
+    with source.connect() as conn:
+        return list(conn.execute(query))
 
 
 def build(source: Engine, moment: Moment, catalog: Catalog) -> PastModel:
-    """Replay what was known at `moment` into a new SQLite read model and return it."""
+    """Compute what was known at `moment` into a new SQLite read model and return it."""
+    rows = replay(source, moment, catalog)
+    newest = newest_known(source, moment)
     folder = Path(tempfile.mkdtemp(prefix="stadspuls-as-of-"))
     url = f"sqlite:///{folder / 'read-model.db'}"
-    writer = make_engine(url)
+    writer = make_engine(url, pragmas=THROWAWAY)
+    as_of = moment.as_of
     try:
         metadata.create_all(writer)
-        store, rollup = SeriesStore(writer, catalog), RollupEngine(catalog)
-        newest: datetime | None = None
-        for batch in versions_known(source, moment):
-            store.apply([obs for obs in batch if _placeable(rollup, obs)])
-            newest = max([as_utc(o.received_at) for o in batch] + ([newest] if newest else []))
-        as_of = moment.as_of
         with writer.begin() as conn:
+            store = SeriesStore(writer, catalog)
+            for part in chunks(list(rows.values()), WRITTEN):  # the encoded rows a part at a time
+                store.write(conn, part, as_of)
             Projector(catalog).refresh(conn, catalog.indicator, as_of)
-            # what the replay stamped with the present is stamped with the moment instead
-            conn.execute(update(series).values(committed_at=as_of))
-            for table in (indicator_status, etappmal_status, namnd_rollup, risk_index):
-                conn.execute(update(table).values(computed_at=as_of))
-            conn.execute(
-                update(read_model_state).values(
-                    revision=moment.last_version_id,
-                    data_as_of=newest,
-                    committed_at=as_of,
-                    refreshed_at=as_of,
-                )
+            stamps = dict(committed_at=as_of, refreshed_at=as_of, data_as_of=newest)
+            upsert(
+                conn, read_model_state, [{"id": 1, "revision": moment.last_version_id, **stamps}]
             )
     finally:
         writer.dispose()
     # the revision names what was counted, so ETags differ when a late version joins `as_of`
     state = ReadState(moment.last_version_id, newest, as_of, as_of)
     return PastModel(make_engine(url, read_only=True), state, folder)
-
-
-def _placeable(rollup: RollupEngine, obs: Observation) -> bool:
-    """Whether the catalog in force can place a version (another catalog's may not)."""
-    try:
-        rollup.check(obs)
-    except InvalidObservationError:
-        return False
-    return True

@@ -156,12 +156,16 @@ def series_page(
 
 
 def version_page(
-    conn: Connection, where: dict[str, str], limit: int, offset: int
+    conn: Connection,
+    where: dict[str, str],
+    limit: int,
+    offset: int,
+    *conditions: ColumnElement[bool],
 ) -> tuple[int, list[dict[str, Any]]]:
-    """The total of matching versions and one page of them: by series, then in version order
-    (a duplicate after the version it repeats)."""
+    """The total of matching versions (that meet `conditions`) and one page of them: by series,
+    then in version order (a duplicate after the version it repeats)."""
     c = series_versions.c
-    clauses = [c[name] == value for name, value in where.items()]
+    clauses = [*(c[name] == value for name, value in where.items()), *conditions]
     total = conn.execute(select(func.count()).select_from(series_versions).where(*clauses))
     query = (
         select(*_columns(conn, VERSION_COLUMNS, series_versions))

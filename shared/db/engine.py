@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 WRITER_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON")
 
 
-def make_engine(url: str | URL, *, read_only: bool = False, **kwargs: Any) -> Engine:
-    """An engine for `url`; SQLite gets WAL, a busy timeout and foreign keys.
+def make_engine(
+    url: str | URL, *, read_only: bool = False, pragmas: Sequence[str] = (), **kwargs: Any
+) -> Engine:
+    """An engine for `url`; SQLite gets WAL, a busy timeout and foreign keys (then `pragmas`).
 
     A `read_only` SQLite engine instead opens deferred transactions (one consistent snapshot each)
     with `query_only`, so that a reader never takes SQLite's one write lock.
@@ -23,7 +26,7 @@ def make_engine(url: str | URL, *, read_only: bool = False, **kwargs: Any) -> En
     if make_url(url).get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, **kwargs)
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
-    pragmas = ("query_only=ON",) if read_only else WRITER_PRAGMAS
+    pragmas = (*(("query_only=ON",) if read_only else WRITER_PRAGMAS), *pragmas)
     begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
 
     @event.listens_for(engine, "connect")

@@ -20,7 +20,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal, TypeAlias
+from typing import Literal, NamedTuple, TypeAlias
 
 from shared.domain.areas import FOKUSOMRADEN as FOKUSOMRADEN
 from shared.domain.areas import YTTERSTADEN as YTTERSTADEN
@@ -47,6 +47,19 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"
     SUPERSEDED = "superseded"
     INVALID = "invalid"
+
+
+Version = tuple[datetime, str]  # (updated_at, observation_id): the greatest wins
+
+
+def arrival(winner: Version | None, version: Version) -> Outcome:
+    """What a version arriving does to its series' winner: a repeat of the winner's
+    observation_id is a duplicate, a lesser version is superseded, else it is applied."""
+    if winner is None:
+        return Outcome.APPLIED
+    if winner[1] == version[1]:
+        return Outcome.DUPLICATE
+    return Outcome.SUPERSEDED if version < winner else Outcome.APPLIED
 
 
 class InvalidObservationError(ValueError):
@@ -107,9 +120,11 @@ class SeriesState:
         return self.has_reported and self.reported_status == PRELIMINARY
 
 
-@dataclass(frozen=True)
-class Contribution:
-    """What one row adds to its parents: numerator and denominator (ratio) or value (count)."""
+class Contribution(NamedTuple):
+    """What one row adds to its parents: numerator and denominator (ratio) or value (count).
+
+    A named tuple, not a frozen dataclass: one is made per row and parent of every observation.
+    """
 
     numerator: float = 0.0
     denominator: float = 0.0
@@ -192,10 +207,14 @@ class RollupEngine:
         self.catalog = catalog
         # per tree version (its first day): each area's tree parent and virtual areas
         self._parents: dict[object, dict[str, tuple[str, ...]]] = {}
+        self._trees: dict[str, AreaTree] = {}  # per period (the catalog never changes here)
 
     def tree(self, period: str) -> AreaTree:
         """The area tree the period rolls up in: the one valid on its last day."""
-        return tree_of_period(self.catalog, period)
+        tree = self._trees.get(period)
+        if tree is None:
+            tree = self._trees[period] = tree_of_period(self.catalog, period)
+        return tree
 
     def parents(self, area_id: str, period: str) -> tuple[str, ...]:
         """Tree parent and virtual areas an area contributes to directly in a period's tree."""
@@ -247,11 +266,11 @@ class RollupEngine:
         indicator = self.check(obs)
         row = self._row(rows, (obs.indicator, obs.area, obs.period, obs.gender.value))
         if row.observation_id is not None:
-            if row.observation_id == str(obs.observation_id):
-                return Outcome.DUPLICATE
             assert row.updated_at is not None
-            if obs.version < version_of(row.updated_at, row.observation_id):
-                return Outcome.SUPERSEDED
+            winner = version_of(row.updated_at, row.observation_id)
+            outcome = arrival(winner, obs.version)
+            if outcome is not Outcome.APPLIED:
+                return outcome
         before = contribution(indicator, row)
         row.observation_id = str(obs.observation_id)
         row.source, row.updated_at, row.received_at = obs.source, obs.updated_at, obs.received_at

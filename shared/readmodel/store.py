@@ -132,7 +132,7 @@ class SeriesStore:
         self.write(conn, result.changed.values(), now)
 
     def write(self, conn: Connection, rows: Iterable[SeriesState], now: datetime) -> None:
-        """Upsert rows with what the read model shows of them, changed at `now`."""
+        """Write rows the engine computed as they are shown, stamped `now` (no version kept)."""
         self._table(conn).upsert(conn, [self._db_row(r, now) for r in rows])
 
     def _keys(self, obs: Observation) -> list[SeriesId]:

@@ -5,14 +5,20 @@ frozen report answers the same bytes after later corrections and retractions."""
 from __future__ import annotations
 
 import random
+import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import uuid4
 
 import httpx
 import pytest
 
+import shared.catalog
 from bench.api.server import serving
 from services.api.app import create_app
 from services.api.rapporter import RapportError, freeze
+from shared.db.catalog_versions import record_catalog
 from shared.domain.observation import Observation, ObservationStatus
 from shared.settings import Settings
 from tests.integration.test_history import SHARE, Model
@@ -158,3 +164,83 @@ def test_anonymous_final_readers_see_as_of_answers_redacted(model: Model) -> Non
         assert shown[("stockholm", "2024")]["value"] is None  # a preliminary contribution
     everything = _shown(model, as_of=moment)  # the fixture's API shows anonymous readers all
     assert everything[("rinkeby", "2024", "T")]["value"] is not None
+
+
+def _builds(model: Model) -> float:
+    """How many past moments the API has built (its metric's count)."""
+    text = model.get("/metrics").text
+    found = re.search(r"^stadspuls_api_past_build_seconds_count (\S+)$", text, re.M)
+    assert found is not None, text
+    return float(found.group(1))
+
+
+def test_concurrent_requests_for_a_new_moment_build_it_once(model: Model) -> None:
+    maker = StreamMaker(model.catalog, seed=12)
+    events = [e for e in maker.stream(200, years=range(2023, 2025)) if e.indicator == SHARE]
+    model.deliver(events)
+    moment = _rfc(max(e.received_at for e in events))
+    before = _builds(model)
+    path = f"/v1/indikatorer/{SHARE}/observationer"
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(lambda _: model.get(path, as_of=moment, limit=50_000), range(6)))
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.content for a in answers}) == 1
+    assert answers[0].json()["total"] > 0
+    assert _builds(model) == before + 1
+    model.get("/v1/etappmal", as_of=moment)  # another endpoint of the same moment: kept
+    assert _builds(model) == before + 1
+    earlier = _rfc(min(e.received_at for e in events))
+    assert model.get(path, as_of=earlier).status_code == 200
+    assert _builds(model) == before + 2
+
+
+def test_a_winner_the_catalog_then_refuses_leaves_the_best_version_it_places(
+    model: Model, tmp_path: Path
+) -> None:
+    text = (Path(shared.catalog.__file__).parent / "stockholm.yaml").read_text(encoding="utf-8")
+    block = text.index(f"  - id: {SHARE}\n")
+    bounds = text.index("    max: 100\n", block)
+    older = tmp_path / "older.yaml"
+    older.write_text(text[:bounds] + "    max: 95\n" + text[bounds + 13 :], encoding="utf-8")
+    now = datetime.now(UTC)
+    record_catalog(model.engine, older, now - timedelta(hours=2))  # in force for the past hour
+    maker = StreamMaker(model.catalog, seed=13)
+    base = maker.observation(model.catalog.indicator[SHARE], "rinkeby", "2024", "T")
+
+    def version(minutes_ago: int, value: float) -> Observation:
+        moment = now - timedelta(minutes=minutes_ago)
+        numbers = {"value": value, "numerator": value, "denominator": 100.0}
+        return base.model_copy(
+            update={
+                "observation_id": uuid4(),
+                "updated_at": moment,
+                "received_at": moment,
+                **numbers,
+            }
+        )
+
+    model.deliver([version(30, 40.0), version(20, 97.0)])  # 97 is above that catalog's max
+    assert _shown(model)[("rinkeby", "2024", "T")]["value"] == 97.0  # the present's catalog
+    past = _shown(model, as_of=_rfc(now))
+    assert past[("rinkeby", "2024", "T")]["value"] == 40.0
+    assert past[("stockholm", "2024", "T")]["value"] == 40.0
+
+
+def test_a_moment_out_of_the_kept_ones_answers_until_the_next_is_retired(model: Model) -> None:
+    maker = StreamMaker(model.catalog, seed=14)
+    events = [e for e in maker.stream(120, years=range(2023, 2025)) if e.indicator == SHARE]
+    model.deliver(events)
+    settings = Settings(database_url=str(model.engine.url))
+    past = create_app(settings, engine=model.engine, catalog=model.catalog).state.past
+    newest = max(e.received_at for e in events)
+    moments = [_rfc(newest + timedelta(seconds=s)) for s in range(6)]
+    try:
+        held = past.context(moments[0], None)  # a request handed this model, still reading it
+        for moment in moments[1:5]:  # kept: 4; the first is retired by the fifth
+            past.context(moment, None)
+        with held.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM series").scalar_one() > 0
+        past.context(moments[5], None)  # the next retirement deletes it
+        assert not Path(held.engine.url.database or "").parent.exists()
+    finally:
+        past.close()

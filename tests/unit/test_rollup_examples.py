@@ -14,6 +14,7 @@ from shared.domain.rollup import (
     SeriesId,
     SeriesState,
     Visible,
+    arrival,
     visible,
 )
 from tests.oracle import close, oracle_rows
@@ -131,3 +132,12 @@ def test_a_level_is_not_rolled_up() -> None:
     assert (parent.value, parent.origin, parent.computed_value) == (280_000, Origin.REPORTED, None)
     assert parent.coverage == 0.0
     assert oracle_rows(CATALOG, events)[(LEVEL, CITY, "2024", "T")].value is None
+
+
+def test_arrival_judges_a_version_against_the_winner_alone() -> None:
+    winner = (T0, "b")
+    assert arrival(None, (T0, "a")) is Outcome.APPLIED
+    assert arrival(winner, (LATER, "b")) is Outcome.DUPLICATE  # its id won already
+    assert arrival(winner, (T0, "a")) is Outcome.SUPERSEDED  # same time, lesser id
+    assert arrival(winner, (T0, "c")) is Outcome.APPLIED
+    assert arrival(winner, (LATER, "a")) is Outcome.APPLIED

@@ -12,6 +12,7 @@ from services.api import queries, redaction
 from services.api.caching import ReadState
 from services.api.deps import Ctx, FormatParam, PagingDep, ViewDep
 from services.api.errors import bad_parameter
+from services.api.past import known
 from services.api.routers.common import LIST_RESPONSES
 from services.api.routers.indikatorer import IdPath, check_indicator
 from services.api.schemas.series import VersionPage, VersionRow
@@ -59,7 +60,15 @@ async def list_historik(
         where["gender"] = gender.value
 
     def produce(conn: Connection, state: ReadState) -> tuple[int, list[dict[str, Any]]]:
-        total, rows = queries.version_page(conn, where, paging.limit, paging.offset)
+        if ctx.past_of is None:
+            total, rows = queries.version_page(conn, where, paging.limit, paging.offset)
+        else:  # a past moment's versions are those recorded then, where they are recorded
+            source, moment = ctx.past_of
+            with source.connect() as versions:
+                counted = known(moment)
+                total, rows = queries.version_page(
+                    versions, where, paging.limit, paging.offset, *counted
+                )
         return total, [redaction.version_row(row, view) for row in rows]
 
     return await ctx.answers.page(request, fmt, VersionRow, paging, produce)

@@ -102,7 +102,8 @@ class PastContexts:
             found = find(engine, rapport)
             if found is None:
                 raise not_found("rapport", rapport, "GET /v1/rapporter")
-            moment, sha = Moment(found.as_of, found.last_version_id), found.catalog_sha256
+            moment = Moment(found.as_of, found.last_version_id, found.positions)
+            sha = found.catalog_sha256
         else:
             assert as_of is not None
             moment = _moment(engine, parse_as_of(as_of, utcnow()))

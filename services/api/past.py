@@ -2,7 +2,8 @@
 
 An `as_of` answer is served by the same routes and queries as the current one, against a private
 SQLite read model: of the versions with `received_at ≤ as_of` (and, for a report, recorded by the
-time it was frozen) each series' winner is chosen on one scan and applied, in version order, by
+time it was frozen) each series' winner is chosen on one scan and applied, in the order of the
+canonical topic (partition and offset, which a rebuild keeps; version order without one), by
 the aggregator's own rollup engine in memory with the catalog in force then; the rows are written
 in one transaction by the aggregator's store and projected by its projector, every summary judged
 at `as_of`. Nothing in it depends on when it was built, so a report's answers are the same bytes
@@ -20,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Row, Select, func, select
+from sqlalchemy import ColumnElement, Engine, Row, Select, and_, func, or_, select
 
 from services.api.caching import ReadState
 from shared.db.engine import make_engine
@@ -52,12 +53,19 @@ FIELDS = (
 )
 
 
+POSITION = ("kafka_topic", "kafka_partition", "kafka_offset")
+# (topic, partition, offset): the newest position of a partition a moment counts
+Position = tuple[str, int, int]
+
+
 @dataclass(frozen=True)
 class Moment:
-    """What a past read model counts: versions received by `as_of`, up to `last_version_id`."""
+    """What a past read model counts: versions received by `as_of`, up to `last_version_id` —
+    or, for a report, up to its `positions` in the canonical topic (kept by a rebuild)."""
 
     as_of: datetime
     last_version_id: int
+    positions: tuple[Position, ...] | None = None
 
 
 @dataclass
@@ -95,14 +103,35 @@ def newest_known(engine: Engine, moment: Moment) -> datetime | None:
 def known(moment: Moment) -> list[ColumnElement[bool]]:
     """The conditions on `series_versions` of the versions counted at `moment`."""
     t = series_versions.c
-    return [t.received_at <= moment.as_of, t.version_id <= moment.last_version_id]
+    numbered = t.version_id <= moment.last_version_id
+    if moment.positions is None:
+        return [t.received_at <= moment.as_of, numbered]
+    placed = [
+        and_(t.kafka_topic == topic, t.kafka_partition == partition, t.kafka_offset <= offset)
+        for topic, partition, offset in moment.positions
+    ]
+    return [t.received_at <= moment.as_of, or_(and_(t.kafka_topic.is_(None), numbered), *placed)]
+
+
+def positions(engine: Engine, up_to: int) -> tuple[Position, ...]:
+    """The newest position of every partition among versions `up_to` a version id (a
+    partition's recorded versions are a prefix of it: one worker writes it, in order)."""
+    t = series_versions.c
+    query = (
+        select(t.kafka_topic, t.kafka_partition, func.max(t.kafka_offset))
+        .where(t.kafka_topic.is_not(None), t.version_id <= up_to)
+        .group_by(t.kafka_topic, t.kafka_partition)
+        .order_by(t.kafka_topic, t.kafka_partition)
+    )
+    with engine.connect() as conn:
+        return tuple((str(a), int(b), int(c)) for a, b, c in conn.execute(query))
 
 
 def versions_query(moment: Moment, keys: Sequence[SeriesId] = ()) -> Select[Any]:
     """The versions known at `moment` (of the series `keys`, if given), in version order."""
     t = series_versions.c
     where = [t[k].in_(sorted({key[i] for key in keys})) for i, k in enumerate(SERIES) if keys]
-    columns = [t[k] for k in SERIES + FIELDS]
+    columns = [t[k] for k in SERIES + FIELDS + POSITION]
     return select(*columns).where(*known(moment), *where).order_by(t.version_id)
 
 
@@ -121,12 +150,20 @@ def winners(source: Engine, query: Select[Any]) -> list[Row[Any]]:
             found = best.get(key)
             if arrival(found[0] if found else None, version) is Outcome.APPLIED:
                 best[key] = (version, order, row)
-    return [row for _, _, row in sorted(best.values(), key=lambda found: found[1])]
+    return [row for _, _, row in sorted(best.values(), key=_placed)]
+
+
+def _placed(found: tuple[Version, int, Row[Any]]) -> tuple[Any, ...]:
+    """Topic order, the same after a rebuild (float sums depend on the order they are added)."""
+    _, order, row = found
+    if row.kafka_topic is None:
+        return (0, "", 0, 0, order)
+    return (1, row.kafka_topic, row.kafka_partition, row.kafka_offset, order)
 
 
 def _observation(row: Row[Any]) -> Observation:
     """A recorded version as the observation it was (SQLite hands back naive UTC times)."""
-    fields = dict(zip(SERIES + FIELDS, row, strict=True))
+    fields = dict(zip(SERIES + FIELDS, row[: len(SERIES + FIELDS)], strict=True))
     for name in ("received_at", "updated_at"):
         fields[name] = as_utc(fields[name])
     return Observation.model_validate(fields)

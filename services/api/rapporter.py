@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, insert, select, update
 
-from services.api.past import last_version_id
+from services.api.past import Position, last_version_id, positions
 from shared.db.catalog_versions import catalog_in_force
 from shared.db.schema import rapporter, read_model_state
 from shared.domain.observation import as_utc
@@ -27,6 +27,7 @@ class Rapport:
     frozen_at: datetime
     last_version_id: int
     catalog_sha256: str | None
+    positions: tuple[Position, ...] | None = None
 
 
 def _of(row: object) -> Rapport:
@@ -38,6 +39,9 @@ def _of(row: object) -> Rapport:
         as_utc(r["frozen_at"]),
         int(r["last_version_id"]),
         r["catalog_sha256"],
+        None
+        if r["positions"] is None
+        else tuple((t, int(p), int(o)) for t, p, o in r["positions"]),
     )
 
 
@@ -53,11 +57,12 @@ def freeze(engine: Engine, id: str, as_of: datetime, title: str | None, now: dat
         raise RapportError(f"ID: report {id!r} is frozen already; a report never changes")
     in_force = catalog_in_force(engine, as_of)
     # every version recorded now is counted if received by as_of; a later one never is
-    rapport = Rapport(
-        id, title, as_utc(as_of), now, last_version_id(engine), in_force[0] if in_force else None
-    )
+    sha = in_force[0] if in_force else None
+    last = last_version_id(engine)
+    rapport = Rapport(id, title, as_utc(as_of), now, last, sha, positions(engine, last))
     with engine.begin() as conn:
-        conn.execute(insert(rapporter).values(**vars(rapport)))
+        stored = vars(rapport) | {"positions": [list(p) for p in rapport.positions or ()]}
+        conn.execute(insert(rapporter).values(**stored))
         revision = read_model_state.c.revision + 1  # the list of reports changed: new ETags
         conn.execute(update(read_model_state).values(revision=revision))
     return rapport

@@ -228,8 +228,11 @@ catalog_versions = Table(
     Column("text", Text, nullable=False),
 )
 
-# Frozen reports: a named knowledge time. `last_version_id` caps the versions a report counts to
-# those recorded when it was frozen (one received before `as_of` but recorded later stays out);
+# Frozen reports: a named knowledge time. `positions` ([topic, partition, offset], the newest
+# recorded of each partition of the canonical topic) caps the versions a report counts to those
+# recorded when it was frozen (one received before `as_of` but recorded later stays out), and
+# survives a rebuild, which numbers versions anew; `last_version_id` caps versions recorded
+# without a position (and every version of a report frozen before positions were kept);
 # `catalog_sha256` names the catalog in force at `as_of` (None: none was recorded).
 rapporter = Table(
     "rapporter",
@@ -240,6 +243,7 @@ rapporter = Table(
     _ts("frozen_at", nullable=False),
     Column("last_version_id", BigInteger, nullable=False),
     Column("catalog_sha256", String(64)),
+    Column("positions", JSON),
 )
 
 source_keys = Table(

@@ -8,13 +8,24 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 from kafka import KafkaAdminClient
 from sqlalchemy import Engine, func, select
 
+from bench.api.server import serving
 from services.aggregate.rebuild import ActiveWorkersError, rebuild
-from shared.db.schema import indicator_status, namnd_rollup, read_model_state, series
+from services.api.app import create_app
+from services.api.rapporter import freeze
+from shared.db.schema import (
+    indicator_status,
+    namnd_rollup,
+    read_model_state,
+    series,
+    series_versions,
+)
 from shared.domain.catalog import Catalog
+from shared.domain.observation import utcnow
 from shared.settings import Settings
 from tests.aggregator import env_of, wait_until_oracle
 from tests.services import ServiceProcess, produce
@@ -33,6 +44,16 @@ def revision(engine: Engine) -> int:
         return int(conn.execute(select(read_model_state.c.revision)).scalar_one())
 
 
+def max_version_id(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.max(series_versions.c.version_id))).scalar_one())
+
+
+def min_version_id(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.min(series_versions.c.version_id))).scalar_one())
+
+
 def cli_rebuild(settings: Settings) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **env_of(settings)}
     return subprocess.run(
@@ -42,6 +63,26 @@ def cli_rebuild(settings: Settings) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
     )
+
+
+def report_answers(settings: Settings, engine: Engine, catalog: Catalog) -> dict[str, bytes]:
+    """Every list of report R (JSON and CSV, with its ETag) as the read API answers it."""
+    indicators = sorted(catalog.indicator)[:3]
+    paths = ["/v1/indikatorer", "/v1/etappmal", "/v1/namnder", "/v1/omraden/rinkeby/indikatorer"]
+    for indicator in indicators:
+        paths += [
+            f"/v1/indikatorer/{indicator}/observationer",
+            f"/v1/indikatorer/{indicator}/historik",
+        ]
+    app = create_app(settings, engine=engine, catalog=catalog)
+    out = {}
+    with serving(app) as base, httpx.Client(base_url=base, timeout=60) as http:
+        for path in paths:
+            for fmt in ("json", "csv"):
+                answer = http.get(path, params={"rapport": "R", "format": fmt, "limit": 50_000})
+                assert answer.status_code == 200, (path, answer.text)
+                out[f"{path}?{fmt}"] = answer.content + answer.headers["ETag"].encode()
+    return out
 
 
 def test_rebuild_replays_the_topic_into_an_empty_read_model(
@@ -54,6 +95,10 @@ def test_rebuild_replays_the_topic_into_an_empty_read_model(
         worker.start()
         wait_until_oracle(engine, catalog, events, timeout=180)
         rows, status_rows = count(engine, series), count(engine, indicator_status)
+        # a report frozen before the rebuild counts the same versions after it, numbered anew
+        freeze(engine, "R", utcnow(), None, utcnow())
+        frozen = report_answers(settings, engine, catalog)
+        first_ids = max_version_id(engine)
 
         refused = cli_rebuild(settings)
         assert refused.returncode == 1, refused
@@ -79,5 +124,7 @@ def test_rebuild_replays_the_topic_into_an_empty_read_model(
         worker.start()
         wait_until_oracle(engine, catalog, events, timeout=180)
         assert count(engine, indicator_status) == status_rows
+        assert min_version_id(engine) > first_ids, "the rebuild numbers versions anew"
+        assert report_answers(settings, engine, catalog) == frozen
     finally:
         worker.stop()

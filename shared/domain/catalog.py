@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared.domain.mappings.pxweb import PxWebMappings
+
 if TYPE_CHECKING:
     from shared.domain.areas import AreaTrees
 
@@ -254,6 +256,9 @@ class Indikator(_Frozen):
     responsible: tuple[Responsibility, ...] = ()
     model_config = ConfigDict(frozen=True, extra="forbid", ignored_types=(cached_property,))
 
+    pxweb: PxWebMappings | None = Field(
+        default=None, description="PxWeb table(s) it is pulled from."
+    )
     min: float | None = Field(default=None, description="The least plausible value, if any.")
     max: float | None = Field(default=None, description="The greatest plausible value, if any.")
 

@@ -84,6 +84,19 @@ class Dataset:
 
 def decode(doc: Any) -> Dataset:
     """Decode a JSON-stat 2.0 dataset (already parsed JSON); JsonStatError says what is wrong."""
+    dimensions = dimensions_of(doc)
+    total = math.prod(len(d.codes) for d in dimensions)
+    return Dataset(
+        dimensions=dimensions,
+        values=_by_position(doc.get("value"), "value", total, _is_cell),
+        statuses=_statuses(doc.get("status"), total),
+        updated=doc.get("updated") if isinstance(doc.get("updated"), str) else None,
+        label=doc.get("label") if isinstance(doc.get("label"), str) else None,
+    )
+
+
+def dimensions_of(doc: Any) -> tuple[Dimension, ...]:
+    """The dimensions of a dataset, in `id` order (a PxWeb v2 metadata answer has no values)."""
     if not isinstance(doc, dict):
         raise JsonStatError("a dataset is a JSON object")
     if doc.get("class", "dataset") != "dataset":
@@ -97,15 +110,7 @@ def decode(doc: Any) -> Dataset:
         raise JsonStatError(f"`id` names {len(ids)} dimensions, `size` gives {len(sizes)}")
     if not isinstance(dims, dict):
         raise JsonStatError("`dimension` must be an object")
-    dimensions = tuple(_dimension(i, dims.get(i), s) for i, s in zip(ids, sizes, strict=True))
-    total = math.prod(sizes)
-    return Dataset(
-        dimensions=dimensions,
-        values=_by_position(doc.get("value"), "value", total, _is_cell),
-        statuses=_statuses(doc.get("status"), total),
-        updated=doc.get("updated") if isinstance(doc.get("updated"), str) else None,
-        label=doc.get("label") if isinstance(doc.get("label"), str) else None,
-    )
+    return tuple(_dimension(i, dims.get(i), s) for i, s in zip(ids, sizes, strict=True))
 
 
 def _dimension(dim_id: str, dim: Any, size: int) -> Dimension:

@@ -56,7 +56,7 @@ class PxWebHttp:
                 response = await self.client.request(
                     method,
                     url,
-                    params=httpx.QueryParams(params) if params else None,
+                    params=tuple(params) if params else None,
                     content=None if body is None else orjson.dumps(body),
                     headers={"Content-Type": "application/json"} if body is not None else None,
                     timeout=self.limits.timeout_seconds,

@@ -256,9 +256,7 @@ class Indikator(_Frozen):
     responsible: tuple[Responsibility, ...] = ()
     model_config = ConfigDict(frozen=True, extra="forbid", ignored_types=(cached_property,))
 
-    pxweb: PxWebMappings | None = Field(
-        default=None, description="PxWeb table(s) it is pulled from."
-    )
+    pxweb: PxWebMappings = Field(default=(), description="PxWeb tables it is pulled from.")
     min: float | None = Field(default=None, description="The least plausible value, if any.")
     max: float | None = Field(default=None, description="The greatest plausible value, if any.")
 

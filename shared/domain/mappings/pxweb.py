@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from enum import StrEnum
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 if TYPE_CHECKING:
     from shared.domain.catalog import Catalog, Indikator
@@ -88,24 +88,24 @@ class PxWebMapping(BaseModel):
         return f"{self.api.value}:{self.base_url}/{self.table}"
 
 
-PxWebMappings = PxWebMapping | tuple[PxWebMapping, ...]
+def _listed(given: Any) -> Any:
+    """One mapping may be written without the list around it."""
+    return [given] if isinstance(given, dict) else given
+
+
+PxWebMappings = Annotated[tuple[PxWebMapping, ...], BeforeValidator(_listed)]
 
 
 def mappings_of(ind: Indikator) -> tuple[PxWebMapping, ...]:
-    """An indicator's PxWeb mappings as a tuple (none, one or several)."""
-    given = ind.pxweb
-    if given is None:
-        return ()
-    return given if isinstance(given, tuple) else (given,)
+    """An indicator's PxWeb mappings (none, one or several)."""
+    return ind.pxweb
 
 
 def pxweb_problems(catalog: Catalog) -> Iterator[tuple[str, str]]:
     """Yield (path, message) for every PxWeb mapping that does not fit its catalog."""
     for n, ind in enumerate(catalog.indikatorer):
-        several = isinstance(ind.pxweb, tuple)
         for k, mapping in enumerate(mappings_of(ind)):
-            at = f"indikatorer[{n}].pxweb" + (f"[{k}]" if several else "")
-            yield from _fits(at, mapping, ind, catalog)
+            yield from _fits(f"indikatorer[{n}].pxweb[{k}]", mapping, ind, catalog)
 
 
 def _fits(at: str, m: PxWebMapping, ind: Indikator, catalog: Catalog) -> Iterator[tuple[str, str]]:

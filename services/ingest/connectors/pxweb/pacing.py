@@ -65,9 +65,11 @@ class Pacer:
         """Return when one more request may start, and count it."""
         while True:
             now = self.clock()
-            while self.starts and self.starts[0] <= now - self.window:
+            while self.starts and self.starts[0] + self.window <= now:
                 self.starts.popleft()
             if len(self.starts) < self.requests:
                 self.starts.append(now)
                 return
             await self.sleep(self.starts[0] + self.window - now)
+            # The oldest start has left the window now, whatever rounding the clock does.
+            self.starts.popleft()

@@ -19,7 +19,28 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import httpx
+
 RECORDINGS = Path(__file__).parent / "data" / "pxweb"
+
+
+class FakeTime:
+    """A monotonic clock that only sleeping moves; records every sleep and request start."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+        self.starts: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    async def on_request(self, request: httpx.Request) -> None:
+        self.starts.append(self.now)
 
 
 def recording(name: str) -> Any:

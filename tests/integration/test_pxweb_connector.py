@@ -22,7 +22,7 @@ from services.ingest.connectors.pxweb.pacing import PxWebLimits
 from shared.catalog import CATALOG_PATH, load_catalog_text
 from shared.domain.catalog import Catalog
 from shared.domain.validation import Scope, validate_batch
-from tests.pxweb_server import Fault, PxWebServer, pxweb_server
+from tests.pxweb_server import FakeTime, Fault, PxWebServer, pxweb_server
 
 V1 = "/v1/doris/sv/stad"
 V2 = "/api/v2"
@@ -48,25 +48,6 @@ DISTRICTS = {
     "14": "skarholmen",
     "16": "hagersten-alvsjo",
 }
-
-
-class FakeTime:
-    """A monotonic clock that only sleeping moves; records every sleep and request start."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-        self.starts: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    async def on_request(self, request: httpx.Request) -> None:
-        self.starts.append(self.now)
 
 
 @cache

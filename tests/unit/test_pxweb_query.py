@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from services.ingest.connectors.pxweb.fetch import retry_after
 from services.ingest.connectors.pxweb.pacing import Pacer, PxWebLimits
 from services.ingest.connectors.pxweb.query import Query, split
+from tests.pxweb_server import FakeTime
 
 
 def cells_of(query: Query) -> list[tuple[str, ...]]:
@@ -66,17 +67,6 @@ def test_v1_body_and_v2_parameters() -> None:
         ("valueCodes[Region]", "0180,01"),
         ("valueCodes[Tid]", "2020"),
     ]
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def test_the_pacer_starts_at_most_n_requests_in_any_window() -> None:

@@ -151,6 +151,8 @@ def test_a_full_pull_maps_both_tables_to_valid_rows(server: PxWebServer) -> None
         sizes = [len(q["selection"]["values"]) for q in seen.body["query"]]
         assert 1 <= sizes[0] <= 2  # Region comes first
         assert _product(sizes) <= 100
+    metadata = [s for s in server.seen if s.path == f"{INCOME}/metadata"]
+    assert dict(metadata[0].params) == {"lang": "sv", "outputFormat": "json-stat2"}
     v2 = [s for s in posts if s.method == "GET"]
     assert dict(v2[0].params)["valueCodes[Region]"] == "0180"
     assert "valueCodes[Hushallstyp]" not in dict(v2[0].params)  # eliminated: the total

@@ -74,7 +74,7 @@ class PxWebConnector:
             kept = before.get(key, {})
             if not _due(updated, marks, kept, since):
                 continue
-            mapped, plans = Mapped(), []
+            mapped, plans, stamps = Mapped(), [], [updated_at(updated)]
             for ind, m in group:
                 resolved = plan(m, await tables.table(m), ind.period_type)
                 plans.append((ind, resolved))
@@ -84,10 +84,11 @@ class PxWebConnector:
                 ]
                 for query in split(resolved.selection(), self.limits.cells):
                     ds = await tables.data(m, query)
-                    stamp = updated_at(ds.updated or updated)
-                    map_rows(self._source, ind.id, resolved, query, ds, stamp, mapped)
+                    stamps.append(updated_at(ds.updated or updated))
+                    map_rows(self._source, ind.id, resolved, query, ds, stamps[-1], mapped)
             old = kept.get("series", {}) if isinstance(kept.get("series"), dict) else {}
-            stamp = updated_at(updated)
+            # A retraction is as new as the newest stamp of the answers that no longer hold the series.
+            stamp = max((s for s in stamps if s is not None), default=None)
             mapped.rows += _retractions(self._source, key, old, mapped.series, plans, stamp)
             after[key] = {"updated": updated, "mappings": marks, "series": mapped.series}
             out.rows += mapped.rows

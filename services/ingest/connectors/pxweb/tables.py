@@ -73,7 +73,8 @@ class PxWebTables:
                 self._tables[url] = _v1_table(url, await self.http.get(url))
             else:
                 meta = f"{url}/metadata"
-                answer = await self.http.get(meta, [("lang", self.lang)])
+                params = [("lang", self.lang), ("outputFormat", "json-stat2")]
+                answer = await self.http.get(meta, params)
                 self._tables[url] = _v2_table(meta, answer)
         return self._tables[url]
 

@@ -211,6 +211,25 @@ class Settings(BaseSettings):
         default="stadspuls-ingest-raw", description="Consumer group of the raw validator."
     )
 
+    pxweb_cell_limit: int = Field(
+        default=150_000, ge=1, description="Most cells one PxWeb query asks for (SCB: 150 000)."
+    )
+    pxweb_requests_per_window: int = Field(
+        default=10, ge=1, description="Most PxWeb requests started in one window (SCB: 10)."
+    )
+    pxweb_window_seconds: float = Field(
+        default=10.0, gt=0, description="The window of `pxweb_requests_per_window` (SCB: 10 s)."
+    )
+    pxweb_retries: int = Field(
+        default=3, ge=0, description="Retries of a PxWeb request answered 429 or 5xx."
+    )
+    pxweb_max_wait_seconds: float = Field(
+        default=60.0, ge=0, description="Longest wait before a PxWeb retry, `Retry-After` included."
+    )
+    pxweb_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Timeout of one PxWeb request."
+    )
+
     @field_validator("key_secret")
     @classmethod
     def _refuse_placeholder(cls, value: SecretStr) -> SecretStr:

@@ -18,7 +18,7 @@ def catalog_document(catalog: Catalog) -> dict[str, Any]:
         mode="json",
         exclude={
             "kallor": {"__all__": {"kafka_principal", "connector"}},
-            "indikatorer": {"__all__": {"kolada"}},
+            "indikatorer": {"__all__": {"kolada", "pxweb"}},
         },
     )
     for entry, ind in zip(doc["indikatorer"], catalog.indikatorer, strict=True):

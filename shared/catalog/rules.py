@@ -24,6 +24,7 @@ from shared.domain.catalog import (
     Role,
     Target,
 )
+from shared.domain.mappings.pxweb import pxweb_problems
 from shared.domain.periods import PeriodError, parse_period
 from shared.domain.validation.plausibility import MAX_MAGNITUDE, too_large
 
@@ -43,6 +44,7 @@ def consistency(catalog: Catalog) -> Iterator[Problem]:
     yield from _areas(catalog)
     yield from validity(catalog)
     yield from _committees(catalog)
+    yield from pxweb_problems(catalog)
 
 
 def _sources(catalog: Catalog) -> Iterator[Problem]:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.domain.mappings.connector import ConnectorConfig
 from shared.domain.mappings.kolada import KoladaMapping
+from shared.domain.mappings.pxweb import PxWebMappings
 
 if TYPE_CHECKING:
     from shared.domain.areas import AreaTrees
@@ -260,6 +261,7 @@ class Indikator(_Frozen):
     kolada: KoladaMapping | None = Field(
         default=None, description="How the Kolada connector maps a KPI to this indicator."
     )
+    pxweb: PxWebMappings = Field(default=(), description="PxWeb tables it is pulled from.")
     min: float | None = Field(default=None, description="The least plausible value, if any.")
     max: float | None = Field(default=None, description="The greatest plausible value, if any.")
 

@@ -19,6 +19,8 @@ from services.ingest.connectors.cursors import CursorStore
 from services.ingest.connectors.http import RetryPolicy
 from services.ingest.connectors.kolada.connector import KoladaConnector
 from services.ingest.connectors.metrics import ConnectorMetrics
+from services.ingest.connectors.pxweb.connector import PxWebConnector
+from services.ingest.connectors.pxweb.pacing import PxWebLimits
 from services.ingest.connectors.runner import Runner
 from services.ingest.idempotency import IdempotencyStore
 from services.ingest.idempotency_ledger import IdempotencyLedger
@@ -38,7 +40,17 @@ def _kolada(
     return KoladaConnector(catalog, name, settings.kolada_base_url, client, policy)
 
 
-FACTORIES: dict[ConnectorKind, Factory] = {ConnectorKind.KOLADA: _kolada}
+def _pxweb(
+    settings: Settings, catalog: Catalog, name: str, client: httpx.AsyncClient, policy: RetryPolicy
+) -> Connector:
+    # each table's base URL is in its mapping; PxWeb's own limits pace and retry its requests
+    return PxWebConnector(name, catalog, client, PxWebLimits.of(settings))
+
+
+FACTORIES: dict[ConnectorKind, Factory] = {
+    ConnectorKind.KOLADA: _kolada,
+    ConnectorKind.PXWEB: _pxweb,
+}
 
 
 class NotAConnectorError(ValueError):

@@ -1,0 +1,101 @@
+"""The aggregator's consumer group seen from outside: which worker owns which partitions of the
+canonical topic, and whether every delivery on the topic is in `series_versions` exactly once."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+from urllib.parse import urlsplit
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import KafkaAdminClient
+from sqlalchemy import Engine, select
+
+from shared.db.schema import series_versions
+from shared.domain.observation import Observation
+from shared.kafka_security import client_options
+from shared.settings import Settings
+
+
+def _web_port(metadata: Any) -> int | None:
+    """The port of the worker's web server, from faust's subscription user data (JSON with `url`)."""
+    text = metadata if isinstance(metadata, str) else str(metadata)
+    start = text.find("{")
+    if start < 0:
+        return None
+    try:
+        data, _ = json.JSONDecoder().raw_decode(text[start:])
+    except ValueError:
+        return None
+    url = data.get("url") if isinstance(data, dict) else None
+    return urlsplit(url).port if isinstance(url, str) else None
+
+
+def assignment(settings: Settings) -> dict[int, frozenset[int]]:
+    """{worker web port: partitions of the canonical topic it owns} of a stable group, else {}.
+
+    faust puts each worker's web URL in its group subscription, so a member is known by the port
+    its `ServiceProcess` listens on. While the group is rebalancing the answer is empty.
+    """
+    topic = settings.topic("observations.v1")
+    group = settings.aggregate_app_id
+    admin = KafkaAdminClient(**client_options(settings), client_id="stadspuls-test-group")
+    try:
+        described = admin.describe_groups([group])[group]
+    finally:
+        admin.close()
+    if described["group_state"] != "Stable":
+        return {}
+    owned: dict[int, frozenset[int]] = {}
+    for member in described["members"]:
+        port, given = _web_port(member["member_metadata"]), member["member_assignment"]
+        if port is None or not isinstance(given, dict):
+            return {}
+        parts = [a["partitions"] for a in given["assigned_partitions"] if a["topic"] == topic]
+        owned[port] = frozenset(p for ps in parts for p in ps)
+    return owned
+
+
+def end_offsets(settings: Settings) -> dict[int, int]:
+    """{partition: end offset} of the canonical topic."""
+    topic = settings.topic("observations.v1")
+    consumer = KafkaConsumer(**client_options(settings), enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        return {tp.partition: offset for tp, offset in consumer.end_offsets(tps).items()}
+    finally:
+        consumer.close()
+
+
+def delivery_problems(
+    engine: Engine, settings: Settings, events: list[Observation], ends: dict[int, int]
+) -> list[str]:
+    """How `series_versions` differs from one row per delivery of the topic (`events`, in
+    `ends` positions): positions missing or recorded twice, observation ids lost or doubled."""
+    topic = settings.topic("observations.v1")
+    v = series_versions.c
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(v.kafka_partition, v.kafka_offset, v.observation_id).where(
+                v.kafka_topic == topic
+            )
+        ).all()
+    positions = Counter((r.kafka_partition, r.kafka_offset) for r in rows)
+    wanted = {(p, o) for p, end in ends.items() for o in range(end)}
+    problems = []
+    if lost := wanted - positions.keys():
+        problems.append(f"{len(lost)} deliveries not recorded, e.g. {sorted(lost)[:3]}")
+    if doubled := [p for p, n in positions.items() if n > 1]:
+        problems.append(f"{len(doubled)} deliveries recorded twice, e.g. {doubled[:3]}")
+    if extra := positions.keys() - wanted:
+        problems.append(
+            f"{len(extra)} recorded positions beyond the topic, e.g. {sorted(extra)[:3]}"
+        )
+    sent = Counter(str(e.observation_id) for e in events)
+    got = Counter(r.observation_id for r in rows)
+    if sent != got:
+        problems.append(
+            f"observation ids: {sum((sent - got).values())} lost, {sum((got - sent).values())} extra"
+        )
+    return problems

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
+from kafka.errors import KafkaError
 from sqlalchemy import Engine, select
 
 from shared.db.schema import series_versions
@@ -36,13 +37,17 @@ def assignment(settings: Settings) -> dict[int, frozenset[int]]:
     """{worker web port: partitions of the canonical topic it owns} of a stable group, else {}.
 
     faust puts each worker's web URL in its group subscription, so a member is known by the port
-    its `ServiceProcess` listens on. While the group is rebalancing the answer is empty.
+    its `ServiceProcess` listens on. While the group is rebalancing (or has no coordinator yet) the answer is empty.
     """
     topic = settings.topic("observations.v1")
     group = settings.aggregate_app_id
     admin = KafkaAdminClient(**client_options(settings), client_id="stadspuls-test-group")
     try:
         described = admin.describe_groups([group])[group]
+    except KafkaError as exc:
+        if exc.retriable:  # no coordinator yet on a fresh broker: not stable yet
+            return {}
+        raise
     finally:
         admin.close()
     if described["group_state"] != "Stable":

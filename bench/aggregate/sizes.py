@@ -47,3 +47,24 @@ def table_sizes(database_url: str) -> dict[str, TableSize]:
     finally:
         engine.dispose()
     return out
+
+
+def wal_position(database_url: str) -> str:
+    """The server's current write-ahead-log position (every database of the cluster writes it)."""
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return str(conn.execute(text("SELECT pg_current_wal_lsn()")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def wal_bytes_since(database_url: str, position: str) -> int:
+    """Bytes of write-ahead log the server has written since `position`."""
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            query = text("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), CAST(:p AS pg_lsn))")
+            return int(conn.execute(query, {"p": position}).scalar_one())
+    finally:
+        engine.dispose()

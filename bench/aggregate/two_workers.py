@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.aggregate.kafka_io import preload, raw_consume_rate
-from bench.aggregate.sizes import table_sizes, topic_bytes
+from bench.aggregate.sizes import table_sizes, topic_bytes, wal_bytes_since, wal_position
 from bench.aggregate.worker import (
     EVENTS,
     Workers,
@@ -109,6 +109,7 @@ def throughput(
         owned = _group(s, workers.members, timeout=90)
         t0 = time.monotonic()
         cpu0, machine0 = cpu_seconds(workers), machine_jiffies()
+        wal = wal_position(s.database_url)
         preload(s.kafka_bootstrap or "", s.topic("observations.v1"), events)
         progress = wait_for_count(workers, len(events), t0, timeout, settings=s)
         cpu = cpu_seconds(workers) - cpu0
@@ -120,6 +121,7 @@ def throughput(
             "events_per_cpu_s": len(events) / cpu,
             "machine_busy_share": busy_share(machine0, machine_jiffies()),
             "per_worker_events": [w.metric(EVENTS) for w in workers.members],
+            "wal_bytes_per_event": wal_bytes_since(s.database_url, wal) / len(events),
         }
     finally:
         workers.stop()
@@ -183,7 +185,8 @@ def _report(out: dict[str, Any]) -> None:
     for label, r in (("1 worker", one), ("2 workers", two)):
         _say(
             f"{label}: {r['events_per_s']:,.0f} events/s, {r['events_per_cpu_s']:,.0f} per "
-            f"CPU-second, machine {r['machine_busy_share']:.0%} busy, partitions {r['partitions']}, "
+            f"CPU-second, {r['wal_bytes_per_event']:,.0f} B of WAL per event, "
+            f"machine {r['machine_busy_share']:.0%} busy, partitions {r['partitions']}, "
             f"events per worker {[int(n) for n in r['per_worker_events']]}"
         )
     _say(f"  2 workers / 1 worker: {two['events_per_s'] / one['events_per_s']:.2f}×")

@@ -8,7 +8,6 @@ from collections import Counter
 from typing import Any
 from urllib.parse import urlsplit
 
-from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError
 from sqlalchemy import Engine, select
@@ -17,6 +16,7 @@ from shared.db.schema import series_versions
 from shared.domain.observation import Observation
 from shared.kafka_security import client_options
 from shared.settings import Settings
+from tests.integration.ingest_helpers import read_topic
 
 
 def _web_port(metadata: Any) -> int | None:
@@ -62,22 +62,15 @@ def assignment(settings: Settings) -> dict[int, frozenset[int]]:
     return owned
 
 
-def end_offsets(settings: Settings) -> dict[int, int]:
-    """{partition: end offset} of the canonical topic."""
-    topic = settings.topic("observations.v1")
-    consumer = KafkaConsumer(**client_options(settings), enable_auto_commit=False)
-    try:
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        return {tp.partition: offset for tp, offset in consumer.end_offsets(tps).items()}
-    finally:
-        consumer.close()
-
-
-def delivery_problems(
-    engine: Engine, settings: Settings, events: list[Observation], ends: dict[int, int]
-) -> list[str]:
-    """How `series_versions` differs from one row per delivery of the topic (`events`, in
-    `ends` positions): positions missing or recorded twice, observation ids lost or doubled."""
+def delivery_problems(engine: Engine, settings: Settings, events: list[Observation]) -> list[str]:
+    """How `series_versions` differs from one row per delivery on the canonical topic: positions
+    missing or recorded twice, observation ids of `events` lost or doubled. A delivery on the
+    dead-letter topic is no version; call this once the group has committed every offset (a
+    batch's dead letters are sent before its offsets are committed)."""
+    bootstrap = settings.kafka_bootstrap or ""
+    dead = {m.value for m in read_topic(bootstrap, settings.topic("observations.dlq.v1"))}
+    on_topic = read_topic(bootstrap, settings.topic("observations.v1"), timeout=120)
+    wanted = {(m.partition, m.offset) for m in on_topic if m.value not in dead}
     topic = settings.topic("observations.v1")
     v = series_versions.c
     with engine.connect() as conn:
@@ -87,7 +80,6 @@ def delivery_problems(
             )
         ).all()
     positions = Counter((r.kafka_partition, r.kafka_offset) for r in rows)
-    wanted = {(p, o) for p, end in ends.items() for o in range(end)}
     problems = []
     if lost := wanted - positions.keys():
         problems.append(f"{len(lost)} deliveries not recorded, e.g. {sorted(lost)[:3]}")
@@ -95,12 +87,14 @@ def delivery_problems(
         problems.append(f"{len(doubled)} deliveries recorded twice, e.g. {doubled[:3]}")
     if extra := positions.keys() - wanted:
         problems.append(
-            f"{len(extra)} recorded positions beyond the topic, e.g. {sorted(extra)[:3]}"
+            f"{len(extra)} recorded positions not on the topic, e.g. {sorted(extra)[:3]}"
         )
-    sent = Counter(str(e.observation_id) for e in events)
+    sent = Counter(str(e.observation_id) for e in events if e.to_json() not in dead)
     got = Counter(r.observation_id for r in rows)
     if sent != got:
         problems.append(
             f"observation ids: {sum((sent - got).values())} lost, {sum((got - sent).values())} extra"
         )
+    if len(dead) > len(events) // 100:
+        problems.append(f"{len(dead)} of {len(events)} events went to the dead-letter topic")
     return problems

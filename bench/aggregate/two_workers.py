@@ -46,7 +46,7 @@ from shared.infra.postgres import LocalPostgres
 from shared.infra.wait import wait_for
 from shared.settings import Settings
 from shared.topics import ensure_topics
-from tests.group import assignment, delivery_problems, end_offsets
+from tests.group import assignment, delivery_problems
 from tests.services import ServiceProcess, read_model_mismatches
 
 
@@ -80,7 +80,7 @@ def _end_state(settings: Settings, catalog: Catalog, events: list[Observation]) 
     engine = make_engine(settings.database_url)
     try:
         wrong = read_model_mismatches(engine, catalog, events)
-        deliveries = delivery_problems(engine, settings, events, end_offsets(settings))
+        deliveries = delivery_problems(engine, settings, events)
     finally:
         engine.dispose()
     for line in (wrong + deliveries)[:5]:

@@ -4,6 +4,7 @@ canonical topic, and whether every delivery on the topic is in `series_versions`
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,6 +18,9 @@ from shared.domain.observation import Observation
 from shared.kafka_security import client_options
 from shared.settings import Settings
 from tests.integration.ingest_helpers import read_topic
+
+# faust's subscription is not the plain consumer protocol's: kafka-python warns on each describe.
+logging.getLogger("kafka.admin._groups").setLevel(logging.ERROR)
 
 
 def _web_port(metadata: Any) -> int | None:

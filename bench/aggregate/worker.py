@@ -18,6 +18,7 @@ from tests.services import ServiceProcess
 
 EVENTS = "stadspuls_aggregate_events_total"
 FRESHNESS = "stadspuls_aggregate_freshness_seconds"
+BATCH = "stadspuls_aggregate_batch_seconds"
 
 
 @dataclass

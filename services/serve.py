@@ -100,10 +100,11 @@ def _run(
 
     if name == "ingest":
         from services.ingest.app import create_app as create_ingest
+        from services.ingest.app import tune_collector
 
-        serve(
-            create_ingest(settings, catalog=catalog, engine=engine), settings, settings.ingest_port
-        )
+        ingest = create_ingest(settings, catalog=catalog, engine=engine)
+        tune_collector()
+        serve(ingest, settings, settings.ingest_port)
     elif name == "api":
         from services.api.app import create_app as create_api
 

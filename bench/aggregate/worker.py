@@ -18,6 +18,7 @@ from tests.services import ServiceProcess
 
 EVENTS = "stadspuls_aggregate_events_total"
 FRESHNESS = "stadspuls_aggregate_freshness_seconds"
+BATCH = "stadspuls_aggregate_batch_seconds"
 
 
 @dataclass
@@ -124,7 +125,8 @@ def busy_share(before: tuple[int, int], after: tuple[int, int]) -> float:
     return (after[0] - before[0]) / max(1, after[1] - before[1])
 
 
-def _cpu(pid: int) -> float:
+def process_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) process `pid` has used so far, from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -142,7 +144,7 @@ def cpu_seconds(workers: Workers) -> float:
     total = 0.0
     for pid in pids:
         try:
-            total += _cpu(pid)
+            total += process_cpu_seconds(pid)
         except OSError:
             continue
     return total

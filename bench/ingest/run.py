@@ -28,6 +28,7 @@ import httpx
 import orjson
 from pydantic import SecretStr
 
+from bench.aggregate.worker import busy_share, machine_jiffies, process_cpu_seconds
 from bench.ingest.raw import raw_rates
 from bench.ingest.workload import SOURCES, batches
 from services.ingest.keys import create_key
@@ -79,18 +80,33 @@ async def http_load(
     clients: int,
     seconds: float,
     warmup: float,
+    cpu_of: tuple[int, int],
 ) -> dict[str, Any]:
-    """Post batches from `clients` concurrent clients; measure after `warmup` seconds."""
+    """Post batches from `clients` concurrent clients; measure after `warmup` seconds.
+
+    `cpu_of` is (server pid, load generator pid): their CPU-seconds over the measured window.
+    """
     out: dict[str, Any] = {"latencies": [], "statuses": {}, "accepted": 0}
     start = time.monotonic() + warmup
     until = start + seconds
-    await asyncio.gather(
-        *(_client(url, bodies, keys, until, start, i * 7, out) for i in range(clients))
+
+    async def measure() -> tuple[list[float], tuple[int, int]]:
+        await asyncio.sleep(max(0.0, start - time.monotonic()))
+        return [process_cpu_seconds(pid) for pid in cpu_of], machine_jiffies()
+
+    window, *_ = await asyncio.gather(
+        measure(), *(_client(url, bodies, keys, until, start, i * 7, out) for i in range(clients))
     )
     elapsed = time.monotonic() - start
+    (server0, client0), machine0 = window
+    server_cpu = process_cpu_seconds(cpu_of[0]) - server0
     lat = sorted(out["latencies"])
     return {
         "observations_per_s": out["accepted"] / elapsed,
+        "observations_per_server_cpu_s": out["accepted"] / max(server_cpu, 1e-9),
+        "server_cpu_share": server_cpu / elapsed,
+        "load_generator_cpu_share": (process_cpu_seconds(cpu_of[1]) - client0) / elapsed,
+        "machine_busy_share": busy_share(machine0, machine_jiffies()),
         "requests": len(lat),
         "statuses": out["statuses"],
         "p50_ms": 1000 * statistics.median(lat),
@@ -165,7 +181,13 @@ def main() -> None:
         )
         ours = asyncio.run(
             http_load(
-                f"{base}/v1/observations", bodies, keys, args.clients, args.seconds, args.warmup
+                f"{base}/v1/observations",
+                bodies,
+                keys,
+                args.clients,
+                args.seconds,
+                args.warmup,
+                cpu_of=(server.pid, os.getpid()),
             )
         )
         server.send_signal(

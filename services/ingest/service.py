@@ -42,7 +42,7 @@ from services.ingest.ports import (
 )
 from services.ingest.throttle import SourceThrottle, source_throttle
 from shared.domain.catalog import Catalog
-from shared.domain.event import encode_event, keyed_ids
+from shared.domain.event import encode_events, keyed_ids
 from shared.domain.observation import utcnow
 from shared.domain.validation import Judgement, Scopes, ValidRow, iso_utc, validate_batch
 from shared.settings import Settings
@@ -192,11 +192,7 @@ class IngestService:
         self, valid: list[ValidRow], source: str, received_at: str, key: str | None
     ) -> list[Record]:
         ids = keyed_ids(source, key, valid) if key else random_uuids(len(valid))
-        records: list[Record] = []
-        for row, oid in zip(valid, ids, strict=True):
-            message_key, value = encode_event(row, source, received_at, oid)
-            records.append((message_key, value, []))
-        return records
+        return [(k, v, []) for k, v in encode_events(valid, source, received_at, ids)]
 
     def _report(
         self, source: str, batch_id: str, judgement: Judgement, rows: Rows, dry_run: bool

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.domain.event import encode_event, event_of, keyed_ids, raw_message_id
+from shared.domain.event import encode_event, encode_events, event_of, keyed_ids, raw_message_id
 from shared.domain.observation import Observation
 from shared.domain.validation import Scopes, ValidRow, validate_row
 from tests.factories import NOW, SCHOOL, SHARE, ingest_catalog, share_row
@@ -86,3 +86,17 @@ def test_scopes_keep_one_scope_per_source_while_the_clock_stands_still() -> None
     assert SHARE in first.allowed
     assert scopes.knows(SCHOOL)
     assert not scopes.knows("nobody")
+
+
+def test_a_batch_is_encoded_to_the_bytes_each_row_gets_alone() -> None:
+    rows = [
+        ValidRow(1, SERIES, FIELDS),
+        ValidRow(2, SERIES, FIELDS | {"updated_at": "2025-02-01T08:00:00Z", "comment": 'a "q"'}),
+        ValidRow(3, SERIES, FIELDS | {"observation_id": "own"}),
+        ValidRow(4, SERIES, FIELDS | {"source": "someone-else", "schema": "x"}),
+        ValidRow(5, SERIES, {}),
+    ]
+    ids = ["a", "b", "c", "d", "e"]
+    received = "2025-06-15T12:00:00Z"
+    alone = [encode_event(row, 'sk"ola', received, oid) for row, oid in zip(rows, ids, strict=True)]
+    assert encode_events(rows, 'sk"ola', received, ids) == alone

@@ -93,3 +93,26 @@ def test_the_fast_path_takes_rows_once_the_batch_has_seen_their_period_and_time(
     assert isinstance(first, ValidRow)
     assert isinstance(fast, ValidRow)
     assert fast.fields == {**first.fields, "area": "kista"}
+
+
+def test_what_a_source_may_write_is_remembered_for_one_day_only() -> None:
+    from datetime import timedelta
+
+    from shared.domain.validation import Scopes, validate_batch
+
+    scopes = Scopes(CATALOG)
+    new_year = NOW.replace(month=12, day=31)
+    # on 1 January the year has begun: accepted (and remembered for that day)
+    rows = [share_row(period="2026"), share_row(period="2026", area="kista")]
+    for now in (new_year + timedelta(days=1), new_year + timedelta(days=1, hours=1)):
+        assert validate_batch(rows, scopes(SCHOOL, now)).accepted == 2
+    # a batch received the day before (a retry keeps its first time) may not have it
+    refused = validate_batch(rows, scopes(SCHOOL, new_year))
+    assert refused.accepted == 0
+    assert {e.field for e in refused.errors} == {"period"}
+    # a source's batches of one day share what was found, another source's do not
+    first, second = scopes(SCHOOL, NOW), scopes(SCHOOL, NOW.replace(minute=1))
+    validate_batch([share_row(), share_row(area="kista")], first)  # the first parses the period
+    assert second.placed is first.placed
+    assert (SHARE, "kista", "2024") in second.placed
+    assert scopes(SURVEY, NOW).placed is not first.placed

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from shared.domain.catalog import Indikator
 from shared.domain.observation import MAX_COMMENT, series_key
 from shared.domain.periods import Period
 from shared.domain.validation.plausibility import judge_numbers
@@ -26,29 +27,13 @@ def accept_fast(raw: object, scope: Scope, row: int) -> ValidRow | None:
     if type(raw) is not dict or not FIELDS.issuperset(raw) or "observation_id" in raw:
         return None
     ind_id, area_id, text = raw.get("indicator"), raw.get("area"), raw.get("period")
-    if (
-        type(ind_id) is not str
-        or type(area_id) is not str
-        or type(text) is not str
-        or ind_id not in scope.allowed
-    ):
+    if type(ind_id) is not str or type(area_id) is not str or type(text) is not str:
         return None
-    ind, area, period = (
-        scope.catalog.indicator.get(ind_id),
-        scope.catalog.area.get(area_id),
-        scope.memo.get(text),
-    )
-    if (
-        ind is None
-        or area is None
-        or area.level not in ind.area_levels
-        or area.valid_from is not None
-        or area.valid_to is not None  # the full rules judge an area that is not always valid
-        or type(period) is not Period
-    ):
-        return None
-    if period.type is not ind.period_type or period.start > scope.today:
-        return None
+    ind = scope.placed.get((ind_id, area_id, text))
+    if ind is None:
+        ind = _placed(scope, ind_id, area_id, text)
+        if ind is None:
+            return None
     gender, status = raw.get("gender", "T"), raw.get("status", "final")
     if (
         type(gender) is not str
@@ -94,6 +79,33 @@ def accept_fast(raw: object, scope: Scope, row: int) -> ValidRow | None:
     if comment is not None:
         fields["comment"] = comment
     return ValidRow(row, series_key(ind_id, area_id, text, gender), fields)
+
+
+def _placed(scope: Scope, ind_id: str, area_id: str, text: str) -> Indikator | None:
+    """The indicator when the source may write it for this area and period, remembered; else None.
+
+    What is judged here depends only on them, the catalog, the source and the day, so the
+    batches of a source on one day share what was found (`Scope.placed`).
+    """
+    ind, area, period = (
+        scope.catalog.indicator.get(ind_id),
+        scope.catalog.area.get(area_id),
+        scope.memo.get(text),
+    )
+    if (
+        ind is None
+        or ind_id not in scope.allowed
+        or area is None
+        or area.level not in ind.area_levels
+        or area.valid_from is not None
+        or area.valid_to is not None  # the full rules judge an area that is not always valid
+        or type(period) is not Period
+        or period.type is not ind.period_type
+        or period.start > scope.today
+    ):
+        return None  # not remembered: the full rules may yet parse the period into the memo
+    scope.placed[(ind_id, area_id, text)] = ind
+    return ind
 
 
 def _numbers(raw: dict[str, Any]) -> tuple[float | None, float | None, float | None] | None:

@@ -30,6 +30,8 @@ FIELDS = frozenset(
 )
 #: Set by the ingest service, never taken from a source.
 RESERVED = frozenset({"source", "received_at", "schema"})
+#: Most (indicator, area, period) judgements kept per source and day; then they start afresh.
+MAX_PLACED = 200_000
 GENDERS = frozenset(gender.value for gender in Gender)
 STATUSES = frozenset(status.value for status in ObservationStatus)
 
@@ -47,7 +49,9 @@ class ValidRow:
 class Scope:
     """What a row is judged against: the catalog, the sending source and the clock.
 
-    `memo` remembers parsed periods and timestamps for this scope's clock (rows of a batch repeat them).
+    `memo` remembers parsed periods and timestamps for this scope's clock (rows of a batch repeat them);
+    `placed` the (indicator, area, period) the source may write on this day (`Scopes` hands the
+    same one to every scope of a source and day).
     """
 
     catalog: Catalog
@@ -56,16 +60,24 @@ class Scope:
     now: datetime
     today: date
     memo: dict[object, Any] = field(default_factory=dict, compare=False, repr=False)
+    placed: dict[tuple[str, str, str], Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(
-        cls, catalog: Catalog, source: str, now: datetime, allowed: frozenset[str] | None = None
+        cls,
+        catalog: Catalog,
+        source: str,
+        now: datetime,
+        allowed: frozenset[str] | None = None,
+        placed: dict[tuple[str, str, str], Any] | None = None,
     ) -> Scope:
         """The scope of `source` at time `now` (aware; its UTC date is "today")."""
         now = now.astimezone(UTC)
         if allowed is None:
             allowed = allowed_indicators(catalog, source)
-        return cls(catalog, source, allowed, now, now.date())
+        return cls(
+            catalog, source, allowed, now, now.date(), placed={} if placed is None else placed
+        )
 
 
 class Scopes:
@@ -80,6 +92,7 @@ class Scopes:
         self.catalog = catalog
         self._allowed: dict[str, frozenset[str]] = {}
         self._last: dict[str, Scope] = {}
+        self._placed: dict[str, tuple[date, dict[tuple[str, str, str], Any]]] = {}
 
     def knows(self, source: str) -> bool:
         """Whether `source` is a source (källa) of the catalog."""
@@ -92,7 +105,12 @@ class Scopes:
             allowed = self._allowed.get(source)
             if allowed is None:
                 allowed = self._allowed[source] = allowed_indicators(self.catalog, source)
-            scope = self._last[source] = Scope.of(self.catalog, source, now, allowed)
+            day = now.astimezone(UTC).date()
+            kept = self._placed.get(source)
+            if kept is None or kept[0] != day or len(kept[1]) > MAX_PLACED:
+                kept = self._placed[source] = (day, {})
+            scope = Scope.of(self.catalog, source, now, allowed, kept[1])
+            self._last[source] = scope
         return scope
 
 

@@ -21,6 +21,7 @@ from tests.streams import StreamMaker
 pytestmark = pytest.mark.kafka
 
 
+@pytest.mark.slow  # CI's subset: tests/faults kills a worker under load, test_two_workers one of two
 @pytest.mark.timeout(900)
 def test_kill_9_mid_load_loses_nothing_and_counts_nothing_twice(
     settings: Settings, engine: Engine, catalog: Catalog, tmp_path: Path

@@ -131,6 +131,13 @@ def _indicators(old: Catalog, new: Catalog) -> Iterator[Change]:
             was, now = _shown(before, name), _shown(after, name)
             if was != now:
                 yield Change(effect, f"indicator {ind_id}: {name}: {was} → {now}")
+        for name in ("kolada", "pxweb"):
+            if _mapping(before, name) != _mapping(after, name):
+                yield Change(
+                    Effect.NONE,
+                    f"indicator {ind_id}: {name} mapping changed: the next pull uses it"
+                    " (values already pulled stay until the source sends them again)",
+                )
 
 
 def _goals(old: Catalog, new: Catalog) -> Iterator[Change]:
@@ -173,6 +180,13 @@ def _links(area: Omrade) -> str:
 
 def _describe(area: Omrade) -> str:
     return f"{area.id} ({area.level.value}, {area.validity()}, parent {_links(area)})"
+
+
+def _mapping(ind: Indikator, name: str) -> object:
+    value = getattr(ind, name)
+    if isinstance(value, tuple):
+        return [m.model_dump(mode="json") for m in value]
+    return None if value is None else value.model_dump(mode="json")
 
 
 def _shown(ind: Indikator, name: str) -> str:

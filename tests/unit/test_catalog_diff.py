@@ -80,3 +80,19 @@ def test_a_changed_kind_needs_a_rebuild() -> None:
     assert [str(c) for c in changes] == [
         "[needs stadspuls rebuild] indicator andel-behoriga: unit: percent → share"
     ]
+
+
+def test_a_changed_connector_mapping_is_named_and_needs_nothing_stored() -> None:
+    lines = changed("      kpi: N15436\n", "      kpi: N15428\n")
+    assert lines == [
+        "[nothing stored] indicator behorighet-gymnasiet-ak9: kolada mapping changed: the next"
+        " pull uses it (values already pulled stay until the source sends them again)"
+    ]
+    assert (
+        needs(
+            catalog_diff(
+                default_catalog(), changed_catalog("      kpi: N15436\n", "      kpi: N15428\n")
+            )
+        )
+        is Effect.NONE
+    )

@@ -72,6 +72,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.openapi()  # once, before the first request: unknown query parameters are checked on it
         state.start()
         try:
             yield

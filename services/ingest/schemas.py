@@ -47,7 +47,7 @@ PROBLEM_CODES: dict[str, tuple[int, str]] = {
     "workbook_too_large": (413, "The .xlsx unpacks to more than five times the byte limit."),
     "sheet_too_large": (
         413,
-        "A sheet reaches further (rows × columns from A1) than 64 × (row limit + 100) cells.",
+        "The sheets reach further (rows × columns from A1, summed) than 64 × (row limit + 100) cells.",
     ),
     "unsupported_media_type": (
         415,

@@ -49,21 +49,26 @@ class SheetExtent:
         self.unplaced_rows += len(_ROW.findall(text)) - len(rows)
         self.rows = max(self.rows, *(int(row) for row in rows), 0)
 
-    def check(self, max_cells: int) -> None:
-        """Refuse a sheet reaching further from A1 than `max_cells` cells (rows × columns)."""
+    def check(self, max_cells: int, used: int = 0) -> int:
+        """Refuse a sheet whose cells (rows × columns from A1) and `used` exceed `max_cells`.
+
+        Returns the cells counted so far, this sheet's with `used` (the sheets measured before).
+        """
         self._scan(self.tail)
         self.tail = b""
         rows = self.rows + self.unplaced_rows
         columns = self.columns + self.unplaced_cells
-        if rows * columns > max_cells:
+        used += rows * columns
+        if used > max_cells:
             raise BodyError(
                 "sheet_too_large",
                 f"a sheet of the workbook ({self.part}) reaches row {rows} and column"
-                f" {column_letters(max(columns - 1, 0))}: a sheet may span at most {max_cells}"
-                " cells from A1 to its last row and column; delete the stray cells far from the"
-                " table",
+                f" {column_letters(max(columns - 1, 0))}: the sheets may span at most {max_cells}"
+                " cells in all, each from A1 to its last row and column; delete the stray cells"
+                " far from the tables, or split the workbook",
                 status=413,
             )
+        return used
 
 
 def _column(letters: bytes) -> int:

@@ -22,7 +22,7 @@ _CHUNK = 1 << 20
 
 
 def check_xlsx(body: bytes, max_unpacked: int, max_cells: int) -> None:
-    """Refuse an archive that unpacks to more than `max_unpacked` bytes or a sheet over `max_cells`."""
+    """Refuse an archive that unpacks to more than `max_unpacked` bytes or sheets over `max_cells`."""
     try:
         archive = zipfile.ZipFile(BytesIO(body))
     except zipfile.BadZipFile:
@@ -38,7 +38,7 @@ def check_xlsx(body: bytes, max_unpacked: int, max_cells: int) -> None:
             "the body is not an .xlsx workbook (it has no xl/workbook.xml, or is an .ods or"
             " .xlsb): save it as Excel Workbook (.xlsx)",
         )
-    budget = max_unpacked
+    budget, cells = max_unpacked, 0
     for info in archive.infolist():
         if info.file_size > budget:
             raise _too_large(max_unpacked)
@@ -52,7 +52,8 @@ def check_xlsx(body: bytes, max_unpacked: int, max_cells: int) -> None:
             extent.feed(chunk)
         if size != info.file_size or crc != info.CRC:
             raise _malformed(info, "its size or checksum differs from the archive's directory")
-        extent.check(max_cells)
+        # Counted over all sheets: the reader builds each, so many small ones cost as one big.
+        cells = extent.check(max_cells, cells)
         budget -= size
 
 

@@ -106,3 +106,17 @@ def test_a_sheet_is_measured_the_same_wherever_its_chunks_are_cut() -> None:
         extent.check(7 * 3)  # B7 and one unplaced cell after it: up to C7
         with pytest.raises(BodyError):
             extent.check(7 * 3 - 1)
+
+
+def test_many_sheets_each_within_the_limit_are_refused_together() -> None:
+    book = openpyxl.Workbook()
+    book.active.append(["area", 2024])
+    for number in range(3):  # each reaches T5, 5 × 20 cells: with A1:B1, 302 cells to build
+        book.create_sheet(f"Blad{number}")["T5"] = 1
+    out = io.BytesIO()
+    book.save(out)
+    check_xlsx(out.getvalue(), 10**6, 302)
+    with pytest.raises(BodyError) as caught:
+        check_xlsx(out.getvalue(), 10**6, 301)
+    assert (caught.value.status, caught.value.code) == (413, "sheet_too_large")
+    assert "in all" in caught.value.message

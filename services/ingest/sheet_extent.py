@@ -43,7 +43,7 @@ class SheetExtent:
         refs = _CELL_REF.findall(text)
         self.unplaced_cells += len(_CELL.findall(text)) - len(refs)
         for letters, row in refs:
-            self.columns = max(self.columns, _column(letters))
+            self.columns = max(self.columns, column_number(letters))
             self.rows = max(self.rows, int(row))
         rows = _ROW_REF.findall(text)
         self.unplaced_rows += len(_ROW.findall(text)) - len(rows)
@@ -71,7 +71,8 @@ class SheetExtent:
         return used
 
 
-def _column(letters: bytes) -> int:
+def column_number(letters: bytes) -> int:
+    """The 1-based number of a column's letters: A → 1, AA → 27."""
     number = 0
     for letter in letters:
         number = number * 26 + letter - ord("A") + 1

@@ -10,6 +10,7 @@ from io import BytesIO
 
 from python_calamine import CalamineError, CalamineWorkbook
 
+from services.ingest.error_cells import error_cells
 from services.ingest.errors import BodyError
 from services.ingest.parsing import Rows, check_count
 from services.ingest.tables import Collected, Grid, read_grid
@@ -34,6 +35,7 @@ def parse_xlsx(
         raise BodyError(
             "unknown_sheet", f"sheet={sheet!r}: the workbook has no such sheet; it has {names}"
         )
+    errors = error_cells(body)
     out = Collected(max_rows)
     read = []
     for name in [sheet] if sheet is not None else names:
@@ -41,6 +43,9 @@ def parse_xlsx(
             cells = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
         except CalamineError as exc:
             raise BodyError("malformed_xlsx", f"sheet {name!r} cannot be read: {exc}") from None
+        for (row, column), error in errors.get(name, {}).items():
+            if row < len(cells) and column < len(cells[row]):
+                cells[row][column] = error
         if read_grid(Grid(name, enumerate(cells, start=1), decimal_comma=True), out, query):
             read.append(name)
     if not read:

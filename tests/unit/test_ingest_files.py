@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import re
+import zipfile
 from datetime import date, datetime
 from typing import Any
 
@@ -300,3 +303,32 @@ def test_an_idempotency_key_is_bound_to_the_wide_fields_of_the_query(rig: Ingest
     assert isinstance(again, Replayed)
     other = BodyForm("csv", indicator="inskrivna-arbetssokande")
     assert isinstance(rig.send(body, form=other, source=LABOUR, key="tertial-1"), KeyReused)
+
+
+def with_error_cells(body: bytes, errors: dict[str, str]) -> bytes:
+    """The workbook with cells of its first sheet replaced by cached formula errors (`#N/A`)."""
+    source, out = zipfile.ZipFile(io.BytesIO(body)), io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                for ref, error in errors.items():
+                    cell = f'<c t="e" r="{ref}"><f>1/0</f><v>{error}</v></c>'.encode()
+                    data = re.sub(rf'<c r="{ref}"[^>]*>.*?</c>'.encode(), cell, data)
+            archive.writestr(info, data)
+    return out.getvalue()
+
+
+def test_a_formula_error_is_refused_at_its_cell_not_read_as_an_empty_one(rig: IngestRig) -> None:
+    long = [LONG_HEADER, [SHARE, "rinkeby", "2024", "T", 71.3, 214, 300]]
+    got = report(rig, with_error_cells(xlsx({"Blad 1": long}), {"E2": "#DIV/0!"}), XLSX)
+    assert [(e["code"], e["cell"]) for e in got.errors] == [("bad_number", "'Blad 1'!E2")]
+    wide = [["Indikator:", "arbetsplatser-ytterstad"], ["area", 2023, 2024], ["stockholm", 5, 6]]
+    body = with_error_cells(xlsx({"Blad1": wide, "Data": [["Titel"]]}), {"C3": "#N/A"})
+    got = report(rig, body, XLSX, source=LABOUR)
+    assert [(e["row"], e["code"], e["cell"]) for e in got.errors] == [
+        (2, "bad_number", "Blad1!C3"),
+        (2, "missing_value", "Blad1!C3"),
+    ]
+    assert "'#N/A'" in got.errors[0]["message"]
+    assert [(e["area"], e["period"]) for e in rig.events()] == [("stockholm", "2023")]

@@ -23,6 +23,7 @@ from services.ingest.cells import (
     where,
 )
 from services.ingest.errors import BodyError
+from shared.domain.validation import ErrorCode, Unreadable
 
 if TYPE_CHECKING:
     from services.ingest.tables import Collected, Grid, Record
@@ -144,7 +145,16 @@ def read_wide(
     fixed: dict[str, dict[str | None, str]] = {}
     for column, (period, _) in columns.items():
         fixed.setdefault(period, block.refs | {"period": cell_ref(grid.sheet, column, line)})
+    table = {start, *columns}
     for number, cells in records:
+        # A cell under no period (`71,3` unquoted in a `,` CSV is two) would shift what is read.
+        stray = next((i for i, c in enumerate(cells) if i not in table and not is_empty(c)), None)
+        if stray is not None:
+            message = "the record has a cell outside the table (no period above it)"
+            outside: dict[str | None, str] = {None: cell_ref(grid.sheet, stray, number)}
+            bad = Unreadable(None, ErrorCode.BAD_ROW, message)
+            out.add(bad, number, Place(prefix, {None: area_letters}, number, outside))
+            continue
         area = cells[start] if start < len(cells) else None
         found: dict[str, dict[str, int]] = {}
         for column, (period, part) in columns.items():

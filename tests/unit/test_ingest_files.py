@@ -332,3 +332,18 @@ def test_a_formula_error_is_refused_at_its_cell_not_read_as_an_empty_one(rig: In
     ]
     assert "'#N/A'" in got.errors[0]["message"]
     assert [(e["area"], e["period"]) for e in rig.events()] == [("stockholm", "2023")]
+
+
+def test_a_wide_record_with_cells_outside_the_periods_is_refused_not_misread(
+    rig: IngestRig,
+) -> None:
+    # `71,3` unquoted in a `,` CSV is two cells: read on, 2023 would be 71 and 2024 would be 3.
+    text = "Indikator: arbetsplatser-ytterstad\r\narea,2023,2024\r\nstockholm,71,3,80\r\nrinkeby-kista,1,2\r\n"
+    got = report(rig, text.encode(), body_form("text/csv"), source=LABOUR)
+    assert located(got) == [(1, None, "bad_row", "D3")]
+    assert "outside" in got.errors[0]["message"]
+    sheet = [["Indikator:", "arbetsplatser-ytterstad"], ["area", 2023, None, 2024]]
+    sheet += [["stockholm", 5, "anm.", 6], ["stockholm", 7, None, 8]]
+    got = report(rig, xlsx({"Blad1": sheet}), XLSX, source=LABOUR)
+    assert located(got) == [(1, None, "bad_row", "Blad1!C3")]
+    assert [(e["period"], e["value"]) for e in rig.events()][-2:] == [("2023", 7.0), ("2024", 8.0)]

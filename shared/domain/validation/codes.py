@@ -57,7 +57,10 @@ class ErrorCode(StrEnum):
 
 DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.NOT_AN_OBJECT: "The row is not an object of fields (JSON), e.g. a number or a list.",
-    ErrorCode.BAD_ROW: "A CSV record or sheet row has a filled cell beyond the header row's columns.",
+    ErrorCode.BAD_ROW: (
+        "A CSV record or sheet row has a filled cell beyond the header row's columns"
+        " (wide layout: under no period)."
+    ),
     ErrorCode.UNKNOWN_FIELD: "A field that is not part of the observation; check the spelling.",
     ErrorCode.RESERVED_FIELD: "`source`, `received_at` or `schema`: set by the ingest service only.",
     ErrorCode.MISSING_FIELD: "`indicator`, `area` or `period` is absent or empty.",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ from services.ingest.wide import Block
 
 #: How many lines from the top the header row is looked for in, to choose the delimiter.
 _HEADER_SEARCH = 50
+_LINE_END = re.compile(r"\r\n?|\n")
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,8 @@ def parse_csv(
 
 def _delimiter(text: str) -> str:
     # The header row decides: titles and a header block above it may hold either character.
-    lines = text.split("\n", _HEADER_SEARCH)[:_HEADER_SEARCH]
+    # Any line end: a CSV saved on an old Mac ends its lines with CR alone.
+    lines = _LINE_END.split(text, _HEADER_SEARCH)[:_HEADER_SEARCH]
     for line in lines:
         if "," not in line and is_header(line.split(";")):
             return ";"

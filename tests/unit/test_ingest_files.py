@@ -347,3 +347,10 @@ def test_a_wide_record_with_cells_outside_the_periods_is_refused_not_misread(
     got = report(rig, xlsx({"Blad1": sheet}), XLSX, source=LABOUR)
     assert located(got) == [(1, None, "bad_row", "Blad1!C3")]
     assert [(e["period"], e["value"]) for e in rig.events()][-2:] == [("2023", 7.0), ("2024", 8.0)]
+
+
+def test_a_csv_with_old_mac_line_ends_finds_its_semicolons() -> None:
+    text = f"indicator;area;period;value\r{SHARE};rinkeby;2024;71,3\r{SHARE};kista;2024;1,5\r"
+    rows = parse_body(text.encode(), body_form("text/csv"), 10, 10**6)
+    assert [row["value"] for row in rows.items if isinstance(row, dict)] == ["71.3", "1.5"]
+    assert rows.lines == [2, 3]

@@ -25,7 +25,7 @@ def check_xlsx(body: bytes, max_unpacked: int, max_cells: int) -> None:
     """Refuse an archive that unpacks to more than `max_unpacked` bytes or sheets over `max_cells`."""
     try:
         archive = zipfile.ZipFile(BytesIO(body))
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, NotImplementedError):  # the latter: a zip version not read
         raise BodyError(
             "malformed_xlsx",
             "the body is not an .xlsx workbook (not a zip archive; a password-protected workbook"
@@ -52,6 +52,10 @@ def check_xlsx(body: bytes, max_unpacked: int, max_cells: int) -> None:
             extent.feed(chunk)
         if size != info.file_size or crc != info.CRC:
             raise _malformed(info, "its size or checksum differs from the archive's directory")
+        try:  # its local header as zipfile reads it: name, flags, encryption (parts read later)
+            archive.open(info).close()
+        except (zipfile.BadZipFile, NotImplementedError, RuntimeError, ValueError) as exc:
+            raise _malformed(info, f"it cannot be read ({exc})") from None
         # Counted over all sheets: the reader builds each, so many small ones cost as one big.
         cells = extent.check(max_cells, cells)
         budget -= size

@@ -83,6 +83,31 @@ def test_a_stray_cell_far_away_is_refused_naming_where_the_sheet_reaches() -> No
     assert "row 1048576 and column XFD" in error.message
 
 
+def patched_headers(body: bytes, signature: bytes, at: int, data: bytes) -> bytes:
+    """The archive with `data` written `at` bytes into every header that starts with `signature`."""
+    patched = bytearray(body)
+    for found in re.finditer(re.escape(signature), body):
+        patched[found.start() + at : found.start() + at + len(data)] = data
+    return bytes(patched)
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (patched_headers(xlsx(TABLE), b"PK\x01\x02", 6, struct.pack("<H", 100)), "zip"),
+        (patched_headers(xlsx(TABLE), b"PK\x03\x04", 30, b"yl"), "and header"),
+        (patched_headers(xlsx(TABLE), b"PK\x01\x02", 8, struct.pack("<H", 1 << 5)), "patched"),
+    ],
+    ids=["extract-version-10", "local-name-differs", "patched-data-flag"],
+)
+def test_a_damaged_archive_that_the_reader_might_open_is_refused_not_a_500(
+    body: bytes, says: str
+) -> None:
+    error = refused(body)
+    assert (error.status, error.code) == (400, "malformed_xlsx")
+    assert says in error.message
+
+
 @pytest.mark.parametrize(
     ("body", "says"),
     [

@@ -16,7 +16,10 @@ from xml.etree import ElementTree
 from services.ingest.errors import BodyError
 from services.ingest.sheet_extent import column_number
 
-_ERROR_CELL = re.compile(rb"<(?:\w+:)?c\s([^>]*?\bt=\"e\"[^>/]*)>(.*?)</(?:\w+:)?c>", re.DOTALL)
+#: A cell's content stops at the next cell tag, so an unclosed one costs no scan to the end.
+_ERROR_CELL = re.compile(
+    rb"<(?:\w+:)?c\s([^>]*?\bt=\"e\"[^>/]*)>((?:(?!</?(?:\w+:)?c[\s/>]).)*)</(?:\w+:)?c>", re.DOTALL
+)
 _REF = re.compile(rb"\br=\"([A-Z]{1,3})([0-9]{1,7})\"")
 _VALUE = re.compile(rb"<(?:\w+:)?v>([^<]*)</(?:\w+:)?v>")
 

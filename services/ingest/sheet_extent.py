@@ -12,10 +12,12 @@ import re
 from services.ingest.cells import column_letters
 from services.ingest.errors import BodyError
 
-_CELL_REF = re.compile(rb"<(?:\w+:)?c\s[^>]*?\br=\"([A-Z]{1,3})([0-9]{1,7})\"")
-_CELL = re.compile(rb"<(?:\w+:)?c[\s/>]")
-_ROW_REF = re.compile(rb"<(?:\w+:)?row\s[^>]*?\br=\"([0-9]{1,7})\"")
-_ROW = re.compile(rb"<(?:\w+:)?row[\s/>]")
+#: A cell's or row's start tag up to the next `<` or `>`: linear however the tags are broken.
+_CELL_TAG = re.compile(rb"<(?:\w+:)?c(?=[\s/>])([^<>]*)(>?)")
+_ROW_TAG = re.compile(rb"<(?:\w+:)?row(?=[\s/>])([^<>]*)(>?)")
+#: `r` as the reader reads it: either quote, spaces around `=`.
+_CELL_REF = re.compile(rb"\br\s*=\s*([\"'])([A-Z]{1,3})([0-9]{1,7})\1")
+_ROW_REF = re.compile(rb"\br\s*=\s*([\"'])([0-9]{1,7})\1")
 #: The longest tag that may span two chunks; a longer one is not in any workbook.
 MAX_TAG = 64 * 1024
 
@@ -40,14 +42,28 @@ class SheetExtent:
         self._scan(text[:cut])
 
     def _scan(self, text: bytes) -> None:
-        refs = _CELL_REF.findall(text)
-        self.unplaced_cells += len(_CELL.findall(text)) - len(refs)
-        for letters, row in refs:
-            self.columns = max(self.columns, column_number(letters))
-            self.rows = max(self.rows, int(row))
-        rows = _ROW_REF.findall(text)
-        self.unplaced_rows += len(_ROW.findall(text)) - len(rows)
-        self.rows = max(self.rows, *(int(row) for row in rows), 0)
+        for attributes, end in _CELL_TAG.findall(text):
+            ref = _CELL_REF.search(self._attributes(attributes, end))
+            if ref is None:
+                self.unplaced_cells += 1
+            else:
+                self.columns = max(self.columns, column_number(ref[2]))
+                self.rows = max(self.rows, int(ref[3]))
+        for attributes, end in _ROW_TAG.findall(text):
+            ref = _ROW_REF.search(self._attributes(attributes, end))
+            if ref is None:
+                self.unplaced_rows += 1
+            else:
+                self.rows = max(self.rows, int(ref[2]))
+
+    def _attributes(self, attributes: bytes, end: bytes) -> bytes:
+        # A `<` or a quoted `>` in a cell's attributes: the reader would see other attributes.
+        if not end or attributes.count(b'"') % 2 or attributes.count(b"'") % 2:
+            raise BodyError(
+                "malformed_xlsx",
+                f"the workbook's part {self.part} has a cell or row tag with `<` or `>` in it",
+            )
+        return attributes
 
     def check(self, max_cells: int, used: int = 0) -> int:
         """Refuse a sheet whose cells (rows × columns from A1) and `used` exceed `max_cells`.

@@ -145,3 +145,31 @@ def test_many_sheets_each_within_the_limit_are_refused_together() -> None:
         check_xlsx(out.getvalue(), 10**6, 301)
     assert (caught.value.status, caught.value.code) == (413, "sheet_too_large")
     assert "in all" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [b'<c foo="a>b" r="Z3000" t="n">', b"<c r='Z3000' t=\"n\">", b'<c r = "Z3000" t="n">'],
+    ids=["quoted-gt", "single-quotes", "spaces-around-equals"],
+)
+def test_a_far_cell_written_as_the_reader_reads_it_is_measured(tag: bytes) -> None:
+    book = openpyxl.Workbook()
+    book.active.append(["area", 2024])
+    book.active.append(["kista", 5])
+    out = io.BytesIO()
+    book.save(out)
+    source, body = zipfile.ZipFile(out), io.BytesIO()
+    with zipfile.ZipFile(body, "w", zipfile.ZIP_DEFLATED) as archive:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            archive.writestr(info, re.sub(rb'<c r="B2" t="n">', tag, data))
+    with pytest.raises(BodyError) as caught:
+        check_xlsx(body.getvalue(), 10**6, 10_000)  # the reader builds 3000 × 26 cells of it
+    assert caught.value.code in ("sheet_too_large", "malformed_xlsx")
+
+
+def test_a_cell_tag_that_never_ends_is_refused() -> None:
+    extent = SheetExtent("xl/worksheets/sheet1.xml")
+    with pytest.raises(BodyError) as caught:
+        extent.feed(b"<sheetData>" + b"<c " * 1000 + b'r="A1">')
+    assert caught.value.code == "malformed_xlsx"

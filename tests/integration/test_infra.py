@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from shared.infra.kafka import KafkaEndpoint, LocalKafka, create_topics, ensure_kafka_jars
 from shared.infra.postgres import LocalPostgres
@@ -30,14 +30,18 @@ def _produce(bootstrap: str, topic: str, *values: bytes) -> None:
 
 
 def _consume(bootstrap: str, topic: str, count: int, timeout: float = 90) -> list[bytes]:
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=f"g-{uuid.uuid4().hex[:8]}",
-        auto_offset_reset="earliest",
-    )
+    """Every record of `topic` from its start, read by partition (no group to join: under a busy
+    shared broker a new group's first join can take longer than the read itself)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     received: list[bytes] = []
     try:
+        partitions = wait_for(
+            lambda: consumer.partitions_for_topic(topic),
+            timeout=timeout,
+            what=f"{topic}'s partitions",
+        )
+        consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
+        consumer.seek_to_beginning()
 
         def enough() -> bool:
             for records in consumer.poll(timeout_ms=200).values():

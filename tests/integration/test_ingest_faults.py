@@ -265,6 +265,7 @@ def test_under_a_database_fault_an_acknowledged_batch_is_202_and_a_failed_one_fr
     _assert_every_row_once_or_repeated(_copies(bootstrap, settings, "failed"), most=2)
 
 
+@pytest.mark.slow  # it waits out a real lease; the in-process lease is tested in CI's subset
 def test_a_claim_left_pending_by_a_process_that_died_lapses_after_the_lease(
     kafka_private: LocalKafka, topic_prefix: str, sqlite_url: str
 ) -> None:

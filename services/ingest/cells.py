@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
+from services.ingest.errors import BodyError
+
 #: Excel's times have no offset: they are read as the city's local time.
 LOCAL = ZoneInfo("Europe/Stockholm")
 NUMERIC = ("value", "numerator", "denominator")
@@ -71,6 +73,17 @@ def where(sheet: str | None, column: int, line: int) -> str:
     """A place for a message: `Blad1!C7` in a workbook, `line 7, column 3` in CSV."""
     return (
         cell_ref(sheet, column, line) if sheet is not None else f"line {line}, column {column + 1}"
+    )
+
+
+def header_error(code: str, sheet: str | None, column: int, line: int, message: str) -> BodyError:
+    """A refused header cell: the message after its place, with its line, column and cell."""
+    return BodyError(
+        code,
+        f"{where(sheet, column, line)}: {message}",
+        line=line,
+        column=column + 1,
+        cell=cell_ref(sheet, column, line),
     )
 
 

@@ -17,9 +17,9 @@ from services.ingest.cells import (
     cell_ref,
     cell_text,
     column_letters,
+    header_error,
     is_empty,
     sheet_prefix,
-    where,
 )
 from services.ingest.errors import BodyError
 from services.ingest.wide import AREA_NAMES, Block, read_block_row, read_wide
@@ -98,14 +98,14 @@ def read_grid(grid: Grid, out: Collected, query: Block) -> bool:
 
 def _no_block(grid: Grid, block: Block, query: Block, line: int, start: int) -> None:
     if block.fields or query.fields:
-        raise BodyError(
+        raise header_error(
             "not_wide",
-            f"{where(grid.sheet, start, line)}: this table is in the long layout (a header row of"
+            grid.sheet,
+            start,
+            line,
+            "this table is in the long layout (a header row of"
             " field names); a header block (Indikator:, Kön:) and the query parameters indicator="
             " and gender= go with the wide layout (a header row `area`, then one period per column)",
-            line=line,
-            column=start + 1,
-            cell=cell_ref(grid.sheet, start, line),
         )
 
 
@@ -148,22 +148,11 @@ def _header(sheet: str | None, line: int, start: int, names: list[str]) -> list[
     header = names[start:]
     seen: set[str] = set()
     for column, name in enumerate(header, start=start):
-        place = where(sheet, column, line)
         if name not in FIELDS:
-            raise BodyError(
-                "unknown_column",
-                f"{place}: unknown field {name!r}; allowed: {', '.join(sorted(FIELDS))}",
-                line=line,
-                column=column + 1,
-                cell=cell_ref(sheet, column, line),
-            )
+            allowed = ", ".join(sorted(FIELDS))
+            message = f"unknown field {name!r}; allowed: {allowed}"
+            raise header_error("unknown_column", sheet, column, line, message)
         if name in seen:
-            raise BodyError(
-                "duplicate_column",
-                f"{place}: {name!r} appears twice",
-                line=line,
-                column=column + 1,
-                cell=cell_ref(sheet, column, line),
-            )
+            raise header_error("duplicate_column", sheet, column, line, f"{name!r} appears twice")
         seen.add(name)
     return header

@@ -18,9 +18,9 @@ from services.ingest.cells import (
     cell_ref,
     cell_text,
     column_letters,
+    header_error,
     is_empty,
     sheet_prefix,
-    where,
 )
 from services.ingest.errors import BodyError
 from shared.domain.validation import ErrorCode, Unreadable
@@ -76,13 +76,13 @@ class Block:
                 )
         fields = query.fields | self.fields
         if "indicator" not in fields:
-            raise BodyError(
+            raise header_error(
                 "missing_indicator",
-                f"{where(sheet, column, line)}: a wide table needs its indicator: a row"
+                sheet,
+                column,
+                line,
+                "a wide table needs its indicator: a row"
                 " `Indikator: <id>` above the table, or the query parameter indicator=",
-                line=line,
-                column=column + 1,
-                cell=cell_ref(sheet, column, line),
             )
         return Block(fields, dict(self.refs))
 
@@ -106,13 +106,12 @@ def read_block_row(sheet: str | None, line: int, cells: Sequence[object], block:
         return  # a note such as `Källa: SCB`
     if name is None or name in block.fields:
         why = "appears twice" if name else f"is not a header key: did you mean {meant!r}?"
-        block.problem = block.problem or BodyError(
+        block.problem = block.problem or header_error(
             "bad_header_block",
-            f"{where(sheet, column, line)}: {match[1]!r} {why} (the keys above a table are"
-            f" {', '.join(KEYS)})",
-            line=line,
-            column=column + 1,
-            cell=place,
+            sheet,
+            column,
+            line,
+            f"{match[1]!r} {why} (the keys above a table are {', '.join(KEYS)})",
         )
         return
     if match[2].strip():
@@ -184,22 +183,22 @@ def _columns(
         match = _PART.fullmatch(text)
         key = (match[1], PARTS[match[2].casefold()]) if match else (text, "value")
         if key in seen:
-            raise BodyError(
+            raise header_error(
                 "duplicate_column",
-                f"{where(sheet, column, line)}: the {key[1]} of period {key[0]!r} appears twice",
-                line=line,
-                column=column + 1,
-                cell=cell_ref(sheet, column, line),
+                sheet,
+                column,
+                line,
+                f"the {key[1]} of period {key[0]!r} appears twice",
             )
         seen.add(key)
         columns[column] = key
     if not columns:
-        raise BodyError(
+        raise header_error(
             "no_periods",
-            f"{where(sheet, start, line)}: a wide table's header row is `area`, then one period"
+            sheet,
+            start,
+            line,
+            "a wide table's header row is `area`, then one period"
             " per column (2023, 2024-T1, …); this one has no period",
-            line=line,
-            column=start + 1,
-            cell=cell_ref(sheet, start, line),
         )
     return columns

@@ -6,8 +6,8 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from bench.api.server import serving as serving  # the one way tests serve an app
 from services.ingest.app import create_app
 from services.ingest.keys import create_key
+from services.ingest.publisher import KafkaPublisher
 from shared.db.engine import make_engine, upgrade
 from shared.domain.catalog import Catalog
 from shared.infra.kafka import LocalKafka
@@ -160,3 +161,14 @@ def metric(text: str, name: str, **labels: str) -> float:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 return float(sample.value)
     return 0.0
+
+
+@asynccontextmanager
+async def kafka_publisher(settings: Settings, client_id: str) -> AsyncIterator[KafkaPublisher]:
+    """Ingest's Kafka publisher, started for the block and stopped after it."""
+    publisher = KafkaPublisher(settings, client_id=client_id)
+    await publisher.start()
+    try:
+        yield publisher
+    finally:
+        await publisher.stop()

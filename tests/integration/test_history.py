@@ -91,16 +91,6 @@ def _version(base: Observation, minutes: int, **changes: Any) -> Observation:
     return base.model_copy(update={"updated_at": moment, "received_at": moment, **changes})
 
 
-def _wait_for_state(model: Model, path: str, **params: Any) -> httpx.Response:
-    """An answer that reflects the newest commit (the API's read state lags it a little)."""
-    revision = model.get("/v1/indikatorer").headers["ETag"]
-    response = model.get(path, **params)
-    deadline = datetime.now(UTC) + timedelta(seconds=10)
-    while model.get("/v1/indikatorer").headers["ETag"] == revision and datetime.now(UTC) < deadline:
-        response = model.get(path, **params)
-    return response
-
-
 def test_every_version_is_kept_with_its_outcome_and_changes_are_exact(model: Model) -> None:
     catalog = model.catalog
     maker = StreamMaker(catalog, seed=3)

@@ -11,13 +11,12 @@ import pytest
 from sqlalchemy import Engine, select
 
 from services.ingest.connectors.runner import RunReport
-from services.ingest.publisher import KafkaPublisher
 from shared.db.schema import series
 from shared.domain.catalog import Catalog
 from shared.domain.observation import Observation
 from shared.settings import Settings
 from tests.aggregator import wait_until_oracle, workers
-from tests.integration.ingest_helpers import read_topic
+from tests.integration.ingest_helpers import kafka_publisher, read_topic
 from tests.kolada_helpers import CATALOG, FIRST_RUN, LATER_RUN, expected_values, kolada_runner
 from tests.kolada_server import FakeKolada, kolada_server
 
@@ -25,10 +24,8 @@ pytestmark = pytest.mark.kafka
 
 
 async def _runs(fake: FakeKolada, settings: Settings, engine: Engine) -> list[RunReport]:
-    publisher = KafkaPublisher(settings, client_id="test-kolada")
-    await publisher.start()
     reports = []
-    try:
+    async with kafka_publisher(settings, "test-kolada") as publisher:
         for when, fault in ((FIRST_RUN, "429"), (LATER_RUN, "500"), (LATER_RUN, "truncated")):
             if fault == "429":
                 fake.fail_next(429, retry_after=1)
@@ -38,8 +35,6 @@ async def _runs(fake: FakeKolada, settings: Settings, engine: Engine) -> list[Ru
                 fake.truncate_next()
             async with kolada_runner(fake, settings, engine, publisher, lambda w=when: w) as runner:
                 reports.append(await runner.run())
-    finally:
-        await publisher.stop()
     return reports
 
 

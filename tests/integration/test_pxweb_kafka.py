@@ -22,7 +22,6 @@ from services.ingest.connectors.pxweb.connector import PxWebConnector
 from services.ingest.connectors.pxweb.pacing import PxWebLimits
 from services.ingest.connectors.runner import Runner, RunReport
 from services.ingest.metrics import IngestMetrics
-from services.ingest.publisher import KafkaPublisher
 from services.ingest.service import IngestService
 from shared.db.schema import series
 from shared.domain.catalog import Catalog
@@ -30,7 +29,7 @@ from shared.domain.observation import Observation
 from shared.settings import Settings
 from tests.aggregator import env_of, wait_until_oracle
 from tests.fakes import MemoryIdempotency
-from tests.integration.ingest_helpers import read_topic
+from tests.integration.ingest_helpers import kafka_publisher, read_topic
 from tests.integration.test_pxweb_connector import (
     FOLDER,
     TABLE,
@@ -46,11 +45,9 @@ pytestmark = pytest.mark.kafka
 
 async def _runs(server: PxWebServer, settings: Settings, engine: Engine) -> list[RunReport]:
     catalog = pxweb_catalog(server.url)
-    publisher = KafkaPublisher(settings, client_id="test-pxweb")
-    await publisher.start()
-    service = IngestService(settings, catalog, publisher, MemoryIdempotency(), IngestMetrics())
     reports = []
-    try:
+    async with kafka_publisher(settings, "test-pxweb") as publisher:
+        service = IngestService(settings, catalog, publisher, MemoryIdempotency(), IngestMetrics())
         async with httpx.AsyncClient(timeout=10) as client:
             limits = PxWebLimits(cells=150_000, requests=10, window_seconds=10.0)
             metrics = ConnectorMetrics(CollectorRegistry())
@@ -65,8 +62,6 @@ async def _runs(server: PxWebServer, settings: Settings, engine: Engine) -> list
             server.table("POST", TABLE, "v1-data-revised.json")
             reports.append(await runner.run())
             reports.append(await runner.run())  # nothing new: the cursor says so
-    finally:
-        await publisher.stop()
     return reports
 
 

@@ -1,10 +1,13 @@
 """`as_of` and `rapport=`: the context of a request about a past knowledge time.
 
 The routes take their context from `deps.get_context`; with `as_of` or `rapport` it is this
-module's: the same context over a read model of that moment (`past.build`) and the catalog in
-force then. A few built models are kept (least recently used out), so the pages of one answer and
-the answers of one report compute the moment once; concurrent requests for a moment not built yet
-wait for one build, and moments are built one at a time (a build holds its rows in memory).
+module's: the same context over a read model of that moment and the catalog in force then. A few
+built models are kept (least recently used out), so the pages of one answer and the answers of one
+report compute the moment once; concurrent requests for a moment not built yet wait for one build,
+and moments are built one at a time (a build holds its rows in memory). A moment is derived from
+the kept one of the same catalog that differs from it by the fewest versions (`past.derive`: only
+the groups whose counted versions differ are computed again), and built from the versions alone
+(`past.build`) when none is kept.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from services.api.answers import Answers
 from services.api.caching import ReadState, StateCache
 from services.api.deps import ApiContext
 from services.api.errors import bad_parameter, not_found
-from services.api.past import Moment, PastModel, build, last_version_id
+from services.api.past import Moment, PastModel, build, derive, last_version_id, nearest
 from services.api.profiles import known_areas
 from services.api.rapporter import find
 from shared.catalog.loader import catalog_document, load_catalog_text
@@ -125,7 +128,7 @@ class PastContexts:
             try:
                 catalog = self._catalog(sha)
                 with self.base.metrics.past_build.time():
-                    model = build(engine, moment, catalog)
+                    model = self._built(moment, sha, catalog)
                 context = self._keep(key, model, moment, catalog)
             finally:
                 with self._lock:
@@ -149,6 +152,20 @@ class PastContexts:
                 old, _ = self._models.popitem(last=False)
                 self._retired = [self._closers.pop(old)]
         return context
+
+    def _built(self, moment: Moment, sha: str | None, catalog: Catalog) -> PastModel:
+        """The model of `moment`: derived from the nearest kept moment of the same catalog, else
+        built from the versions. Called under `_building`, so no kept model is retired meanwhile."""
+        engine = self.base.engine
+        with self._lock:
+            kept = [(key[0], model) for key, model in self._closers.items() if key[1] == sha]
+        with engine.connect() as conn:
+            found = nearest(conn, moment, [m for m, _ in kept])
+        if found is None:
+            return build(engine, moment, catalog)
+        self.base.metrics.past_derived.inc()
+        of, base = kept[found]
+        return derive(engine, moment, catalog, base, of)
 
     def _found(self, key: tuple[Any, ...]) -> ApiContext | None:
         """The context of a moment built already (it becomes the most recently used)."""

@@ -21,11 +21,30 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Row, Select, and_, func, or_, select
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Engine,
+    MetaData,
+    Row,
+    Select,
+    String,
+    Table,
+    and_,
+    case,
+    event,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+)
 
 from services.api.caching import ReadState
 from shared.db.engine import make_engine
-from shared.db.schema import metadata, read_model_state, series_versions
+from shared.db.schema import metadata, read_model_state, series, series_versions
 from shared.db.upsert import chunks, upsert
 from shared.domain.catalog import Catalog
 from shared.domain.observation import Observation, as_utc
@@ -44,6 +63,7 @@ from shared.readmodel.store import SeriesStore
 FETCHED = 5000  # versions per fetch from the source
 REFUSED = 200  # series per query of the versions of refused winners
 WRITTEN = 5000  # rows per write
+FILE = "read-model.db"
 # a throwaway database: nothing in it needs to survive a crash
 THROWAWAY = ("journal_mode=OFF", "synchronous=OFF", "temp_store=MEMORY")
 SERIES = ("indicator", "area", "period", "gender")
@@ -53,6 +73,9 @@ FIELDS = (
 )
 
 
+GROUP = ("indicator", "period", "gender")
+# (indicator, period, gender): the rows one observation may touch (its series and its parents)
+Group = tuple[str, str, str]
 POSITION = ("kafka_topic", "kafka_partition", "kafka_offset")
 # (topic, partition, offset): the newest position of a partition a moment counts
 Position = tuple[str, int, int]
@@ -76,6 +99,11 @@ class PastModel:
     state: ReadState
     folder: Path
 
+    @property
+    def path(self) -> Path:
+        """The model's SQLite file."""
+        return self.folder / FILE
+
     def close(self) -> None:
         """Dispose of the engine and delete the files."""
         self.engine.dispose()
@@ -92,11 +120,10 @@ def last_version_id(engine: Engine, received_by: datetime | None = None) -> int:
         return int(conn.execute(query).scalar() or 0)
 
 
-def newest_known(engine: Engine, moment: Moment) -> datetime | None:
+def newest_known(conn: Connection, moment: Moment) -> datetime | None:
     """The newest `received_at` of the versions counted at `moment` (the answers' data time)."""
-    with engine.connect() as conn:
-        newest = conn.execute(select(func.max(series_versions.c.received_at)).where(*known(moment)))
-        found = newest.scalar()
+    newest = conn.execute(select(func.max(series_versions.c.received_at)).where(*known(moment)))
+    found = newest.scalar()
     return as_utc(found) if found is not None else None
 
 
@@ -113,6 +140,32 @@ def known(moment: Moment) -> list[ColumnElement[bool]]:
     return [t.received_at <= moment.as_of, or_(and_(t.kafka_topic.is_(None), numbered), *placed)]
 
 
+def changed_groups(conn: Connection, moment: Moment, other: Moment) -> set[Group]:
+    """The groups some version of which one of two moments counts and the other does not: the
+    only groups whose rows may differ between them (each group's rows depend on its versions
+    alone, applied in the same order)."""
+    t = series_versions.c
+    differs = _counted(moment) != _counted(other)
+    query = select(*(t[k] for k in GROUP)).where(differs).distinct()
+    return {(str(i), str(p), str(g)) for i, p, g in conn.execute(query)}
+
+
+def nearest(conn: Connection, moment: Moment, others: Sequence[Moment]) -> int | None:
+    """The index of the one of `others` that differs from `moment` by the fewest versions (one
+    scan of the versions); None when there are none."""
+    if not others:
+        return None
+    mine = _counted(moment)
+    differing = [func.sum(case((_counted(o) != mine, 1), else_=0)) for o in others]
+    counts = [int(n or 0) for n in conn.execute(select(*differing)).one()]
+    return min(range(len(others)), key=counts.__getitem__)
+
+
+def _counted(moment: Moment) -> ColumnElement[int]:
+    """1 for a version `moment` counts, else 0 (never NULL, so that two can be compared)."""
+    return case((and_(*known(moment)), 1), else_=0)
+
+
 def positions(engine: Engine, up_to: int) -> tuple[Position, ...]:
     """The newest position of every partition among versions `up_to` a version id (a
     partition's recorded versions are a prefix of it: one worker writes it, in order)."""
@@ -127,29 +180,38 @@ def positions(engine: Engine, up_to: int) -> tuple[Position, ...]:
         return tuple((str(a), int(b), int(c)) for a, b, c in conn.execute(query))
 
 
-def versions_query(moment: Moment, keys: Sequence[SeriesId] = ()) -> Select[Any]:
-    """The versions known at `moment` (of the series `keys`, if given), in version order."""
+def versions_query(
+    moment: Moment, keys: Sequence[SeriesId] = (), groups: Sequence[Group] = ()
+) -> Select[Any]:
+    """The versions known at `moment`, in version order: of the series `keys`, if given, or
+    else of the groups `groups`, if given (with others that share their values: the caller
+    keeps the ones it asked for)."""
     t = series_versions.c
     where = [t[k].in_(sorted({key[i] for key in keys})) for i, k in enumerate(SERIES) if keys]
+    where += [t[k].in_(sorted({g[i] for g in groups})) for i, k in enumerate(GROUP) if groups]
     columns = [t[k] for k in SERIES + FIELDS + POSITION]
     return select(*columns).where(*known(moment), *where).order_by(t.version_id)
 
 
-def winners(source: Engine, query: Select[Any]) -> list[Row[Any]]:
-    """Each series' winning version of those a query selects, in version order.
+def winners(
+    conn: Connection, query: Select[Any], groups: set[Group] | None = None
+) -> list[Row[Any]]:
+    """Each series' winning version of those a query selects (of `groups` only, if given), in
+    version order.
 
     Versions arrive as the engine saw them (`arrival`, on the version alone), so that only the
     winners need to become observations; on SQLite one scan in primary-key order costs less than
     a window function's sort.
     """
     best: dict[tuple[Any, ...], tuple[Version, int, Row[Any]]] = {}
-    with source.connect() as conn:
-        result = conn.execution_options(yield_per=FETCHED).execute(query)
-        for order, row in enumerate(result):
-            key, version = row[:4], (row.updated_at, row.observation_id)
-            found = best.get(key)
-            if arrival(found[0] if found else None, version) is Outcome.APPLIED:
-                best[key] = (version, order, row)
+    result = conn.execution_options(yield_per=FETCHED).execute(query)
+    for order, row in enumerate(result):
+        if groups is not None and (row[0], row[2], row[3]) not in groups:
+            continue
+        key, version = row[:4], (row.updated_at, row.observation_id)
+        found = best.get(key)
+        if arrival(found[0] if found else None, version) is Outcome.APPLIED:
+            best[key] = (version, order, row)
     return [row for _, _, row in sorted(best.values(), key=_placed)]
 
 
@@ -169,47 +231,82 @@ def _observation(row: Row[Any]) -> Observation:
     return Observation.model_validate(fields)
 
 
-def replay(source: Engine, moment: Moment, catalog: Catalog) -> dict[SeriesId, SeriesState]:
-    """The series rows at `moment`: each winner applied in version order, in memory.
+def replay(
+    conn: Connection, moment: Moment, catalog: Catalog, groups: set[Group] | None = None
+) -> dict[SeriesId, SeriesState]:
+    """The series rows at `moment` (of `groups` only, if given): each winner applied in version
+    order, in memory.
 
     A winner the catalog in force cannot place is skipped, so its series is replayed version by
     version instead: the best version it can place counts, as in a replay of every version.
+    Within a group the order is the same whichever groups are replayed, so are its rows.
     """
     engine, rows = RollupEngine(catalog), dict[SeriesId, SeriesState]()
+    if groups is not None and not groups:
+        return rows
     refused: list[SeriesId] = []
-    for row in winners(source, versions_query(moment)):
+    chosen = sorted(groups) if groups is not None else ()
+    for row in winners(conn, versions_query(moment, groups=chosen), groups):
         try:
             engine.apply(rows, _observation(row))
         except InvalidObservationError:
             refused.append(tuple(row[:4]))
     wanted = set(refused)
     for start in range(0, len(refused), REFUSED):
-        for row in source_versions(
-            source, versions_query(moment, refused[start : start + REFUSED])
-        ):
+        for row in conn.execute(versions_query(moment, refused[start : start + REFUSED])):
             if tuple(row[:4]) in wanted:
                 with suppress(InvalidObservationError):
                     engine.apply(rows, _observation(row))
     return rows
 
 
-def source_versions(source: Engine, query: Select[Any]) -> list[Row[Any]]:
-    """Every version a query selects."""
-    with source.connect() as conn:
-        return list(conn.execute(query))
-
-
 def build(source: Engine, moment: Moment, catalog: Catalog) -> PastModel:
     """Compute what was known at `moment` into a new SQLite read model and return it."""
-    rows = replay(source, moment, catalog)
-    newest = newest_known(source, moment)
+    with source.connect() as conn:  # one transaction: one snapshot of the versions
+        rows = replay(conn, moment, catalog)
+        newest = newest_known(conn, moment)
+    return _written(moment, catalog, rows, newest)
+
+
+def derive(
+    source: Engine, moment: Moment, catalog: Catalog, base: PastModel, of: Moment
+) -> PastModel:
+    """The read model of `moment` from `base`, the model of moment `of` built with the same
+    catalog: only the groups whose counted versions differ are computed again, the other rows
+    are copied from `base` in SQL. The same rows as `build`'s, since a group's rows depend on
+    its own versions alone, applied in the same order either way."""
+    with source.connect() as conn:  # one transaction: which groups differ, and their versions
+        groups = changed_groups(conn, moment, of)
+        rows = replay(conn, moment, catalog, groups)
+        newest = newest_known(conn, moment)
+    return _written(moment, catalog, rows, newest, (base.path, groups))
+
+
+# a base model's file and the groups not to copy from it
+Copied = tuple[Path, set[Group]]
+
+
+def _written(
+    moment: Moment,
+    catalog: Catalog,
+    rows: dict[SeriesId, SeriesState],
+    newest: datetime | None,
+    copied: Copied | None = None,
+) -> PastModel:
+    """A new SQLite read model of `moment`: `rows` (and the rows `copied` from a base model),
+    projected at its `as_of`."""
     folder = Path(tempfile.mkdtemp(prefix="stadspuls-as-of-"))
-    url = f"sqlite:///{folder / 'read-model.db'}"
+    url = f"sqlite:///{folder / FILE}"
     writer = make_engine(url, pragmas=THROWAWAY)
     as_of = moment.as_of
     try:
         metadata.create_all(writer)
+        if copied is not None:  # after create_all, which would find the base's tables
+            writer.dispose()
+            _attach(writer, copied[0])
         with writer.begin() as conn:
+            if copied is not None:
+                _copy(conn, copied[1], as_of)
             store = SeriesStore(writer, catalog)
             for part in chunks(list(rows.values()), WRITTEN):  # the encoded rows a part at a time
                 store.write(conn, part, as_of)
@@ -223,3 +320,33 @@ def build(source: Engine, moment: Moment, catalog: Catalog) -> PastModel:
     # the revision names what was counted, so ETags differ when a late version joins `as_of`
     state = ReadState(moment.last_version_id, newest, as_of, as_of)
     return PastModel(make_engine(url, read_only=True), state, folder)
+
+
+def _attach(writer: Engine, path: Path) -> None:
+    """Every connection of `writer` sees the model at `path` as schema `base` (attached outside
+    a transaction, as SQLite requires: `make_engine`'s own listener has turned them off)."""
+
+    @event.listens_for(writer, "connect")
+    def _base(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("ATTACH DATABASE ? AS base", (str(path),))
+
+
+def _copy(conn: Connection, groups: set[Group], as_of: datetime) -> None:
+    """Copy the base model's series rows of every group but `groups`, stamped `as_of` as the
+    rows written here are (`SeriesStore.write`), in one statement."""
+    skipped = Table(
+        "skipped_groups",
+        MetaData(),
+        *(Column(k, String) for k in GROUP),
+        prefixes=["TEMPORARY"],
+    )
+    skipped.create(conn)
+    for part in chunks(sorted(groups)):
+        conn.execute(insert(skipped), [dict(zip(GROUP, g, strict=True)) for g in part])
+    base = series.to_metadata(MetaData(), schema="base")
+    stamp = literal(as_of, series.c.committed_at.type).label("committed_at")
+    columns = [stamp if c.name == "committed_at" else base.c[c.name] for c in series.c]
+    left = ~exists().where(*(skipped.c[k] == base.c[k] for k in GROUP))
+    conn.execute(
+        insert(series).from_select([c.name for c in series.c], select(*columns).where(left))
+    )

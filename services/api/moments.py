@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import replace
 from datetime import datetime
@@ -27,7 +28,7 @@ from services.api.answers import Answers
 from services.api.caching import ReadState, StateCache
 from services.api.deps import ApiContext
 from services.api.errors import bad_parameter, not_found
-from services.api.past import Moment, PastModel, build, derive, last_version_id, nearest
+from services.api.past import Moment, PastModel, build, derive, last_version_id
 from services.api.profiles import known_areas
 from services.api.rapporter import find
 from shared.catalog.loader import catalog_document, load_catalog_text
@@ -36,6 +37,8 @@ from shared.domain.catalog import Catalog
 from shared.domain.observation import as_utc, utcnow
 
 KEPT = 4  # built read models kept
+GRACE = 30.0  # seconds a retired model stays on disk for the requests still reading it…
+RETIRED = 4  # …unless more retired ones than this wait
 _OFFSET_SPACE = re.compile(r" (\d\d:?\d\d)$")  # an unencoded '+' of the offset reads as a space
 
 
@@ -85,12 +88,14 @@ class FixedState(StateCache):
 class PastContexts:
     """Contexts of past moments, built on demand and a few kept."""
 
-    def __init__(self, base: ApiContext, kept: int = KEPT) -> None:
+    def __init__(self, base: ApiContext, kept: int = KEPT, grace: float = GRACE) -> None:
         self.base = base
         self.kept = kept
+        self.grace = grace
         self._models: OrderedDict[tuple[Any, ...], ApiContext] = OrderedDict()
         self._closers: dict[tuple[Any, ...], PastModel] = {}
-        self._retired: list[PastModel] = []  # out of the kept ones, deleted at the next retirement
+        # out of the kept ones (since when): deleted at a retirement `grace` seconds later
+        self._retired: list[tuple[float, PastModel]] = []
         self._catalogs: dict[str, Catalog] = {}
         self._lock = threading.Lock()  # guards the dictionaries, never held during a build
         self._gates: dict[tuple[Any, ...], threading.Lock] = {}  # per moment being built
@@ -145,12 +150,21 @@ class PastContexts:
             self._closers[key] = model
             while len(self._models) > self.kept:
                 # A request may still be reading a model it was handed before it was retired, so
-                # a retired model is deleted only when the next one is retired: a whole build
-                # (seconds) later, as builds run one at a time.
-                for retired in self._retired:
-                    retired.close()
+                # a retired model is deleted only at a later retirement, `grace` seconds after its
+                # own or once RETIRED others wait (a derived moment takes a fraction of a second
+                # to build, so that bounds the disk the waiting ones take).
+                now = time.monotonic()
                 old, _ = self._models.popitem(last=False)
-                self._retired = [self._closers.pop(old)]
+                waiting = [*self._retired, (now, self._closers.pop(old))]
+                crowded = len(waiting) - RETIRED  # the oldest this many are due whatever their age
+                due = [
+                    i < crowded or (i < len(waiting) - 1 and now - t >= self.grace)
+                    for i, (t, _) in enumerate(waiting)
+                ]
+                for (_, retired), gone in zip(waiting, due, strict=True):
+                    if gone:
+                        retired.close()
+                self._retired = [w for w, gone in zip(waiting, due, strict=True) if not gone]
         return context
 
     def _built(self, moment: Moment, sha: str | None, catalog: Catalog) -> PastModel:
@@ -159,13 +173,10 @@ class PastContexts:
         engine = self.base.engine
         with self._lock:
             kept = [(key[0], model) for key, model in self._closers.items() if key[1] == sha]
-        with engine.connect() as conn:
-            found = nearest(conn, moment, [m for m, _ in kept])
-        if found is None:
+        if not kept:
             return build(engine, moment, catalog)
         self.base.metrics.past_derived.inc()
-        of, base = kept[found]
-        return derive(engine, moment, catalog, base, of)
+        return derive(engine, moment, catalog, kept)
 
     def _found(self, key: tuple[Any, ...]) -> ApiContext | None:
         """The context of a moment built already (it becomes the most recently used)."""
@@ -177,7 +188,7 @@ class PastContexts:
     def close(self) -> None:
         """Delete every built model."""
         with self._lock:
-            for model in [*self._closers.values(), *self._retired]:
+            for model in [*self._closers.values(), *(m for _, m in self._retired)]:
                 model.close()
             self._models.clear()
             self._closers.clear()

@@ -144,21 +144,24 @@ def changed_groups(conn: Connection, moment: Moment, other: Moment) -> set[Group
     """The groups some version of which one of two moments counts and the other does not: the
     only groups whose rows may differ between them (each group's rows depend on its versions
     alone, applied in the same order)."""
+    return nearest(conn, moment, [other])[1]
+
+
+def nearest(conn: Connection, moment: Moment, others: Sequence[Moment]) -> tuple[int, set[Group]]:
+    """The index of the one of `others` that differs from `moment` by the fewest versions, and
+    the groups they differ in, on one scan of the versions. `others` is not empty."""
     t = series_versions.c
-    differs = _counted(moment) != _counted(other)
-    query = select(*(t[k] for k in GROUP)).where(differs).distinct()
-    return {(str(i), str(p), str(g)) for i, p, g in conn.execute(query)}
-
-
-def nearest(conn: Connection, moment: Moment, others: Sequence[Moment]) -> int | None:
-    """The index of the one of `others` that differs from `moment` by the fewest versions (one
-    scan of the versions); None when there are none."""
-    if not others:
-        return None
     mine = _counted(moment)
     differing = [func.sum(case((_counted(o) != mine, 1), else_=0)) for o in others]
-    counts = [int(n or 0) for n in conn.execute(select(*differing)).one()]
-    return min(range(len(others)), key=counts.__getitem__)
+    query = (
+        select(*(t[k] for k in GROUP), *differing)
+        .where(or_(*(_counted(o) != mine for o in others)))
+        .group_by(*(t[k] for k in GROUP))
+    )
+    found = [tuple(r) for r in conn.execute(query)]
+    counts = [sum(int(r[3 + i]) for r in found) for i in range(len(others))]
+    best = min(range(len(others)), key=counts.__getitem__)
+    return best, {(str(r[0]), str(r[1]), str(r[2])) for r in found if r[3 + best]}
 
 
 def _counted(moment: Moment) -> ColumnElement[int]:
@@ -269,17 +272,18 @@ def build(source: Engine, moment: Moment, catalog: Catalog) -> PastModel:
 
 
 def derive(
-    source: Engine, moment: Moment, catalog: Catalog, base: PastModel, of: Moment
+    source: Engine, moment: Moment, catalog: Catalog, kept: Sequence[tuple[Moment, PastModel]]
 ) -> PastModel:
-    """The read model of `moment` from `base`, the model of moment `of` built with the same
-    catalog: only the groups whose counted versions differ are computed again, the other rows
-    are copied from `base` in SQL. The same rows as `build`'s, since a group's rows depend on
-    its own versions alone, applied in the same order either way."""
+    """The read model of `moment` from the one of `kept` (models built with the same catalog,
+    not empty) whose moment differs from it by the fewest versions: only the groups whose
+    counted versions differ are computed again, the other rows are copied from it in SQL. The
+    same rows as `build`'s, since a group's rows depend on its own versions alone, applied in
+    the same order either way."""
     with source.connect() as conn:  # one transaction: which groups differ, and their versions
-        groups = changed_groups(conn, moment, of)
+        best, groups = nearest(conn, moment, [of for of, _ in kept])
         rows = replay(conn, moment, catalog, groups)
         newest = newest_known(conn, moment)
-    return _written(moment, catalog, rows, newest, (base.path, groups))
+    return _written(moment, catalog, rows, newest, (kept[best][1].path, groups))
 
 
 # a base model's file and the groups not to copy from it
@@ -337,7 +341,7 @@ def _copy(conn: Connection, groups: set[Group], as_of: datetime) -> None:
     skipped = Table(
         "skipped_groups",
         MetaData(),
-        *(Column(k, String) for k in GROUP),
+        *(Column(k, String, primary_key=True) for k in GROUP),
         prefixes=["TEMPORARY"],
     )
     skipped.create(conn)

@@ -48,7 +48,7 @@ def _moment(engine: Engine, as_of: datetime) -> Moment:
 
 def _same(model: Model, moment: Moment, base: PastModel, of: Moment) -> None:
     built = build(model.engine, moment, model.catalog)
-    derived = derive(model.engine, moment, model.catalog, base, of)
+    derived = derive(model.engine, moment, model.catalog, [(of, base)])
     try:
         want, got = _dump(built.engine), _dump(derived.engine)
         assert want["series"], "the moment counts rows"
@@ -77,7 +77,7 @@ def test_a_derived_moment_holds_the_rows_of_one_built_from_scratch(model: Model)
         with model.engine.connect() as conn:
             assert changed_groups(conn, same, of) == set()
             assert changed_groups(conn, later, of), "later versions change some groups"
-            assert nearest(conn, later, [of, same, later]) == 2
+            assert nearest(conn, later, [of, same, later]) == (2, set())
         _same(model, same, base, of)
         for moment in sorted(rng.sample(times[10:], 5)):  # earlier and later than the base
             _same(model, _moment(model.engine, moment), base, of)

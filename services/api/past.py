@@ -8,6 +8,14 @@ the aggregator's own rollup engine in memory with the catalog in force then; the
 in one transaction by the aggregator's store and projected by its projector, every summary judged
 at `as_of`. Nothing in it depends on when it was built, so a report's answers are the same bytes
 whenever they are asked. The versions themselves stay where they are (`historik` reads them there).
+
+A moment may instead be derived from another one built with the same catalog (`derive`). An
+observation touches only the rows of its own (indicator, period, gender) group (its series and its
+parents, `RollupEngine.keys_for`), and a group's winners are applied in the same relative order
+whichever groups are replayed, so a group's rows depend only on the versions of it counted: the
+groups whose counted versions are the same in both moments are kept from a copy of the other
+model's file (stamped with this moment's `as_of`), only the others are replayed, and every summary is projected
+again at `as_of`. The result holds the same rows as a build from the versions alone.
 """
 
 from __future__ import annotations
@@ -33,13 +41,13 @@ from sqlalchemy import (
     Table,
     and_,
     case,
-    event,
+    delete,
     exists,
     func,
     insert,
-    literal,
     or_,
     select,
+    update,
 )
 
 from services.api.caching import ReadState
@@ -276,7 +284,7 @@ def derive(
 ) -> PastModel:
     """The read model of `moment` from the one of `kept` (models built with the same catalog,
     not empty) whose moment differs from it by the fewest versions: only the groups whose
-    counted versions differ are computed again, the other rows are copied from it in SQL. The
+    counted versions differ are computed again, the other rows are kept from a copy of it. The
     same rows as `build`'s, since a group's rows depend on its own versions alone, applied in
     the same order either way."""
     with source.connect() as conn:  # one transaction: which groups differ, and their versions
@@ -286,7 +294,7 @@ def derive(
     return _written(moment, catalog, rows, newest, (kept[best][1].path, groups))
 
 
-# a base model's file and the groups not to copy from it
+# a base model's file and the groups not to keep from it
 Copied = tuple[Path, set[Group]]
 
 
@@ -297,20 +305,20 @@ def _written(
     newest: datetime | None,
     copied: Copied | None = None,
 ) -> PastModel:
-    """A new SQLite read model of `moment`: `rows` (and the rows `copied` from a base model),
-    projected at its `as_of`."""
+    """A new SQLite read model of `moment`: `rows` (and the rows kept from a copy of a base
+    model, but those of the groups `copied` names), projected at its `as_of`."""
     folder = Path(tempfile.mkdtemp(prefix="stadspuls-as-of-"))
     url = f"sqlite:///{folder / FILE}"
+    if copied is not None:
+        shutil.copyfile(copied[0], folder / FILE)  # the base's committed file (no journal)
     writer = make_engine(url, pragmas=THROWAWAY)
     as_of = moment.as_of
     try:
-        metadata.create_all(writer)
-        if copied is not None:  # after create_all, which would find the base's tables
-            writer.dispose()
-            _attach(writer, copied[0])
+        if copied is None:
+            metadata.create_all(writer)
         with writer.begin() as conn:
             if copied is not None:
-                _copy(conn, copied[1], as_of)
+                _keep_copied(conn, copied[1], as_of)
             store = SeriesStore(writer, catalog)
             for part in chunks(list(rows.values()), WRITTEN):  # the encoded rows a part at a time
                 store.write(conn, part, as_of)
@@ -326,31 +334,21 @@ def _written(
     return PastModel(make_engine(url, read_only=True), state, folder)
 
 
-def _attach(writer: Engine, path: Path) -> None:
-    """Every connection of `writer` sees the model at `path` as schema `base` (attached outside
-    a transaction, as SQLite requires: `make_engine`'s own listener has turned them off)."""
-
-    @event.listens_for(writer, "connect")
-    def _base(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.execute("ATTACH DATABASE ? AS base", (str(path),))
-
-
-def _copy(conn: Connection, groups: set[Group], as_of: datetime) -> None:
-    """Copy the base model's series rows of every group but `groups`, stamped `as_of` as the
-    rows written here are (`SeriesStore.write`), in one statement."""
-    skipped = Table(
-        "skipped_groups",
+def _keep_copied(conn: Connection, groups: set[Group], as_of: datetime) -> None:
+    """In a copy of a base model, keep only the series rows of every group but `groups`, stamped
+    `as_of` as the rows written here are (`SeriesStore.write`): the rest is written again."""
+    changed = Table(
+        "changed_groups",
         MetaData(),
         *(Column(k, String, primary_key=True) for k in GROUP),
         prefixes=["TEMPORARY"],
     )
-    skipped.create(conn)
+    changed.create(conn)
     for part in chunks(sorted(groups)):
-        conn.execute(insert(skipped), [dict(zip(GROUP, g, strict=True)) for g in part])
-    base = series.to_metadata(MetaData(), schema="base")
-    stamp = literal(as_of, series.c.committed_at.type).label("committed_at")
-    columns = [stamp if c.name == "committed_at" else base.c[c.name] for c in series.c]
-    left = ~exists().where(*(skipped.c[k] == base.c[k] for k in GROUP))
-    conn.execute(
-        insert(series).from_select([c.name for c in series.c], select(*columns).where(left))
-    )
+        conn.execute(insert(changed), [dict(zip(GROUP, g, strict=True)) for g in part])
+    inside = exists().where(*(changed.c[k] == series.c[k] for k in GROUP))
+    conn.execute(delete(series).where(inside))
+    conn.execute(update(series).values(committed_at=as_of))
+    for table in metadata.sorted_tables:
+        if table is not series:
+            conn.execute(delete(table))

@@ -6,6 +6,7 @@ in the canonical topic) and for a base that counts exactly the same versions."""
 from __future__ import annotations
 
 import random
+import threading
 from datetime import datetime
 
 from fastapi.testclient import TestClient
@@ -120,3 +121,48 @@ def _derived_count(model: Model) -> float:
         if line.startswith("stadspuls_api_past_derived_total "):
             return float(line.split()[1])
     return 0.0
+
+
+def test_a_moment_derived_while_the_aggregator_commits_counts_only_its_versions(
+    model: Model,
+) -> None:
+    maker = StreamMaker(model.catalog, seed=23)
+    events = maker.stream(400, years=range(2023, 2025))
+    for start in range(0, len(events), 50):
+        model.deliver(events[start : start + 50])
+    times = sorted(e.received_at for e in events)
+    of = _moment(model.engine, times[len(times) // 2])
+    moment = _moment(model.engine, times[-1])
+    # versions received before the moment's as_of but recorded after it was named: not counted
+    late = [
+        maker.observation(model.catalog.indicator[e.indicator], e.area, e.period, e.gender)
+        for e in events[:120]
+    ]
+    late = [o.model_copy(update={"received_at": times[0], "updated_at": times[-1]}) for o in late]
+    base = build(model.engine, of, model.catalog)
+    stop = threading.Event()
+
+    def commit() -> None:
+        for start in range(0, len(late), 10):
+            if stop.is_set():
+                return
+            model.deliver(late[start : start + 10])
+
+    writer = threading.Thread(target=commit)
+    writer.start()
+    try:
+        derived = [derive(model.engine, moment, model.catalog, [(of, base)]) for _ in range(3)]
+    finally:
+        stop.set()
+        writer.join()
+        base.close()
+    built = build(model.engine, moment, model.catalog)
+    try:
+        assert last_version_id(model.engine) > moment.last_version_id, "the writer committed"
+        want = _dump(built.engine)
+        for model_ in derived:
+            assert _dump(model_.engine) == want
+    finally:
+        built.close()
+        for model_ in derived:
+            model_.close()

@@ -152,24 +152,19 @@ def changed_groups(conn: Connection, moment: Moment, other: Moment) -> set[Group
     """The groups some version of which one of two moments counts and the other does not: the
     only groups whose rows may differ between them (each group's rows depend on its versions
     alone, applied in the same order)."""
-    return nearest(conn, moment, [other])[1]
+    t = series_versions.c
+    query = select(*(t[k] for k in GROUP)).where(_counted(moment) != _counted(other)).distinct()
+    return {(str(i), str(p), str(g)) for i, p, g in conn.execute(query)}
 
 
 def nearest(conn: Connection, moment: Moment, others: Sequence[Moment]) -> tuple[int, set[Group]]:
-    """The index of the one of `others` that differs from `moment` by the fewest versions, and
-    the groups they differ in, on one scan of the versions. `others` is not empty."""
-    t = series_versions.c
+    """The index of the one of `others` that differs from `moment` by the fewest versions (one
+    scan counts them for all), and the groups they differ in. `others` is not empty."""
     mine = _counted(moment)
     differing = [func.sum(case((_counted(o) != mine, 1), else_=0)) for o in others]
-    query = (
-        select(*(t[k] for k in GROUP), *differing)
-        .where(or_(*(_counted(o) != mine for o in others)))
-        .group_by(*(t[k] for k in GROUP))
-    )
-    found = [tuple(r) for r in conn.execute(query)]
-    counts = [sum(int(r[3 + i]) for r in found) for i in range(len(others))]
+    counts = [int(n or 0) for n in conn.execute(select(*differing)).one()]
     best = min(range(len(others)), key=counts.__getitem__)
-    return best, {(str(r[0]), str(r[1]), str(r[2])) for r in found if r[3 + best]}
+    return best, changed_groups(conn, moment, others[best]) if counts[best] else set()
 
 
 def _counted(moment: Moment) -> ColumnElement[int]:

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Sequence
-from contextlib import suppress
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -268,7 +268,7 @@ def replay(
 
 def build(source: Engine, moment: Moment, catalog: Catalog) -> PastModel:
     """Compute what was known at `moment` into a new SQLite read model and return it."""
-    with source.connect() as conn:  # one transaction: one snapshot of the versions
+    with _snapshot(source) as conn:
         rows = replay(conn, moment, catalog)
         newest = newest_known(conn, moment)
     return _written(moment, catalog, rows, newest)
@@ -282,11 +282,21 @@ def derive(
     counted versions differ are computed again, the other rows are kept from a copy of it. The
     same rows as `build`'s, since a group's rows depend on its own versions alone, applied in
     the same order either way."""
-    with source.connect() as conn:  # one transaction: which groups differ, and their versions
+    with _snapshot(source) as conn:  # which groups differ, and their versions, read together
         best, groups = nearest(conn, moment, [of for of, _ in kept])
         rows = replay(conn, moment, catalog, groups)
         newest = newest_known(conn, moment)
     return _written(moment, catalog, rows, newest, (kept[best][1].path, groups))
+
+
+@contextmanager
+def _snapshot(source: Engine) -> Iterator[Connection]:
+    """A connection whose statements all read one snapshot of the versions: one transaction
+    (a read-only SQLite engine's deferred one; REPEATABLE READ on PostgreSQL)."""
+    with source.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        yield conn
 
 
 # a base model's file and the groups not to keep from it

@@ -14,8 +14,8 @@ observation touches only the rows of its own (indicator, period, gender) group (
 parents, `RollupEngine.keys_for`), and a group's winners are applied in the same relative order
 whichever groups are replayed, so a group's rows depend only on the versions of it counted: the
 groups whose counted versions are the same in both moments are kept from a copy of the other
-model's file (stamped with this moment's `as_of`), only the others are replayed, and every summary is projected
-again at `as_of`. The result holds the same rows as a build from the versions alone.
+model's file (stamped with this moment's `as_of`), only the others are replayed, and every summary
+is projected again at `as_of`. The result holds the same rows as a build from the versions alone.
 """
 
 from __future__ import annotations
@@ -195,7 +195,7 @@ def versions_query(
     t = series_versions.c
     where = [t[k].in_(sorted({key[i] for key in keys})) for i, k in enumerate(SERIES) if keys]
     where += [t[k].in_(sorted({g[i] for g in groups})) for i, k in enumerate(GROUP) if groups]
-    columns = [t[k] for k in SERIES + FIELDS + POSITION]
+    columns = [t[k] for k in (*SERIES, *FIELDS, *POSITION, "version_id")]
     return select(*columns).where(*known(moment), *where).order_by(t.version_id)
 
 
@@ -257,12 +257,15 @@ def replay(
             engine.apply(rows, _observation(row))
         except InvalidObservationError:
             refused.append(tuple(row[:4]))
-    wanted = set(refused)
+    wanted, found = set(refused), list[Row[Any]]()
     for start in range(0, len(refused), REFUSED):
-        for row in conn.execute(versions_query(moment, refused[start : start + REFUSED])):
-            if tuple(row[:4]) in wanted:
-                with suppress(InvalidObservationError):
-                    engine.apply(rows, _observation(row))
+        query = versions_query(moment, refused[start : start + REFUSED])
+        found += [row for row in conn.execute(query) if tuple(row[:4]) in wanted]
+    # in version order across the queries, so that a group's order never depends on which other
+    # series were refused with it
+    for row in sorted(found, key=lambda row: int(row.version_id)):
+        with suppress(InvalidObservationError):
+            engine.apply(rows, _observation(row))
     return rows
 
 

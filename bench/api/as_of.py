@@ -129,7 +129,7 @@ def run(url: str, repeat: int) -> None:
     ]
     for app in apps:
         app.state.context.answers.memo = AnswerMemo(max_bytes=0)  # every answer rendered afresh
-    apps[0].state.past.derive = False  # every moment built from the versions alone
+    apps[0].state.past.deriving = False  # every moment built from the versions alone
     # every first as_of answer is of a moment not built before: each scenario a second later
     known = moments(url)
     with (

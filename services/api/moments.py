@@ -92,7 +92,7 @@ class PastContexts:
         self.base = base
         self.kept = kept
         self.grace = grace
-        self.derive = True  # False: every moment built from the versions alone (benchmarks)
+        self.deriving = True  # False: every moment built from the versions alone (benchmarks)
         self._models: OrderedDict[tuple[Any, ...], ApiContext] = OrderedDict()
         self._closers: dict[tuple[Any, ...], PastModel] = {}
         # out of the kept ones (since when): deleted at a retirement `grace` seconds later
@@ -174,7 +174,7 @@ class PastContexts:
         engine = self.base.engine
         with self._lock:
             kept = [(key[0], model) for key, model in self._closers.items() if key[1] == sha]
-        if not kept or not self.derive:
+        if not kept or not self.deriving:
             return build(engine, moment, catalog)
         self.base.metrics.past_derived.inc()
         return derive(engine, moment, catalog, kept)

@@ -1,7 +1,9 @@
 """A moment derived from another one kept (`past.derive`) holds the same rows, byte for byte, as
 the moment built from the versions alone (`past.build`), on SQLite and PostgreSQL: for random
 pairs of times, earlier and later than the base, for a report's moment (counted by its positions
-in the canonical topic) and for a base that counts exactly the same versions."""
+in the canonical topic), for a base that counts exactly the same versions and while the aggregator
+commits versions the moment does not count; and through the API, a moment's answers are the same
+bytes derived as built."""
 
 from __future__ import annotations
 

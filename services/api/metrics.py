@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from shared.http_metrics import HttpMetrics
 
@@ -13,8 +13,9 @@ SERVICE = "api"
 
 @dataclass
 class ApiMetrics:
-    """Request counter and latency histogram of one API app (`http`), and the time each past
-    moment's read model took to build (`past_build`), in its own registry."""
+    """Request counter and latency histogram of one API app (`http`), the time each past
+    moment's read model took to build (`past_build`) and how many of them were derived from a
+    moment kept (`past_derived`), in its own registry."""
 
     registry: CollectorRegistry = field(
         default_factory=lambda: CollectorRegistry(auto_describe=True)
@@ -27,4 +28,10 @@ class ApiMetrics:
             "Time to build the read model of a past moment (as_of, rapport=), once per moment",
             registry=self.registry,
             buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+        )
+        self.past_derived = Counter(
+            "stadspuls_api_past_derived",
+            "Past moments whose read model was derived from a moment kept (only the groups "
+            "whose counted versions differ computed again)",
+            registry=self.registry,
         )

@@ -1,10 +1,13 @@
 """`as_of` and `rapport=`: the context of a request about a past knowledge time.
 
 The routes take their context from `deps.get_context`; with `as_of` or `rapport` it is this
-module's: the same context over a read model of that moment (`past.build`) and the catalog in
-force then. A few built models are kept (least recently used out), so the pages of one answer and
-the answers of one report compute the moment once; concurrent requests for a moment not built yet
-wait for one build, and moments are built one at a time (a build holds its rows in memory).
+module's: the same context over a read model of that moment and the catalog in force then. A few
+built models are kept (least recently used out), so the pages of one answer and the answers of one
+report compute the moment once; concurrent requests for a moment not built yet wait for one build,
+and moments are built one at a time (a build holds its rows in memory). A moment is derived from
+the kept one of the same catalog that differs from it by the fewest versions (`past.derive`: only
+the groups whose counted versions differ are computed again), and built from the versions alone
+(`past.build`) when none is kept.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import replace
 from datetime import datetime
@@ -24,7 +28,7 @@ from services.api.answers import Answers
 from services.api.caching import ReadState, StateCache
 from services.api.deps import ApiContext
 from services.api.errors import bad_parameter, not_found
-from services.api.past import Moment, PastModel, build, last_version_id
+from services.api.past import Moment, PastModel, build, derive, last_version_id
 from services.api.profiles import known_areas
 from services.api.rapporter import find
 from shared.catalog.loader import catalog_document, load_catalog_text
@@ -33,6 +37,8 @@ from shared.domain.catalog import Catalog
 from shared.domain.observation import as_utc, utcnow
 
 KEPT = 4  # built read models kept
+GRACE = 30.0  # seconds a retired model stays on disk for the requests still reading it…
+RETIRED = 4  # …unless more retired ones than this wait
 _OFFSET_SPACE = re.compile(r" (\d\d:?\d\d)$")  # an unencoded '+' of the offset reads as a space
 
 
@@ -82,12 +88,15 @@ class FixedState(StateCache):
 class PastContexts:
     """Contexts of past moments, built on demand and a few kept."""
 
-    def __init__(self, base: ApiContext, kept: int = KEPT) -> None:
+    def __init__(self, base: ApiContext, kept: int = KEPT, grace: float = GRACE) -> None:
         self.base = base
         self.kept = kept
+        self.grace = grace
+        self.deriving = True  # False: every moment built from the versions alone (benchmarks)
         self._models: OrderedDict[tuple[Any, ...], ApiContext] = OrderedDict()
         self._closers: dict[tuple[Any, ...], PastModel] = {}
-        self._retired: list[PastModel] = []  # out of the kept ones, deleted at the next retirement
+        # out of the kept ones (since when): deleted at a retirement `grace` seconds later
+        self._retired: list[tuple[float, PastModel]] = []
         self._catalogs: dict[str, Catalog] = {}
         self._lock = threading.Lock()  # guards the dictionaries, never held during a build
         self._gates: dict[tuple[Any, ...], threading.Lock] = {}  # per moment being built
@@ -125,7 +134,7 @@ class PastContexts:
             try:
                 catalog = self._catalog(sha)
                 with self.base.metrics.past_build.time():
-                    model = build(engine, moment, catalog)
+                    model = self._built(moment, sha, catalog)
                 context = self._keep(key, model, moment, catalog)
             finally:
                 with self._lock:
@@ -142,13 +151,33 @@ class PastContexts:
             self._closers[key] = model
             while len(self._models) > self.kept:
                 # A request may still be reading a model it was handed before it was retired, so
-                # a retired model is deleted only when the next one is retired: a whole build
-                # (seconds) later, as builds run one at a time.
-                for retired in self._retired:
-                    retired.close()
+                # a retired model is deleted only at a later retirement, `grace` seconds after its
+                # own or once RETIRED others wait (a derived moment takes a fraction of a second
+                # to build, so that bounds the disk the waiting ones take).
+                now = time.monotonic()
                 old, _ = self._models.popitem(last=False)
-                self._retired = [self._closers.pop(old)]
+                waiting = [*self._retired, (now, self._closers.pop(old))]
+                crowded = len(waiting) - RETIRED  # the oldest this many are due whatever their age
+                due = [
+                    i < crowded or (i < len(waiting) - 1 and now - t >= self.grace)
+                    for i, (t, _) in enumerate(waiting)
+                ]
+                for (_, retired), gone in zip(waiting, due, strict=True):
+                    if gone:
+                        retired.close()
+                self._retired = [w for w, gone in zip(waiting, due, strict=True) if not gone]
         return context
+
+    def _built(self, moment: Moment, sha: str | None, catalog: Catalog) -> PastModel:
+        """The model of `moment`: derived from the nearest kept moment of the same catalog, else
+        built from the versions. Called under `_building`, so no kept model is retired meanwhile."""
+        engine = self.base.engine
+        with self._lock:
+            kept = [(key[0], model) for key, model in self._closers.items() if key[1] == sha]
+        if not kept or not self.deriving:
+            return build(engine, moment, catalog)
+        self.base.metrics.past_derived.inc()
+        return derive(engine, moment, catalog, kept)
 
     def _found(self, key: tuple[Any, ...]) -> ApiContext | None:
         """The context of a moment built already (it becomes the most recently used)."""
@@ -160,7 +189,7 @@ class PastContexts:
     def close(self) -> None:
         """Delete every built model."""
         with self._lock:
-            for model in [*self._closers.values(), *self._retired]:
+            for model in [*self._closers.values(), *(m for _, m in self._retired)]:
                 model.close()
             self._models.clear()
             self._closers.clear()

@@ -8,24 +8,51 @@ the aggregator's own rollup engine in memory with the catalog in force then; the
 in one transaction by the aggregator's store and projected by its projector, every summary judged
 at `as_of`. Nothing in it depends on when it was built, so a report's answers are the same bytes
 whenever they are asked. The versions themselves stay where they are (`historik` reads them there).
+
+A moment may instead be derived from another one built with the same catalog (`derive`). An
+observation touches only the rows of its own (indicator, period, gender) group (its series and its
+parents, `RollupEngine.keys_for`), and a group's winners are applied in the same relative order
+whichever groups are replayed, so a group's rows depend only on the versions of it counted: the
+groups whose counted versions are the same in both moments are kept from a copy of the other
+model's file (stamped with this moment's `as_of`), only the others are replayed, and every summary
+is projected again at `as_of`. The result holds the same rows as a build from the versions alone.
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Sequence
-from contextlib import suppress
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Row, Select, and_, func, or_, select
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Engine,
+    MetaData,
+    Row,
+    Select,
+    String,
+    Table,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from services.api.caching import ReadState
 from shared.db.engine import make_engine
-from shared.db.schema import metadata, read_model_state, series_versions
+from shared.db.schema import metadata, read_model_state, series, series_versions
 from shared.db.upsert import chunks, upsert
 from shared.domain.catalog import Catalog
 from shared.domain.observation import Observation, as_utc
@@ -44,6 +71,7 @@ from shared.readmodel.store import SeriesStore
 FETCHED = 5000  # versions per fetch from the source
 REFUSED = 200  # series per query of the versions of refused winners
 WRITTEN = 5000  # rows per write
+FILE = "read-model.db"
 # a throwaway database: nothing in it needs to survive a crash
 THROWAWAY = ("journal_mode=OFF", "synchronous=OFF", "temp_store=MEMORY")
 SERIES = ("indicator", "area", "period", "gender")
@@ -53,6 +81,9 @@ FIELDS = (
 )
 
 
+GROUP = ("indicator", "period", "gender")
+# (indicator, period, gender): the rows one observation may touch (its series and its parents)
+Group = tuple[str, str, str]
 POSITION = ("kafka_topic", "kafka_partition", "kafka_offset")
 # (topic, partition, offset): the newest position of a partition a moment counts
 Position = tuple[str, int, int]
@@ -76,6 +107,11 @@ class PastModel:
     state: ReadState
     folder: Path
 
+    @property
+    def path(self) -> Path:
+        """The model's SQLite file."""
+        return self.folder / FILE
+
     def close(self) -> None:
         """Dispose of the engine and delete the files."""
         self.engine.dispose()
@@ -92,11 +128,10 @@ def last_version_id(engine: Engine, received_by: datetime | None = None) -> int:
         return int(conn.execute(query).scalar() or 0)
 
 
-def newest_known(engine: Engine, moment: Moment) -> datetime | None:
+def newest_known(conn: Connection, moment: Moment) -> datetime | None:
     """The newest `received_at` of the versions counted at `moment` (the answers' data time)."""
-    with engine.connect() as conn:
-        newest = conn.execute(select(func.max(series_versions.c.received_at)).where(*known(moment)))
-        found = newest.scalar()
+    newest = conn.execute(select(func.max(series_versions.c.received_at)).where(*known(moment)))
+    found = newest.scalar()
     return as_utc(found) if found is not None else None
 
 
@@ -113,6 +148,30 @@ def known(moment: Moment) -> list[ColumnElement[bool]]:
     return [t.received_at <= moment.as_of, or_(and_(t.kafka_topic.is_(None), numbered), *placed)]
 
 
+def changed_groups(conn: Connection, moment: Moment, other: Moment) -> set[Group]:
+    """The groups some version of which one of two moments counts and the other does not: the
+    only groups whose rows may differ between them (each group's rows depend on its versions
+    alone, applied in the same order)."""
+    t = series_versions.c
+    query = select(*(t[k] for k in GROUP)).where(_counted(moment) != _counted(other)).distinct()
+    return {(str(i), str(p), str(g)) for i, p, g in conn.execute(query)}
+
+
+def nearest(conn: Connection, moment: Moment, others: Sequence[Moment]) -> tuple[int, set[Group]]:
+    """The index of the one of `others` that differs from `moment` by the fewest versions (one
+    scan counts them for all), and the groups they differ in. `others` is not empty."""
+    mine = _counted(moment)
+    differing = [func.sum(case((_counted(o) != mine, 1), else_=0)) for o in others]
+    counts = [int(n or 0) for n in conn.execute(select(*differing)).one()]
+    best = min(range(len(others)), key=counts.__getitem__)
+    return best, changed_groups(conn, moment, others[best]) if counts[best] else set()
+
+
+def _counted(moment: Moment) -> ColumnElement[int]:
+    """1 for a version `moment` counts, else 0 (never NULL, so that two can be compared)."""
+    return case((and_(*known(moment)), 1), else_=0)
+
+
 def positions(engine: Engine, up_to: int) -> tuple[Position, ...]:
     """The newest position of every partition among versions `up_to` a version id (a
     partition's recorded versions are a prefix of it: one worker writes it, in order)."""
@@ -127,29 +186,38 @@ def positions(engine: Engine, up_to: int) -> tuple[Position, ...]:
         return tuple((str(a), int(b), int(c)) for a, b, c in conn.execute(query))
 
 
-def versions_query(moment: Moment, keys: Sequence[SeriesId] = ()) -> Select[Any]:
-    """The versions known at `moment` (of the series `keys`, if given), in version order."""
+def versions_query(
+    moment: Moment, keys: Sequence[SeriesId] = (), groups: Sequence[Group] = ()
+) -> Select[Any]:
+    """The versions known at `moment`, in version order: of the series `keys`, if given, or
+    else of the groups `groups`, if given (with others that share their values: the caller
+    keeps the ones it asked for)."""
     t = series_versions.c
     where = [t[k].in_(sorted({key[i] for key in keys})) for i, k in enumerate(SERIES) if keys]
-    columns = [t[k] for k in SERIES + FIELDS + POSITION]
+    where += [t[k].in_(sorted({g[i] for g in groups})) for i, k in enumerate(GROUP) if groups]
+    columns = [t[k] for k in (*SERIES, *FIELDS, *POSITION, "version_id")]
     return select(*columns).where(*known(moment), *where).order_by(t.version_id)
 
 
-def winners(source: Engine, query: Select[Any]) -> list[Row[Any]]:
-    """Each series' winning version of those a query selects, in version order.
+def winners(
+    conn: Connection, query: Select[Any], groups: set[Group] | None = None
+) -> list[Row[Any]]:
+    """Each series' winning version of those a query selects (of `groups` only, if given), in
+    version order.
 
     Versions arrive as the engine saw them (`arrival`, on the version alone), so that only the
     winners need to become observations; on SQLite one scan in primary-key order costs less than
     a window function's sort.
     """
     best: dict[tuple[Any, ...], tuple[Version, int, Row[Any]]] = {}
-    with source.connect() as conn:
-        result = conn.execution_options(yield_per=FETCHED).execute(query)
-        for order, row in enumerate(result):
-            key, version = row[:4], (row.updated_at, row.observation_id)
-            found = best.get(key)
-            if arrival(found[0] if found else None, version) is Outcome.APPLIED:
-                best[key] = (version, order, row)
+    result = conn.execution_options(yield_per=FETCHED).execute(query)
+    for order, row in enumerate(result):
+        if groups is not None and (row[0], row[2], row[3]) not in groups:
+            continue
+        key, version = row[:4], (row.updated_at, row.observation_id)
+        found = best.get(key)
+        if arrival(found[0] if found else None, version) is Outcome.APPLIED:
+            best[key] = (version, order, row)
     return [row for _, _, row in sorted(best.values(), key=_placed)]
 
 
@@ -169,47 +237,96 @@ def _observation(row: Row[Any]) -> Observation:
     return Observation.model_validate(fields)
 
 
-def replay(source: Engine, moment: Moment, catalog: Catalog) -> dict[SeriesId, SeriesState]:
-    """The series rows at `moment`: each winner applied in version order, in memory.
+def replay(
+    conn: Connection, moment: Moment, catalog: Catalog, groups: set[Group] | None = None
+) -> dict[SeriesId, SeriesState]:
+    """The series rows at `moment` (of `groups` only, if given): each winner applied in version
+    order, in memory.
 
     A winner the catalog in force cannot place is skipped, so its series is replayed version by
     version instead: the best version it can place counts, as in a replay of every version.
+    Within a group the order is the same whichever groups are replayed, so are its rows.
     """
     engine, rows = RollupEngine(catalog), dict[SeriesId, SeriesState]()
+    if groups is not None and not groups:
+        return rows
     refused: list[SeriesId] = []
-    for row in winners(source, versions_query(moment)):
+    chosen = sorted(groups) if groups is not None else ()
+    for row in winners(conn, versions_query(moment, groups=chosen), groups):
         try:
             engine.apply(rows, _observation(row))
         except InvalidObservationError:
             refused.append(tuple(row[:4]))
-    wanted = set(refused)
+    wanted, found = set(refused), list[Row[Any]]()
     for start in range(0, len(refused), REFUSED):
-        for row in source_versions(
-            source, versions_query(moment, refused[start : start + REFUSED])
-        ):
-            if tuple(row[:4]) in wanted:
-                with suppress(InvalidObservationError):
-                    engine.apply(rows, _observation(row))
+        query = versions_query(moment, refused[start : start + REFUSED])
+        found += [row for row in conn.execute(query) if tuple(row[:4]) in wanted]
+    # in version order across the queries, so that a group's order never depends on which other
+    # series were refused with it
+    for row in sorted(found, key=lambda row: int(row.version_id)):
+        with suppress(InvalidObservationError):
+            engine.apply(rows, _observation(row))
     return rows
-
-
-def source_versions(source: Engine, query: Select[Any]) -> list[Row[Any]]:
-    """Every version a query selects."""
-    with source.connect() as conn:
-        return list(conn.execute(query))
 
 
 def build(source: Engine, moment: Moment, catalog: Catalog) -> PastModel:
     """Compute what was known at `moment` into a new SQLite read model and return it."""
-    rows = replay(source, moment, catalog)
-    newest = newest_known(source, moment)
+    with _snapshot(source) as conn:
+        rows = replay(conn, moment, catalog)
+        newest = newest_known(conn, moment)
+    return _written(moment, catalog, rows, newest)
+
+
+def derive(
+    source: Engine, moment: Moment, catalog: Catalog, kept: Sequence[tuple[Moment, PastModel]]
+) -> PastModel:
+    """The read model of `moment` from the one of `kept` (models built with the same catalog,
+    not empty) whose moment differs from it by the fewest versions: only the groups whose
+    counted versions differ are computed again, the other rows are kept from a copy of it. The
+    same rows as `build`'s, since a group's rows depend on its own versions alone, applied in
+    the same order either way."""
+    with _snapshot(source) as conn:  # which groups differ, and their versions, read together
+        best, groups = nearest(conn, moment, [of for of, _ in kept])
+        rows = replay(conn, moment, catalog, groups)
+        newest = newest_known(conn, moment)
+    return _written(moment, catalog, rows, newest, (kept[best][1].path, groups))
+
+
+@contextmanager
+def _snapshot(source: Engine) -> Iterator[Connection]:
+    """A connection whose statements all read one snapshot of the versions: one transaction
+    (a read-only SQLite engine's deferred one; REPEATABLE READ on PostgreSQL)."""
+    with source.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        yield conn
+
+
+# a base model's file and the groups not to keep from it
+Copied = tuple[Path, set[Group]]
+
+
+def _written(
+    moment: Moment,
+    catalog: Catalog,
+    rows: dict[SeriesId, SeriesState],
+    newest: datetime | None,
+    copied: Copied | None = None,
+) -> PastModel:
+    """A new SQLite read model of `moment`: `rows` (and the rows kept from a copy of a base
+    model, but those of the groups `copied` names), projected at its `as_of`."""
     folder = Path(tempfile.mkdtemp(prefix="stadspuls-as-of-"))
-    url = f"sqlite:///{folder / 'read-model.db'}"
+    url = f"sqlite:///{folder / FILE}"
+    if copied is not None:
+        shutil.copyfile(copied[0], folder / FILE)  # the base's committed file (no journal)
     writer = make_engine(url, pragmas=THROWAWAY)
     as_of = moment.as_of
     try:
-        metadata.create_all(writer)
+        if copied is None:
+            metadata.create_all(writer)
         with writer.begin() as conn:
+            if copied is not None:
+                _keep_copied(conn, copied[1], as_of)
             store = SeriesStore(writer, catalog)
             for part in chunks(list(rows.values()), WRITTEN):  # the encoded rows a part at a time
                 store.write(conn, part, as_of)
@@ -223,3 +340,23 @@ def build(source: Engine, moment: Moment, catalog: Catalog) -> PastModel:
     # the revision names what was counted, so ETags differ when a late version joins `as_of`
     state = ReadState(moment.last_version_id, newest, as_of, as_of)
     return PastModel(make_engine(url, read_only=True), state, folder)
+
+
+def _keep_copied(conn: Connection, groups: set[Group], as_of: datetime) -> None:
+    """In a copy of a base model, keep only the series rows of every group but `groups`, stamped
+    `as_of` as the rows written here are (`SeriesStore.write`): the rest is written again."""
+    changed = Table(
+        "changed_groups",
+        MetaData(),
+        *(Column(k, String, primary_key=True) for k in GROUP),
+        prefixes=["TEMPORARY"],
+    )
+    changed.create(conn)
+    for part in chunks(sorted(groups)):
+        conn.execute(insert(changed), [dict(zip(GROUP, g, strict=True)) for g in part])
+    inside = exists().where(*(changed.c[k] == series.c[k] for k in GROUP))
+    conn.execute(delete(series).where(inside))
+    conn.execute(update(series).values(committed_at=as_of))
+    for table in metadata.sorted_tables:
+        if table is not series:
+            conn.execute(delete(table))

@@ -17,6 +17,8 @@ import pytest
 import shared.catalog
 from bench.api.server import serving
 from services.api.app import create_app
+from services.api.deps import ApiContext
+from services.api.moments import RETIRED
 from services.api.rapporter import RapportError, freeze
 from shared.db.catalog_versions import record_catalog
 from shared.domain.observation import Observation, ObservationStatus
@@ -232,6 +234,7 @@ def test_a_moment_out_of_the_kept_ones_answers_until_the_next_is_retired(model: 
     model.deliver(events)
     settings = Settings(database_url=str(model.engine.url))
     past = create_app(settings, engine=model.engine, catalog=model.catalog).state.past
+    past.grace = 0.0  # a retired model is deleted at the next retirement
     newest = max(e.received_at for e in events)
     moments = [_rfc(newest + timedelta(seconds=s)) for s in range(6)]
     try:
@@ -244,3 +247,24 @@ def test_a_moment_out_of_the_kept_ones_answers_until_the_next_is_retired(model: 
         assert not Path(held.engine.url.database or "").parent.exists()
     finally:
         past.close()
+
+
+def test_retired_models_wait_for_their_grace_unless_too_many_wait(model: Model) -> None:
+    events = StreamMaker(model.catalog, seed=15).stream(60, years=range(2023, 2025))
+    model.deliver(events)
+    settings = Settings(database_url=str(model.engine.url))
+    past = create_app(settings, engine=model.engine, catalog=model.catalog).state.past
+    newest = max(e.received_at for e in events)
+    moments = [_rfc(newest + timedelta(seconds=s)) for s in range(past.kept + RETIRED + 1)]
+
+    def folder(context: ApiContext) -> Path:
+        return Path(context.engine.url.database or "").parent
+
+    try:
+        held = [folder(past.context(moment, None)) for moment in moments]
+        # every retired model is within its grace: the newest RETIRED of them wait, the oldest
+        # one (beyond RETIRED) is deleted
+        assert [f.exists() for f in held] == [False, *[True] * (past.kept + RETIRED)]
+    finally:
+        past.close()
+    assert not any(f.exists() for f in held)

@@ -13,7 +13,6 @@ from kafka import KafkaConsumer, KafkaProducer
 from sqlalchemy import Engine, text
 
 from services.aggregate.lag import OffsetReader
-
 from shared.domain.catalog import Catalog
 from shared.infra.wait import wait_for
 from shared.readmodel.store import read_offsets

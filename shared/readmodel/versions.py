@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from shared.db.schema import series_versions
 from shared.db.upsert import RawTable, chunks
-from shared.domain.history import History, VersionKey, version_key
+from shared.domain.history import History, VersionKey
 from shared.domain.observation import Observation
 from shared.domain.rollup import Outcome
 
@@ -45,13 +45,23 @@ _TABLES: dict[str, RawTable] = {}
 
 def history_of(conn: Connection, observations: Sequence[Observation]) -> History:
     """A history that knows which of the batch's versions were received before."""
-    wanted = sorted({version_key(o) for o in observations})
-    t = series_versions.c
+    ids = sorted({str(o.observation_id) for o in observations})
+    names = ", ".join(_KEY)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     seen: set[VersionKey] = set()
-    for part in chunks(wanted):
-        ids = sorted({k[4] for k in part})
-        query = select(*(t[k] for k in _KEY)).where(t.observation_id.in_(ids))
-        seen.update(tuple(r) for r in conn.execute(query))
+    try:  # on the driver: SQLAlchemy's statement and row handling cost more than the lookup
+        if conn.dialect.name == "postgresql":
+            cursor.execute(
+                f"SELECT {names} FROM series_versions WHERE observation_id = ANY(%s)", [ids]
+            )
+            seen.update(tuple(r) for r in cursor.fetchall())
+        else:
+            for part in chunks(ids):
+                marks = ", ".join("?" for _ in part)
+                query = f"SELECT {names} FROM series_versions WHERE observation_id IN ({marks})"
+                seen.update(tuple(r) for r in cursor.execute(query, list(part)).fetchall())
+    finally:
+        cursor.close()
     return History(seen)
 
 

@@ -78,6 +78,11 @@ class AggregateMetrics:
             "1 while the current batch cannot be applied and is being retried, else 0.",
             registry=r,
         )
+        self.batches_pending = Gauge(
+            "stadspuls_aggregate_batches_pending",
+            "Batches taken from Kafka and handed to the writer, not yet applied (0 or 1).",
+            registry=r,
+        )
         self.writer_restarts = Counter(
             "stadspuls_aggregate_writer_restarts_total",
             "Times the writer process died and was started again.",

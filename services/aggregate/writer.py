@@ -249,7 +249,8 @@ def _apply(
     if not batch and not offsets:
         return applied
     placed = [deliveries[i] for i in where] if deliveries else None
-    result = store.apply(batch, projector, offsets, placed)  # only refused events: their offsets
+    # every observation passed `check` above; a batch of refused events only: its offsets
+    result = store.apply(batch, projector, offsets, placed, checked=True)
     if not batch:
         return applied
     projector.done(result.projected)

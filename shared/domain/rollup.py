@@ -261,9 +261,12 @@ class RollupEngine:
             raise InvalidObservationError(problems)
         return self.catalog.indicator[obs.indicator]
 
-    def apply(self, rows: MutableMapping[SeriesId, SeriesState], obs: Observation) -> Outcome:
-        """Apply one observation; rows missing from `rows` are created there."""
-        indicator = self.check(obs)
+    def apply(
+        self, rows: MutableMapping[SeriesId, SeriesState], obs: Observation, checked: bool = False
+    ) -> Outcome:
+        """Apply one observation; rows missing from `rows` are created there. `checked`: the
+        caller has passed it through `check` already (the writer sorts out invalid events first)."""
+        indicator = self.catalog.indicator[obs.indicator] if checked else self.check(obs)
         row = self._row(rows, (obs.indicator, obs.area, obs.period, obs.gender.value))
         if row.observation_id is not None:
             assert row.updated_at is not None

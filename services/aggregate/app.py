@@ -4,7 +4,7 @@ One agent reads the canonical observation topic in batches; the writer process (
 decodes each batch and applies it to the read model in one SQL transaction (see `store.py`); only
 then does the agent let faust commit the offsets. Messages that cannot be decoded or placed go to
 the dead-letter topic with the reason; the stream never stalls on them. Projections run at most
-once per PROJECTION_INTERVAL inside a batch's transaction, and once more as soon as the stream is
+once per `aggregate_projection_seconds` inside a batch's transaction, and once more as soon as the stream is
 idle for IDLE_SECONDS (see `projections.py`).
 """
 
@@ -38,7 +38,6 @@ from shared.readmodel.versions import Delivery
 from shared.settings import Settings
 
 log = logging.getLogger("stadspuls.aggregate")
-PROJECTION_INTERVAL = 1.0  # seconds: the longest a status lags its series under a steady load
 IDLE_SECONDS = 0.2  # no batch for this long: project what is pending now
 PIPELINE_DEPTH = 1  # batches handed to the writer while faust gathers the next
 SESSION_SECONDS = 15.0  # heartbeats every 3 s; five missed ones end a dead worker's membership
@@ -87,7 +86,7 @@ def create_app(
     writer = Writer(
         settings.database_url,
         settings.catalog_path,
-        PROJECTION_INTERVAL,
+        settings.aggregate_projection_seconds,
         on_restart=metrics.writer_restarts.inc,
     )
     run_writer(app, writer)  # started before the agent, ended after it
@@ -171,6 +170,7 @@ def create_app(
             metrics.events.labels(outcome).inc(n)
         for seconds in applied.freshness:
             metrics.freshness.observe(seconds)
+        _observe_lag(metrics, applied.status_lag)
         await publish(applied.documents)
 
     def release(events: Sequence[Any]) -> None:
@@ -252,9 +252,10 @@ def create_app(
                 if writer.closed:  # the worker is stopping; the next one projects everything
                     return
                 await after_assignment()
-                documents = await writer.flush()
+                flushed = await writer.flush()
                 state["dirty"] = False
-            await publish(documents)
+            _observe_lag(metrics, flushed.status_lag)
+            await publish(flushed.documents)
         except Exception:  # a timer that raises would crash the worker; try again next time
             log.exception("projecting the pending summaries failed")
 
@@ -290,6 +291,11 @@ def create_app(
 
     add_pages(app, metrics, health, engine)
     return app
+
+
+def _observe_lag(metrics: AggregateMetrics, seconds: float | None) -> None:
+    if seconds is not None:
+        metrics.status_lag.observe(seconds)
 
 
 def _positions(events: Sequence[Any]) -> dict[tuple[str, int], int]:

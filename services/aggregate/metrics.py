@@ -38,6 +38,13 @@ class AggregateMetrics:
             buckets=FRESHNESS_BUCKETS,
             registry=r,
         )
+        self.status_lag = Histogram(
+            "stadspuls_aggregate_status_lag_seconds",
+            "Seconds from the commit of the oldest series change not yet projected to the commit "
+            "of the projection that covered it, per projection (0: in the change's own batch).",
+            buckets=FRESHNESS_BUCKETS,
+            registry=r,
+        )
         self.batch_seconds = Histogram(
             "stadspuls_aggregate_batch_seconds",
             "Seconds to apply one batch to the read model.",

@@ -204,6 +204,19 @@ read_model_state = Table(
     _ts("refreshed_at"),
 )
 
+# Per answer key, a counter bumped in the transaction that changes what answers of that key read:
+# `status:<indicator>` (the city's status of it, the etappmål and nämnder judged from it),
+# `areas:<area>` (statuses of that area other than the city's total), `rows:<area>` (its series
+# rows), `series:<indicator>`, `namnder`, `risk`; `generation` moves on at a rebuild. An answer's
+# ETag and memo follow the keys it reads (`services.api.caching`), so an unrelated commit keeps them.
+answer_revisions = Table(
+    "answer_revisions",
+    metadata,
+    Column("key", String(220), primary_key=True),
+    Column("revision", BigInteger, nullable=False),
+    _ts("changed_at", nullable=False),
+)
+
 # Per partition of the canonical topic, the offset after the newest event the read model reflects,
 # written in each batch's transaction: what `stadspuls verify` replays, and what the committed
 # consumer offsets must never pass.

@@ -12,6 +12,7 @@ from shared.domain.catalog import Catalog, NamndType
 from shared.domain.rollup import FOKUSOMRADEN, VIRTUAL, YTTERSTADEN
 from shared.domain.status import Point
 from shared.domain.summary import indikator_summary
+from shared.readmodel.revisions import rows_key
 
 Document = dict[str, Any]
 _LISTS = ("missing_indicators", "missing_groups", "groups")
@@ -80,10 +81,27 @@ def omrade_items(conn: Connection, catalog: Catalog, on: date | None = None) -> 
     return items
 
 
+def profile_keys(catalog: Catalog, area: str, gender: str) -> list[str]:
+    """The answer keys an area profile reads: its and the city's rows, its statuses."""
+    from services.api.views import status_keys
+
+    return [rows_key(area), rows_key(catalog.root), *status_keys(catalog, area, gender)]
+
+
 def profile_rows(
-    conn: Connection, catalog: Catalog, area: str, level: str, gender: str, now: datetime
+    conn: Connection,
+    catalog: Catalog,
+    area: str,
+    level: str,
+    gender: str,
+    now: datetime,
+    projected: bool = True,
 ) -> list[Document]:
-    """One row per indicator reported at the area's level or with data for it, catalog order."""
+    """One row per indicator reported at the area's level or with data for it, catalog order.
+
+    The status is the projected one (`projected`), else computed now from the area's rows.
+    """
+    stored = queries.indikator_documents(conn, area, gender) if projected else {}
     rows = queries.latest_rows(conn, sorted({area, catalog.root}), gender)
     mine: dict[str, list[dict[str, Any]]] = {}
     city: dict[tuple[str, str], tuple[float, bool]] = {}
@@ -105,7 +123,8 @@ def profile_rows(
             Point.of(r["period"], float(r["value"]), r["origin"], r["coverage"], r["preliminary"])
             for r in own
         ]
-        summary = indikator_summary(catalog, ind.id, own_points, now)
+        found = stored.get(ind.id)  # not yet projected: its rows say (they are among its keys)
+        summary = found[0] if found else indikator_summary(catalog, ind.id, own_points, now)
         value = None if latest is None else float(latest["value"])
         city_value, city_preliminary = (
             (None, False) if latest is None else city.get((ind.id, latest["period"]), (None, False))

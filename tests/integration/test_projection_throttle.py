@@ -106,7 +106,8 @@ def test_throttle_holds_projections_back_and_flush_completes_them(
     with engine.begin() as conn:
         flushed, documents = projector.flush(conn)
     projector.done(flushed)
-    assert not projector.pending and not projector.pending_areas
+    assert not projector.pending
+    assert not projector.pending_areas
     assert {d for d, _ in documents} >= {f"indikator:{i}" for i in catalog.indicator}
     assert current(engine) == reference(engine, catalog)
 
@@ -120,7 +121,8 @@ def test_without_interval_every_batch_is_projected(engine: Engine, catalog: Cata
         assert result.projected
         assert {p if isinstance(p, str) else p[0] for p in result.projected} <= touched
         projector.done(result.projected)
-        assert not projector.pending and not projector.pending_areas
+        assert not projector.pending
+        assert not projector.pending_areas
     assert current(engine) == reference(engine, catalog)
 
 

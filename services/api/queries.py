@@ -24,7 +24,6 @@ from sqlalchemy import (
 )
 
 from shared.db.schema import (
-    answer_revisions,
     etappmal_status,
     indicator_status,
     namnd_rollup,
@@ -270,7 +269,6 @@ def check_schema(conn: Connection) -> str | None:
     """The Alembic revision, after touching every table the API reads (raises if one is missing)."""
     for table in (
         series,
-        answer_revisions,
         indicator_status,
         etappmal_status,
         namnd_rollup,

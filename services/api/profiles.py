@@ -34,10 +34,13 @@ def known_areas(catalog: Catalog) -> frozenset[str]:
     return frozenset(a.id for a in catalog.omraden) | frozenset(VIRTUAL_AREAS)
 
 
-def omrade_items(conn: Connection, catalog: Catalog, on: date | None = None) -> list[Document]:
+def omrade_items(
+    conn: Connection, catalog: Catalog, on: date | None = None, only: str | None = None
+) -> list[Document]:
     """Every area with its owning nämnd and social-risk index, catalog order, virtual last.
 
-    Former areas too, with their validity; `on` keeps the tree of that day (parents of then).
+    Former areas too, with their validity; `on` keeps the tree of that day (parents of then);
+    `only` keeps that one area (a profile's).
     """
     risk = queries.risk_rows(conn)
     owners = {
@@ -48,7 +51,7 @@ def omrade_items(conn: Connection, catalog: Catalog, on: date | None = None) -> 
     items: list[Document] = []
     tree = None if on is None else catalog.trees.on(on)
     for area in catalog.omraden:
-        if tree is not None and area.id not in tree.valid:
+        if (tree is not None and area.id not in tree.valid) or only not in (None, area.id):
             continue
         links = [link.model_dump(mode="json") for link in area.links]
         item = area.model_dump(mode="json") | {"namnd": owners.get(area.id), "parents": links}
@@ -56,6 +59,8 @@ def omrade_items(conn: Connection, catalog: Catalog, on: date | None = None) -> 
             item["parent"] = tree.parent.get(area.id)
         items.append(item)
     for area_id, name in VIRTUAL_AREAS.items():
+        if only not in (None, area_id):
+            continue
         items.append(
             {
                 "id": area_id,

@@ -153,6 +153,10 @@ indicator_status = Table(
     _ts("computed_at", nullable=False),
 )
 
+# what the API reads per area and gender: an area's statuses, an area profile's rows
+Index("ix_indicator_status_area_gender", indicator_status.c.area, indicator_status.c.gender)
+Index("ix_series_area_gender", series.c.area, series.c.gender)
+
 etappmal_status = Table(
     "etappmal_status",
     metadata,

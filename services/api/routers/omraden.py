@@ -128,7 +128,7 @@ async def get_omrade(
     _area(ctx, id)
 
     def produce(conn: Connection, state: ReadState) -> dict[str, Any]:
-        item = next(i for i in omrade_items(conn, ctx.catalog) if i["id"] == id)
+        (item,) = omrade_items(conn, ctx.catalog, only=id)
         rows = _profile(ctx, conn, state, id, gender.value)
         shown = [redaction.profile_row(row, view) for row in rows]
         return redaction.risk(item, view) | {"indikatorer": shown}

@@ -66,7 +66,7 @@ def project_area_statuses(
         gone = stored - set(found)
     else:
         gone = {k for k in triples if k not in found}
-    for part in chunks(sorted(gone)):
+    for part in chunks(sorted(gone), 100):  # an OR of pairs: kept short
         conn.execute(
             delete(indicator_status).where(
                 or_(*(and_(t.indicator == i, t.area == a, t.gender == g) for i, a, g in part))

@@ -40,6 +40,7 @@ AREAS = ("stockholm", "rinkeby-kista", "sodermalm", "ytterstaden", "bromma", "fa
 GENDERS = ("T", "K", "M")
 BATCH_SECONDS = 0.1  # the aggregator's batch window (aggregate_batch_seconds)
 BATCH_SIZE = 1000  # and the most events of a batch (aggregate_batch_size)
+PROJECTION_SECONDS = 1.0  # and the longest a city status lags under a steady load
 
 
 def reader_paths() -> list[str]:
@@ -115,7 +116,6 @@ def write(
     url: str, rate: float, seconds: float, applied: Synchronized[float], ready: Any, go: Any
 ) -> None:
     """The writer process: revised observations at `rate`/s through the aggregator's writer path."""
-    from services.aggregate.app import PROJECTION_INTERVAL
     from shared.db.engine import make_engine
     from shared.domain.observation import utcnow
     from shared.readmodel.projections import AREA_INTERVAL, Projector
@@ -126,7 +126,7 @@ def write(
     random.Random(3).shuffle(revised)
     engine = make_engine(url)
     store = SeriesStore(engine, catalog)
-    projector = Projector(catalog, interval=PROJECTION_INTERVAL, area_interval=AREA_INTERVAL)
+    projector = Projector(catalog, interval=PROJECTION_SECONDS, area_interval=AREA_INTERVAL)
     ready.set()
     go.wait()
     started = time.monotonic()

@@ -48,15 +48,15 @@ SCENARIOS: list[tuple[str, str, dict[str, str]]] = [
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def prepare(url: str) -> None:
-    """Migrate and fill the read model unless it already holds data."""
+def prepare(url: str, years: range = range(2019, 2026)) -> None:
+    """Migrate and fill the read model with `years` of the data set unless it holds data."""
     upgrade(url)
     engine = make_engine(url)
     with engine.connect() as conn:
         filled = conn.exec_driver_sql("SELECT count(*) FROM series").scalar_one()
     if not filled:
         catalog = default_catalog()
-        observations = list(Dataset(catalog, years=range(2019, 2026)).observations())
+        observations = list(Dataset(catalog, years=years).observations())
         started = time.perf_counter()
         load(engine, catalog, observations)
         print(f"loaded {len(observations):,} observations in {time.perf_counter() - started:.1f} s")

@@ -69,7 +69,9 @@ def _reproject(
         periods = [p for p in stored_periods(conn) if tree_changed(old, new, p)]
         reprojected = reproject_rollups(conn, new, periods, now)
     if effects & {Effect.ROLLUPS, Effect.REPROJECT, Effect.REBUILD}:
-        Projector(new).refresh(conn, new.indicator, now)
+        projector = Projector(new)
+        projector.refresh(conn, new.indicator, now)
+        projector.refresh_areas(conn, None, now)
         summaries = len(new.indicator)
     return changes, reprojected, summaries
 

@@ -33,6 +33,7 @@ from shared.db.schema import (
 )
 from shared.domain.observation import utcnow
 from shared.kafka_security import client_options
+from shared.readmodel.revisions import reset_answers
 from shared.readmodel.store import bump_state
 from shared.settings import Settings
 
@@ -112,7 +113,9 @@ def empty_read_model(engine: Engine) -> None:
     with engine.begin() as conn:
         for table in READ_MODEL_TABLES:
             conn.execute(delete(table))
-        bump_state(conn, data_as_of=None, committed_at=utcnow(), refreshed_at=None)
+        now = utcnow()
+        bump_state(conn, data_as_of=None, committed_at=now, refreshed_at=None)
+        reset_answers(conn, now)  # answer revisions start again, under a new generation
 
 
 def _retrying(call: Any, timeout: float) -> Any:

@@ -192,12 +192,15 @@ def _serve(pipe: Pipe, database_url: str, catalog_path: str, interval: float) ->
     """The writer process: answer requests until the pipe closes."""
     from shared.catalog.loader import load_catalog
     from shared.db.engine import make_engine
-    from shared.readmodel.projections import Projector
+    from shared.readmodel.projections import AREA_INTERVAL, Projector
     from shared.readmodel.store import SeriesStore
 
     catalog = load_catalog(Path(catalog_path))
     engine = make_engine(database_url)
-    store, projector = SeriesStore(engine, catalog), Projector(catalog, interval=interval)
+    store, projector = (
+        SeriesStore(engine, catalog),
+        Projector(catalog, interval=interval, area_interval=AREA_INTERVAL),
+    )
     lag = StatusLag()
     while True:
         try:
@@ -216,7 +219,9 @@ def _serve(pipe: Pipe, database_url: str, catalog_path: str, interval: float) ->
                 answer = Applied(documents=documents, status_lag=lag.projected(utcnow()))
             elif kind == "refresh":
                 with engine.begin() as conn:
-                    answer = projector.refresh(conn, catalog.indicator, utcnow())
+                    now = utcnow()
+                    answer = projector.refresh(conn, catalog.indicator, now)
+                    projector.refresh_areas(conn, None, now)  # staleness moves with time
             else:
                 projector.mark_all()
                 answer = None
@@ -293,7 +298,8 @@ def _project(store: Any, projector: Any, result: Any) -> datetime | None:
     if not result.projected:
         return None
     projector.done(result.projected)
-    return utcnow()
+    # the city's statuses (indicator ids; other areas' are (indicator, area, gender) triples)
+    return utcnow() if any(isinstance(p, str) for p in result.projected) else None
 
 
 class StatusLag:

@@ -1,14 +1,16 @@
 """Turning rows into HTTP answers: JSON or CSV, paged, with ETag, 304, X-Data-As-Of, Cache-Control.
 
-A route hands `Answers.page` (or `.one`) a function of (connection, read state); the function only
-runs when neither the client's copy (If-None-Match → 304) nor this replica's memo can answer.
+A route hands `Answers.page` (or `.one`) a function of (connection, read state) and the answer
+keys it reads (`services.api.caching`); the function only runs when neither the client's copy
+(If-None-Match → 304) nor this replica's memo, rendered at the same revisions of those keys, can
+answer.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -38,6 +40,7 @@ JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 Rows = Sequence[dict[str, Any]]
 Producer = Callable[[Connection, ReadState], Any]
 Renderer = Callable[[Connection, ReadState, bool], Rendered]
+Keys = Sequence[str] | None  # the answer keys an answer reads (None: the global revision)
 
 
 @dataclass(frozen=True)
@@ -138,9 +141,15 @@ class Answers:
     """Renders answers for one app: its engine, read state, memo and catalog tag."""
 
     def __init__(
-        self, engine: Engine, catalog_tag: str, memo: AnswerMemo, state: StateCache
+        self,
+        engine: Engine,
+        catalog_tag: str,
+        memo: AnswerMemo,
+        state: StateCache,
+        keyed: bool = True,
     ) -> None:
         self.engine = engine
+        self.keyed = keyed  # False: a past moment's, whose one revision names what it counted
         self.catalog_tag = catalog_tag
         self.memo = memo
         self.state = state
@@ -153,6 +162,7 @@ class Answers:
         model: type[BaseModel],
         paging: Paging,
         produce: Producer,
+        keys: Keys = None,
     ) -> Response:
         """A list answer; `produce` returns all rows, or (total, rows of this page) if it pages."""
 
@@ -175,24 +185,37 @@ class Answers:
             body_bytes = orjson.dumps(body, option=JSON_OPTIONS)
             return Rendered(body_bytes, JSON_TYPE, tuple(headers), route)
 
-        return await self._answer(request, wants_csv(request, fmt), render)
+        return await self._answer(request, wants_csv(request, fmt), render, keys)
 
-    async def one(self, request: Request, produce: Producer) -> Response:
+    async def one(self, request: Request, produce: Producer, keys: Keys = None) -> Response:
         """A single-resource JSON answer; `produce` returns the document."""
 
         def render(conn: Connection, state: ReadState, as_csv: bool) -> Rendered:
             body = orjson.dumps(produce(conn, state), option=JSON_OPTIONS)
             return Rendered(body, JSON_TYPE, route=_route(request))
 
-        return await self._answer(request, False, render)
+        return await self._answer(request, False, render, keys)
 
-    async def _answer(self, request: Request, as_csv: bool, render: Renderer) -> Response:
+    def _etag(self, state: ReadState, variant: str, keys: Keys) -> str:
+        return make_etag(state, self.catalog_tag, variant, keys if self.keyed else None)
+
+    async def _answer(
+        self, request: Request, as_csv: bool, render: Renderer, keys: Keys
+    ) -> Response:
         state = await self.state.current()
-        etag = make_etag(state, self.catalog_tag, _variant(request, as_csv))
+        variant = _variant(request, as_csv)
+        etag = self._etag(state, variant, keys)
         if matches(request.headers.get("if-none-match"), etag):
             return _respond(request, state, etag, None)
-        rendered = self.memo.get(etag) or await self._render_once(etag, state, as_csv, render)
+        memoised = self.memo.get(self._memo_key(variant))
+        if memoised is not None and memoised.etag == etag:
+            return _respond(request, state, etag, memoised)
+        fixed = None if keys is None else tuple(keys)
+        rendered = await self._render_once(variant, etag, fixed, state, as_csv, render)
         return _respond(request, state, etag, rendered)
+
+    def _memo_key(self, variant: str) -> str:
+        return f"{self.catalog_tag}|{variant}"
 
     def replay(self, request: Request) -> Response | None:
         """The answer to a GET this replica has already rendered at the current read state, or
@@ -203,15 +226,24 @@ class Answers:
         if state is None or len(formats) > 1 or not set(formats) <= {"json", "csv"}:
             return None
         as_csv = wants_csv(request, formats[0] if formats else None)
-        etag = make_etag(state, self.catalog_tag, _variant(request, as_csv))
-        rendered = self.memo.get(etag)
+        variant = _variant(request, as_csv)
+        rendered = self.memo.get(self._memo_key(variant))
         if rendered is None:
+            return None
+        etag = self._etag(state, variant, rendered.keys)
+        if etag != rendered.etag:  # something it reads changed since
             return None
         request.scope["route_template"] = rendered.route
         return _respond(request, state, etag, rendered)
 
     async def _render_once(
-        self, etag: str, state: ReadState, as_csv: bool, render: Renderer
+        self,
+        variant: str,
+        etag: str,
+        keys: tuple[str, ...] | None,
+        state: ReadState,
+        as_csv: bool,
+        render: Renderer,
     ) -> Rendered:
         """Render in a worker thread; concurrent requests for the same answer wait for one render."""
         pending = self._pending.get(etag)
@@ -221,7 +253,8 @@ class Answers:
         self._pending[etag] = future
         try:
             rendered = await run_in_threadpool(self._render, state, as_csv, render)
-            self.memo.put(etag, rendered)
+            rendered = replace(rendered, etag=etag, keys=keys)
+            self.memo.put(self._memo_key(variant), rendered)
             future.set_result(rendered)
             return rendered
         except Exception as exc:

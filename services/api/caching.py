@@ -1,10 +1,14 @@
-"""Cacheable answers: the read model's revision makes the ETag; answers are memoised per revision.
+"""Cacheable answers: the revisions of what an answer reads make its ETag and keep its memo.
 
 Every aggregator commit bumps `read_model_state.revision` in its one row (a batch also sets
-`committed_at`, a projection `refreshed_at`), so an answer is a pure function of (revision,
-catalog, URL, representation, reader's view). The ETag hashes those, a conditional request is answered 304 after
-one single-row query, and each replica keeps a small memo of rendered answers keyed the same way:
-a replica holds no state another one needs.
+`committed_at`, a projection `refreshed_at`) and, in the same transaction, the revision of each
+answer key it changed (`answer_revisions`: `status:<indicator>`, `areas:<area>`, `rows:<area>`, …;
+`shared.readmodel.revisions`). A route that names the keys its answer reads has an answer that is
+a pure function of (those keys' revisions, catalog, URL, representation, reader's view), so a
+commit about something else keeps its ETag and memo; a route that names none follows the global
+revision. The ETag hashes those, the state (both revisions) is read by one background thread, and
+each replica keeps a small memo of rendered answers per URL and view, valid while the revisions
+it was rendered at are current: a replica holds no state another one needs.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ import gzip
 import hashlib
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, select
@@ -22,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from shared.db.schema import CLOCK_SKEW, ROW_TIME_SLACK, read_model_state
 from shared.domain.observation import as_utc
 from shared.domain.validation import iso_utc
+from shared.readmodel.revisions import GENERATION, read_revisions
 
 CACHE_CONTROL = "public, max-age=15"
 PRIVATE_CACHE_CONTROL = "private, max-age=15"  # answers to token holders
@@ -38,12 +44,21 @@ class ReadState:
     data_as_of: datetime | None
     committed_at: datetime | None
     refreshed_at: datetime | None = None  # the last projection (they also run on a timer)
+    revisions: Mapping[str, tuple[int, datetime]] = field(default_factory=dict)  # per answer key
 
     @property
     def tag(self) -> str:
         """A short text that changes with every commit, also after a rebuild from scratch."""
         moments = (self.committed_at, self.refreshed_at)
         return f"{self.revision}|" + "|".join(m.isoformat() if m else "-" for m in moments)
+
+    def tag_of(self, keys: Sequence[str]) -> str:
+        """A short text that changes when a commit changes one of `keys` (or a rebuild ran)."""
+        shown = []
+        for key in (GENERATION, *keys):
+            revision, changed_at = self.revisions.get(key, (0, None))
+            shown.append(f"{key}={revision}@{changed_at.isoformat() if changed_at else '-'}")
+        return "|".join(shown)
 
     def header(self) -> str | None:
         """`X-Data-As-Of`: RFC 3339 in UTC, or None while nothing is known."""
@@ -70,9 +85,12 @@ def read_state(conn: Connection) -> ReadState:
             state.id == 1
         )
     ).first()
+    revisions = read_revisions(conn)
     if row is None:
-        return ReadState(0, None, None)
-    return ReadState(int(row.revision), row.data_as_of, row.committed_at, row.refreshed_at)
+        return ReadState(0, None, None, revisions=revisions)
+    return ReadState(
+        int(row.revision), row.data_as_of, row.committed_at, row.refreshed_at, revisions
+    )
 
 
 class StateCache:
@@ -132,11 +150,13 @@ class StateCache:
         return await run_in_threadpool(self.read)
 
 
-def make_etag(state: ReadState, catalog_tag: str, variant: str) -> str:
-    """A weak ETag for one representation of one resource at one revision."""
-    digest = hashlib.blake2b(
-        f"{state.tag}|{catalog_tag}|{variant}".encode(), digest_size=12
-    ).hexdigest()
+def make_etag(
+    state: ReadState, catalog_tag: str, variant: str, keys: Sequence[str] | None = None
+) -> str:
+    """A weak ETag for one representation of one resource at the revisions of `keys` (None:
+    at the read model's revision)."""
+    tag = state.tag if keys is None else state.tag_of(keys)
+    digest = hashlib.blake2b(f"{tag}|{catalog_tag}|{variant}".encode(), digest_size=12).hexdigest()
     return f'W/"{digest}"'
 
 
@@ -161,6 +181,8 @@ class Rendered:
     headers: tuple[tuple[str, str], ...] = ()
     route: str = ""  # the route template that rendered it (for metrics when it is replayed)
     gzipped: bytes | None = None  # the body gzip-compressed, for clients that accept it
+    etag: str = ""  # the ETag it was rendered under (memoised answers are valid while it holds)
+    keys: tuple[str, ...] | None = None  # the answer keys it reads (None: the global revision)
 
     @property
     def size(self) -> int:
@@ -175,7 +197,7 @@ class Rendered:
 
 
 class AnswerMemo:
-    """A bounded LRU of rendered answers keyed by ETag (thread-safe; sized in bytes)."""
+    """A bounded LRU of rendered answers keyed by URL and view (thread-safe; sized in bytes)."""
 
     def __init__(self, max_bytes: int = 64 * 1024 * 1024, max_entry: int = 8 * 1024 * 1024) -> None:
         self.max_bytes = max_bytes

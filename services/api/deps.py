@@ -51,6 +51,9 @@ class ApiContext:
     # of a past moment: the read model it was built from and what it counted (`historik` reads
     # the versions there, as they were recorded)
     past_of: tuple[Engine, Moment] | None = None
+    # the aggregator projected every area's statuses (the present); a past moment has only the
+    # city's, the others are computed on request
+    projected: bool = True
 
     def as_of(self, state: ReadState) -> datetime:
         """The moment statuses computed on request are judged at: the read model's last change."""

@@ -211,7 +211,8 @@ class PastContexts:
         else:
             document = catalog_document(catalog)
             tag = catalog_tag(document)
-        answers = Answers(model.engine, tag, base.answers.memo, FixedState(model.state))
+        state = FixedState(model.state)
+        answers = Answers(model.engine, tag, base.answers.memo, state, keyed=False)
         return replace(
             base,
             catalog=catalog,
@@ -221,4 +222,5 @@ class PastContexts:
             indicator_entries={e["id"]: e for e in document["indikatorer"]},
             areas=known_areas(catalog),
             past_of=(base.engine, moment),
+            projected=False,  # its other areas' statuses are computed on request
         )

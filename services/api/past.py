@@ -330,7 +330,8 @@ def _written(
             store = SeriesStore(writer, catalog)
             for part in chunks(list(rows.values()), WRITTEN):  # the encoded rows a part at a time
                 store.write(conn, part, as_of)
-            Projector(catalog).refresh(conn, catalog.indicator, as_of)
+            # only the city's: other statuses are computed on request (a moment stays cheap)
+            Projector(catalog, every_area=False).refresh(conn, catalog.indicator, as_of)
             stamps = dict(committed_at=as_of, refreshed_at=as_of, data_as_of=newest)
             upsert(
                 conn, read_model_state, [{"id": 1, "revision": moment.last_version_id, **stamps}]

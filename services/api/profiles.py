@@ -12,6 +12,7 @@ from shared.domain.catalog import Catalog, NamndType
 from shared.domain.rollup import FOKUSOMRADEN, VIRTUAL, YTTERSTADEN
 from shared.domain.status import Point
 from shared.domain.summary import indikator_summary
+from shared.readmodel.revisions import rows_key
 
 Document = dict[str, Any]
 _LISTS = ("missing_indicators", "missing_groups", "groups")
@@ -33,10 +34,13 @@ def known_areas(catalog: Catalog) -> frozenset[str]:
     return frozenset(a.id for a in catalog.omraden) | frozenset(VIRTUAL_AREAS)
 
 
-def omrade_items(conn: Connection, catalog: Catalog, on: date | None = None) -> list[Document]:
+def omrade_items(
+    conn: Connection, catalog: Catalog, on: date | None = None, only: str | None = None
+) -> list[Document]:
     """Every area with its owning nämnd and social-risk index, catalog order, virtual last.
 
-    Former areas too, with their validity; `on` keeps the tree of that day (parents of then).
+    Former areas too, with their validity; `on` keeps the tree of that day (parents of then);
+    `only` keeps that one area (a profile's).
     """
     risk = queries.risk_rows(conn)
     owners = {
@@ -47,7 +51,7 @@ def omrade_items(conn: Connection, catalog: Catalog, on: date | None = None) -> 
     items: list[Document] = []
     tree = None if on is None else catalog.trees.on(on)
     for area in catalog.omraden:
-        if tree is not None and area.id not in tree.valid:
+        if (tree is not None and area.id not in tree.valid) or only not in (None, area.id):
             continue
         links = [link.model_dump(mode="json") for link in area.links]
         item = area.model_dump(mode="json") | {"namnd": owners.get(area.id), "parents": links}
@@ -55,6 +59,8 @@ def omrade_items(conn: Connection, catalog: Catalog, on: date | None = None) -> 
             item["parent"] = tree.parent.get(area.id)
         items.append(item)
     for area_id, name in VIRTUAL_AREAS.items():
+        if only not in (None, area_id):
+            continue
         items.append(
             {
                 "id": area_id,
@@ -80,10 +86,27 @@ def omrade_items(conn: Connection, catalog: Catalog, on: date | None = None) -> 
     return items
 
 
+def profile_keys(catalog: Catalog, area: str, gender: str) -> list[str]:
+    """The answer keys an area profile reads: its and the city's rows, its statuses."""
+    from services.api.views import status_keys
+
+    return [rows_key(area), rows_key(catalog.root), *status_keys(catalog, area, gender)]
+
+
 def profile_rows(
-    conn: Connection, catalog: Catalog, area: str, level: str, gender: str, now: datetime
+    conn: Connection,
+    catalog: Catalog,
+    area: str,
+    level: str,
+    gender: str,
+    now: datetime,
+    projected: bool = True,
 ) -> list[Document]:
-    """One row per indicator reported at the area's level or with data for it, catalog order."""
+    """One row per indicator reported at the area's level or with data for it, catalog order.
+
+    The status is the projected one (`projected`), else computed now from the area's rows.
+    """
+    stored = queries.indikator_documents(conn, area, gender) if projected else {}
     rows = queries.latest_rows(conn, sorted({area, catalog.root}), gender)
     mine: dict[str, list[dict[str, Any]]] = {}
     city: dict[tuple[str, str], tuple[float, bool]] = {}
@@ -105,7 +128,8 @@ def profile_rows(
             Point.of(r["period"], float(r["value"]), r["origin"], r["coverage"], r["preliminary"])
             for r in own
         ]
-        summary = indikator_summary(catalog, ind.id, own_points, now)
+        found = stored.get(ind.id)  # not yet projected: its rows say (they are among its keys)
+        summary = found[0] if found else indikator_summary(catalog, ind.id, own_points, now)
         value = None if latest is None else float(latest["value"])
         city_value, city_preliminary = (
             (None, False) if latest is None else city.get((ind.id, latest["period"]), (None, False))

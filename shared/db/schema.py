@@ -153,6 +153,10 @@ indicator_status = Table(
     _ts("computed_at", nullable=False),
 )
 
+# what the API reads per area and gender: an area's statuses, an area profile's rows
+Index("ix_indicator_status_area_gender", indicator_status.c.area, indicator_status.c.gender)
+Index("ix_series_area_gender", series.c.area, series.c.gender)
+
 etappmal_status = Table(
     "etappmal_status",
     metadata,
@@ -202,6 +206,19 @@ read_model_state = Table(
     Column("revision", Integer, nullable=False, default=0),
     _ts("committed_at"),
     _ts("refreshed_at"),
+)
+
+# Per answer key, a counter bumped in the transaction that changes what answers of that key read:
+# `status:<indicator>` (the city's status of it, the etappmål and nämnder judged from it),
+# `areas:<area>` (statuses of that area other than the city's total), `rows:<area>` (its series
+# rows), `series:<indicator>`, `namnder`, `risk`; `generation` moves on at a rebuild. An answer's
+# ETag and memo follow the keys it reads (`services.api.caching`), so an unrelated commit keeps them.
+answer_revisions = Table(
+    "answer_revisions",
+    metadata,
+    Column("key", String(220), primary_key=True),
+    Column("revision", BigInteger, nullable=False),
+    _ts("changed_at", nullable=False),
 )
 
 # Per partition of the canonical topic, the offset after the newest event the read model reflects,

@@ -4,7 +4,13 @@ After a batch: the status of every indicator whose city total changed, then the 
 to, every nämnd's rollup and, when a risk indicator's totals changed, the social-risk index. Each is
 a pure function of rows already committed to the read model (`shared.domain.summary`,
 `shared.domain.risk`), so running it twice, or later, gives the same rows. Every projection bumps
-`read_model_state` (its revision and `refreshed_at`), so readers see it in that one row.
+`read_model_state` (its revision and `refreshed_at`), so readers see it in that one row, and the
+answer keys it changed (`shared.readmodel.revisions`: `status:<indicator>`, `namnder`, `risk`).
+
+The statuses of every other area and gender (`shared.readmodel.area_status`) are projected for
+the (indicator, area, gender) whose rows changed, at most once per `area_interval` (5 s) under
+load and at once when the stream goes idle, so they lag the city's by up to that; the refresh
+timer projects all of them again (staleness moves with time).
 
 Under load they are throttled: the projector collects what batches changed and projects at most
 once per `interval`, inside the transaction of the batch that is due; the aggregator flushes what is
@@ -37,51 +43,114 @@ from shared.domain.summary import (
     etappmal_summary,
     indikator_summary,
     namnd_summary,
-    status_fields,
 )
+from shared.readmodel.area_status import (
+    ALL_AREAS,
+    Projected,
+    Triple,
+    project_area_statuses,
+    status_row,
+)
+from shared.readmodel.revisions import NAMNDER, RISK, areas_key, bump_answers, status_key
 from shared.readmodel.store import BatchResult, bump_state
 
+AREA_INTERVAL = 5.0  # the aggregator's seconds between projections of other areas' statuses
 RISK_LEVELS = (AreaLevel.STADSDELSOMRADE.value, AreaLevel.STADSDEL.value)
 PROJECTION_LOCK = 0x5354_5052  # pg_advisory_xact_lock key of the projections ("STPR")
 
 
 class Projector:
-    """Recomputes the summaries that depend on what batches changed; throttled by `interval`."""
+    """Recomputes the summaries that depend on what batches changed; throttled by `interval`.
+
+    With `every_area` (the aggregator's) the statuses of every other area and gender are
+    projected too (`shared.readmodel.area_status`), at most once per `area_interval`: a moment
+    of the past (`services.api.past`) has them computed on request instead.
+    """
 
     def __init__(
-        self, catalog: Catalog, thresholds: Thresholds = DEFAULT_THRESHOLDS, interval: float = 0.0
+        self,
+        catalog: Catalog,
+        thresholds: Thresholds = DEFAULT_THRESHOLDS,
+        interval: float = 0.0,
+        every_area: bool = True,
+        area_interval: float = 0.0,
     ) -> None:
         self.catalog = catalog
         self.thresholds = thresholds
         self.risk_ids = {i.id for i in eligible(catalog)}
         self.interval = interval
+        self.every_area = every_area
+        self.area_interval = area_interval
         self.pending: set[str] = set()  # indicators some of whose totals changed, not yet projected
+        self.pending_areas: set[Triple] = set()  # other statuses whose rows changed, likewise
+        self._all_areas = False  # every other status is due (after an assignment)
         self._last = -float("inf")
+        self._area_last = -float("inf")
 
     def __call__(self, conn: Connection, result: BatchResult) -> None:
         """Run inside the batch's transaction; the documents go on `result` for the rollups topic."""
         self.pending |= {k[0] for k in result.changed if k[3] == TOTAL}
-        if self.pending and time.monotonic() - self._last >= self.interval:
-            result.projected = set(self.pending)
-            result.documents = self._project(conn, result.projected)
+        if self.every_area:
+            root = self.catalog.root
+            self.pending_areas |= {
+                (i, a, g) for i, a, _, g in result.changed if a != root or g != TOTAL
+            }
+        now = time.monotonic()
+        if self.pending and now - self._last >= self.interval:
+            result.projected |= set(self.pending)
+            result.documents = self._project(conn, set(self.pending))
+        if self._areas_due() and now - self._area_last >= self.area_interval:
+            result.projected |= self._project_areas(conn, utcnow())
 
-    def flush(self, conn: Connection) -> tuple[set[str], list[tuple[str, dict[str, Any]]]]:
+    def flush(self, conn: Connection) -> tuple[set[Projected], list[tuple[str, dict[str, Any]]]]:
         """Project everything pending now (the stream is idle); return what and the documents."""
-        projected = set(self.pending)
-        return projected, self._project(conn, projected) if projected else []
+        projected: set[Projected] = set(self.pending)
+        documents = self._project(conn, self.pending) if self.pending else []
+        if self._areas_due():
+            projected |= self._project_areas(conn, utcnow())
+        return projected, documents
 
-    def done(self, projected: Iterable[str]) -> None:
+    def done(self, projected: Iterable[Projected]) -> None:
         """The projection of `projected` committed: they are no longer pending."""
-        self.pending -= set(projected)
+        for item in projected:
+            if isinstance(item, str):
+                self.pending.discard(item)
+            elif item == ALL_AREAS:
+                self._all_areas = False
+            else:
+                self.pending_areas.discard(item)
 
     def mark_all(self) -> None:
         """Project every indicator next time (after an assignment: other workers' work may wait)."""
         self.pending |= set(self.catalog.indicator)
-        self._last = -float("inf")
+        self._all_areas = self.every_area
+        self._last = self._area_last = -float("inf")
+
+    def _areas_due(self) -> bool:
+        return self.every_area and (self._all_areas or bool(self.pending_areas))
 
     def _project(self, conn: Connection, indicators: set[str]) -> list[tuple[str, dict[str, Any]]]:
         self._last = time.monotonic()
         return self.refresh(conn, indicators, utcnow())
+
+    def _project_areas(self, conn: Connection, now: datetime) -> set[Projected]:
+        """Project the pending statuses of other areas (all when due); return what was."""
+        self._area_last = time.monotonic()
+        projected: set[Projected] = set(self.pending_areas)
+        if self._all_areas:
+            projected.add(ALL_AREAS)
+        self.refresh_areas(conn, None if self._all_areas else self.pending_areas, now)
+        return projected
+
+    def refresh_areas(
+        self, conn: Connection, triples: Iterable[Triple] | None, now: datetime
+    ) -> None:
+        """Recompute the statuses of other areas: of `triples`, or of every one (None)."""
+        _lock(conn)
+        areas = project_area_statuses(conn, self.catalog, self.thresholds, triples, now)
+        if areas:
+            bump_state(conn, refreshed_at=now)
+            bump_answers(conn, {areas_key(a) for a in areas}, now)
 
     def refresh(
         self, conn: Connection, indicators: Iterable[str], now: datetime
@@ -90,13 +159,12 @@ class Projector:
         touched = sorted(set(indicators) & set(self.catalog.indicator))
         if not touched:
             return []
-        if conn.dialect.name == "postgresql":  # see the module's docstring
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PROJECTION_LOCK})
+        _lock(conn)
         ind_docs = {i: self._indikator_summary(conn, i, now) for i in touched}
         upsert(
             conn,
             indicator_status,
-            [_status_row(d, self.catalog.root, now) for d in ind_docs.values()],
+            [status_row(d, self.catalog.root, TOTAL, now) for d in ind_docs.values()],
         )
         goals = sorted({g.id for i in touched for g in self.catalog.goals_of_indicator(i)})
         all_docs = self._stored_indikator_docs(conn) | ind_docs
@@ -140,6 +208,8 @@ class Projector:
         )
         risk_docs = self._risk(conn, now) if self.risk_ids & set(touched) else []
         bump_state(conn, refreshed_at=now)  # answers changed, perhaps without a batch: new ETags
+        risky = {RISK} if self.risk_ids & set(touched) else set()
+        bump_answers(conn, {status_key(i) for i in touched} | {NAMNDER} | risky, now)
         documents: list[tuple[str, Mapping[str, Any]]] = [
             *((f"indikator:{i}", d) for i, d in ind_docs.items()),
             *((f"etappmal:{g}", d) for g, d in goal_docs.items()),
@@ -282,19 +352,6 @@ class Projector:
         return result
 
 
-def _status_row(doc: IndikatorDocument, root: str, now: datetime) -> dict[str, Any]:
-    return {
-        "indicator": doc["indicator"],
-        "area": root,
-        "gender": TOTAL,
-        **{k: v for k, v in status_fields(doc).items() if k != "published"},
-        "inputs": doc["inputs"],
-        "document": doc,
-        "preliminary": not doc["published"],
-        "computed_at": now,
-    }
-
-
 def _risk_row(doc: RiskDocument, now: datetime, preliminary: bool) -> dict[str, Any]:
     groups = {g["group"]: g["score"] for g in doc["groups"]}
     return {
@@ -307,3 +364,9 @@ def _risk_row(doc: RiskDocument, now: datetime, preliminary: bool) -> dict[str, 
         "preliminary": preliminary,
         "computed_at": now,
     }
+
+
+def _lock(conn: Connection) -> None:
+    """Serialise projections across workers (PostgreSQL; see the module's docstring)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PROJECTION_LOCK})

@@ -29,6 +29,8 @@ from shared.db.upsert import RawTable, insert
 from shared.domain.catalog import Catalog
 from shared.domain.observation import Observation, as_utc, utcnow
 from shared.domain.rollup import Origin, Outcome, RollupEngine, SeriesId, SeriesState, visible
+from shared.readmodel.area_status import Projected
+from shared.readmodel.revisions import bump_answers, rows_key, series_key
 from shared.readmodel.versions import Delivery, history_of, record_versions
 
 ROW_FIELDS = [f.name for f in fields(SeriesState)]
@@ -53,7 +55,7 @@ class BatchResult:
 
     outcomes: list[Outcome] = field(default_factory=list)
     changed: dict[SeriesId, SeriesState] = field(default_factory=dict)
-    projected: set[str] = field(default_factory=set)  # indicators whose projections ran with it
+    projected: set[Projected] = field(default_factory=set)  # what was projected with it
     documents: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     committed_at: datetime | None = None  # just after the commit: freshness is measured to here
 
@@ -127,6 +129,10 @@ class SeriesStore:
             newest = max((o.received_at for o in observations), default=None)
             as_of = max((as_utc(m) for m in (stored, newest) if m is not None), default=None)
             bump_state(conn, data_as_of=as_of, committed_at=committed)
+            bumped = {rows_key(k[1]) for k in result.changed} | {
+                series_key(k[0]) for k in result.changed
+            }
+            bump_answers(conn, bumped, committed)
         result.committed_at = utcnow()
         return result
 

@@ -99,7 +99,14 @@ def _same(a: object, b: object) -> bool:
 
 def _summaries(engine: Engine) -> tuple[dict[str, Any], dict[str, Any]]:
     with engine.connect() as conn:
-        statuses = {r.indicator: r.document for r in conn.execute(select(indicator_status))}
+        statuses = {
+            r.indicator: r.document
+            for r in conn.execute(
+                select(indicator_status).where(
+                    indicator_status.c.gender == "T", indicator_status.c.area == "stockholm"
+                )
+            )
+        }
         goals = {r.etappmal: r.document for r in conn.execute(select(etappmal_status))}
     return statuses, goals
 

@@ -61,11 +61,14 @@ def projections(conn: Connection) -> dict[str, dict[tuple[Any, ...], Any]]:
 
 
 def reference(engine: Engine, catalog: Catalog) -> dict[str, dict[tuple[Any, ...], Any]]:
-    """What refreshing every indicator with totals computes from the series now (rolled back)."""
+    """What refreshing every indicator with totals, and every other area's statuses, computes
+    from the series now (rolled back)."""
     with engine.connect() as conn:
         trans = conn.begin()
         known = conn.execute(select(series.c.indicator).where(series.c.gender == "T").distinct())
-        Projector(catalog).refresh(conn, set(known.scalars()), utcnow())
+        now = utcnow()
+        Projector(catalog).refresh(conn, set(known.scalars()), now)
+        Projector(catalog).refresh_areas(conn, None, now)
         snapshot = projections(conn)
         trans.rollback()
     return snapshot
@@ -88,7 +91,8 @@ def test_throttle_holds_projections_back_and_flush_completes_them(
     engine: Engine, catalog: Catalog
 ) -> None:
     events = StreamMaker(catalog, seed=5).stream(3_000)
-    store, projector = SeriesStore(engine, catalog), Projector(catalog, interval=3600)
+    store = SeriesStore(engine, catalog)
+    projector = Projector(catalog, interval=3600, area_interval=3600)
     projected = []
     for start in range(0, len(events), 300):
         result = store.apply(events[start : start + 300], projector)
@@ -97,12 +101,14 @@ def test_throttle_holds_projections_back_and_flush_completes_them(
     assert projected[0], "nothing had been projected yet: the first batch is due"
     assert not any(projected[1:]), "within the interval later batches are not projected"
     assert projector.pending == set(catalog.indicator), "every indicator's totals changed"
+    assert projector.pending_areas, "other areas' statuses wait too"
     assert current(engine) != reference(engine, catalog)
 
     with engine.begin() as conn:
         flushed, documents = projector.flush(conn)
     projector.done(flushed)
     assert not projector.pending
+    assert not projector.pending_areas
     assert {d for d, _ in documents} >= {f"indikator:{i}" for i in catalog.indicator}
     assert current(engine) == reference(engine, catalog)
 
@@ -131,7 +137,8 @@ def test_the_writer_projects_after_the_batch_and_a_failed_projection_stays_pendi
     assert current(engine) != reference(engine, catalog)
 
     projector = Projector(catalog, interval=0.0)
-    projector.pending = set(failing.pending)
+    projector.pending = set(failing.pending)  # the city's and every other area's statuses
+    projector.pending_areas = set(failing.pending_areas)
     applied = _apply(store, projector, values[200:], {("t", 0): 400})
     assert applied.projected_at is not None
     assert applied.projected_at >= applied.committed_at
@@ -146,9 +153,10 @@ def test_without_interval_every_batch_is_projected(engine: Engine, catalog: Cata
         result = store.apply(events[start : start + 200], projector)
         touched = {o.indicator for o in events[start : start + 200]}
         assert result.projected
-        assert result.projected <= touched
+        assert {p if isinstance(p, str) else p[0] for p in result.projected} <= touched
         projector.done(result.projected)
         assert not projector.pending
+        assert not projector.pending_areas
     assert current(engine) == reference(engine, catalog)
 
 

@@ -18,6 +18,7 @@ from services.aggregate.rebuild import ActiveWorkersError, rebuild
 from services.api.app import create_app
 from services.api.rapporter import freeze
 from shared.db.schema import (
+    answer_revisions,
     indicator_status,
     namnd_rollup,
     read_model_state,
@@ -26,6 +27,7 @@ from shared.db.schema import (
 )
 from shared.domain.catalog import Catalog
 from shared.domain.observation import utcnow
+from shared.infra.wait import wait_for
 from shared.settings import Settings
 from tests.aggregator import env_of, wait_until_oracle
 from tests.services import ServiceProcess, produce
@@ -42,6 +44,23 @@ def count(engine: Engine, table: object) -> int:
 def revision(engine: Engine) -> int:
     with engine.connect() as conn:
         return int(conn.execute(select(read_model_state.c.revision)).scalar_one())
+
+
+def statuses_projected(engine: Engine, catalog: Catalog) -> int | None:
+    """The number of status rows once every area's are projected (they lag the city's), else None."""
+    c, t = series.c, indicator_status.c
+    with engine.connect() as conn:
+        triples = (
+            select(c.indicator, c.area, c.gender)
+            .where(c.value.is_not(None), (c.area != catalog.root) | (c.gender != "T"))
+            .distinct()
+            .subquery()
+        )
+        wanted = conn.execute(select(func.count()).select_from(triples)).scalar_one()
+        other = (t.area != catalog.root) | (t.gender != "T")
+        stored = conn.execute(select(func.count()).where(other)).scalar_one()
+        total = conn.execute(select(func.count()).select_from(indicator_status)).scalar_one()
+    return int(total) if stored == wanted else None
 
 
 def max_version_id(engine: Engine) -> int:
@@ -94,7 +113,10 @@ def test_rebuild_replays_the_topic_into_an_empty_read_model(
     try:
         worker.start()
         wait_until_oracle(engine, catalog, events, timeout=180)
-        rows, status_rows = count(engine, series), count(engine, indicator_status)
+        status_rows = wait_for(
+            lambda: statuses_projected(engine, catalog), timeout=30, what="every area's statuses"
+        )
+        rows = count(engine, series)
         # a report frozen before the rebuild counts the same versions after it, numbered anew
         freeze(engine, "R", utcnow(), None, utcnow())
         frozen = report_answers(settings, engine, catalog)
@@ -113,6 +135,9 @@ def test_rebuild_replays_the_topic_into_an_empty_read_model(
         assert done.returncode == 0, done
         assert count(engine, series) == count(engine, indicator_status) == 0
         assert count(engine, namnd_rollup) == 0
+        with engine.connect() as conn:
+            keys = conn.execute(select(answer_revisions.c.key)).scalars().all()
+        assert keys == ["generation"], "answer revisions start again, under a new generation"
         assert revision(engine) > before, "a rebuild must not let old ETags come back"
         admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
         committed = admin.list_group_offsets({settings.aggregate_app_id: None})
@@ -123,7 +148,10 @@ def test_rebuild_replays_the_topic_into_an_empty_read_model(
 
         worker.start()
         wait_until_oracle(engine, catalog, events, timeout=180)
-        assert count(engine, indicator_status) == status_rows
+        again = wait_for(
+            lambda: statuses_projected(engine, catalog), timeout=30, what="every area's statuses"
+        )
+        assert again == status_rows
         assert min_version_id(engine) > first_ids, "the rebuild numbers versions anew"
         assert report_answers(settings, engine, catalog) == frozen
     finally:

@@ -42,6 +42,34 @@ def test_etag_changes_with_revision_commit_catalog_and_variant() -> None:
     assert len(others) == 5
 
 
+def _keyed(revisions: dict[str, tuple[int, datetime]], revision: int = 7) -> ReadState:
+    return ReadState(revision, STATE.data_as_of, STATE.committed_at, revisions=revisions)
+
+
+def test_a_keyed_etag_follows_only_its_keys_and_the_generation() -> None:
+    at = datetime(2025, 2, 1, 8, 0, 2, tzinfo=UTC)
+    later = datetime(2025, 2, 1, 8, 0, 3, tzinfo=UTC)
+    base = {"status:a": (3, at), "status:b": (5, at)}
+    keys = ["status:b"]
+    etag = make_etag(_keyed(base), "cat", "/v1/indikatorer/b?|json", keys)
+    # another key moved, and the global revision with it: the answer about b keeps its ETag
+    unrelated = _keyed(base | {"status:a": (4, later)}, revision=8)
+    assert make_etag(unrelated, "cat", "/v1/indikatorer/b?|json", keys) == etag
+    assert make_etag(unrelated, "cat", "/v1/indikatorer/b?|json") != make_etag(
+        _keyed(base), "cat", "/v1/indikatorer/b?|json"
+    ), "an answer naming no keys follows the global revision"
+    moved = {
+        make_etag(_keyed(base | {"status:b": (6, later)}), "cat", "/v1/indikatorer/b?|json", keys),
+        # a rebuild: the same revision again, at another moment, under a new generation
+        make_etag(_keyed({"status:b": (5, later)}), "cat", "/v1/indikatorer/b?|json", keys),
+        make_etag(
+            _keyed(base | {"generation": (1, later)}), "cat", "/v1/indikatorer/b?|json", keys
+        ),
+    }
+    assert etag not in moved
+    assert len(moved) == 3
+
+
 @pytest.mark.parametrize(
     ("header", "expected"),
     [

@@ -75,7 +75,9 @@ async def list_etappmal(
     areas = set(split("malomrade", malomrade, {m.id for m in catalog.malomraden}))
 
     def produce(conn: Connection, state: ReadState) -> list[dict[str, Any]]:
-        items = views.etappmal_items(conn, catalog, where_area, gender.value, ctx.as_of(state))
+        items = views.etappmal_items(
+            conn, catalog, where_area, gender.value, ctx.as_of(state), ctx.projected
+        )
         return [
             item
             for item in (redaction.etappmal(i, view) for i in items)
@@ -84,7 +86,8 @@ async def list_etappmal(
             and (not namnder or namnder & {r["namnd"] for r in item["responsible"]})
         ]
 
-    return await ctx.answers.page(request, fmt, EtappmalOut, paging, produce)
+    keys = views.status_keys(catalog, where_area, gender.value)
+    return await ctx.answers.page(request, fmt, EtappmalOut, paging, produce, keys)
 
 
 @router.get(
@@ -108,7 +111,10 @@ async def get_etappmal(
     where_area = ctx.area_param("area", area)
 
     def produce(conn: Connection, state: ReadState) -> dict[str, Any]:
-        items = views.etappmal_items(conn, catalog, where_area, gender.value, ctx.as_of(state))
+        items = views.etappmal_items(
+            conn, catalog, where_area, gender.value, ctx.as_of(state), ctx.projected
+        )
         return redaction.etappmal(next(item for item in items if item["id"] == id), view)
 
-    return await ctx.answers.one(request, produce)
+    keys = views.status_keys(catalog, where_area, gender.value, catalog.goal[id].indicators)
+    return await ctx.answers.one(request, produce, keys)

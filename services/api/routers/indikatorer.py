@@ -89,7 +89,13 @@ async def list_indikatorer(
 
     def produce(conn: Connection, state: ReadState) -> list[dict[str, Any]]:
         items = views.indikator_items(
-            conn, catalog, ctx.indicator_entries, where_area, gender.value, ctx.as_of(state)
+            conn,
+            catalog,
+            ctx.indicator_entries,
+            where_area,
+            gender.value,
+            ctx.as_of(state),
+            ctx.projected,
         )
         return [
             item
@@ -100,7 +106,8 @@ async def list_indikatorer(
             and (not namnder or namnder & {r["namnd"] for r in item["responsible"]})
         ]
 
-    return await ctx.answers.page(request, fmt, IndikatorOut, paging, produce)
+    keys = views.status_keys(catalog, where_area, gender.value)
+    return await ctx.answers.page(request, fmt, IndikatorOut, paging, produce, keys)
 
 
 @router.get(
@@ -123,11 +130,18 @@ async def get_indikator(
 
     def produce(conn: Connection, state: ReadState) -> dict[str, Any]:
         items = views.indikator_items(
-            conn, ctx.catalog, ctx.indicator_entries, where_area, gender.value, ctx.as_of(state)
+            conn,
+            ctx.catalog,
+            ctx.indicator_entries,
+            where_area,
+            gender.value,
+            ctx.as_of(state),
+            ctx.projected,
         )
         return redaction.indicator(next(item for item in items if item["id"] == id), view)
 
-    return await ctx.answers.one(request, produce)
+    keys = views.status_keys(ctx.catalog, where_area, gender.value, [id])
+    return await ctx.answers.one(request, produce, keys)
 
 
 def _not_future(name: str, moment: datetime | None) -> datetime | None:

@@ -16,6 +16,7 @@ from services.api.routers.common import DETAIL_RESPONSES, LIST_RESPONSES
 from services.api.schemas.status import NamndPage, NamndRollup
 from shared.domain.catalog import NamndType
 from shared.domain.status import StatusCode
+from shared.readmodel.revisions import NAMNDER
 
 router = APIRouter(tags=["nämnder"])
 
@@ -53,7 +54,7 @@ async def list_namnder(
     statuses = {s.value for s in status or []}
 
     def produce(conn: Connection, state: ReadState) -> list[dict[str, Any]]:
-        items = views.namnd_items(conn, ctx.catalog, ctx.as_of(state))
+        items = views.namnd_items(conn, ctx.catalog, ctx.as_of(state), ctx.projected)
         return [
             item
             for item in (redaction.namnd(i, view) for i in items)
@@ -64,7 +65,7 @@ async def list_namnder(
             )
         ]
 
-    return await ctx.answers.page(request, fmt, NamndRollup, paging, produce)
+    return await ctx.answers.page(request, fmt, NamndRollup, paging, produce, [NAMNDER])
 
 
 @router.get(
@@ -84,7 +85,7 @@ async def get_namnd(
         raise not_found("nämnd", id, "GET /v1/namnder")
 
     def produce(conn: Connection, state: ReadState) -> dict[str, Any]:
-        items = views.namnd_items(conn, ctx.catalog, ctx.as_of(state))
+        items = views.namnd_items(conn, ctx.catalog, ctx.as_of(state), ctx.projected)
         return redaction.namnd(next(item for item in items if item["id"] == id), view)
 
-    return await ctx.answers.one(request, produce)
+    return await ctx.answers.one(request, produce, [NAMNDER])

@@ -13,11 +13,12 @@ from services.api import redaction
 from services.api.caching import ReadState
 from services.api.deps import ApiContext, Ctx, FormatParam, PagingDep, ViewDep, split
 from services.api.errors import not_found
-from services.api.profiles import omrade_items, profile_rows
+from services.api.profiles import omrade_items, profile_keys, profile_rows
 from services.api.routers.common import DETAIL_RESPONSES, LIST_RESPONSES
 from services.api.schemas.areas import OmradeOut, OmradePage, OmradeProfile, ProfilePage, ProfileRow
 from shared.domain.catalog import Gender
 from shared.domain.rollup import SERIES_LEVELS
+from shared.readmodel.revisions import RISK
 
 router = APIRouter(tags=["områden"])
 
@@ -35,6 +36,13 @@ def _area(ctx: ApiContext, area_id: str) -> None:
 def _level(ctx: ApiContext, area_id: str) -> str:
     area = ctx.catalog.area.get(area_id)
     return area.level.value if area else "virtual"
+
+
+def _profile(
+    ctx: ApiContext, conn: Connection, state: ReadState, area: str, gender: str
+) -> list[dict[str, Any]]:
+    level = _level(ctx, area)
+    return profile_rows(conn, ctx.catalog, area, level, gender, ctx.as_of(state), ctx.projected)
 
 
 @router.get(
@@ -104,7 +112,7 @@ async def list_omraden(
             and (not owners or item["namnd"] in owners)
         ]
 
-    return await ctx.answers.page(request, fmt, OmradeOut, paging, produce)
+    return await ctx.answers.page(request, fmt, OmradeOut, paging, produce, [RISK])
 
 
 @router.get(
@@ -120,12 +128,13 @@ async def get_omrade(
     _area(ctx, id)
 
     def produce(conn: Connection, state: ReadState) -> dict[str, Any]:
-        item = next(i for i in omrade_items(conn, ctx.catalog) if i["id"] == id)
-        rows = profile_rows(conn, ctx.catalog, id, _level(ctx, id), gender.value, ctx.as_of(state))
+        (item,) = omrade_items(conn, ctx.catalog, only=id)
+        rows = _profile(ctx, conn, state, id, gender.value)
         shown = [redaction.profile_row(row, view) for row in rows]
         return redaction.risk(item, view) | {"indikatorer": shown}
 
-    return await ctx.answers.one(request, produce)
+    keys = [RISK, *profile_keys(ctx.catalog, id, gender.value)]
+    return await ctx.answers.one(request, produce, keys)
 
 
 @router.get(
@@ -147,7 +156,8 @@ async def list_profile(
     _area(ctx, id)
 
     def produce(conn: Connection, state: ReadState) -> list[dict[str, Any]]:
-        rows = profile_rows(conn, ctx.catalog, id, _level(ctx, id), gender.value, ctx.as_of(state))
+        rows = _profile(ctx, conn, state, id, gender.value)
         return [redaction.profile_row(row, view) for row in rows]
 
-    return await ctx.answers.page(request, fmt, ProfileRow, paging, produce)
+    keys = profile_keys(ctx.catalog, id, gender.value)
+    return await ctx.answers.page(request, fmt, ProfileRow, paging, produce, keys)

@@ -1,0 +1,113 @@
+"""Statuses of every area and gender other than the city's total, projected from the series rows.
+
+The city's total statuses are projected with the etappmål and nämnder they feed
+(`shared.readmodel.projections`); the others are a row each of `indicator_status` per
+(indicator, area, gender) with a value, the same pure `indikator_summary` of that series. Only the
+(indicator, area, gender) whose rows changed are computed again; one without a value any more loses
+its row (a reader judges a missing row as no data). Each projection bumps `areas:<area>` of the
+areas it rewrote, so only their answers move on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, not_, or_, select
+
+from shared.db.schema import indicator_status, series
+from shared.db.upsert import chunks, upsert
+from shared.domain.catalog import TOTAL, Catalog
+from shared.domain.documents import IndikatorDocument
+from shared.domain.status import Point, Thresholds
+from shared.domain.summary import indikator_summary, status_fields
+
+Triple = tuple[str, str, str]  # (indicator, area, gender)
+ALL_AREAS: Triple = ("*", "*", "*")  # in what was projected: every other area's statuses
+Projected = str | Triple  # an indicator (its city summaries) or one other area's status
+
+
+def status_row(doc: IndikatorDocument, area: str, gender: str, now: datetime) -> dict[str, Any]:
+    """The `indicator_status` row of one summary."""
+    return {
+        "indicator": doc["indicator"],
+        "area": area,
+        "gender": gender,
+        **{k: v for k, v in status_fields(doc).items() if k != "published"},
+        "inputs": doc["inputs"],
+        "document": doc,
+        "preliminary": not doc["published"],
+        "computed_at": now,
+    }
+
+
+def project_area_statuses(
+    conn: Connection,
+    catalog: Catalog,
+    thresholds: Thresholds,
+    triples: Iterable[Triple] | None,
+    now: datetime,
+) -> set[str]:
+    """Recompute the statuses of `triples` (None: every area's); return the areas rewritten."""
+    found = _points(conn, catalog, triples)
+    rows = [
+        status_row(indikator_summary(catalog, i, pts, now, thresholds), a, g, now)
+        for (i, a, g), pts in sorted(found.items())
+    ]
+    upsert(conn, indicator_status, rows)
+    t = indicator_status.c
+    not_city = not_(and_(t.area == catalog.root, t.gender == TOTAL))
+    if triples is None:
+        stored = {
+            (r.indicator, r.area, r.gender)
+            for r in conn.execute(select(t.indicator, t.area, t.gender).where(not_city))
+        }
+        gone = stored - set(found)
+    else:
+        gone = {k for k in triples if k not in found}
+    for part in chunks(sorted(gone), 100):  # an OR of pairs: kept short
+        conn.execute(
+            delete(indicator_status).where(
+                or_(*(and_(t.indicator == i, t.area == a, t.gender == g) for i, a, g in part))
+            )
+        )
+    return {a for _, a, _ in found} | {a for _, a, _ in gone}
+
+
+def _points(
+    conn: Connection, catalog: Catalog, triples: Iterable[Triple] | None
+) -> dict[Triple, list[Point]]:
+    """Every value of the series of `triples` (None: of every area but the city's total)."""
+    c = series.c
+    columns = (
+        c.indicator,
+        c.area,
+        c.gender,
+        c.period,
+        c.value,
+        c.origin,
+        c.coverage,
+        c.preliminary,
+    )
+    base = select(*columns).where(
+        c.value.is_not(None),
+        c.indicator.in_(sorted(catalog.indicator)),
+        not_(and_(c.area == catalog.root, c.gender == TOTAL)),
+    )
+    queries = []
+    if triples is None:
+        queries.append(base)
+    else:
+        wanted: dict[tuple[str, str], set[str]] = {}
+        for i, a, g in triples:
+            wanted.setdefault((i, g), set()).add(a)
+        for (i, g), areas in sorted(wanted.items()):
+            for part in chunks(sorted(areas)):
+                queries.append(base.where(c.indicator == i, c.gender == g, c.area.in_(part)))
+    found: dict[Triple, list[Point]] = {}
+    for query in queries:
+        for r in conn.execute(query):
+            point = Point.of(r.period, float(r.value), r.origin, r.coverage, r.preliminary)
+            found.setdefault((r.indicator, r.area, r.gender), []).append(point)
+    return found

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, Float, Table
@@ -68,6 +68,7 @@ class RawTable:
         names = ", ".join(self.columns)
         updates = ", ".join(f"{c} = excluded.{c}" for c in self.columns if c not in self.keys)
         conflict = f"ON CONFLICT ({', '.join(self.keys)}) DO UPDATE SET {updates}"
+        self.copy_sql = f"COPY {table.name} ({names}) FROM STDIN"
         if self.postgres:
             types = [table.c[c].type.compile(dialect) for c in self.columns]
             arrays = ", ".join(f"%s::{t}[]" for t in types)
@@ -84,6 +85,7 @@ class RawTable:
         else:
             marks = ", ".join("?" for _ in self.columns)
             self.upsert_sql = f"INSERT INTO {table.name} ({names}) VALUES ({marks}) {conflict}"
+            self.insert_sql = f"INSERT INTO {table.name} ({names}) VALUES ({marks})"
             where = " AND ".join(f"{k} = ?" for k in self.keys)
             self.select_sql = f"SELECT {', '.join(self.read)} FROM {table.name} WHERE {where}"
 
@@ -116,6 +118,20 @@ class RawTable:
                 cursor.execute(self.upsert_sql, [list(col) for col in zip(*encoded, strict=True)])
             else:
                 cursor.executemany(self.upsert_sql, encoded)
+        finally:
+            cursor.close()
+
+    def load(self, conn: Connection, rows: Iterable[Sequence[Any]]) -> None:
+        """Insert rows in bulk, none of whose keys exist (into an emptied table, say): COPY on
+        PostgreSQL, one prepared INSERT run over them all on SQLite."""
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            if self.postgres:
+                with cursor.copy(self.copy_sql) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                cursor.executemany(self.insert_sql, (self._encode(row) for row in rows))
         finally:
             cursor.close()
 

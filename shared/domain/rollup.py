@@ -261,9 +261,15 @@ class RollupEngine:
             raise InvalidObservationError(problems)
         return self.catalog.indicator[obs.indicator]
 
-    def apply(self, rows: MutableMapping[SeriesId, SeriesState], obs: Observation) -> Outcome:
-        """Apply one observation; rows missing from `rows` are created there."""
-        indicator = self.check(obs)
+    def apply(
+        self,
+        rows: MutableMapping[SeriesId, SeriesState],
+        obs: Observation,
+        checked: Indikator | None = None,
+    ) -> Outcome:
+        """Apply one observation; rows missing from `rows` are created there. `checked` is its
+        indicator when the caller has run `check` on it already (the rules are not run twice)."""
+        indicator = self.check(obs) if checked is None else checked
         row = self._row(rows, (obs.indicator, obs.area, obs.period, obs.gender.value))
         if row.observation_id is not None:
             assert row.updated_at is not None

@@ -36,6 +36,27 @@ def history_of(conn: Connection, observations: Sequence[Observation]) -> History
     return History(seen)
 
 
+# The columns of a version row, in the order `version_values` gives them.
+VERSION_COLUMNS = (
+    *("indicator", "area", "period", "gender", "observation_id", "source"),
+    *("value", "numerator", "denominator", "retract", "status", "comment"),
+    *("updated_at", "received_at", "kafka_topic", "kafka_partition", "kafka_offset"),
+    *("outcome", "recorded_at"),
+)
+
+
+def version_values(
+    o: Observation, outcome: Outcome, d: Delivery | None, now: datetime
+) -> tuple[object, ...]:
+    """One delivered version's row, in `VERSION_COLUMNS` order."""
+    return (
+        *(o.indicator, o.area, o.period, o.gender.value, str(o.observation_id), o.source),
+        *(o.value, o.numerator, o.denominator, o.retract, o.status.value, o.comment),
+        *(o.updated_at, o.received_at, *(d if d else (None, None, None))),
+        *(outcome.value, now),
+    )
+
+
 def record_versions(
     conn: Connection,
     observations: Sequence[Observation],
@@ -45,27 +66,7 @@ def record_versions(
 ) -> None:
     """Append one row per delivered version; a delivery recorded before is skipped."""
     rows = [
-        {
-            "indicator": o.indicator,
-            "area": o.area,
-            "period": o.period,
-            "gender": o.gender.value,
-            "observation_id": str(o.observation_id),
-            "source": o.source,
-            "value": o.value,
-            "numerator": o.numerator,
-            "denominator": o.denominator,
-            "retract": o.retract,
-            "status": o.status.value,
-            "comment": o.comment,
-            "updated_at": o.updated_at,
-            "received_at": o.received_at,
-            "kafka_topic": d[0] if d else None,
-            "kafka_partition": d[1] if d else None,
-            "kafka_offset": d[2] if d else None,
-            "outcome": outcome.value,
-            "recorded_at": now,
-        }
+        dict(zip(VERSION_COLUMNS, version_values(o, outcome, d, now), strict=True))
         for o, outcome, d in zip(observations, outcomes, deliveries, strict=True)
     ]
     for part in chunks(rows):

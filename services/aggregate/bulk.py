@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
-from kafka import KafkaAdminClient, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from kafka import KafkaAdminClient
+from kafka import TopicPartition as KafkaPartition
 from sqlalchemy import Engine, delete
 
 from services.aggregate.rebuild import (
@@ -114,24 +115,25 @@ def rebuild_bulk(settings: Settings, catalog: Catalog, say: Say = lambda _: None
     engine = make_engine(settings.database_url)
     try:
         refuse_if_active(admin, group)
-        partitions = partitions_of(admin, topic)
-        done = admin.list_group_offsets({group: partitions}).get(group, {})
-        handled = {tp.partition: m.offset for tp, m in done.items() if m.offset >= 0}
+        partitions = [TopicPartition(tp.topic, tp.partition) for tp in partitions_of(admin, topic)]
+        done = admin.list_group_offsets({group: None}).get(group, {})
+        handled = {
+            tp.partition: m.offset for tp, m in done.items() if tp.topic == topic and m.offset >= 0
+        }
         job = _Job(catalog, topic, handled, utcnow())
         started = time.monotonic()
         asyncio.run(_read(settings, partitions, job, say))
         job.report.read_seconds = time.monotonic() - started
         say(
-            f"read {job.report.events} events up to the end offsets "
-            f"in {job.report.read_seconds:.1f}s; writing the read model (one transaction)"
+            f"read {job.report.events} events up to the end offsets in {job.report.read_seconds:.1f}s"
         )
         started = time.monotonic()
-        replace_read_model(engine, job, lambda: refuse_if_active(admin, group, after=True))
+        replace_read_model(engine, job, lambda: refuse_if_active(admin, group, after=True), say)
         job.report.write_seconds = time.monotonic() - started
         if job.dead:
             asyncio.run(_dead_letter(settings, job.dead))
             job.report.dead_lettered = len(job.dead)
-        ends = {TopicPartition(topic, p): n for p, n in job.report.ends.items()}
+        ends = {KafkaPartition(topic, p): n for p, n in job.report.ends.items()}
         commit_offsets(admin, group, ends)
         return job.report
     finally:
@@ -179,7 +181,9 @@ async def _read(settings: Settings, partitions: list[TopicPartition], job: _Job,
         await consumer.stop()
 
 
-def replace_read_model(engine: Engine, job: _Job, before_commit: Callable[[], None]) -> None:
+def replace_read_model(
+    engine: Engine, job: _Job, before_commit: Callable[[], None], say: Say
+) -> None:
     """Empty every read-model table and load the computed one, in one transaction;
     `before_commit` may still refuse (and so roll everything back)."""
     store = SeriesStore(engine, job.catalog)
@@ -187,6 +191,10 @@ def replace_read_model(engine: Engine, job: _Job, before_commit: Callable[[], No
     with engine.begin() as conn:
         for table in READ_MODEL_TABLES:
             conn.execute(delete(table))
+        say(
+            f"writing the read model in one transaction: {len(job.versions)} versions, "
+            f"{len(job.replay.rows)} series rows"
+        )
         now = utcnow()
         RawTable(series_versions, VERSION_COLUMNS, conn.dialect).load(conn, job.versions)
         store.load(conn, job.replay.rows.values(), now)

@@ -1,5 +1,6 @@
-"""`stadspuls rebuild` on real Kafka and PostgreSQL: refused while a worker runs; otherwise the read
-model is emptied, the aggregator replays the canonical topic and the read model equals the oracle."""
+"""`stadspuls rebuild --replay` on real Kafka and PostgreSQL: refused while a worker runs; otherwise
+the read model is emptied, the aggregator replays the canonical topic and the read model equals the
+oracle (the batch rebuild, the default: test_bulk_rebuild.py)."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def min_version_id(engine: Engine) -> int:
 def cli_rebuild(settings: Settings) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **env_of(settings)}
     return subprocess.run(
-        [sys.executable, "-m", "services.cli", "rebuild", "--yes"],
+        [sys.executable, "-m", "services.cli", "rebuild", "--replay", "--yes"],
         env=env,
         capture_output=True,
         text=True,

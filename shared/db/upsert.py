@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, Float, Table
@@ -34,6 +35,20 @@ def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> No
     conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=updates), list(rows))
 
 
+def sqlite_datetime(value: datetime) -> str:
+    """A datetime as SQLAlchemy stores it on SQLite (its wall time, microseconds, no zone), made
+    by the C `isoformat` instead of a Python format per value (a third of a bulk load's time)."""
+    return value.isoformat(" ", "microseconds")[:26]
+
+
+def _plain_datetime(impl: Any) -> bool:
+    """A SQLite DATETIME in SQLAlchemy's default storage format (which `sqlite_datetime` makes)."""
+    return (
+        isinstance(impl, sqlite.DATETIME)
+        and impl._storage_format == sqlite.DATETIME._storage_format
+    )
+
+
 class RawTable:
     """Keyed reads and upserts of one table straight on the driver, for the aggregator's hot path.
 
@@ -61,7 +76,9 @@ class RawTable:
             for i, impl in enumerate(impls):
                 bind = impl.bind_processor(dialect)
                 result = impl.result_processor(dialect, None) if i < len(self.read) else None
-                if bind is not None and not isinstance(impl, Float):  # floats stay floats
+                if _plain_datetime(impl):
+                    self.bind_at.append((i, sqlite_datetime))
+                elif bind is not None and not isinstance(impl, Float):  # floats stay floats
                     self.bind_at.append((i, bind))
                 if result is not None:
                     self.result_at.append((i, result))

@@ -83,7 +83,7 @@ def refuse_if_active(admin: KafkaAdminClient, group: str, *, after: bool = False
     members = group_members(admin, group)
     if not members:
         return
-    when = "joined while the read model was being emptied" if after else "are running"
+    when = "joined while the read model was being rebuilt" if after else "are running"
     raise ActiveWorkersError(
         f"{len(members)} aggregator worker(s) of consumer group {group!r} {when}: "
         f"stop every aggregator worker, then run the rebuild again ({', '.join(members)})"

@@ -111,6 +111,12 @@ class Settings(BaseSettings):
     aggregate_batch_seconds: float = Field(
         default=0.1, description="Longest wait to fill an aggregator batch."
     )
+    aggregate_projection_seconds: float = Field(
+        default=0.5,
+        ge=0,
+        description="Under a steady stream, the longest a status waits for its series' batch to be "
+        "projected (summaries are recomputed at most this often).",
+    )
     aggregate_refresh_seconds: float = Field(
         default=60.0,
         description="How often the aggregator recomputes every summary (staleness moves with time).",

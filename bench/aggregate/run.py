@@ -40,10 +40,12 @@ from bench.aggregate.kafka_io import preload, produce_at_rate, raw_consume_rate
 from bench.aggregate.worker import (
     BATCH,
     FRESHNESS,
+    STATUS_LAG,
     Workers,
     busy_share,
     cpu_seconds,
     histogram,
+    largest_bucket,
     machine_jiffies,
     quantile,
     wait_for_count,
@@ -229,10 +231,16 @@ def run(args: argparse.Namespace, stack: ExitStack, workdir: Path, out: dict[str
             time.sleep(args.warmup_seconds)  # reach the steady state the target speaks of
             before = histogram(worker, FRESHNESS)
             batches_before = histogram(worker, BATCH)
+            lag_before = histogram(worker, STATUS_LAG)
             sent += producing.result()
         wait_for_count(worker, len(sent), time.monotonic(), args.timeout, settings=settings)
         after = histogram(worker, FRESHNESS)
         batches_after = histogram(worker, BATCH)
+        lag_after = histogram(worker, STATUS_LAG)
+        # a status's wait for its series beyond the series' own freshness
+        out["status_lag_p50_s"] = quantile(0.5, lag_before, lag_after)
+        out["status_lag_p99_s"] = quantile(0.99, lag_before, lag_after)
+        out["status_lag_max_le_s"] = largest_bucket(lag_before, lag_after)
         # what bounds freshness: how long a batch holds the writer (projections included)
         out["batch_p50_s"] = quantile(0.5, batches_before, batches_after)
         out["batch_p99_s"] = quantile(0.99, batches_before, batches_after)
@@ -246,7 +254,9 @@ def run(args: argparse.Namespace, stack: ExitStack, workdir: Path, out: dict[str
             f"freshness at {args.rate:.0f}/s: p50 {out['freshness_p50_s']:.3f}s, "
             f"p99 {out['freshness_p99_s']:.3f}s, {out['freshness_share_over_1s']:.2%} over 1 s "
             f"({total:.0f} applied); {out['batches']:.0f} batches, each holding the writer "
-            f"p50 {out['batch_p50_s']:.3f}s, p99 {out['batch_p99_s']:.3f}s"
+            f"p50 {out['batch_p50_s']:.3f}s, p99 {out['batch_p99_s']:.3f}s; a status waited for "
+            f"its series p50 {out['status_lag_p50_s']:.3f}s, p99 {out['status_lag_p99_s']:.3f}s, "
+            f"at most {out['status_lag_max_le_s']:g}s (bucket) beyond the series' freshness"
         )
 
     if "rebuild" in phases:

@@ -18,6 +18,7 @@ from tests.services import ServiceProcess
 
 EVENTS = "stadspuls_aggregate_events_total"
 FRESHNESS = "stadspuls_aggregate_freshness_seconds"
+STATUS_LAG = "stadspuls_aggregate_status_lag_seconds"
 BATCH = "stadspuls_aggregate_batch_seconds"
 
 
@@ -183,3 +184,13 @@ def quantile(q: float, before: dict[float, float], after: dict[float, float]) ->
             return lower_bound + (bound - lower_bound) * share
         lower_bound, lower_count = bound, count
     return math.nan
+
+
+def largest_bucket(before: dict[float, float], after: dict[float, float]) -> float:
+    """The upper bound of the highest bucket that gained observations between two snapshots."""
+    gained = [b for b in sorted(after) if after[b] - before.get(b, 0.0) > 0]
+    if not gained:
+        return math.nan
+    # cumulative buckets: the first bound that holds every new observation
+    total = after[gained[-1]] - before.get(gained[-1], 0.0)
+    return next(b for b in gained if after[b] - before.get(b, 0.0) >= total)

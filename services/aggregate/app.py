@@ -4,7 +4,7 @@ One agent reads the canonical observation topic in batches; the writer process (
 decodes each batch and applies it to the read model in one SQL transaction (see `store.py`); only
 then does the agent let faust commit the offsets. Messages that cannot be decoded or placed go to
 the dead-letter topic with the reason; the stream never stalls on them. Projections run at most
-once per PROJECTION_INTERVAL inside a batch's transaction, and once more as soon as the stream is
+once per `aggregate_projection_seconds` inside a batch's transaction, and once more as soon as the stream is
 idle for IDLE_SECONDS (see `projections.py`).
 """
 
@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import faust
@@ -25,6 +26,7 @@ from services.aggregate.health import Health
 from services.aggregate.lag import OffsetReader, snapshot
 from services.aggregate.lifecycle import run_writer
 from services.aggregate.metrics import AggregateMetrics, update_gauges
+from services.aggregate.pipeline import Pipeline
 from services.aggregate.retry import until_done
 from services.aggregate.web import add_pages
 from services.aggregate.writer import Applied, Writer, WriterDiedError, WriterError, dlq_headers
@@ -36,8 +38,8 @@ from shared.readmodel.versions import Delivery
 from shared.settings import Settings
 
 log = logging.getLogger("stadspuls.aggregate")
-PROJECTION_INTERVAL = 1.0  # seconds: the longest a status lags its series under a steady load
 IDLE_SECONDS = 0.2  # no batch for this long: project what is pending now
+PIPELINE_DEPTH = 1  # batches handed to the writer while faust gathers the next
 SESSION_SECONDS = 15.0  # heartbeats every 3 s; five missed ones end a dead worker's membership
 
 
@@ -84,13 +86,18 @@ def create_app(
     writer = Writer(
         settings.database_url,
         settings.catalog_path,
-        PROJECTION_INTERVAL,
+        settings.aggregate_projection_seconds,
         on_restart=metrics.writer_restarts.inc,
     )
     run_writer(app, writer)  # started before the agent, ended after it
     writing = asyncio.Lock()  # one request to the writer at a time: batch, flush or refresh
     # last batch done; projections may be pending; an assignment asks for all to be projected
-    state = {"last_batch": time.monotonic(), "dirty": False, "assigned": False}
+    state: dict[str, Any] = {
+        "last_batch": time.monotonic(),
+        "dirty": False,
+        "assigned": False,
+        "pipeline": None,
+    }
     observations = app.topic(settings.topic("observations.v1"), value_type=bytes, key_type=bytes)
     dlq = app.topic(settings.topic("observations.dlq.v1"), value_type=bytes, key_type=bytes)
     rollups = app.topic(settings.topic("rollups.v1"), value_type=bytes, key_type=bytes)
@@ -149,7 +156,7 @@ def create_app(
         metrics.dlq.labels(reason).inc()
         metrics.events.labels(Outcome.INVALID.value).inc()
 
-    async def handle(events: list[Any]) -> None:
+    async def handle(events: Sequence[Any]) -> None:
         deliveries = [(e.message.topic, e.message.partition, e.message.offset) for e in events]
         applied = await apply_batch([e.value for e in events], _positions(events), deliveries)
         counts: Counter[str] = Counter()
@@ -162,19 +169,40 @@ def create_app(
             metrics.events.labels(outcome).inc(n)
         for seconds in applied.freshness:
             metrics.freshness.observe(seconds)
+        _observe_lag(metrics, applied.status_lag)
         await publish(applied.documents)
+
+    def release(events: Sequence[Any]) -> None:
+        """Let faust commit a batch's offsets: its transaction and dead letters are done."""
+        consumer = app.consumer
+        assigned = consumer.assignment()
+        generation = app.consumer_generation_id
+        for event in events:
+            message = event.message
+            # a batch taken before a rebalance is not acked in the next generation: the
+            # partition's new owner has it delivered again (and finds it applied)
+            if message.tp in assigned and message.generation_id == generation:
+                message.acked = False  # held back when it was taken
+                consumer.ack(message)
 
     @app.agent(observations, concurrency=1)
     async def apply_observations(stream: Any) -> None:
-        """Apply batches of observations to the read model; send what cannot be used to the DLQ."""
-        async for events in stream.take_events(
-            settings.aggregate_batch_size, settings.aggregate_batch_seconds
-        ):
-            try:
-                await handle(events)
-            except BaseException:
-                _hold_back(events)
-                raise
+        """Apply batches of observations to the read model; send what cannot be used to the DLQ.
+
+        faust gathers the next batch while the writer applies this one (`pipeline.py`).
+        """
+        pipeline = Pipeline(handle, release, depth=PIPELINE_DEPTH)
+        metrics.batches_pending.set_function(lambda: pipeline.pending)
+        state["pipeline"] = pipeline
+        try:
+            async for events in stream.take_events(
+                settings.aggregate_batch_size, settings.aggregate_batch_seconds
+            ):
+                _hold_back(events)  # faust's ack after this iteration is a no-op; `release` acks
+                await pipeline.submit(events)
+        finally:
+            state["pipeline"] = None
+            await pipeline.cancel()
 
     async def publish(documents: list[tuple[str, dict[str, Any]]]) -> None:
         try:  # derived documents: the next projection sends them again, never hold the stream
@@ -215,14 +243,18 @@ def create_app(
             return  # while a batch is being retried the writer is the batch's
         if time.monotonic() - state["last_batch"] < IDLE_SECONDS:
             return
+        pipeline = state["pipeline"]
+        if pipeline is not None and pipeline.pending:
+            return  # not idle: a batch is on its way to the writer
         try:
             async with writing:
                 if writer.closed:  # the worker is stopping; the next one projects everything
                     return
                 await after_assignment()
-                documents = await writer.flush()
+                flushed = await writer.flush()
                 state["dirty"] = False
-            await publish(documents)
+            _observe_lag(metrics, flushed.status_lag)
+            await publish(flushed.documents)
         except Exception:  # a timer that raises would crash the worker; try again next time
             log.exception("projecting the pending summaries failed")
 
@@ -260,7 +292,12 @@ def create_app(
     return app
 
 
-def _positions(events: list[Any]) -> dict[tuple[str, int], int]:
+def _observe_lag(metrics: AggregateMetrics, seconds: float | None) -> None:
+    if seconds is not None:
+        metrics.status_lag.observe(seconds)
+
+
+def _positions(events: Sequence[Any]) -> dict[tuple[str, int], int]:
     """The offset after the newest event of each partition in a batch."""
     positions: dict[tuple[str, int], int] = {}
     for event in events:
@@ -270,13 +307,14 @@ def _positions(events: list[Any]) -> dict[tuple[str, int], int]:
     return positions
 
 
-def _hold_back(events: list[Any]) -> None:
-    """Keep the offsets of a batch that was not applied from ever being committed.
+def _hold_back(events: Sequence[Any]) -> None:
+    """Keep the offsets of a batch from being committed until it is applied.
 
-    faust acks a `take_events` batch in a `finally` even when the agent raised, and the next
-    commit would then skip it. Marking the messages acked ourselves makes faust's ack a no-op, so
-    they never enter its acked offsets: commits stop below them and the group redelivers them
-    after the next assignment.
+    faust acks a `take_events` batch in a `finally` as soon as the agent's iteration ends (even
+    when the agent raised), and the next commit would then include it. Marking the messages acked
+    ourselves makes faust's ack a no-op, so they never enter its acked offsets: commits stop below
+    them until `release` acks them after their transaction, and a batch never released (failed,
+    worker stopped) is delivered again after the next assignment.
     """
     for event in events:
         event.message.acked = True

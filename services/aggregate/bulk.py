@@ -98,7 +98,7 @@ class _Job:
             if record.offset >= self.handled.get(partition, 0):
                 self.dead.append((record.key, value, dlq_headers(record.headers, error)))
             return
-        outcome = self.replay.apply(obs, self.catalog.indicator[obs.indicator])
+        outcome = self.replay.apply(obs, checked=True)  # `judge` ran the rules
         delivery = (self.topic, partition, record.offset)
         self.versions.append(version_values(obs, outcome, delivery, self.started_at))
         if self.newest is None or obs.received_at > self.newest:

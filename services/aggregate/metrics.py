@@ -38,6 +38,13 @@ class AggregateMetrics:
             buckets=FRESHNESS_BUCKETS,
             registry=r,
         )
+        self.status_lag = Histogram(
+            "stadspuls_aggregate_status_lag_seconds",
+            "Seconds from the commit of the oldest series change not yet projected to the commit "
+            "of the projection that covered it, per projection (0: in the change's own batch).",
+            buckets=FRESHNESS_BUCKETS,
+            registry=r,
+        )
         self.batch_seconds = Histogram(
             "stadspuls_aggregate_batch_seconds",
             "Seconds to apply one batch to the read model.",
@@ -76,6 +83,11 @@ class AggregateMetrics:
         self.batch_failing = Gauge(
             "stadspuls_aggregate_batch_failing",
             "1 while the current batch cannot be applied and is being retried, else 0.",
+            registry=r,
+        )
+        self.batches_pending = Gauge(
+            "stadspuls_aggregate_batches_pending",
+            "Batches taken from Kafka and handed to the writer, not yet applied (0 or 1).",
             registry=r,
         )
         self.writer_restarts = Counter(

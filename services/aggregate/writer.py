@@ -19,6 +19,7 @@ import multiprocessing
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from multiprocessing.connection import Connection as Pipe
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -43,6 +44,11 @@ class Applied:
     outcomes: list[tuple[str, str | None]] = field(default_factory=list)
     freshness: list[float] = field(default_factory=list)  # seconds, per applied event
     documents: Documents = field(default_factory=list)
+    committed_at: datetime | None = None  # of the batch's transaction, in the writer process
+    projected: bool = False  # the batch's transaction also ran the projections
+    # seconds from the commit of the oldest series change not yet projected to the commit of the
+    # projection that covered it (0: projected in its own batch); None: no projection ran
+    status_lag: float | None = None
 
 
 class WriterError(RuntimeError):
@@ -153,9 +159,10 @@ class Writer:
         answer: Applied = await asyncio.to_thread(self._call, request)
         return answer
 
-    async def flush(self) -> Documents:
-        """Project whatever batches left pending (the stream is idle)."""
-        answer: Documents = await asyncio.to_thread(self._call, ("flush",))
+    async def flush(self) -> Applied:
+        """Project whatever batches left pending (the stream is idle): the documents and the
+        status lag (`Applied` without outcomes)."""
+        answer: Applied = await asyncio.to_thread(self._call, ("flush",))
         return answer
 
     async def refresh(self) -> Documents:
@@ -191,6 +198,7 @@ def _serve(pipe: Pipe, database_url: str, catalog_path: str, interval: float) ->
     catalog = load_catalog(Path(catalog_path))
     engine = make_engine(database_url)
     store, projector = SeriesStore(engine, catalog), Projector(catalog, interval=interval)
+    lag = StatusLag()
     while True:
         try:
             request = pipe.recv()
@@ -200,10 +208,12 @@ def _serve(pipe: Pipe, database_url: str, catalog_path: str, interval: float) ->
             kind = request[0]
             if kind == "apply":
                 answer: Any = _apply(store, projector, *request[1:])
+                answer.status_lag = lag.after_batch(answer, projector.pending)
             elif kind == "flush":
                 with engine.begin() as conn:
-                    projected, answer = projector.flush(conn)
+                    projected, documents = projector.flush(conn)
                 projector.done(projected)
+                answer = Applied(documents=documents, status_lag=lag.projected(utcnow()))
             elif kind == "refresh":
                 with engine.begin() as conn:
                     answer = projector.refresh(conn, catalog.indicator, utcnow())
@@ -264,7 +274,8 @@ def _apply(
     if not batch and not offsets:
         return applied
     placed = [deliveries[i] for i in where] if deliveries else None
-    result = store.apply(batch, projector, offsets, placed)  # only refused events: their offsets
+    # every observation passed `check` above; a batch of refused events only: its offsets
+    result = store.apply(batch, projector, offsets, placed, checked=True)
     if not batch:
         return applied
     projector.done(result.projected)
@@ -274,7 +285,31 @@ def _apply(
         if outcome is Outcome.APPLIED:
             applied.freshness.append(max(0.0, (committed - obs.received_at).total_seconds()))
     applied.documents = result.documents
+    applied.committed_at = committed
+    applied.projected = bool(result.projected)
     return applied
+
+
+class StatusLag:
+    """How long a status waits for its series: from the commit of the oldest change not yet
+    projected to the commit of the projection that covers it (the writer process's own clock)."""
+
+    def __init__(self) -> None:
+        self.since: datetime | None = None  # commit of the oldest change still pending
+
+    def after_batch(self, applied: Applied, pending: set[str]) -> float | None:
+        """The lag a batch's projection ended (None if it ran none); start one if it left some."""
+        lag = None
+        if applied.projected and applied.committed_at is not None:
+            lag = self.projected(applied.committed_at)
+        if pending and self.since is None:
+            self.since = applied.committed_at  # its changes wait for a later projection
+        return lag
+
+    def projected(self, at: datetime) -> float:
+        """Everything pending was projected, committed at `at`: the lag it ended."""
+        since, self.since = self.since, None
+        return 0.0 if since is None else max(0.0, (at - since).total_seconds())
 
 
 def _first_error(exc: ValidationError) -> str:

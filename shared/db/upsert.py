@@ -129,6 +129,10 @@ class RawTable:
             self.upsert_sql = (
                 f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays}) {conflict}"
             )
+            self.insert_sql = (
+                f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays}) "
+                "ON CONFLICT DO NOTHING"
+            )
             on = " AND ".join(f"t.{k} = k.{k}" for k in self.keys)
             self.select_sql = (
                 f"SELECT {', '.join('t.' + c for c in self.read)} FROM "
@@ -138,7 +142,9 @@ class RawTable:
         else:
             marks = ", ".join("?" for _ in self.columns)
             self.upsert_sql = f"INSERT INTO {table.name} ({names}) VALUES ({marks}) {conflict}"
-            self.insert_sql = f"INSERT INTO {table.name} ({names}) VALUES ({marks})"
+            self.insert_sql = (
+                f"INSERT INTO {table.name} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+            )
             where = " AND ".join(f"{k} = ?" for k in self.keys)
             self.select_sql = f"SELECT {', '.join(self.read)} FROM {table.name} WHERE {where}"
 
@@ -162,15 +168,22 @@ class RawTable:
 
     def upsert(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
         """Insert the rows, replacing every non-key column of rows that exist."""
+        self._write(conn, self.upsert_sql, rows)
+
+    def insert_new(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
+        """Insert the rows, in order, skipping every row that conflicts with one stored."""
+        self._write(conn, self.insert_sql, rows)
+
+    def _write(self, conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
             return
         encoded = [self._encode(row) for row in rows]
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             if self.postgres:  # one statement over arrays instead of one per row
-                cursor.execute(self.upsert_sql, [list(col) for col in zip(*encoded, strict=True)])
+                cursor.execute(sql, [list(col) for col in zip(*encoded, strict=True)])
             else:
-                cursor.executemany(self.upsert_sql, encoded)
+                cursor.executemany(sql, encoded)
         finally:
             cursor.close()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from shared.domain.catalog import Catalog, Indikator
+from shared.domain.catalog import Catalog
 from shared.domain.observation import Observation
 from shared.domain.rollup import Outcome, RollupEngine, SeriesId, SeriesState
 
@@ -52,6 +52,6 @@ class Replay:
         self.rows: dict[SeriesId, SeriesState] = {}
         self.history = History()
 
-    def apply(self, obs: Observation, checked: Indikator | None = None) -> Outcome:
+    def apply(self, obs: Observation, checked: bool = False) -> Outcome:
         """Apply one event (InvalidObservationError unless `checked`); its recorded outcome."""
         return self.history.record(obs, self.engine.apply(self.rows, obs, checked))

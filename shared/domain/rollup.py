@@ -262,14 +262,11 @@ class RollupEngine:
         return self.catalog.indicator[obs.indicator]
 
     def apply(
-        self,
-        rows: MutableMapping[SeriesId, SeriesState],
-        obs: Observation,
-        checked: Indikator | None = None,
+        self, rows: MutableMapping[SeriesId, SeriesState], obs: Observation, checked: bool = False
     ) -> Outcome:
-        """Apply one observation; rows missing from `rows` are created there. `checked` is its
-        indicator when the caller has run `check` on it already (the rules are not run twice)."""
-        indicator = self.check(obs) if checked is None else checked
+        """Apply one observation; rows missing from `rows` are created there. `checked`: the
+        caller has passed it through `check` already (the writer sorts out invalid events first)."""
+        indicator = self.catalog.indicator[obs.indicator] if checked else self.check(obs)
         row = self._row(rows, (obs.indicator, obs.area, obs.period, obs.gender.value))
         if row.observation_id is not None:
             assert row.updated_at is not None

@@ -84,12 +84,14 @@ class SeriesStore:
         after: AfterCommit | None = None,
         offsets: Offsets | None = None,
         deliveries: Sequence[Delivery | None] | None = None,
+        checked: bool = False,
     ) -> BatchResult:
         """Apply a batch in one transaction; `after` derives projections inside it.
 
         `offsets` (the batch's position in the canonical topic) is recorded in the same
         transaction, so the read model always knows exactly which events it reflects;
-        `deliveries` names each event's own place there (for its version row).
+        `deliveries` names each event's own place there (for its version row); `checked`: every
+        observation passed the engine's `check` already.
         """
         result = BatchResult()
         keys = sorted({k for o in observations for k in self._keys(o)})
@@ -105,7 +107,7 @@ class SeriesStore:
             history = history_of(conn, observations)
             versions = []
             for obs in observations:
-                outcome = self.rollup.apply(rows, obs)
+                outcome = self.rollup.apply(rows, obs, checked)
                 result.outcomes.append(outcome)
                 versions.append(history.record(obs, outcome))
             now = utcnow()

@@ -11,38 +11,46 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from shared.db.schema import series_versions
-from shared.db.upsert import chunks, insert
-from shared.domain.history import History, VersionKey, version_key
+from shared.db.upsert import RawTable, chunks
+from shared.domain.history import History, VersionKey
 from shared.domain.observation import Observation
 from shared.domain.rollup import Outcome
 
 # (topic, partition, offset) of one event in the canonical topic
 Delivery = tuple[str, int, int]
 _KEY = ("indicator", "area", "period", "gender", "observation_id")
+# The columns of a version row, in the order `version_values` gives them.
+VERSION_COLUMNS = (
+    *(*_KEY, "source", "value", "numerator", "denominator", "retract", "status", "comment"),
+    *("updated_at", "received_at", "kafka_topic", "kafka_partition", "kafka_offset"),
+    *("outcome", "recorded_at"),
+)
+_TABLES: dict[str, RawTable] = {}
 
 
 def history_of(conn: Connection, observations: Sequence[Observation]) -> History:
     """A history that knows which of the batch's versions were received before."""
-    wanted = sorted({version_key(o) for o in observations})
-    t = series_versions.c
+    ids = sorted({str(o.observation_id) for o in observations})
+    names = ", ".join(_KEY)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     seen: set[VersionKey] = set()
-    for part in chunks(wanted):
-        ids = sorted({k[4] for k in part})
-        query = select(*(t[k] for k in _KEY)).where(t.observation_id.in_(ids))
-        seen.update(tuple(r) for r in conn.execute(query))
+    try:  # on the driver: SQLAlchemy's statement and row handling cost more than the lookup
+        if conn.dialect.name == "postgresql":
+            cursor.execute(
+                f"SELECT {names} FROM series_versions WHERE observation_id = ANY(%s)", [ids]
+            )
+            seen.update(tuple(r) for r in cursor.fetchall())
+        else:
+            for part in chunks(ids):
+                marks = ", ".join("?" for _ in part)
+                query = f"SELECT {names} FROM series_versions WHERE observation_id IN ({marks})"
+                seen.update(tuple(r) for r in cursor.execute(query, list(part)).fetchall())
+    finally:
+        cursor.close()
     return History(seen)
-
-
-# The columns of a version row, in the order `version_values` gives them.
-VERSION_COLUMNS = (
-    *("indicator", "area", "period", "gender", "observation_id", "source"),
-    *("value", "numerator", "denominator", "retract", "status", "comment"),
-    *("updated_at", "received_at", "kafka_topic", "kafka_partition", "kafka_offset"),
-    *("outcome", "recorded_at"),
-)
 
 
 def version_values(
@@ -66,8 +74,17 @@ def record_versions(
 ) -> None:
     """Append one row per delivered version; a delivery recorded before is skipped."""
     rows = [
-        dict(zip(VERSION_COLUMNS, version_values(o, outcome, d, now), strict=True))
+        version_values(o, outcome, d, now)
         for o, outcome, d in zip(observations, outcomes, deliveries, strict=True)
     ]
-    for part in chunks(rows):
-        conn.execute(insert(conn, series_versions).on_conflict_do_nothing(), list(part))
+    _table(conn).insert_new(conn, rows)
+
+
+def _table(conn: Connection) -> RawTable:
+    """The versions table on the driver, for the connection's dialect (made once per dialect)."""
+    table = _TABLES.get(conn.dialect.name)
+    if table is None:
+        table = _TABLES[conn.dialect.name] = RawTable(
+            series_versions, VERSION_COLUMNS, conn.dialect
+        )
+    return table

@@ -1,5 +1,6 @@
-"""The aggregator on real Kafka: a kill -9 loses and doubles nothing, malformed messages go to the
-dead-letter topic — each time the read model equals the oracle (two workers in one group:
+"""The aggregator on real Kafka: a kill -9 loses and doubles nothing, a stalled writer never lets an
+offset be committed beyond what the read model applied, malformed messages go to the dead-letter
+topic — each time the read model equals the oracle (two workers in one group:
 test_two_workers.py)."""
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
+from services.aggregate.lag import OffsetReader
 from shared.domain.catalog import Catalog
 from shared.infra.wait import wait_for
+from shared.readmodel.store import read_offsets
 from shared.settings import Settings
 from tests.aggregator import wait_until_oracle, workers
 from tests.services import produce
@@ -42,6 +45,58 @@ def test_kill_9_mid_load_loses_nothing_and_counts_nothing_twice(
         worker.start()
         wait_until_oracle(engine, catalog, events, timeout=300)
     finally:
+        worker.stop()
+
+
+def test_a_stalled_writer_holds_back_the_offsets_of_the_batches_taken_meanwhile(
+    settings: Settings, engine: Engine, catalog: Catalog, tmp_path: Path
+) -> None:
+    """faust takes the next batch while the writer applies one: while the read model takes no
+    commit, no offset beyond what it applied may be committed; a kill -9 then loses nothing."""
+    events = StreamMaker(catalog, seed=12).stream(20_000)
+    produce(settings.kafka_bootstrap or "", settings.topic("observations.v1"), events)
+    topic = settings.topic("observations.v1")
+    (worker,) = workers(settings, tmp_path, 1)
+    reader = OffsetReader(settings, topic)
+    try:
+        worker.start()
+        wait_for(
+            lambda: worker.metric("stadspuls_aggregate_events_total") >= 2_000,
+            timeout=180,
+            interval=0.2,
+            what="some batches applied",
+        )
+        with engine.connect() as conn:
+            # every batch's transaction locks this row before it commits: holding it stalls them
+            conn.execute(text("SELECT revision FROM read_model_state WHERE id = 1 FOR UPDATE"))
+            applied = read_offsets(conn, topic)  # nothing can commit past these now
+            wait_for(
+                lambda: worker.metric("stadspuls_aggregate_batches_pending") >= 1,
+                timeout=30,
+                interval=0.1,
+                what="a batch handed to the stalled writer",
+            )
+            samples = 0
+
+            def committed_stays_behind() -> bool:
+                nonlocal samples
+                committed = reader.read().committed
+                for position, offset in committed.items():
+                    assert offset <= applied.get(position, 0), (
+                        f"{position}: offset {offset} committed, the read model applied only "
+                        f"{applied.get(position, 0)}"
+                    )
+                samples += 1
+                return samples >= 20  # faust commits every 2.8 s: about three chances to err
+
+            wait_for(committed_stays_behind, timeout=60, interval=0.25, what="commit samples")
+            assert worker.metric("stadspuls_aggregate_events_total") < len(events), "too late"
+            worker.kill()
+            conn.rollback()
+        worker.start()
+        wait_until_oracle(engine, catalog, events, timeout=300)
+    finally:
+        reader.close()
         worker.stop()
 
 

@@ -83,7 +83,7 @@ def test_a_writer_killed_during_a_request_raises_and_the_next_request_restarts_i
             loop.run_until_complete(pending)
         loop.close()
         # the new writer knows nothing of what the old one had pending: it projects everything
-        documents = asyncio.run(writer.flush())
+        documents = asyncio.run(writer.flush()).documents
         projected = {
             d["indicator"] for rollup_id, d in documents if rollup_id.startswith("indikator:")
         }
@@ -102,7 +102,7 @@ def test_a_closed_writer_refuses_requests_and_is_not_started_again(tmp_path: Pat
     assert writer.pid is None
     writer.start()
     [process] = multiprocessing.active_children()
-    assert asyncio.run(writer.flush()) == []  # running: it answers
+    assert asyncio.run(writer.flush()).documents == []  # running: it answers
     writer.close()
     assert process.exitcode is not None
     with pytest.raises(WriterError, match="closed"):

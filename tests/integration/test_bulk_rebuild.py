@@ -1,8 +1,9 @@
 """`stadspuls rebuild`, the batch job, on real Kafka with SQLite and PostgreSQL: the read model it
 builds equals the oracle and, table by table, the one the live aggregator builds from the same log
-(corrections, retractions, duplicates, malformed and invalid events); a live worker started after
-it continues with no gap and no event twice; refused events reach the dead-letter topic once; a
-rebuild killed mid-way leaves the old read model and the group's offsets as they were."""
+(corrections, retractions, duplicates, malformed and invalid events), and a report frozen before
+it answers the same bytes after it; a live worker started after it continues with no gap and no
+event twice; refused events reach the dead-letter topic once; a rebuild killed mid-way leaves the
+old read model and the group's offsets as they were."""
 
 from __future__ import annotations
 
@@ -20,16 +21,18 @@ from sqlalchemy import Engine, func, select
 from services.aggregate.bulk import rebuild_bulk
 from services.aggregate.rebuild import ActiveWorkersError
 from services.aggregate.verify import verify
+from services.api.rapporter import freeze
 from shared.db.engine import make_engine, upgrade
 from shared.db.schema import read_model_state, series_versions
 from shared.domain.catalog import Catalog
-from shared.domain.observation import Observation
+from shared.domain.observation import Observation, utcnow
 from shared.infra.kafka import KafkaEndpoint
 from shared.infra.wait import wait_for
 from shared.settings import Settings
 from shared.topics import ensure_topics
 from tests.aggregator import env_of, wait_until_oracle, workers
 from tests.integration.read_model_tables import differences, tables
+from tests.integration.report_answers import report_answers
 from tests.services import produce
 from tests.streams import StreamMaker
 
@@ -137,6 +140,8 @@ def test_batch_rebuild_equals_the_live_read_model_and_a_worker_after_it_continue
             rebuild_bulk(settings, catalog)
         worker.stop()
         live, live_revision = tables(engine), revision(engine)
+        freeze(engine, "R", utcnow(), None, utcnow())  # a report counts its versions by position
+        frozen = report_answers(settings, engine, catalog)
 
         done = rebuild_bulk(settings, catalog)
         assert done.events == len(first) + refused
@@ -148,6 +153,7 @@ def test_batch_rebuild_equals_the_live_read_model_and_a_worker_after_it_continue
         wait_until_oracle(engine, catalog, first, timeout=5)
         assert_equals_the_log(settings, catalog, engine)
         assert committed(settings) == done.ends
+        assert report_answers(settings, engine, catalog) == frozen
 
         more_refused = send_refused(settings, catalog, maker)
         publish(settings, second)

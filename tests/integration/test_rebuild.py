@@ -9,14 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 from kafka import KafkaAdminClient
 from sqlalchemy import Engine, func, select
 
-from bench.api.server import serving
 from services.aggregate.rebuild import ActiveWorkersError, rebuild
-from services.api.app import create_app
 from services.api.rapporter import freeze
 from shared.db.schema import (
     indicator_status,
@@ -29,6 +26,7 @@ from shared.domain.catalog import Catalog
 from shared.domain.observation import utcnow
 from shared.settings import Settings
 from tests.aggregator import env_of, wait_until_oracle
+from tests.integration.report_answers import report_answers
 from tests.services import ServiceProcess, produce
 from tests.streams import StreamMaker
 
@@ -64,26 +62,6 @@ def cli_rebuild(settings: Settings) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
     )
-
-
-def report_answers(settings: Settings, engine: Engine, catalog: Catalog) -> dict[str, bytes]:
-    """Every list of report R (JSON and CSV, with its ETag) as the read API answers it."""
-    indicators = sorted(catalog.indicator)[:3]
-    paths = ["/v1/indikatorer", "/v1/etappmal", "/v1/namnder", "/v1/omraden/rinkeby/indikatorer"]
-    for indicator in indicators:
-        paths += [
-            f"/v1/indikatorer/{indicator}/observationer",
-            f"/v1/indikatorer/{indicator}/historik",
-        ]
-    app = create_app(settings, engine=engine, catalog=catalog)
-    out = {}
-    with serving(app) as base, httpx.Client(base_url=base, timeout=60) as http:
-        for path in paths:
-            for fmt in ("json", "csv"):
-                answer = http.get(path, params={"rapport": "R", "format": fmt, "limit": 50_000})
-                assert answer.status_code == 200, (path, answer.text)
-                out[f"{path}?{fmt}"] = answer.content + answer.headers["ETag"].encode()
-    return out
 
 
 def test_rebuild_replays_the_topic_into_an_empty_read_model(

@@ -4,8 +4,8 @@ One agent reads the canonical observation topic in batches; the writer process (
 decodes each batch and applies it to the read model in one SQL transaction (see `store.py`); only
 then does the agent let faust commit the offsets. Messages that cannot be decoded or placed go to
 the dead-letter topic with the reason; the stream never stalls on them. Projections run at most
-once per `aggregate_projection_seconds` inside a batch's transaction, and once more as soon as the stream is
-idle for IDLE_SECONDS (see `projections.py`).
+once per `aggregate_projection_seconds`, in a transaction of their own right after a batch's, and
+once more as soon as the stream is idle for IDLE_SECONDS (see `projections.py`).
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ class AggregateMetrics:
         self.status_lag = Histogram(
             "stadspuls_aggregate_status_lag_seconds",
             "Seconds from the commit of the oldest series change not yet projected to the commit "
-            "of the projection that covered it, per projection (0: in the change's own batch).",
+            "of the projection that covered it, per projection.",
             buckets=FRESHNESS_BUCKETS,
             registry=r,
         )

@@ -45,9 +45,9 @@ class Applied:
     freshness: list[float] = field(default_factory=list)  # seconds, per applied event
     documents: Documents = field(default_factory=list)
     committed_at: datetime | None = None  # of the batch's transaction, in the writer process
-    projected: bool = False  # the batch's transaction also ran the projections
+    projected_at: datetime | None = None  # the commit of the projection that followed it, if any
     # seconds from the commit of the oldest series change not yet projected to the commit of the
-    # projection that covered it (0: projected in its own batch); None: no projection ran
+    # projection that covered it; None: no projection ran
     status_lag: float | None = None
 
 
@@ -275,19 +275,40 @@ def _apply(
         return applied
     placed = [deliveries[i] for i in where] if deliveries else None
     # every observation passed `check` above; a batch of refused events only: its offsets
-    result = store.apply(batch, projector, offsets, placed, checked=True)
+    result = store.apply(batch, None, offsets, placed, checked=True)
     if not batch:
         return applied
-    projector.done(result.projected)
     committed = result.committed_at
+    if projector is not None:
+        applied.projected_at = _project(store, projector, result)
     for i, obs, outcome in zip(where, batch, result.outcomes, strict=True):
         applied.outcomes[i] = (outcome.value, None)
         if outcome is Outcome.APPLIED:
             applied.freshness.append(max(0.0, (committed - obs.received_at).total_seconds()))
     applied.documents = result.documents
     applied.committed_at = committed
-    applied.projected = bool(result.projected)
     return applied
+
+
+def _project(store: Any, projector: Any, result: Any) -> datetime | None:
+    """Project what the batch changed, when due, in a transaction of its own after the batch's.
+
+    Not inside it: the batch's events are then visible (and fresh) before the projection starts,
+    and the projection's work no longer adds to theirs. A projection that fails leaves what it
+    would have projected pending (the next batch or the idle flush projects it) and does not
+    fail the batch, which has committed. Returns when the projection committed (None: none ran).
+    """
+    try:
+        with store.engine.begin() as conn:
+            projector(conn, result)
+    except Exception:
+        log.exception("projecting after a batch failed; it stays pending")
+        result.projected, result.documents = set(), []
+        return None
+    if not result.projected:
+        return None
+    projector.done(result.projected)
+    return utcnow()
 
 
 class StatusLag:
@@ -300,8 +321,10 @@ class StatusLag:
     def after_batch(self, applied: Applied, pending: set[str]) -> float | None:
         """The lag a batch's projection ended (None if it ran none); start one if it left some."""
         lag = None
-        if applied.projected and applied.committed_at is not None:
-            lag = self.projected(applied.committed_at)
+        if applied.projected_at is not None:
+            if self.since is None:
+                self.since = applied.committed_at  # its own changes waited for it
+            lag = self.projected(applied.projected_at)
         if pending and self.since is None:
             self.since = applied.committed_at  # its changes wait for a later projection
         return lag

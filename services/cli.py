@@ -615,26 +615,56 @@ def load_command(
 @app.command("rebuild")
 def rebuild_command(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    replay: Annotated[
+        bool,
+        typer.Option(
+            "--replay",
+            help="Instead rewind the aggregator and empty the read model: the next workers "
+            "replay the topic.",
+        ),
+    ] = False,
 ) -> None:
     """Rebuild the read model from the canonical topic; stop every aggregator worker first."""
     from sqlalchemy.engine import make_url
 
+    from services.aggregate.bulk import rebuild_bulk
     from services.aggregate.rebuild import ActiveWorkersError, rebuild
 
     settings = _kafka_settings()
+    where = make_url(settings.database_url).render_as_string(hide_password=True)
+    topic, group = settings.topic("observations.v1"), settings.aggregate_app_id
     if not yes:
-        where = make_url(settings.database_url).render_as_string(hide_password=True)
-        typer.confirm(
-            f"Empty the read model at {where} and replay "
-            f"{settings.topic('observations.v1')} from the start?",
-            abort=True,
+        question = (
+            f"Empty the read model at {where} and replay {topic} from the start?"
+            if replay
+            else f"Replace the read model at {where} with one computed from {topic} up to its "
+            f"end offsets, and move consumer group {group!r} to them?"
         )
+        typer.confirm(question, abort=True)
     try:
-        rebuild(settings)
+        if replay:
+            rebuild(settings)
+        else:
+            done = rebuild_bulk(settings, _load_catalog(settings), say=_say)
     except ActiveWorkersError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from exc
-    typer.echo("read model emptied and the aggregator rewound: start the aggregator to replay")
+    if replay:
+        typer.echo("read model emptied and the aggregator rewound: start the aggregator to replay")
+        return
+    ends = ", ".join(f"[{p}] {n}" for p, n in sorted(done.ends.items()))
+    refused = ", ".join(f"{n} {reason}" for reason, n in sorted(done.refused.items()))
+    typer.echo(
+        f"rebuilt the read model from {done.events} events of {topic} up to offsets "
+        f"{ends or 'none'}: {done.versions} versions, {done.rows} series rows, "
+        f"{refused or 'none'} refused ({done.dead_lettered} sent to the DLQ now); "
+        f"read {done.read_seconds:.1f}s, written {done.write_seconds:.1f}s; "
+        f"consumer group {group!r} continues from there"
+    )
+
+
+def _say(message: str) -> None:
+    typer.echo(message, err=True)
 
 
 @app.command("verify")

@@ -11,9 +11,13 @@ process (`stadspuls serve aggregate`):
               else (`faust_ceiling.py`): the ceiling of any faust-based aggregator here;
   freshness   p50/p99 of received_at → commit while producing at a steady `--rate` (the worker's
               `stadspuls_aggregate_freshness_seconds` histogram, interpolated within buckets);
-  rebuild     `stadspuls rebuild` plus a fresh worker replaying the whole topic until caught up.
+  rebuild     `stadspuls rebuild`, the batch job, from the command to the read model replaced and
+              the group's offsets moved (its read and write parts), beside the raw consume rate;
+  replay      `stadspuls rebuild --replay` plus a fresh worker replaying the whole topic until
+              caught up (not run unless named).
 
-`--verify` compares the read model with the reference oracle after throughput and after rebuild.
+`--verify` compares the read model with the reference oracle after throughput and after each
+rebuild.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -58,7 +63,8 @@ from shared.settings import Settings
 from shared.topics import ensure_topics
 from tests.services import read_model_mismatches
 
-PHASES = ("raw", "faust", "throughput", "freshness", "rebuild")
+PHASES = ("raw", "faust", "throughput", "freshness", "rebuild", "replay")
+DEFAULT_PHASES = PHASES[:-1]
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -76,7 +82,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rate", type=float, default=1000.0, help="events/s during the freshness phase")
     p.add_argument("--freshness-seconds", type=float, default=30.0)
     p.add_argument("--warmup-seconds", type=float, default=5.0, help="at --rate, before measuring")
-    p.add_argument("--phases", default=",".join(PHASES), help=f"any of {','.join(PHASES)}")
+    p.add_argument("--phases", default=",".join(DEFAULT_PHASES), help=f"any of {','.join(PHASES)}")
     p.add_argument("--verify", action="store_true", help="compare the read model with the oracle")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--timeout", type=float, default=1800.0, help="longest wait for one phase")
@@ -89,7 +95,10 @@ def _say(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def _verify(settings: Settings, catalog: Catalog, events: list[Observation]) -> int:
+def _verify(
+    settings: Settings, catalog: Catalog, events: list[Observation], out: dict[str, Any], after: str
+) -> None:
+    """Compare the read model with the oracle; the count goes to `mismatches_after_{after}`."""
     engine = make_engine(settings.database_url)
     try:
         problems = read_model_mismatches(engine, catalog, events)
@@ -97,7 +106,8 @@ def _verify(settings: Settings, catalog: Catalog, events: list[Observation]) -> 
         engine.dispose()
     for line in problems[:5]:
         _say(f"  mismatch: {line}")
-    return len(problems)
+    out[f"mismatches_after_{after}"] = len(problems)
+    _say(f"oracle mismatches after {after}: {len(problems)}")
 
 
 def faust_ceiling(settings: Settings, expected: int, workdir: Path, timeout: float) -> float:
@@ -120,6 +130,33 @@ def faust_ceiling(settings: Settings, expected: int, workdir: Path, timeout: flo
         proc.wait(30)
     result = json.loads(out.read_text())
     return float(result["events"]) / float(result["seconds"])
+
+
+def batch_rebuild(settings: Settings, out: dict[str, Any], workdir: Path) -> None:
+    """Time `stadspuls rebuild --yes` (the batch job), the parts it reports and its peak memory."""
+    env = {**os.environ, **worker_env(settings)}
+    log = workdir / "rebuild.out"
+    t0 = time.monotonic()
+    with log.open("w") as stdout:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "rebuild", "--yes"], env=env, stdout=stdout
+        )
+        _, status, usage = os.wait4(proc.pid, 0)  # the rusage of this child alone
+    out["rebuild_s"] = time.monotonic() - t0
+    printed = log.read_text()
+    found = re.search(r"from (\d+) events .* read ([\d.]+)s, written ([\d.]+)s", printed)
+    if os.waitstatus_to_exitcode(status) != 0 or found is None:
+        raise RuntimeError(f"stadspuls rebuild failed: {printed}")
+    out["rebuild_events"] = int(found[1])
+    out["rebuild_read_s"], out["rebuild_write_s"] = float(found[2]), float(found[3])
+    out["rebuild_per_s"] = out["rebuild_events"] / out["rebuild_s"]
+    out["rebuild_peak_rss_mb"] = usage.ru_maxrss / 1024  # kilobytes on Linux
+    _say(
+        f"rebuild of {out['rebuild_events']} events: {out['rebuild_s']:.1f}s from `stadspuls "
+        f"rebuild` to done ({out['rebuild_per_s']:,.0f} events/s): read and computed in "
+        f"{out['rebuild_read_s']:.1f}s, written in {out['rebuild_write_s']:.1f}s; peak memory "
+        f"{out['rebuild_peak_rss_mb']:,.0f} MB; load average {os.getloadavg()[0]:.1f}"
+    )
 
 
 def run(args: argparse.Namespace, stack: ExitStack, workdir: Path, out: dict[str, Any]) -> None:
@@ -179,8 +216,7 @@ def run(args: argparse.Namespace, stack: ExitStack, workdir: Path, out: dict[str
             out["share_of_raw"] = out["throughput_per_s"] / out["raw_consume_per_s"]
             _say(f"  = {out['share_of_raw']:.1%} of the raw consume rate")
         if args.verify:
-            out["mismatches_after_throughput"] = _verify(settings, catalog, sent)
-            _say(f"oracle mismatches: {out['mismatches_after_throughput']}")
+            _verify(settings, catalog, sent, out, "throughput")
 
     if "freshness" in phases and worker is not None:
         n = int(args.rate * (args.warmup_seconds + args.freshness_seconds))
@@ -226,24 +262,39 @@ def run(args: argparse.Namespace, stack: ExitStack, workdir: Path, out: dict[str
     if "rebuild" in phases:
         if worker is not None:
             worker.stop()
+            worker = None
+        batch_rebuild(settings, out, workdir)
+        if "raw_consume_per_s" not in out:
+            out["raw_consume_per_s"] = raw_consume_rate(kafka.bootstrap, topic, len(sent))
+        _say(
+            f"  beside: raw aiokafka consumer {out['raw_consume_per_s']:,.0f} messages/s, "
+            f"{len(sent) / out['raw_consume_per_s']:.1f}s to read the topic"
+        )
+        if args.verify:
+            _verify(settings, catalog, sent, out, "rebuild")
+
+    if "replay" in phases:
+        if worker is not None:
+            worker.stop()
         t0 = time.monotonic()
         env = {**os.environ, **worker_env(settings)}
         subprocess.run(
-            [sys.executable, "-m", "services.cli", "rebuild", "--yes"], env=env, check=True
+            [sys.executable, "-m", "services.cli", "rebuild", "--replay", "--yes"],
+            env=env,
+            check=True,
         )
-        out["rebuild_command_s"] = time.monotonic() - t0
-        worker = Workers.start(settings, args.workers, workdir / "rebuild")
+        out["replay_command_s"] = time.monotonic() - t0
+        worker = Workers.start(settings, args.workers, workdir / "replay")
         progress = wait_for_count(worker, len(sent), t0, args.timeout, settings=settings)
-        out["rebuild_s"] = progress.wall_seconds()
-        out["rebuild_events"] = len(sent)
-        out["rebuild_replay_per_s"] = progress.steady_rate()
+        out["replay_s"] = progress.wall_seconds()
+        out["replay_events"] = len(sent)
+        out["replay_per_s"] = progress.steady_rate()
         _say(
-            f"rebuild of {len(sent)} events: {out['rebuild_s']:.1f}s from `stadspuls rebuild` to "
-            f"caught up ({out['rebuild_replay_per_s']:,.0f} events/s replay)"
+            f"replay of {len(sent)} events: {out['replay_s']:.1f}s from `stadspuls rebuild "
+            f"--replay` to caught up ({out['replay_per_s']:,.0f} events/s)"
         )
         if args.verify:
-            out["mismatches_after_rebuild"] = _verify(settings, catalog, sent)
-            _say(f"oracle mismatches: {out['mismatches_after_rebuild']}")
+            _verify(settings, catalog, sent, out, "replay")
     if worker is not None:
         worker.stop()
 
@@ -273,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(out, indent=2))
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
-    bad = out.get("mismatches_after_throughput", 0) or out.get("mismatches_after_rebuild", 0)
+    bad = any(out.get(f"mismatches_after_{p}", 0) for p in ("throughput", "rebuild", "replay"))
     return 1 if bad else 0
 
 

@@ -29,7 +29,7 @@ from services.aggregate.metrics import AggregateMetrics, update_gauges
 from services.aggregate.pipeline import Pipeline
 from services.aggregate.retry import until_done
 from services.aggregate.web import add_pages
-from services.aggregate.writer import Applied, Writer, WriterDiedError, WriterError
+from services.aggregate.writer import Applied, Writer, WriterDiedError, WriterError, dlq_headers
 from shared.domain.catalog import Catalog
 from shared.domain.rollup import Outcome
 from shared.kafka_security import faust_credentials
@@ -147,8 +147,7 @@ def create_app(
         return applied
 
     async def to_dlq(event: Any, reason: str, error: str) -> None:
-        headers = list(_headers(event.message.headers))
-        headers.append(("error", error.encode()))  # whole: it may be a JSON list
+        headers = dlq_headers(event.message.headers, error)  # whole: it may be a JSON list
 
         async def send() -> None:  # delivered before the batch's offsets may be committed
             await (await dlq.send(key=event.key, value=event.value, headers=headers))
@@ -319,10 +318,3 @@ def _hold_back(events: Sequence[Any]) -> None:
     """
     for event in events:
         event.message.acked = True
-
-
-def _headers(raw: Any) -> list[tuple[str, bytes]]:
-    if not raw:
-        return []
-    items = raw.items() if isinstance(raw, dict) else raw
-    return [(k, v) for k, v in items if k != "error"]

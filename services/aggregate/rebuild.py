@@ -14,6 +14,7 @@ offsets — a replay of duplicates — never an empty read model past its events
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from kafka import KafkaAdminClient, TopicPartition
@@ -83,7 +84,7 @@ def refuse_if_active(admin: KafkaAdminClient, group: str, *, after: bool = False
     members = group_members(admin, group)
     if not members:
         return
-    when = "joined while the read model was being emptied" if after else "are running"
+    when = "joined while the read model was being rebuilt" if after else "are running"
     raise ActiveWorkersError(
         f"{len(members)} aggregator worker(s) of consumer group {group!r} {when}: "
         f"stop every aggregator worker, then run the rebuild again ({', '.join(members)})"
@@ -92,18 +93,30 @@ def refuse_if_active(admin: KafkaAdminClient, group: str, *, after: bool = False
 
 def rewind(admin: KafkaAdminClient, group: str, topic: str) -> dict[TopicPartition, int]:
     """Commit the earliest offset of every partition of `topic` for `group`; return them."""
+    return commit_offsets(
+        admin, group, dict.fromkeys(partitions_of(admin, topic), OffsetSpec.EARLIEST)
+    )
+
+
+def partitions_of(admin: KafkaAdminClient, topic: str) -> list[TopicPartition]:
+    """Every partition of `topic`, in order."""
     (described,) = admin.describe_topics([topic])
     if described["error_code"] or not described["partitions"]:
         raise RuntimeError(f"topic {topic!r} cannot be described (does it exist?): {described}")
-    specs = {
-        TopicPartition(topic, p["partition_index"]): OffsetSpec.EARLIEST
-        for p in described["partitions"]
-    }
+    return sorted(TopicPartition(topic, p["partition_index"]) for p in described["partitions"])
+
+
+def commit_offsets(
+    admin: KafkaAdminClient, group: str, specs: Mapping[TopicPartition, OffsetSpec | int]
+) -> dict[TopicPartition, int]:
+    """Commit an offset of every partition in `specs` for `group` (refused by Kafka while the
+    group has members); return them."""
     result = _retrying(lambda: admin.reset_group_offsets(group, dict(specs)), timeout=30)
     failed = {tp: r["error"] for tp, r in result.items() if r["error"] is not NoError}
     if failed or set(result) != set(specs):
         raise ActiveWorkersError(
-            f"rewinding consumer group {group!r} failed (is a worker running?): {failed}"
+            f"committing offsets of consumer group {group!r} failed (is a worker running?): "
+            f"{failed}"
         )
     return {tp: int(r["offset"]) for tp, r in result.items()}
 

@@ -12,9 +12,9 @@ from sqlalchemy import Engine, select
 from services.aggregate.lag import Position
 from shared.db.schema import series_versions
 from shared.domain.catalog import Catalog
-from shared.domain.history import History, VersionKey, version_key
+from shared.domain.history import Replay, VersionKey, version_key
 from shared.domain.observation import Observation
-from shared.domain.rollup import InvalidObservationError, RollupEngine, SeriesId, SeriesState
+from shared.domain.rollup import InvalidObservationError
 
 if TYPE_CHECKING:
     from services.aggregate.verify import Report
@@ -27,11 +27,10 @@ def expected_versions(
 ) -> list[Recorded]:
     """Every delivery's version row as the aggregator records it: the engine's outcome as of
     arrival, a repeated id a duplicate."""
-    engine, rows, history = RollupEngine(catalog), dict[SeriesId, SeriesState](), History()
-    out = []
+    replay, out = Replay(catalog), []
     for position, offset, obs in replayed:
         try:
-            outcome = history.record(obs, engine.apply(rows, obs))
+            outcome = replay.apply(obs)
         except InvalidObservationError:
             continue
         out.append((position, offset, version_key(obs), outcome.value))

@@ -29,7 +29,7 @@ import orjson
 from pydantic import ValidationError
 
 from shared.domain.observation import Observation, utcnow
-from shared.domain.rollup import InvalidObservationError, Outcome
+from shared.domain.rollup import InvalidObservationError, Outcome, RollupEngine
 from shared.readmodel.store import Offsets
 from shared.readmodel.versions import Delivery
 
@@ -235,6 +235,29 @@ def _serve(pipe: Pipe, database_url: str, catalog_path: str, interval: float) ->
             return
 
 
+# why an event goes to the DLQ: its reason (malformed | invalid) and its `error` header
+Refusal = tuple[str, str]
+
+
+def judge(rollup: RollupEngine, value: bytes) -> Observation | Refusal:
+    """An event's observation, or why it goes to the dead-letter topic."""
+    try:
+        obs = Observation.model_validate_json(value)
+        rollup.check(obs)
+    except ValidationError as exc:
+        return ("malformed", _first_error(exc))
+    except InvalidObservationError as exc:
+        # the DLQ `error` header as ingest's raw path writes it: [{field, code, message}]
+        return ("invalid", orjson.dumps([p._asdict() for p in exc.problems]).decode())
+    return obs
+
+
+def dlq_headers(raw: Any, error: str) -> list[tuple[str, bytes]]:
+    """A dead-lettered event's headers: its own (but an `error`), then the `error` header."""
+    items = (raw.items() if isinstance(raw, dict) else raw) if raw else []
+    return [*((k, v) for k, v in items if k != "error"), ("error", error.encode())]
+
+
 def _apply(
     store: Any,
     projector: Any,
@@ -246,17 +269,9 @@ def _apply(
     batch: list[Observation] = []
     where: list[int] = []  # index in `values` of each observation in `batch`
     for value in values:
-        try:
-            obs = Observation.model_validate_json(value)
-            store.rollup.check(obs)
-        except ValidationError as exc:
-            applied.outcomes.append(("malformed", _first_error(exc)))
-            continue
-        except InvalidObservationError as exc:
-            # the DLQ `error` header as ingest's raw path writes it: [{field, code, message}]
-            applied.outcomes.append(
-                ("invalid", orjson.dumps([p._asdict() for p in exc.problems]).decode())
-            )
+        obs = judge(store.rollup, value)
+        if isinstance(obs, tuple):
+            applied.outcomes.append(obs)
             continue
         where.append(len(applied.outcomes))
         applied.outcomes.append(("", None))

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Float, Table
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Connection,
+    DateTime,
+    Dialect,
+    Float,
+    Integer,
+    String,
+    Table,
+    Text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.types import TypeEngine
 
 CHUNK = 500
 
@@ -32,6 +45,41 @@ def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> No
     stmt = insert(conn, table)
     updates = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
     conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=updates), list(rows))
+
+
+def sqlite_datetime(value: datetime) -> str:
+    """A datetime as SQLAlchemy stores it on SQLite (its wall time, microseconds, no zone), made
+    by the C `isoformat` instead of a Python format per value (a third of a bulk load's time)."""
+    return value.isoformat(" ", "microseconds")[:26]
+
+
+# PostgreSQL's names of the types of our columns, for a binary COPY (most specific first)
+BINARY_TYPES: tuple[tuple[type[TypeEngine[Any]], str], ...] = (
+    (BigInteger, "int8"),
+    (Integer, "int4"),
+    (Float, "float8"),
+    (Boolean, "bool"),
+    (DateTime, "timestamptz"),
+    (Text, "text"),
+    (String, "varchar"),
+)
+
+
+def _binary_type(column_type: TypeEngine[Any]) -> str:
+    for kind, name in BINARY_TYPES:
+        if isinstance(column_type, kind):
+            if kind is DateTime and not column_type.timezone:  # type: ignore[attr-defined]
+                return "timestamp"
+            return name
+    raise TypeError(f"no binary COPY type for a column of type {column_type!r}")
+
+
+def _plain_datetime(impl: Any) -> bool:
+    """A SQLite DATETIME in SQLAlchemy's default storage format (which `sqlite_datetime` makes)."""
+    return (
+        isinstance(impl, sqlite.DATETIME)
+        and impl._storage_format == sqlite.DATETIME._storage_format
+    )
 
 
 class RawTable:
@@ -61,13 +109,19 @@ class RawTable:
             for i, impl in enumerate(impls):
                 bind = impl.bind_processor(dialect)
                 result = impl.result_processor(dialect, None) if i < len(self.read) else None
-                if bind is not None and not isinstance(impl, Float):  # floats stay floats
+                if _plain_datetime(impl):
+                    self.bind_at.append((i, sqlite_datetime))
+                elif bind is not None and not isinstance(impl, Float):  # floats stay floats
                     self.bind_at.append((i, bind))
                 if result is not None:
                     self.result_at.append((i, result))
         names = ", ".join(self.columns)
         updates = ", ".join(f"{c} = excluded.{c}" for c in self.columns if c not in self.keys)
         conflict = f"ON CONFLICT ({', '.join(self.keys)}) DO UPDATE SET {updates}"
+        self.copy_sql = f"COPY {table.name} ({names}) FROM STDIN (FORMAT BINARY)"
+        self.copy_types = (
+            [_binary_type(table.c[c].type) for c in self.columns] if self.postgres else []
+        )
         if self.postgres:
             types = [table.c[c].type.compile(dialect) for c in self.columns]
             arrays = ", ".join(f"%s::{t}[]" for t in types)
@@ -130,6 +184,21 @@ class RawTable:
                 cursor.execute(sql, [list(col) for col in zip(*encoded, strict=True)])
             else:
                 cursor.executemany(sql, encoded)
+        finally:
+            cursor.close()
+
+    def load(self, conn: Connection, rows: Iterable[Sequence[Any]]) -> None:
+        """Insert rows in bulk, none of whose keys exist (into an emptied table, say): COPY on
+        PostgreSQL, one prepared INSERT run over them all on SQLite."""
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            if self.postgres:
+                with cursor.copy(self.copy_sql) as copy:
+                    copy.set_types(self.copy_types)  # binary: no text formatting of numbers
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                cursor.executemany(self.insert_sql, (self._encode(row) for row in rows))
         finally:
             cursor.close()
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from shared.domain.catalog import Catalog
 from shared.domain.observation import Observation
-from shared.domain.rollup import Outcome, SeriesId
+from shared.domain.rollup import Outcome, RollupEngine, SeriesId, SeriesState
 
 VersionKey = tuple[str, str, str, str, str]  # indicator, area, period, gender, observation_id
 
@@ -40,3 +41,17 @@ class History:
             return Outcome.DUPLICATE
         self.seen.add(key)
         return applied
+
+
+class Replay:
+    """A log's events applied in order in memory, as the aggregator applies them: every series
+    row (`rows`) and each version's outcome as it is recorded on arrival."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.engine = RollupEngine(catalog)
+        self.rows: dict[SeriesId, SeriesState] = {}
+        self.history = History()
+
+    def apply(self, obs: Observation, checked: bool = False) -> Outcome:
+        """Apply one event (InvalidObservationError unless `checked`); its recorded outcome."""
+        return self.history.record(obs, self.engine.apply(self.rows, obs, checked))

@@ -143,6 +143,10 @@ class SeriesStore:
         """Write rows the engine computed as they are shown, stamped `now` (no version kept)."""
         self._table(conn).upsert(conn, [self._db_row(r, now) for r in rows])
 
+    def load(self, conn: Connection, rows: Iterable[SeriesState], now: datetime) -> None:
+        """Insert rows the engine computed into an emptied table in bulk, stamped `now`."""
+        self._table(conn).load(conn, (self._db_row(r, now) for r in rows))
+
     def _keys(self, obs: Observation) -> list[SeriesId]:
         if obs.indicator not in self.catalog.indicator or obs.area not in self.catalog.area:
             return []  # the engine reports it invalid; nothing to load

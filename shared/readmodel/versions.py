@@ -22,24 +22,12 @@ from shared.domain.rollup import Outcome
 # (topic, partition, offset) of one event in the canonical topic
 Delivery = tuple[str, int, int]
 _KEY = ("indicator", "area", "period", "gender", "observation_id")
-# The columns a version row is written with, in `record_versions`' order.
-_COLUMNS = [
-    *_KEY,
-    "source",
-    "value",
-    "numerator",
-    "denominator",
-    "retract",
-    "status",
-    "comment",
-    "updated_at",
-    "received_at",
-    "kafka_topic",
-    "kafka_partition",
-    "kafka_offset",
-    "outcome",
-    "recorded_at",
-]
+# The columns of a version row, in the order `version_values` gives them.
+VERSION_COLUMNS = (
+    *(*_KEY, "source", "value", "numerator", "denominator", "retract", "status", "comment"),
+    *("updated_at", "received_at", "kafka_topic", "kafka_partition", "kafka_offset"),
+    *("outcome", "recorded_at"),
+)
 _TABLES: dict[str, RawTable] = {}
 
 
@@ -65,6 +53,18 @@ def history_of(conn: Connection, observations: Sequence[Observation]) -> History
     return History(seen)
 
 
+def version_values(
+    o: Observation, outcome: Outcome, d: Delivery | None, now: datetime
+) -> tuple[object, ...]:
+    """One delivered version's row, in `VERSION_COLUMNS` order."""
+    return (
+        *(o.indicator, o.area, o.period, o.gender.value, str(o.observation_id), o.source),
+        *(o.value, o.numerator, o.denominator, o.retract, o.status.value, o.comment),
+        *(o.updated_at, o.received_at, *(d if d else (None, None, None))),
+        *(outcome.value, now),
+    )
+
+
 def record_versions(
     conn: Connection,
     observations: Sequence[Observation],
@@ -74,25 +74,7 @@ def record_versions(
 ) -> None:
     """Append one row per delivered version; a delivery recorded before is skipped."""
     rows = [
-        (
-            o.indicator,
-            o.area,
-            o.period,
-            o.gender.value,
-            str(o.observation_id),
-            o.source,
-            o.value,
-            o.numerator,
-            o.denominator,
-            o.retract,
-            o.status.value,
-            o.comment,
-            o.updated_at,
-            o.received_at,
-            *(d if d else (None, None, None)),
-            outcome.value,
-            now,
-        )
+        version_values(o, outcome, d, now)
         for o, outcome, d in zip(observations, outcomes, deliveries, strict=True)
     ]
     _table(conn).insert_new(conn, rows)
@@ -102,5 +84,7 @@ def _table(conn: Connection) -> RawTable:
     """The versions table on the driver, for the connection's dialect (made once per dialect)."""
     table = _TABLES.get(conn.dialect.name)
     if table is None:
-        table = _TABLES[conn.dialect.name] = RawTable(series_versions, _COLUMNS, conn.dialect)
+        table = _TABLES[conn.dialect.name] = RawTable(
+            series_versions, VERSION_COLUMNS, conn.dialect
+        )
     return table

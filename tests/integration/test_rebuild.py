@@ -1,5 +1,6 @@
-"""`stadspuls rebuild` on real Kafka and PostgreSQL: refused while a worker runs; otherwise the read
-model is emptied, the aggregator replays the canonical topic and the read model equals the oracle."""
+"""`stadspuls rebuild --replay` on real Kafka and PostgreSQL: refused while a worker runs; otherwise
+the read model is emptied, the aggregator replays the canonical topic and the read model equals the
+oracle (the batch rebuild, the default: test_bulk_rebuild.py)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 from kafka import KafkaAdminClient
 from sqlalchemy import Engine, func, select
 
-from bench.api.server import serving
 from services.aggregate.rebuild import ActiveWorkersError, rebuild
-from services.api.app import create_app
 from services.api.rapporter import freeze
 from shared.db.schema import (
     answer_revisions,
@@ -30,6 +28,7 @@ from shared.domain.observation import utcnow
 from shared.infra.wait import wait_for
 from shared.settings import Settings
 from tests.aggregator import env_of, wait_until_oracle
+from tests.integration.report_answers import report_answers
 from tests.services import ServiceProcess, produce
 from tests.streams import StreamMaker
 
@@ -76,32 +75,12 @@ def min_version_id(engine: Engine) -> int:
 def cli_rebuild(settings: Settings) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **env_of(settings)}
     return subprocess.run(
-        [sys.executable, "-m", "services.cli", "rebuild", "--yes"],
+        [sys.executable, "-m", "services.cli", "rebuild", "--replay", "--yes"],
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
-
-
-def report_answers(settings: Settings, engine: Engine, catalog: Catalog) -> dict[str, bytes]:
-    """Every list of report R (JSON and CSV, with its ETag) as the read API answers it."""
-    indicators = sorted(catalog.indicator)[:3]
-    paths = ["/v1/indikatorer", "/v1/etappmal", "/v1/namnder", "/v1/omraden/rinkeby/indikatorer"]
-    for indicator in indicators:
-        paths += [
-            f"/v1/indikatorer/{indicator}/observationer",
-            f"/v1/indikatorer/{indicator}/historik",
-        ]
-    app = create_app(settings, engine=engine, catalog=catalog)
-    out = {}
-    with serving(app) as base, httpx.Client(base_url=base, timeout=60) as http:
-        for path in paths:
-            for fmt in ("json", "csv"):
-                answer = http.get(path, params={"rapport": "R", "format": fmt, "limit": 50_000})
-                assert answer.status_code == 200, (path, answer.text)
-                out[f"{path}?{fmt}"] = answer.content + answer.headers["ETag"].encode()
-    return out
 
 
 def test_rebuild_replays_the_topic_into_an_empty_read_model(

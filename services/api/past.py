@@ -5,8 +5,8 @@ SQLite read model: of the versions with `received_at ≤ as_of` (and, for a repo
 time it was frozen) each series' winner is chosen on one scan and applied, in the order of the
 canonical topic (partition and offset, which a rebuild keeps; version order without one), by
 the aggregator's own rollup engine in memory with the catalog in force then; the rows are written
-in one transaction by the aggregator's store and projected by its projector, every summary judged
-at `as_of`. Nothing in it depends on when it was built, so a report's answers are the same bytes
+in one transaction by the aggregator's store, and each kind of summary is projected by its
+projector, judged at `as_of`, when an answer first reads it (`services.api.projected`). Nothing in it depends on when it was built, so a report's answers are the same bytes
 whenever they are asked. The versions themselves stay where they are (`historik` reads them there).
 
 A moment may instead be derived from another one built with the same catalog (`derive`). An
@@ -14,8 +14,9 @@ observation touches only the rows of its own (indicator, period, gender) group (
 parents, `RollupEngine.keys_for`), and a group's winners are applied in the same relative order
 whichever groups are replayed, so a group's rows depend only on the versions of it counted: the
 groups whose counted versions are the same in both moments are kept from a copy of the other
-model's file (stamped with this moment's `as_of`), only the others are replayed, and every summary
-is projected again at `as_of`. The result holds the same rows as a build from the versions alone.
+model's file (stamped with this moment's `as_of`), only the others are replayed, and the summaries are
+projected again at `as_of` as answers read them. The result holds the same rows as a build from
+the versions alone.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from sqlalchemy import (
 )
 
 from services.api.caching import ReadState
+from services.api.projected import Projections
 from shared.db.engine import make_engine
 from shared.db.schema import metadata, read_model_state, series, series_versions
 from shared.db.upsert import chunks, upsert
@@ -106,6 +108,8 @@ class PastModel:
     engine: Engine
     state: ReadState
     folder: Path
+    # the summaries, projected as answers read them; None: projected into the file when built
+    projections: Projections | None = None
 
     @property
     def path(self) -> Path:
@@ -269,16 +273,21 @@ def replay(
     return rows
 
 
-def build(source: Engine, moment: Moment, catalog: Catalog) -> PastModel:
-    """Compute what was known at `moment` into a new SQLite read model and return it."""
+def build(source: Engine, moment: Moment, catalog: Catalog, eager: bool = False) -> PastModel:
+    """Compute what was known at `moment` into a new SQLite read model and return it (its
+    summaries projected as answers read them, or now if `eager`)."""
     with _snapshot(source) as conn:
         rows = replay(conn, moment, catalog)
         newest = newest_known(conn, moment)
-    return _written(moment, catalog, rows, newest)
+    return _written(moment, catalog, rows, newest, eager=eager)
 
 
 def derive(
-    source: Engine, moment: Moment, catalog: Catalog, kept: Sequence[tuple[Moment, PastModel]]
+    source: Engine,
+    moment: Moment,
+    catalog: Catalog,
+    kept: Sequence[tuple[Moment, PastModel]],
+    eager: bool = False,
 ) -> PastModel:
     """The read model of `moment` from the one of `kept` (models built with the same catalog,
     not empty) whose moment differs from it by the fewest versions: only the groups whose
@@ -289,7 +298,7 @@ def derive(
         best, groups = nearest(conn, moment, [of for of, _ in kept])
         rows = replay(conn, moment, catalog, groups)
         newest = newest_known(conn, moment)
-    return _written(moment, catalog, rows, newest, (kept[best][1].path, groups))
+    return _written(moment, catalog, rows, newest, (kept[best][1].path, groups), eager)
 
 
 @contextmanager
@@ -312,9 +321,11 @@ def _written(
     rows: dict[SeriesId, SeriesState],
     newest: datetime | None,
     copied: Copied | None = None,
+    eager: bool = False,
 ) -> PastModel:
     """A new SQLite read model of `moment`: `rows` (and the rows kept from a copy of a base
-    model, but those of the groups `copied` names), projected at its `as_of`."""
+    model, but those of the groups `copied` names), its summaries projected at its `as_of` as
+    answers read them (`projected`), or into the file now if `eager`."""
     folder = Path(tempfile.mkdtemp(prefix="stadspuls-as-of-"))
     url = f"sqlite:///{folder / FILE}"
     if copied is not None:
@@ -330,7 +341,8 @@ def _written(
             store = SeriesStore(writer, catalog)
             for part in chunks(list(rows.values()), WRITTEN):  # the encoded rows a part at a time
                 store.write(conn, part, as_of)
-            Projector(catalog).refresh(conn, catalog.indicator, as_of)
+            if eager:
+                Projector(catalog).refresh(conn, catalog.indicator, as_of)
             stamps = dict(committed_at=as_of, refreshed_at=as_of, data_as_of=newest)
             upsert(
                 conn, read_model_state, [{"id": 1, "revision": moment.last_version_id, **stamps}]
@@ -339,7 +351,9 @@ def _written(
         writer.dispose()
     # the revision names what was counted, so ETags differ when a late version joins `as_of`
     state = ReadState(moment.last_version_id, newest, as_of, as_of)
-    return PastModel(make_engine(url, read_only=True), state, folder)
+    engine = make_engine(url, read_only=True)
+    lazy = None if eager else Projections(engine, catalog, as_of)
+    return PastModel(engine, state, folder, lazy)
 
 
 def _keep_copied(conn: Connection, groups: set[Group], as_of: datetime) -> None:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     type_coerce,
 )
 
+from services.api.projected import rows_of
 from shared.db.schema import (
     etappmal_status,
     indicator_status,
@@ -239,6 +240,10 @@ def indikator_documents(
     conn: Connection, area: str, gender: str
 ) -> dict[str, tuple[IndikatorDocument, Any]]:
     """Stored indicator summaries of one area and gender: id → (document, computed_at)."""
+    projected = rows_of(conn, indicator_status)
+    if projected is not None:
+        mine = [r for r in projected if r["area"] == area and r["gender"] == gender]
+        return {r["indicator"]: (r["document"], r["computed_at"]) for r in mine}
     t = indicator_status.c
     query = select(t.indicator, t.document, t.computed_at).where(t.area == area, t.gender == gender)
     return {row.indicator: (row.document, row.computed_at) for row in conn.execute(query)}
@@ -246,6 +251,9 @@ def indikator_documents(
 
 def etappmal_documents(conn: Connection) -> dict[str, tuple[EtappmalDocument, Any]]:
     """Stored etappmål summaries: id → (document, computed_at)."""
+    projected = rows_of(conn, etappmal_status)
+    if projected is not None:
+        return {r["etappmal"]: (r["document"], r["computed_at"]) for r in projected}
     t = etappmal_status.c
     rows = conn.execute(select(t.etappmal, t.document, t.computed_at))
     return {row.etappmal: (row.document, row.computed_at) for row in rows}
@@ -253,6 +261,9 @@ def etappmal_documents(conn: Connection) -> dict[str, tuple[EtappmalDocument, An
 
 def namnd_documents(conn: Connection) -> dict[str, tuple[NamndDocument, Any]]:
     """Stored nämnd rollups: id → (document, computed_at)."""
+    projected = rows_of(conn, namnd_rollup)
+    if projected is not None:
+        return {r["namnd"]: (r["document"], r["computed_at"]) for r in projected}
     t = namnd_rollup.c
     rows = conn.execute(select(t.namnd, t.document, t.computed_at))
     return {row.namnd: (row.document, row.computed_at) for row in rows}
@@ -260,6 +271,9 @@ def namnd_documents(conn: Connection) -> dict[str, tuple[NamndDocument, Any]]:
 
 def risk_rows(conn: Connection) -> dict[str, dict[str, Any]]:
     """The social-risk index by area."""
+    projected = rows_of(conn, risk_index)
+    if projected is not None:
+        return {r["area"]: dict(r) for r in projected}
     names = [c.name for c in risk_index.columns]
     rows = conn.execute(select(risk_index))
     return {row.area: dict(zip(names, row, strict=True)) for row in rows}

@@ -3,7 +3,8 @@ the moment built from the versions alone (`past.build`), on SQLite and PostgreSQ
 pairs of times, earlier and later than the base, for a report's moment (counted by its positions
 in the canonical topic), for a base that counts exactly the same versions and while the aggregator
 commits versions the moment does not count; and through the API, a moment's answers are the same
-bytes derived as built."""
+bytes derived as built, and the same with its summaries projected as answers read them as with
+every summary projected when the moment was made, for every endpoint."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from services.api.app import create_app
+from services.api.moments import PastContexts
 from services.api.past import (
     Moment,
     PastModel,
@@ -50,8 +52,8 @@ def _moment(engine: Engine, as_of: datetime) -> Moment:
 
 
 def _same(model: Model, moment: Moment, base: PastModel, of: Moment) -> None:
-    built = build(model.engine, moment, model.catalog)
-    derived = derive(model.engine, moment, model.catalog, [(of, base)])
+    built = build(model.engine, moment, model.catalog, eager=True)  # every table compared
+    derived = derive(model.engine, moment, model.catalog, [(of, base)], eager=True)
     try:
         want, got = _dump(built.engine), _dump(derived.engine)
         assert want["series"], "the moment counts rows"
@@ -168,3 +170,63 @@ def test_a_moment_derived_while_the_aggregator_commits_counts_only_its_versions(
         built.close()
         for model_ in derived:
             model_.close()
+
+
+def _answers(client: TestClient, paths: list[str], as_of: str) -> dict[str, bytes]:
+    """Every path's answer at `as_of` (JSON, and CSV where a list offers it)."""
+    found = {}
+    for path in paths:
+        for fmt in (None, "csv"):
+            params = {"as_of": as_of} | ({"format": fmt} if fmt else {})
+            answer = client.get(path, params=params)
+            if fmt and answer.status_code != 200:
+                continue  # no CSV of this answer
+            assert answer.status_code == 200, (path, answer.text)
+            found[f"{path} {fmt}"] = answer.content
+    return found
+
+
+def test_a_lazily_projected_moment_answers_as_an_eagerly_projected_one(model: Model) -> None:
+    """Every endpoint, in an order that projects each kind of summary on a different first
+    demand, gives the bytes of an app whose moments project everything when made, for a built
+    and a derived moment; each kind is projected only when an answer reads it."""
+    maker = StreamMaker(model.catalog, seed=23)
+    events = maker.stream(500, years=range(2023, 2025))
+    for start in range(0, len(events), 50):
+        model.deliver(events[start : start + 50])
+    times = sorted(e.received_at for e in events)
+    catalog = model.catalog
+    indicator, goal, namnd = catalog.indikatorer[0].id, catalog.etappmal[0].id, catalog.namnder[0]
+    area = next(a.id for a in catalog.omraden if a.id != catalog.root)
+    paths = [
+        f"/v1/omraden/{area}/indikatorer",  # reads no summary
+        "/v1/etappmal",
+        f"/v1/etappmal/{goal}",
+        f"/v1/namnder/{namnd.id}",
+        "/v1/namnder",
+        "/v1/indikatorer",
+        f"/v1/indikatorer/{indicator}",
+        f"/v1/indikatorer/{indicator}/observationer",
+        f"/v1/indikatorer/{indicator}/historik",
+        "/v1/omraden",
+        f"/v1/omraden/{area}",
+        "/v1/catalog",
+    ]
+    url = model.engine.url.render_as_string(hide_password=False)
+    apps = [create_app(Settings(database_url=url), engine=model.engine, catalog=catalog)]
+    apps.append(create_app(Settings(database_url=url), engine=model.engine, catalog=catalog))
+    whens = [times[200], times[-1]]
+    with TestClient(apps[0]) as lazy, TestClient(apps[1]) as eager:
+        eager_past: PastContexts = apps[1].state.past
+        eager_past.eager = True
+        lazy_past: PastContexts = apps[0].state.past
+        for when in whens:  # the first moment built, the second derived
+            as_of = when.isoformat().replace("+00:00", "Z")
+            lazy.get(paths[0], params={"as_of": as_of})
+            (model_of,) = [m for k, m in lazy_past._closers.items() if k[0].as_of == when]
+            assert model_of.projections is not None
+            assert model_of.projections.projected == set(), "an area's rows read no summary"
+            lazy.get("/v1/etappmal", params={"as_of": as_of})
+            assert model_of.projections.projected == {"status"}
+            assert _answers(lazy, paths, as_of) == _answers(eager, paths, as_of), as_of
+            assert model_of.projections.projected == {"status", "namnd", "risk"}

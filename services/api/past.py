@@ -14,9 +14,9 @@ observation touches only the rows of its own (indicator, period, gender) group (
 parents, `RollupEngine.keys_for`), and a group's winners are applied in the same relative order
 whichever groups are replayed, so a group's rows depend only on the versions of it counted: the
 groups whose counted versions are the same in both moments are kept from a copy of the other
-model's file (stamped with this moment's `as_of`), only the others are replayed, and the summaries are
-projected again at `as_of` as answers read them. The result holds the same rows as a build from
-the versions alone.
+model's file (this moment's `as_of` put in as their `committed_at` when read), only the others
+are replayed, and the summaries are projected again at `as_of` as answers read them. The result
+answers as a build from the versions alone does (with `eager`, it holds the same rows).
 """
 
 from __future__ import annotations
@@ -337,7 +337,7 @@ def _written(
             metadata.create_all(writer)
         with writer.begin() as conn:
             if copied is not None:
-                _keep_copied(conn, copied[1], as_of)
+                _keep_copied(conn, copied[1], as_of if eager else None)
             store = SeriesStore(writer, catalog)
             for part in chunks(list(rows.values()), WRITTEN):  # the encoded rows a part at a time
                 store.write(conn, part, as_of)
@@ -356,9 +356,10 @@ def _written(
     return PastModel(engine, state, folder, lazy)
 
 
-def _keep_copied(conn: Connection, groups: set[Group], as_of: datetime) -> None:
+def _keep_copied(conn: Connection, groups: set[Group], as_of: datetime | None) -> None:
     """In a copy of a base model, keep only the series rows of every group but `groups`, stamped
-    `as_of` as the rows written here are (`SeriesStore.write`): the rest is written again."""
+    `as_of` as the rows written here are (`SeriesStore.write`), if given (else readers put it in,
+    `services.api.projected`): the rest is written again."""
     changed = Table(
         "changed_groups",
         MetaData(),
@@ -370,7 +371,8 @@ def _keep_copied(conn: Connection, groups: set[Group], as_of: datetime) -> None:
         conn.execute(insert(changed), [dict(zip(GROUP, g, strict=True)) for g in part])
     inside = exists().where(*(changed.c[k] == series.c[k] for k in GROUP))
     conn.execute(delete(series).where(inside))
-    conn.execute(update(series).values(committed_at=as_of))
+    if as_of is not None:
+        conn.execute(update(series).values(committed_at=as_of))
     for table in metadata.sorted_tables:
         if table is not series:
             conn.execute(delete(table))

@@ -9,6 +9,10 @@ aggregator's `Projector`, exactly as an eager projection at `as_of` would, and k
 the table would store them and read back through the dialect's own result processing on every
 read (as a read of the table would be), so the answers are the same bytes. Nothing is written to the moment's file: requests
 reading it are never blocked.
+
+Every series row of a moment counts as committed at its `as_of`; the rows a derived moment keeps
+from a copy of another are not stamped with it (an `UPDATE` of every row), the series reads of
+`services.api.queries` put it in instead (`committed_at`, as the table would store it).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, Dialect, Engine, Float, Table
 
-from shared.db.schema import etappmal_status, indicator_status, namnd_rollup, risk_index
+from shared.db.schema import etappmal_status, indicator_status, namnd_rollup, risk_index, series
 from shared.domain.catalog import Catalog
 from shared.domain.documents import EtappmalDocument, IndikatorDocument
 from shared.domain.summary import etappmal_summary, namnd_summary
@@ -42,8 +46,13 @@ _OF: WeakKeyDictionary[Engine, Projections] = WeakKeyDictionary()
 def rows_of(conn: Connection, table: Table) -> list[Row] | None:
     """The rows of `table` of a lazily projected moment read through `conn`; None for any other
     read model (read the table)."""
-    projections = _OF.get(conn.engine)
+    projections = moment_of(conn)
     return None if projections is None else projections.rows(table)
+
+
+def moment_of(conn: Connection) -> Projections | None:
+    """The projections of the lazily projected moment `conn` reads; None for any other model."""
+    return _OF.get(conn.engine)
 
 
 class Projections:
@@ -53,6 +62,10 @@ class Projections:
         self.engine, self.catalog, self.as_of = engine, catalog, as_of
         self.projector = Projector(catalog)
         self._dialect = engine.dialect
+        # every series row of a moment was committed at its `as_of` (kept rows are not stamped:
+        # readers substitute it), as the series table stores it
+        bind = series.c.committed_at.type.dialect_impl(self._dialect).bind_processor(self._dialect)
+        self.committed_at: Any = bind(as_of) if bind is not None else as_of
         self._rows: dict[str, list[Row]] = {}
         self._indicators: dict[str, IndikatorDocument] = {}
         self._goals: dict[str, EtappmalDocument] = {}

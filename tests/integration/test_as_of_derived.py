@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import random
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
+from services.api import queries
 from services.api.app import create_app
 from services.api.moments import PastContexts
 from services.api.past import (
@@ -27,7 +28,7 @@ from services.api.past import (
     nearest,
     positions,
 )
-from shared.db.schema import metadata
+from shared.db.schema import metadata, series
 from shared.settings import Settings
 from tests.integration.test_history import Model
 from tests.integration.test_history import model as model  # the fixture
@@ -155,12 +156,14 @@ def test_a_moment_derived_while_the_aggregator_commits_counts_only_its_versions(
     writer = threading.Thread(target=commit)
     writer.start()
     try:
-        derived = [derive(model.engine, moment, model.catalog, [(of, base)]) for _ in range(3)]
+        derived = [
+            derive(model.engine, moment, model.catalog, [(of, base)], eager=True) for _ in range(3)
+        ]
     finally:
         stop.set()
         writer.join()
         base.close()
-    built = build(model.engine, moment, model.catalog)
+    built = build(model.engine, moment, model.catalog, eager=True)
     try:
         assert last_version_id(model.engine) > moment.last_version_id, "the writer committed"
         want = _dump(built.engine)
@@ -230,3 +233,19 @@ def test_a_lazily_projected_moment_answers_as_an_eagerly_projected_one(model: Mo
             assert model_of.projections.projected == {"status"}
             assert _answers(lazy, paths, as_of) == _answers(eager, paths, as_of), as_of
             assert model_of.projections.projected == {"status", "namnd", "risk"}
+            (eager_of,) = [m for k, m in eager_past._closers.items() if k[0].as_of == when]
+            _same_series(model_of, eager_of, indicator, when)
+        # the derived moment's kept rows carry the base's stamp: the reads put its own in
+        with model_of.engine.connect() as conn:
+            stamps = conn.execute(select(series.c.committed_at).distinct()).scalars().all()
+        assert len(stamps) == 2, stamps
+
+
+def _same_series(lazy: PastModel, eager: PastModel, indicator: str, when: datetime) -> None:
+    """The series rows of both, all and changed since before, at and after their `as_of`."""
+    for since in (None, when - timedelta(days=1), when, when + timedelta(microseconds=1)):
+        where = queries.SeriesFilter(indicator, changed_since=since)
+        with lazy.engine.connect() as mine, eager.engine.connect() as theirs:
+            got = queries.series_page(mine, where, 100_000, 0)
+            assert got == queries.series_page(theirs, where, 100_000, 0), since
+            assert got[0] > 0 or (since is not None and since > when), since

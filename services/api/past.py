@@ -161,14 +161,30 @@ def changed_groups(conn: Connection, moment: Moment, other: Moment) -> set[Group
     return {(str(i), str(p), str(g)) for i, p, g in conn.execute(query)}
 
 
-def nearest(conn: Connection, moment: Moment, others: Sequence[Moment]) -> tuple[int, set[Group]]:
+def nearest(
+    conn: Connection, moment: Moment, others: Sequence[Moment]
+) -> tuple[int, set[Group], datetime | None]:
     """The index of the one of `others` that differs from `moment` by the fewest versions (one
-    scan counts them for all), and the groups they differ in. `others` is not empty."""
+    scan counts them for all), the groups they differ in, and `moment`'s `newest_known` (on the
+    same scan). `others` is not empty."""
     mine = _counted(moment)
     differing = [func.sum(case((_counted(o) != mine, 1), else_=0)) for o in others]
-    counts = [int(n or 0) for n in conn.execute(select(*differing)).one()]
+    t = series_versions.c
+    newest = func.max(case((mine == 1, t.received_at), else_=None))
+    *found, latest = conn.execute(select(*differing, newest)).one()
+    counts = [int(n or 0) for n in found]
     best = min(range(len(others)), key=counts.__getitem__)
-    return best, changed_groups(conn, moment, others[best]) if counts[best] else set()
+    groups = changed_groups(conn, moment, others[best]) if counts[best] else set()
+    return best, groups, _received(latest)
+
+
+def _received(found: Any) -> datetime | None:
+    """A `received_at` read back by an aggregate: SQLite's stored text, else a datetime."""
+    if found is None:
+        return None
+    if isinstance(found, str):
+        found = datetime.fromisoformat(found)
+    return as_utc(found)
 
 
 def _counted(moment: Moment) -> ColumnElement[int]:
@@ -295,9 +311,8 @@ def derive(
     same rows as `build`'s, since a group's rows depend on its own versions alone, applied in
     the same order either way."""
     with _snapshot(source) as conn:  # which groups differ, and their versions, read together
-        best, groups = nearest(conn, moment, [of for of, _ in kept])
+        best, groups, newest = nearest(conn, moment, [of for of, _ in kept])
         rows = replay(conn, moment, catalog, groups)
-        newest = newest_known(conn, moment)
     return _written(moment, catalog, rows, newest, (kept[best][1].path, groups), eager)
 
 

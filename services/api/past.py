@@ -152,12 +152,14 @@ def known(moment: Moment) -> list[ColumnElement[bool]]:
     return [t.received_at <= moment.as_of, or_(and_(t.kafka_topic.is_(None), numbered), *placed)]
 
 
-def changed_groups(conn: Connection, moment: Moment, other: Moment) -> set[Group]:
+def changed_groups(conn: Connection, moment: Moment, other: Moment, after: int = 0) -> set[Group]:
     """The groups some version of which one of two moments counts and the other does not: the
     only groups whose rows may differ between them (each group's rows depend on its versions
-    alone, applied in the same order)."""
+    alone, applied in the same order). Only versions `after` a version id are read: the caller
+    knows that both count the same ones up to it."""
     t = series_versions.c
-    query = select(*(t[k] for k in GROUP)).where(_counted(moment) != _counted(other)).distinct()
+    differ = _counted(moment) != _counted(other)
+    query = select(*(t[k] for k in GROUP)).where(t.version_id > after, differ).distinct()
     return {(str(i), str(p), str(g)) for i, p, g in conn.execute(query)}
 
 
@@ -171,11 +173,29 @@ def nearest(
     differing = [func.sum(case((_counted(o) != mine, 1), else_=0)) for o in others]
     t = series_versions.c
     newest = func.max(case((mine == 1, t.received_at), else_=None))
-    *found, latest = conn.execute(select(*differing, newest)).one()
-    counts = [int(n or 0) for n in found]
+    # Of two moments of `as_of` alone, a version both number (up to the lower last version id)
+    # and received by the earlier as_of counts in both. So when every version up to that id was
+    # received by then (the newest of them, found on this scan), they differ only after it.
+    lows = [_shared_prefix(moment, o) for o in others]
+    below = [func.max(case((t.version_id <= low, t.received_at), else_=None)) for low in lows]
+    found = conn.execute(select(newest, *differing, *below)).one()
+    latest, counts = _received(found[0]), [int(n or 0) for n in found[1 : len(others) + 1]]
     best = min(range(len(others)), key=counts.__getitem__)
-    groups = changed_groups(conn, moment, others[best]) if counts[best] else set()
-    return best, groups, _received(latest)
+    if not counts[best]:
+        return best, set(), latest
+    received, other = _received(found[len(others) + 1 + best]), others[best]
+    after = 0
+    if lows[best] and (received is None or received <= min(moment.as_of, other.as_of)):
+        after = lows[best]
+    return best, changed_groups(conn, moment, other, after), latest
+
+
+def _shared_prefix(moment: Moment, other: Moment) -> int:
+    """The lower last version id of two moments of `as_of` alone (0 when one is a report's,
+    which counts by positions instead)."""
+    if moment.positions is not None or other.positions is not None:
+        return 0
+    return min(moment.last_version_id, other.last_version_id)
 
 
 def _received(found: Any) -> datetime | None:

@@ -93,6 +93,7 @@ class PastContexts:
         self.kept = kept
         self.grace = grace
         self.deriving = True  # False: every moment built from the versions alone (benchmarks)
+        self.eager = False  # True: every summary projected when a moment is made (tests)
         self._models: OrderedDict[tuple[Any, ...], ApiContext] = OrderedDict()
         self._closers: dict[tuple[Any, ...], PastModel] = {}
         # out of the kept ones (since when): deleted at a retirement `grace` seconds later
@@ -175,9 +176,9 @@ class PastContexts:
         with self._lock:
             kept = [(key[0], model) for key, model in self._closers.items() if key[1] == sha]
         if not kept or not self.deriving:
-            return build(engine, moment, catalog)
+            return build(engine, moment, catalog, self.eager)
         self.base.metrics.past_derived.inc()
-        return derive(engine, moment, catalog, kept)
+        return derive(engine, moment, catalog, kept, self.eager)
 
     def _found(self, key: tuple[Any, ...]) -> ApiContext | None:
         """The context of a moment built already (it becomes the most recently used)."""

@@ -5,8 +5,8 @@ SQLite read model: of the versions with `received_at ≤ as_of` (and, for a repo
 time it was frozen) each series' winner is chosen on one scan and applied, in the order of the
 canonical topic (partition and offset, which a rebuild keeps; version order without one), by
 the aggregator's own rollup engine in memory with the catalog in force then; the rows are written
-in one transaction by the aggregator's store and projected by its projector, every summary judged
-at `as_of`. Nothing in it depends on when it was built, so a report's answers are the same bytes
+in one transaction by the aggregator's store, and each kind of summary is projected by its
+projector, judged at `as_of`, when an answer first reads it (`services.api.projected`). Nothing in it depends on when it was built, so a report's answers are the same bytes
 whenever they are asked. The versions themselves stay where they are (`historik` reads them there).
 
 A moment may instead be derived from another one built with the same catalog (`derive`). An
@@ -14,8 +14,9 @@ observation touches only the rows of its own (indicator, period, gender) group (
 parents, `RollupEngine.keys_for`), and a group's winners are applied in the same relative order
 whichever groups are replayed, so a group's rows depend only on the versions of it counted: the
 groups whose counted versions are the same in both moments are kept from a copy of the other
-model's file (stamped with this moment's `as_of`), only the others are replayed, and every summary
-is projected again at `as_of`. The result holds the same rows as a build from the versions alone.
+model's file (this moment's `as_of` put in as their `committed_at` when read), only the others
+are replayed, and the summaries are projected again at `as_of` as answers read them. The result
+answers as a build from the versions alone does (with `eager`, it holds the same rows).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from sqlalchemy import (
 )
 
 from services.api.caching import ReadState
+from services.api.projected import Projections
 from shared.db.engine import make_engine
 from shared.db.schema import metadata, read_model_state, series, series_versions
 from shared.db.upsert import chunks, upsert
@@ -106,6 +108,8 @@ class PastModel:
     engine: Engine
     state: ReadState
     folder: Path
+    # the summaries, projected as answers read them; None: projected into the file when built
+    projections: Projections | None = None
 
     @property
     def path(self) -> Path:
@@ -148,23 +152,59 @@ def known(moment: Moment) -> list[ColumnElement[bool]]:
     return [t.received_at <= moment.as_of, or_(and_(t.kafka_topic.is_(None), numbered), *placed)]
 
 
-def changed_groups(conn: Connection, moment: Moment, other: Moment) -> set[Group]:
+def changed_groups(conn: Connection, moment: Moment, other: Moment, after: int = 0) -> set[Group]:
     """The groups some version of which one of two moments counts and the other does not: the
     only groups whose rows may differ between them (each group's rows depend on its versions
-    alone, applied in the same order)."""
+    alone, applied in the same order). Only versions `after` a version id are read: the caller
+    knows that both count the same ones up to it."""
     t = series_versions.c
-    query = select(*(t[k] for k in GROUP)).where(_counted(moment) != _counted(other)).distinct()
+    differ = _counted(moment) != _counted(other)
+    query = select(*(t[k] for k in GROUP)).where(t.version_id > after, differ).distinct()
     return {(str(i), str(p), str(g)) for i, p, g in conn.execute(query)}
 
 
-def nearest(conn: Connection, moment: Moment, others: Sequence[Moment]) -> tuple[int, set[Group]]:
+def nearest(
+    conn: Connection, moment: Moment, others: Sequence[Moment]
+) -> tuple[int, set[Group], datetime | None]:
     """The index of the one of `others` that differs from `moment` by the fewest versions (one
-    scan counts them for all), and the groups they differ in. `others` is not empty."""
+    scan counts them for all), the groups they differ in, and `moment`'s `newest_known` (on the
+    same scan). `others` is not empty."""
     mine = _counted(moment)
     differing = [func.sum(case((_counted(o) != mine, 1), else_=0)) for o in others]
-    counts = [int(n or 0) for n in conn.execute(select(*differing)).one()]
+    t = series_versions.c
+    newest = func.max(case((mine == 1, t.received_at), else_=None))
+    # Of two moments of `as_of` alone, a version both number (up to the lower last version id)
+    # and received by the earlier as_of counts in both. So when every version up to that id was
+    # received by then (the newest of them, found on this scan), they differ only after it.
+    lows = [_shared_prefix(moment, o) for o in others]
+    below = [func.max(case((t.version_id <= low, t.received_at), else_=None)) for low in lows]
+    found = conn.execute(select(newest, *differing, *below)).one()
+    latest, counts = _received(found[0]), [int(n or 0) for n in found[1 : len(others) + 1]]
     best = min(range(len(others)), key=counts.__getitem__)
-    return best, changed_groups(conn, moment, others[best]) if counts[best] else set()
+    if not counts[best]:
+        return best, set(), latest
+    received, other = _received(found[len(others) + 1 + best]), others[best]
+    after = 0
+    if lows[best] and (received is None or received <= min(moment.as_of, other.as_of)):
+        after = lows[best]
+    return best, changed_groups(conn, moment, other, after), latest
+
+
+def _shared_prefix(moment: Moment, other: Moment) -> int:
+    """The lower last version id of two moments of `as_of` alone (0 when one is a report's,
+    which counts by positions instead)."""
+    if moment.positions is not None or other.positions is not None:
+        return 0
+    return min(moment.last_version_id, other.last_version_id)
+
+
+def _received(found: Any) -> datetime | None:
+    """A `received_at` read back by an aggregate: SQLite's stored text, else a datetime."""
+    if found is None:
+        return None
+    if isinstance(found, str):
+        found = datetime.fromisoformat(found)
+    return as_utc(found)
 
 
 def _counted(moment: Moment) -> ColumnElement[int]:
@@ -269,16 +309,21 @@ def replay(
     return rows
 
 
-def build(source: Engine, moment: Moment, catalog: Catalog) -> PastModel:
-    """Compute what was known at `moment` into a new SQLite read model and return it."""
+def build(source: Engine, moment: Moment, catalog: Catalog, eager: bool = False) -> PastModel:
+    """Compute what was known at `moment` into a new SQLite read model and return it (its
+    summaries projected as answers read them, or now if `eager`)."""
     with _snapshot(source) as conn:
         rows = replay(conn, moment, catalog)
         newest = newest_known(conn, moment)
-    return _written(moment, catalog, rows, newest)
+    return _written(moment, catalog, rows, newest, eager=eager)
 
 
 def derive(
-    source: Engine, moment: Moment, catalog: Catalog, kept: Sequence[tuple[Moment, PastModel]]
+    source: Engine,
+    moment: Moment,
+    catalog: Catalog,
+    kept: Sequence[tuple[Moment, PastModel]],
+    eager: bool = False,
 ) -> PastModel:
     """The read model of `moment` from the one of `kept` (models built with the same catalog,
     not empty) whose moment differs from it by the fewest versions: only the groups whose
@@ -286,10 +331,9 @@ def derive(
     same rows as `build`'s, since a group's rows depend on its own versions alone, applied in
     the same order either way."""
     with _snapshot(source) as conn:  # which groups differ, and their versions, read together
-        best, groups = nearest(conn, moment, [of for of, _ in kept])
+        best, groups, newest = nearest(conn, moment, [of for of, _ in kept])
         rows = replay(conn, moment, catalog, groups)
-        newest = newest_known(conn, moment)
-    return _written(moment, catalog, rows, newest, (kept[best][1].path, groups))
+    return _written(moment, catalog, rows, newest, (kept[best][1].path, groups), eager)
 
 
 @contextmanager
@@ -312,9 +356,11 @@ def _written(
     rows: dict[SeriesId, SeriesState],
     newest: datetime | None,
     copied: Copied | None = None,
+    eager: bool = False,
 ) -> PastModel:
     """A new SQLite read model of `moment`: `rows` (and the rows kept from a copy of a base
-    model, but those of the groups `copied` names), projected at its `as_of`."""
+    model, but those of the groups `copied` names), its summaries projected at its `as_of` as
+    answers read them (`projected`), or into the file now if `eager`."""
     folder = Path(tempfile.mkdtemp(prefix="stadspuls-as-of-"))
     url = f"sqlite:///{folder / FILE}"
     if copied is not None:
@@ -326,12 +372,12 @@ def _written(
             metadata.create_all(writer)
         with writer.begin() as conn:
             if copied is not None:
-                _keep_copied(conn, copied[1], as_of)
+                _keep_copied(conn, copied[1], as_of if eager else None)
             store = SeriesStore(writer, catalog)
             for part in chunks(list(rows.values()), WRITTEN):  # the encoded rows a part at a time
                 store.write(conn, part, as_of)
-            # only the city's: other statuses are computed on request (a moment stays cheap)
-            Projector(catalog, every_area=False).refresh(conn, catalog.indicator, as_of)
+            if eager:  # only the city's: other statuses are computed on request
+                Projector(catalog, every_area=False).refresh(conn, catalog.indicator, as_of)
             stamps = dict(committed_at=as_of, refreshed_at=as_of, data_as_of=newest)
             upsert(
                 conn, read_model_state, [{"id": 1, "revision": moment.last_version_id, **stamps}]
@@ -340,12 +386,15 @@ def _written(
         writer.dispose()
     # the revision names what was counted, so ETags differ when a late version joins `as_of`
     state = ReadState(moment.last_version_id, newest, as_of, as_of)
-    return PastModel(make_engine(url, read_only=True), state, folder)
+    engine = make_engine(url, read_only=True)
+    lazy = None if eager else Projections(engine, catalog, as_of)
+    return PastModel(engine, state, folder, lazy)
 
 
-def _keep_copied(conn: Connection, groups: set[Group], as_of: datetime) -> None:
+def _keep_copied(conn: Connection, groups: set[Group], as_of: datetime | None) -> None:
     """In a copy of a base model, keep only the series rows of every group but `groups`, stamped
-    `as_of` as the rows written here are (`SeriesStore.write`): the rest is written again."""
+    `as_of` as the rows written here are (`SeriesStore.write`), if given (else readers put it in,
+    `services.api.projected`): the rest is written again."""
     changed = Table(
         "changed_groups",
         MetaData(),
@@ -357,7 +406,8 @@ def _keep_copied(conn: Connection, groups: set[Group], as_of: datetime) -> None:
         conn.execute(insert(changed), [dict(zip(GROUP, g, strict=True)) for g in part])
     inside = exists().where(*(changed.c[k] == series.c[k] for k in GROUP))
     conn.execute(delete(series).where(inside))
-    conn.execute(update(series).values(committed_at=as_of))
+    if as_of is not None:
+        conn.execute(update(series).values(committed_at=as_of))
     for table in metadata.sorted_tables:
         if table is not series:
             conn.execute(delete(table))

@@ -23,6 +23,7 @@ from sqlalchemy import (
     type_coerce,
 )
 
+from services.api.projected import moment_of, rows_of
 from shared.db.schema import (
     etappmal_status,
     indicator_status,
@@ -114,8 +115,8 @@ class SeriesFilter:
     include_missing: bool = False
     changed_since: datetime | None = None  # only rows whose committed_at is at or after it
 
-    def where(self) -> list[ColumnElement[bool]]:
-        """The WHERE clauses."""
+    def where(self, committed_at: datetime | None = None) -> list[ColumnElement[bool]]:
+        """The WHERE clauses; `committed_at`: that of every row (a past moment's `as_of`)."""
         c = series.c
         clauses: list[ColumnElement[bool]] = [c.indicator == self.indicator]
         for column, values in (
@@ -131,7 +132,10 @@ class SeriesFilter:
             clauses.append(c.period_start >= self.start - EPSILON)
         if self.end is not None:
             clauses.append(c.period_start < self.end - EPSILON)
-        if self.changed_since is not None:
+        if self.changed_since is not None and committed_at is not None:
+            # both bound as the column's values are, so compared as the stored ones would be
+            clauses.append(literal(committed_at, c.committed_at.type) >= self.changed_since)
+        elif self.changed_since is not None:
             clauses.append(c.committed_at >= self.changed_since)
         elif not self.include_missing:  # a change may be a value gone: changes include them
             clauses.append(c.value.is_not(None))
@@ -142,7 +146,8 @@ def series_page(
     conn: Connection, where: SeriesFilter, limit: int, offset: int
 ) -> tuple[int, list[dict[str, Any]]]:
     """The total of matching series rows and one page of them, ordered area, gender, period."""
-    clauses = where.where()
+    moment = moment_of(conn)
+    clauses = where.where(None if moment is None else moment.as_of)
     total = conn.execute(select(func.count()).select_from(series).where(*clauses)).scalar_one()
     c = series.c
     query = (
@@ -152,7 +157,12 @@ def series_page(
         .limit(limit)
         .offset(offset)
     )
-    return int(total), _dicts(conn, SERIES_COLUMNS, query)
+    rows = _dicts(conn, SERIES_COLUMNS, query)
+    if moment is not None:  # the rows kept from a copy carry another moment's stamp
+        stamp = _sqlite_time(moment.committed_at)
+        for row in rows:
+            row["committed_at"] = stamp
+    return int(total), rows
 
 
 def version_page(
@@ -239,6 +249,10 @@ def indikator_documents(
     conn: Connection, area: str, gender: str
 ) -> dict[str, tuple[IndikatorDocument, Any]]:
     """Stored indicator summaries of one area and gender: id → (document, computed_at)."""
+    projected = rows_of(conn, indicator_status)
+    if projected is not None:
+        mine = [r for r in projected if r["area"] == area and r["gender"] == gender]
+        return {r["indicator"]: (r["document"], r["computed_at"]) for r in mine}
     t = indicator_status.c
     query = select(t.indicator, t.document, t.computed_at).where(t.area == area, t.gender == gender)
     return {row.indicator: (row.document, row.computed_at) for row in conn.execute(query)}
@@ -246,6 +260,9 @@ def indikator_documents(
 
 def etappmal_documents(conn: Connection) -> dict[str, tuple[EtappmalDocument, Any]]:
     """Stored etappmål summaries: id → (document, computed_at)."""
+    projected = rows_of(conn, etappmal_status)
+    if projected is not None:
+        return {r["etappmal"]: (r["document"], r["computed_at"]) for r in projected}
     t = etappmal_status.c
     rows = conn.execute(select(t.etappmal, t.document, t.computed_at))
     return {row.etappmal: (row.document, row.computed_at) for row in rows}
@@ -253,6 +270,9 @@ def etappmal_documents(conn: Connection) -> dict[str, tuple[EtappmalDocument, An
 
 def namnd_documents(conn: Connection) -> dict[str, tuple[NamndDocument, Any]]:
     """Stored nämnd rollups: id → (document, computed_at)."""
+    projected = rows_of(conn, namnd_rollup)
+    if projected is not None:
+        return {r["namnd"]: (r["document"], r["computed_at"]) for r in projected}
     t = namnd_rollup.c
     rows = conn.execute(select(t.namnd, t.document, t.computed_at))
     return {row.namnd: (row.document, row.computed_at) for row in rows}
@@ -260,6 +280,9 @@ def namnd_documents(conn: Connection) -> dict[str, tuple[NamndDocument, Any]]:
 
 def risk_rows(conn: Connection) -> dict[str, dict[str, Any]]:
     """The social-risk index by area."""
+    projected = rows_of(conn, risk_index)
+    if projected is not None:
+        return {r["area"]: dict(r) for r in projected}
     names = [c.name for c in risk_index.columns]
     rows = conn.execute(select(risk_index))
     return {row.area: dict(zip(names, row, strict=True)) for row in rows}

@@ -18,7 +18,8 @@ WRITER_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON")
 def make_engine(
     url: str | URL, *, read_only: bool = False, pragmas: Sequence[str] = (), **kwargs: Any
 ) -> Engine:
-    """An engine for `url`; SQLite gets WAL, a busy timeout and foreign keys (then `pragmas`).
+    """An engine for `url`; SQLite gets WAL, a busy timeout and foreign keys (`pragmas` given
+    instead of those of the same name, and after them).
 
     A `read_only` SQLite engine instead opens deferred transactions (one consistent snapshot each)
     with `query_only`, so that a reader never takes SQLite's one write lock.
@@ -26,7 +27,9 @@ def make_engine(
     if make_url(url).get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, **kwargs)
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
-    pragmas = (*(("query_only=ON",) if read_only else WRITER_PRAGMAS), *pragmas)
+    named = {pragma.split("=")[0] for pragma in pragmas}  # a pragma given replaces the default
+    defaults = ("query_only=ON",) if read_only else WRITER_PRAGMAS
+    pragmas = (*(p for p in defaults if p.split("=")[0] not in named), *pragmas)
     begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
 
     @event.listens_for(engine, "connect")

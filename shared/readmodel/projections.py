@@ -172,17 +172,7 @@ class Projector:
         upsert(
             conn,
             etappmal_status,
-            [
-                {
-                    "etappmal": g,
-                    "status": d["status"],
-                    "counts": d["counts"],
-                    "document": d,
-                    "preliminary": not d["published"],
-                    "computed_at": now,
-                }
-                for g, d in goal_docs.items()
-            ],
+            [_etappmal_row(g, d, now) for g, d in goal_docs.items()],
         )
         all_goals = self._stored_etappmal_docs(conn) | goal_docs
         area_values = self._area_values(conn)
@@ -220,6 +210,14 @@ class Projector:
 
     def _risk(self, conn: Connection, now: datetime) -> list[RiskDocument]:
         """Recompute the social-risk index of every stadsdel and stadsdelsområde."""
+        docs, preliminary = self.risk_documents(conn)
+        conn.execute(delete(risk_index_table))
+        upsert(conn, risk_index_table, [_risk_row(d, now, preliminary) for d in docs])
+        return docs
+
+    def risk_documents(self, conn: Connection) -> tuple[list[RiskDocument], bool]:
+        """The social-risk index of every stadsdel and stadsdelsområde, and whether it is
+        preliminary (read, not written)."""
         # Only each risk indicator's latest city period counts (`latest_city_inputs`): read just
         # that period's rows, by primary key, not the whole history. Within one indicator (one
         # period type) period_start orders periods as parse_period does and tells them apart.
@@ -275,9 +273,7 @@ class Projector:
             for level in RISK_LEVELS
             for score in risk_index(self.catalog, values, city, AreaLevel(level), on)
         ]
-        conn.execute(delete(risk_index_table))
-        upsert(conn, risk_index_table, [_risk_row(d, now, preliminary) for d in docs])
-        return docs
+        return docs, preliminary
 
     def _indikator_summary(
         self, conn: Connection, indicator_id: str, now: datetime
@@ -350,6 +346,17 @@ class Projector:
                 r.period, r.value, r.city_value, not r.preliminary
             )
         return result
+
+
+def _etappmal_row(goal: str, doc: EtappmalDocument, now: datetime) -> dict[str, Any]:
+    return {
+        "etappmal": goal,
+        "status": doc["status"],
+        "counts": doc["counts"],
+        "document": doc,
+        "preliminary": not doc["published"],
+        "computed_at": now,
+    }
 
 
 def _risk_row(doc: RiskDocument, now: datetime, preliminary: bool) -> dict[str, Any]:

@@ -252,7 +252,7 @@ def create_app(
                     return
                 await after_assignment()
                 flushed = await writer.flush()
-                state["dirty"] = False
+                state["dirty"] = flushed.more  # other areas' statuses a batch at a time
             _observe_lag(metrics, flushed.status_lag)
             await publish(flushed.documents)
         except Exception:  # a timer that raises would crash the worker; try again next time

@@ -17,6 +17,7 @@ import asyncio
 import logging
 import multiprocessing
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,6 +46,7 @@ class Applied:
     freshness: list[float] = field(default_factory=list)  # seconds, per applied event
     documents: Documents = field(default_factory=list)
     committed_at: datetime | None = None  # of the batch's transaction, in the writer process
+    more: bool = False  # a flush left work pending: flush again when still idle
     projected_at: datetime | None = None  # the commit of the projection that followed it, if any
     # seconds from the commit of the oldest series change not yet projected to the commit of the
     # projection that covered it; None: no projection ran
@@ -192,7 +194,7 @@ def _serve(pipe: Pipe, database_url: str, catalog_path: str, interval: float) ->
     """The writer process: answer requests until the pipe closes."""
     from shared.catalog.loader import load_catalog
     from shared.db.engine import make_engine
-    from shared.readmodel.projections import AREA_INTERVAL, Projector
+    from shared.readmodel.projections import AREA_BATCH, AREA_INTERVAL, AREA_REFRESH, Projector
     from shared.readmodel.store import SeriesStore
 
     catalog = load_catalog(Path(catalog_path))
@@ -201,6 +203,8 @@ def _serve(pipe: Pipe, database_url: str, catalog_path: str, interval: float) ->
         SeriesStore(engine, catalog),
         Projector(catalog, interval=interval, area_interval=AREA_INTERVAL),
     )
+    projector.area_batch = AREA_BATCH
+    areas_refreshed = -float("inf")  # monotonic time of the last refresh of every area's status
     lag = StatusLag()
     while True:
         try:
@@ -216,12 +220,21 @@ def _serve(pipe: Pipe, database_url: str, catalog_path: str, interval: float) ->
                 with engine.begin() as conn:
                     projected, documents = projector.flush(conn)
                 projector.done(projected)
-                answer = Applied(documents=documents, status_lag=lag.projected(utcnow()))
+                answer = Applied(
+                    documents=documents,
+                    status_lag=lag.projected(utcnow()),
+                    more=projector.idle_work,  # the next idle flush goes on with the rest
+                )
             elif kind == "refresh":
                 with engine.begin() as conn:
                     now = utcnow()
                     answer = projector.refresh(conn, catalog.indicator, now)
-                    projector.refresh_areas(conn, None, now)  # staleness moves with time
+                if time.monotonic() - areas_refreshed >= AREA_REFRESH:
+                    # staleness moves with time, slowly: every other area's status is due again,
+                    # projected a batch of them at a time like any other change
+                    areas_refreshed = time.monotonic()
+                    with engine.connect() as conn:
+                        projector.mark_areas(conn)
             else:
                 projector.mark_all()
                 answer = None

@@ -42,6 +42,17 @@ def status_row(doc: IndikatorDocument, area: str, gender: str, now: datetime) ->
     }
 
 
+def all_triples(conn: Connection, root: str) -> set[Triple]:
+    """Every (indicator, area, gender) other than the city's total that has rows or a status."""
+    found: set[Triple] = set()
+    for table in (series, indicator_status):
+        t = table.c
+        query = select(t.indicator, t.area, t.gender).distinct()
+        query = query.where(not_(and_(t.area == root, t.gender == TOTAL)))
+        found |= {(i, a, g) for i, a, g in conn.execute(query)}
+    return found
+
+
 def project_area_statuses(
     conn: Connection,
     catalog: Catalog,

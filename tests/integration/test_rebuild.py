@@ -83,6 +83,7 @@ def cli_rebuild(settings: Settings) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow  # CI's subset: test_bulk_rebuild rebuilds; the replay is the live path, under test
 def test_rebuild_replays_the_topic_into_an_empty_read_model(
     settings: Settings, engine: Engine, catalog: Catalog, tmp_path: Path
 ) -> None:

@@ -21,18 +21,23 @@ def catalog() -> Catalog:
     return default_catalog()
 
 
-@pytest.fixture
-def settings(kafka: KafkaEndpoint, topic_prefix: str, pg_url: str) -> Settings:
+def aggregator_settings(kafka: KafkaEndpoint, topic_prefix: str, database_url: str) -> Settings:
+    """Settings on the broker with this test's topics, consumer group and database (migrated)."""
     s = Settings(
         kafka_bootstrap=kafka.bootstrap,
         topic_prefix=topic_prefix,
-        database_url=pg_url,
+        database_url=database_url,
         aggregate_app_id=f"{topic_prefix}aggregate",
         aggregate_refresh_seconds=3600,
     )
     ensure_topics(s)
     upgrade(s.database_url)
     return s
+
+
+@pytest.fixture
+def settings(kafka: KafkaEndpoint, topic_prefix: str, pg_url: str) -> Settings:
+    return aggregator_settings(kafka, topic_prefix, pg_url)
 
 
 @pytest.fixture

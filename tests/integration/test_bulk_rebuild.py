@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,15 +21,14 @@ from services.aggregate.bulk import rebuild_bulk
 from services.aggregate.rebuild import ActiveWorkersError
 from services.aggregate.verify import verify
 from services.api.rapporter import freeze
-from shared.db.engine import make_engine, upgrade
 from shared.db.schema import read_model_state, series_versions
 from shared.domain.catalog import Catalog
 from shared.domain.observation import Observation, utcnow
 from shared.infra.kafka import KafkaEndpoint
 from shared.infra.wait import wait_for
 from shared.settings import Settings
-from shared.topics import ensure_topics
 from tests.aggregator import env_of, wait_until_oracle, workers
+from tests.integration.conftest import aggregator_settings
 from tests.integration.read_model_tables import differences, tables
 from tests.integration.report_answers import report_answers
 from tests.services import produce
@@ -41,23 +39,8 @@ pytestmark = pytest.mark.kafka
 
 @pytest.fixture
 def settings(kafka: KafkaEndpoint, topic_prefix: str, db_url: str) -> Settings:
-    s = Settings(
-        kafka_bootstrap=kafka.bootstrap,
-        topic_prefix=topic_prefix,
-        database_url=db_url,
-        aggregate_app_id=f"{topic_prefix}aggregate",
-        aggregate_refresh_seconds=3600,
-    )
-    ensure_topics(s)
-    upgrade(s.database_url)
-    return s
-
-
-@pytest.fixture
-def engine(settings: Settings) -> Iterator[Engine]:
-    engine = make_engine(settings.database_url)
-    yield engine
-    engine.dispose()
+    """As the integration tier's, on SQLite and PostgreSQL (its `engine` follows these)."""
+    return aggregator_settings(kafka, topic_prefix, db_url)
 
 
 def send_refused(settings: Settings, catalog: Catalog, maker: StreamMaker) -> int:

@@ -1,7 +1,7 @@
 """Raw produce rates: the client libraries alone sending the same events, already serialised.
 
-Same broker, topic and producer settings as the ingest service (acks=all, idempotence, lz4,
-linger 5 ms): `aiokafka_send` is one `send()` per message, `aiokafka_batch` is aiokafka's batch
+Same broker, topic and producer settings as the ingest service (acks=all, idempotence, the
+service's compression `STADSPULS_INGEST_COMPRESSION`, linger 5 ms): `aiokafka_send` is one `send()` per message, `aiokafka_batch` is aiokafka's batch
 API (`create_batch`/`send_batch`, partition by our murmur2), `kafka_python_send` is kafka-python's
 `send()` per message. Each rate counts messages acknowledged per second.
 """
@@ -45,12 +45,17 @@ def messages(rows_of_batches: list[list[dict[str, Any]]], n: int) -> list[Messag
     return out
 
 
+def _compression(settings: Settings) -> str | None:
+    """The compression the ingest service's producer uses (`services.ingest.publisher`)."""
+    return None if settings.ingest_compression == "none" else settings.ingest_compression
+
+
 def _aio(settings: Settings) -> AIOKafkaProducer:
     return AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap,
         acks="all",
         enable_idempotence=True,
-        compression_type="lz4",
+        compression_type=_compression(settings),
         linger_ms=5,
         max_batch_size=BATCH_BYTES,
     )
@@ -104,7 +109,7 @@ def kafka_python_send(settings: Settings, topic: str, msgs: list[Message]) -> fl
         bootstrap_servers=settings.kafka_bootstrap,
         acks="all",
         enable_idempotence=True,
-        compression_type="lz4",
+        compression_type=_compression(settings),
         linger_ms=5,
         batch_size=BATCH_BYTES,
     )

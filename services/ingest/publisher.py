@@ -65,7 +65,7 @@ class KafkaPublisher:
             client_id=self._client_id,
             acks="all",
             enable_idempotence=True,
-            compression_type=None if compression in ("", "none") else compression,
+            compression_type=None if compression == "none" else compression,
             linger_ms=self._settings.ingest_linger_ms,
             max_batch_size=BATCH_BYTES,
             max_request_size=4 * BATCH_BYTES,

@@ -35,3 +35,16 @@ def test_half_an_oidc_configuration_is_refused_naming_what_is_missing(
 def test_all_three_oidc_settings_or_none_are_accepted() -> None:
     Settings(oidc_issuer="https://idp.example", oidc_audience="a", oidc_jwks_url="https://idp/j")
     Settings()
+
+
+def test_ingest_compression_is_a_codec_every_consumer_reads_and_a_misspelt_one_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings().ingest_compression == "zstd"
+    for name in ("zstd", "lz4", "gzip", "none"):
+        monkeypatch.setenv("STADSPULS_INGEST_COMPRESSION", name)
+        assert Settings().ingest_compression == name
+    for name in ("lz5", "snappy", ""):  # snappy: kafka-python consumers could not read it
+        monkeypatch.setenv("STADSPULS_INGEST_COMPRESSION", name)
+        with pytest.raises(ValidationError, match="ingest_compression"):
+            Settings()

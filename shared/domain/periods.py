@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache, total_ordering
+from functools import cached_property, lru_cache
 
 from shared.domain.catalog import PeriodType
 
@@ -56,10 +56,13 @@ def _days_in_month(year: int, month: int) -> int:
     return (nxt - date(year, month, 1)).days
 
 
-@total_ordering
 @dataclass(frozen=True, order=False)
 class Period:
-    """One reporting period; `index` is 1-based within the year (1 for a year, VT=1, HT=2)."""
+    """One reporting period; `index` is 1-based within the year (1 for a year, VT=1, HT=2).
+
+    Periods are parsed once per text (`parse_period` is memoised) and compared very often (every
+    status sorts its series), so what is derived from the fields is computed once per object.
+    """
 
     text: str
     type: PeriodType
@@ -71,12 +74,12 @@ class Period:
         """Length of the period in months."""
         return MONTHS_PER_PERIOD[self.type]
 
-    @property
+    @cached_property
     def start(self) -> date:
         """First day of the period (VT starts 1 January, HT 1 July)."""
         return date(self.year, (self.index - 1) * self.months + 1, 1)
 
-    @property
+    @cached_property
     def end(self) -> date:
         """Exclusive end: the first day of the next period of the same type."""
         return add_months(self.start, self.months)
@@ -86,7 +89,7 @@ class Period:
         """The start in decimal years: year + (index − 1)·months/12."""
         return self.year + (self.index - 1) * self.months / 12
 
-    @property
+    @cached_property
     def sort_key(self) -> tuple[date, int]:
         """Chronological key: start date, then longer periods before shorter ones."""
         return (self.start, _TYPE_RANK[self.type])
@@ -95,6 +98,21 @@ class Period:
         if not isinstance(other, Period):
             return NotImplemented
         return self.sort_key < other.sort_key
+
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, Period):
+            return NotImplemented
+        return self.sort_key <= other.sort_key
+
+    def __gt__(self, other: object) -> bool:
+        if not isinstance(other, Period):
+            return NotImplemented
+        return self.sort_key > other.sort_key
+
+    def __ge__(self, other: object) -> bool:
+        if not isinstance(other, Period):
+            return NotImplemented
+        return self.sort_key >= other.sort_key
 
     def __str__(self) -> str:
         return self.text

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from typing import Any, cast
 
@@ -108,8 +108,16 @@ class StatusResult:
 
     def as_dict(self) -> InputsDocument:
         """JSON-native form (enums as their string values)."""
-        fields = {k: (v.value if isinstance(v, StrEnum) else v) for k, v in asdict(self).items()}
-        return cast(InputsDocument, fields)
+        values = {k: getattr(self, k) for k in _RESULT_FIELDS}  # every field is a scalar
+        return cast(InputsDocument, {k: _plain(v) for k, v in values.items()})
+
+
+_RESULT_FIELDS = tuple(f.name for f in fields(StatusResult))
+
+
+def _plain(value: object) -> object:
+    """An enum as its string value, anything else as it is."""
+    return value.value if isinstance(value, StrEnum) else value
 
 
 def _series(points: Sequence[Point]) -> dict[Period, Point] | Reason:
@@ -126,7 +134,7 @@ def _series(points: Sequence[Point]) -> dict[Period, Point] | Reason:
             return Reason.INVALID_VALUE
         if not math.isfinite(value):
             return Reason.INVALID_VALUE
-        series[period] = replace(point, value=value)
+        series[period] = point if type(point.value) is float else replace(point, value=value)
     return series
 
 

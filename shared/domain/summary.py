@@ -25,7 +25,7 @@ from shared.domain.documents import (
     StatusFields,
     TargetDocument,
 )
-from shared.domain.periods import parse_period
+from shared.domain.periods import Period, parse_period
 from shared.domain.staleness import is_stale, newest_period_age_seconds
 from shared.domain.status import DEFAULT_THRESHOLDS, Point, StatusCode, Thresholds, assess, combine
 
@@ -57,7 +57,12 @@ def indikator_summary(
     """Status, trend, staleness and every input of one indicator's series (city, total)."""
     indicator = catalog.indicator[indicator_id]
     baseline, target = catalog.target_of(indicator_id)
-    latest = max((parse_period(p.period) for p in points), default=None)
+    latest: Period | None = None
+    latest_value: float | None = None
+    for point in points:  # the newest period and the value of its first point, in one pass
+        period = parse_period(point.period)
+        if latest is None or period > latest:
+            latest, latest_value = period, point.value
     stale = latest is not None and is_stale(
         latest, indicator.cadence, indicator.publication_lag, indicator.grace, now.date()
     )
@@ -70,7 +75,6 @@ def indikator_summary(
         thresholds=thresholds,
         min_coverage=indicator.min_coverage,
     )
-    latest_value = next((p.value for p in points if latest and p.period == latest.text), None)
     return {
         "indicator": indicator_id,
         "name": indicator.name,

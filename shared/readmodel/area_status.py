@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, not_, or_, select
+from sqlalchemy import Connection, and_, bindparam, delete, not_, or_, select
 
 from shared.db.schema import indicator_status, series
 from shared.db.upsert import chunks, upsert
@@ -101,24 +101,36 @@ def _points(
         c.coverage,
         c.preliminary,
     )
-    base = select(*columns).where(
-        c.value.is_not(None),
-        c.indicator.in_(sorted(catalog.indicator)),
-        not_(and_(c.area == catalog.root, c.gender == TOTAL)),
-    )
-    queries = []
-    if triples is None:
-        queries.append(base)
-    else:
-        wanted: dict[tuple[str, str], set[str]] = {}
-        for i, a, g in triples:
-            wanted.setdefault((i, g), set()).add(a)
-        for (i, g), areas in sorted(wanted.items()):
-            for part in chunks(sorted(areas)):
-                queries.append(base.where(c.indicator == i, c.gender == g, c.area.in_(part)))
     found: dict[Triple, list[Point]] = {}
-    for query in queries:
-        for r in conn.execute(query):
-            point = Point.of(r.period, float(r.value), r.origin, r.coverage, r.preliminary)
-            found.setdefault((r.indicator, r.area, r.gender), []).append(point)
+
+    def add(rows: Iterable[Any]) -> None:
+        for i, a, g, period, value, origin, coverage, preliminary in rows:
+            point = Point.of(period, float(value), origin, coverage, preliminary)
+            found.setdefault((i, a, g), []).append(point)
+
+    if triples is None:
+        add(
+            conn.execute(
+                select(*columns).where(
+                    c.value.is_not(None),
+                    c.indicator.in_(sorted(catalog.indicator)),
+                    not_(and_(c.area == catalog.root, c.gender == TOTAL)),
+                )
+            )
+        )
+        return found
+    wanted: dict[tuple[str, str], set[str]] = {}
+    for i, a, g in triples:
+        if i in catalog.indicator and not (a == catalog.root and g == TOTAL):
+            wanted.setdefault((i, g), set()).add(a)
+    # one statement for every group, compiled once: its areas are an expanding parameter
+    query = select(*columns).where(
+        c.value.is_not(None),
+        c.indicator == bindparam("indicator"),
+        c.gender == bindparam("gender"),
+        c.area.in_(bindparam("areas", expanding=True)),
+    )
+    for (i, g), areas in sorted(wanted.items()):
+        for part in chunks(sorted(areas)):
+            add(conn.execute(query, {"indicator": i, "gender": g, "areas": part}))
     return found

@@ -140,9 +140,13 @@ class Dataset:
 
 
 def load(
-    engine: Engine, catalog: Catalog, observations: list[Observation], batch: int = 2000
+    engine: Engine, catalog: Catalog, observations: list[Observation], batch: int = 20_000
 ) -> None:
-    """Apply observations through the aggregator's own store and projections, batch by batch."""
+    """Apply observations through the aggregator's own store and projections, batch by batch.
+
+    Any batching gives the same read model (tests/integration/test_aggregate_store.py); each batch
+    ends with a projection of what it changed, so larger batches load faster (four years of the
+    data set on SQLite: 8 s in batches of 20 000, 23 s in batches of 2 000)."""
     from shared.readmodel.projections import Projector
     from shared.readmodel.store import SeriesStore
 

@@ -139,6 +139,7 @@ def test_broker_paused_for_30_seconds(
     survives(stack, lambda: fault.lasting(fault.paused(kafka_private.pid or 0), 30))
 
 
+@pytest.mark.slow  # CI keeps broker faults: test_up_supervision kills it, test_ingest_faults stalls it
 def test_broker_killed_and_restarted(
     kafka_private: LocalKafka, stack_on: StackOn, sqlite_file: str
 ) -> None:

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, and_, case, delete, func, select, text
+from sqlalchemy import Connection, and_, bindparam, case, delete, func, select, text
 
 from shared.db.schema import etappmal_status, indicator_status, namnd_rollup, series
 from shared.db.schema import risk_index as risk_index_table
@@ -263,28 +263,32 @@ class Projector:
                 and_(root.c.indicator == newest.c.indicator, root.c.period_start == newest.c.start),
             )
             .where(root.c.area == self.catalog.root, root.c.gender == TOTAL)
-            .subquery()
+            .order_by(root.c.indicator)
         )
         levels = {AreaLevel.STAD, *(AreaLevel(level) for level in RISK_LEVELS)}
-        query = (
-            select(
-                series.c.indicator,
-                series.c.area,
-                series.c.period,
-                series.c.value,
-                series.c.preliminary,
-            )
-            .join(
-                latest,
-                and_(series.c.indicator == latest.c.indicator, series.c.period == latest.c.period),
-            )
-            .where(
-                series.c.area.in_(sorted(a.id for a in self.catalog.omraden if a.level in levels)),
-                series.c.gender == TOTAL,
-                series.c.value.is_not(None),
-            )
+        areas = sorted(a.id for a in self.catalog.omraden if a.level in levels)
+        # One statement per (indicator, latest period), so that every area's row is found by its
+        # whole primary key; joined in one query, SQLite walked every period of every area.
+        query = select(
+            series.c.indicator,
+            series.c.area,
+            series.c.period,
+            series.c.value,
+            series.c.preliminary,
+        ).where(
+            series.c.indicator == bindparam("indicator"),
+            series.c.period == bindparam("period"),
+            series.c.area.in_(bindparam("areas", expanding=True)),
+            series.c.gender == TOTAL,
+            series.c.value.is_not(None),
         )
-        found = conn.execute(query).all()
+        found = [
+            row
+            for indicator, period in conn.execute(latest).all()
+            for row in conn.execute(
+                query, {"indicator": indicator, "period": period, "areas": areas}
+            )
+        ]
         values, city = latest_city_inputs(self.catalog, [tuple(r)[:4] for r in found])
         # every score and rank is relative to the city and the other areas: one preliminary input
         # makes the whole index preliminary

@@ -94,6 +94,8 @@ class Projector:
         self._all_areas = False  # every other status is due (after an assignment)
         self._last = -float("inf")
         self._area_last = -float("inf")
+        # the last risk index computed and the rows it was computed from
+        self._risk_memo: tuple[tuple[Any, ...], list[RiskDocument], bool] | None = None
 
     def __call__(self, conn: Connection, result: BatchResult) -> None:
         """Run inside the batch's transaction; the documents go on `result` for the rollups topic."""
@@ -219,9 +221,10 @@ class Projector:
                 for n, d in namnd_docs.items()
             ],
         )
-        risk_docs = self._risk(conn, now) if self.risk_ids & set(touched) else []
+        risk = self._risk(conn, now) if self.risk_ids & set(touched) else None
+        risk_docs = risk or []
         bump_state(conn, refreshed_at=now)  # answers changed, perhaps without a batch: new ETags
-        risky = {RISK} if self.risk_ids & set(touched) else set()
+        risky = {RISK} if risk is not None else set()
         bump_answers(conn, {status_key(i) for i in touched} | {NAMNDER} | risky, now)
         documents: list[tuple[str, Mapping[str, Any]]] = [
             *((f"indikator:{i}", d) for i, d in ind_docs.items()),
@@ -231,9 +234,20 @@ class Projector:
         ]
         return cast(list[tuple[str, dict[str, Any]]], documents)  # the store takes any document
 
-    def _risk(self, conn: Connection, now: datetime) -> list[RiskDocument]:
-        """Recompute the social-risk index of every stadsdel and stadsdelsområde."""
+    def _risk(self, conn: Connection, now: datetime) -> list[RiskDocument] | None:
+        """Recompute the social-risk index of every stadsdel and stadsdelsområde; None when it
+        is what the table holds (a risk indicator's older period changed, say): then nothing is
+        written and the answers that read it keep their revision."""
         docs, preliminary = self.risk_documents(conn)
+        t = risk_index_table.c
+        stored = {
+            r.area: (r.document, r.preliminary)
+            for r in conn.execute(select(t.area, t.document, t.preliminary))
+        }
+        if len(stored) == len(docs) and all(
+            stored.get(d["area"]) == (d, preliminary) for d in docs
+        ):
+            return None
         conn.execute(delete(risk_index_table))
         upsert(conn, risk_index_table, [_risk_row(d, now, preliminary) for d in docs])
         return docs
@@ -283,23 +297,27 @@ class Projector:
             series.c.value.is_not(None),
         )
         found = [
-            row
+            tuple(row)
             for indicator, period in conn.execute(latest).all()
             for row in conn.execute(
                 query, {"indicator": indicator, "period": period, "areas": areas}
             )
         ]
-        values, city = latest_city_inputs(self.catalog, [tuple(r)[:4] for r in found])
+        key = tuple(found)
+        if self._risk_memo is not None and self._risk_memo[0] == key:
+            return self._risk_memo[1], self._risk_memo[2]  # a pure function of these rows
+        values, city = latest_city_inputs(self.catalog, [r[:4] for r in found])
         # every score and rank is relative to the city and the other areas: one preliminary input
         # makes the whole index preliminary
-        preliminary = any(r.preliminary for r in found)
+        preliminary = any(r[4] for r in found)
         # the areas scored are those of the newest city period's tree (no former ones)
-        on = max((last_day(r.period) for r in found if r.area == self.catalog.root), default=None)
+        on = max((last_day(r[2]) for r in found if r[1] == self.catalog.root), default=None)
         docs = [
             score.as_dict()
             for level in RISK_LEVELS
             for score in risk_index(self.catalog, values, city, AreaLevel(level), on)
         ]
+        self._risk_memo = (key, docs, preliminary)
         return docs, preliminary
 
     def _indikator_summary(

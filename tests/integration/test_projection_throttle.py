@@ -16,7 +16,7 @@ from shared.catalog.loader import default_catalog
 from shared.db.engine import make_engine, upgrade
 from shared.db.schema import etappmal_status, indicator_status, namnd_rollup, series
 from shared.db.schema import risk_index as risk_index_table
-from shared.domain.catalog import AreaLevel, Catalog, NamndType
+from shared.domain.catalog import AreaLevel, Catalog, Kind, NamndType
 from shared.domain.observation import utcnow
 from shared.domain.periods import parse_period
 from shared.domain.risk import latest_city_inputs, risk_index
@@ -24,12 +24,13 @@ from shared.domain.summary import AreaValue
 from shared.infra.kafka import KafkaEndpoint
 from shared.infra.wait import wait_for
 from shared.readmodel.projections import RISK_LEVELS, Projector
+from shared.readmodel.revisions import RISK, read_revisions, status_key
 from shared.readmodel.store import SeriesStore
 from shared.settings import Settings
 from shared.topics import ensure_topics
 from tests.aggregator import env_of, wait_until_oracle
 from tests.services import ServiceProcess, produce
-from tests.streams import StreamMaker
+from tests.streams import StreamMaker, periods
 
 PROJECTIONS = (indicator_status, etappmal_status, namnd_rollup, risk_index_table)
 MOMENTS = {"computed_at", "data_as_of", "newest_period_age_seconds"}  # move with the clock
@@ -201,6 +202,57 @@ def test_latest_values_read_in_sql_equal_those_picked_from_the_whole_history(
         assert expected
         assert projector._risk(conn, utcnow()) == expected
         conn.rollback()
+
+
+def test_a_risk_index_a_projection_leaves_as_it_was_is_not_rewritten_and_its_answers_keep_their_revision(
+    engine: Engine, catalog: Catalog
+) -> None:
+    """Only each risk indicator's latest city period counts: a change to an older period is
+    projected (its status moves on) without rewriting the risk index or moving its answers."""
+    store, projector = SeriesStore(engine, catalog), Projector(catalog)
+    maker = StreamMaker(catalog, seed=6)
+    order = (AreaLevel.STADSDEL, AreaLevel.STADSDELSOMRADE, AreaLevel.STAD)
+
+    def reported(i: str) -> list[str]:  # the areas of the lowest level it is reported at
+        lowest = next(lv for lv in order if lv in catalog.indicator[i].area_levels)
+        return [a.id for a in catalog.omraden if a.level is lowest and a.valid_to is None]
+
+    def two_last(i: str) -> list[str]:
+        return periods(catalog.indicator[i], range(2023, 2025))[-2:]
+
+    # a ratio rolls up to the city, which the index compares each area with
+    indicator = next(
+        catalog.indicator[i]
+        for i in sorted(projector.risk_ids)
+        if catalog.indicator[i].kind is Kind.RATIO
+    )
+    old, latest = two_last(indicator.id)
+    area = reported(indicator.id)[0]
+    base = [
+        maker.observation(catalog.indicator[i], a, p, "T")
+        for i in sorted(projector.risk_ids)
+        for p in two_last(i)
+        for a in reported(i)
+    ]
+    store.apply(base, projector)
+
+    def state() -> tuple[int, int, list[Any]]:
+        with engine.connect() as conn:
+            revisions = read_revisions(conn)
+            rows = [tuple(r) for r in conn.execute(select(risk_index_table).order_by("area"))]
+        return revisions[RISK][0], revisions[status_key(indicator.id)][0], rows
+
+    risk_before, status_before, rows_before = state()
+    assert rows_before, "the risk index is empty: nothing to compare"
+    store.apply([maker.observation(indicator, area, old, "T")], projector)
+    risk_after, status_after, rows_after = state()
+    assert status_after > status_before  # the projection ran for the indicator
+    assert (risk_after, rows_after) == (risk_before, rows_before)
+
+    store.apply([maker.observation(indicator, area, latest, "T")], projector)
+    risk_moved, _, rows_moved = state()
+    assert risk_moved == risk_before + 1
+    assert rows_moved != rows_before
 
 
 @pytest.mark.kafka

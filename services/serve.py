@@ -9,6 +9,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from services.logs import logging_config
 from shared.production import EXIT_CONFIG, RefusedToStartError, check_production
@@ -98,7 +99,12 @@ def _run(
         return
     from shared.http_server import serve
 
-    if name == "ingest":
+    if name == "ingest" and settings.ingest_workers > 1:
+        from services.ingest.workers import serve_workers
+
+        context = {"log_file": str(log_file) if log_file else None, "verbose": verbose}
+        serve_workers(settings, f"{__name__}:ingest_worker", context)
+    elif name == "ingest":
         from services.ingest.app import create_app as create_ingest
         from services.ingest.app import tune_collector
 
@@ -116,3 +122,14 @@ def _run(
         serve(web, settings, settings.connector_port)
     else:
         raise ValueError(f"unknown service {name!r}")
+
+
+def ingest_worker() -> Any:
+    """uvicorn's app factory in each ingest worker process: its logging as the supervisor's, then
+    its app (`services.ingest.workers`)."""
+    from services.ingest.workers import told, worker_app
+
+    context = told()
+    log_file = Path(context["log_file"]) if context["log_file"] else None
+    logging.config.dictConfig(logging_config("ingest", log_file, context["verbose"]))
+    return worker_app()

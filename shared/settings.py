@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address the HTTP servers bind to.")
     api_port: int = Field(default=8080, description="Port of the read API.")
     ingest_port: int = Field(default=8081, description="Port of the ingest API.")
+    ingest_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Worker processes of one ingest replica, on its one port (about one a core):"
+        " they share its source budgets and sum their metrics.",
+    )
     aggregate_port: int = Field(
         default=8082, description="Port of the aggregator's metrics/health server."
     )

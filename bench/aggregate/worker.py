@@ -134,7 +134,11 @@ def process_cpu_seconds(pid: int) -> float:
 
 def cpu_seconds(workers: Workers) -> float:
     """CPU time (user + system) the worker processes and their children (writers) have used."""
-    parents = {w.proc.pid for w in workers.members if w.proc is not None}
+    return family_cpu_seconds({w.proc.pid for w in workers.members if w.proc is not None})
+
+
+def family_cpu_seconds(parents: set[int]) -> float:
+    """CPU time (user + system) processes `parents` and their children have used so far."""
     pids = list(parents)
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:

@@ -1,7 +1,8 @@
 """Ingest benchmark: `.venv/bin/python -m bench.ingest.run [--seconds 30] [--clients 6]`.
 
 Starts a local Kafka broker (unless STADSPULS_KAFKA_BOOTSTRAP is set), the ingest service as its own
-process (`stadspuls serve ingest`: uvicorn, one worker) and concurrent HTTP clients posting
+process (`stadspuls serve ingest`: uvicorn, `--workers` worker processes on its port, default 1)
+and concurrent HTTP clients posting
 1 000-row JSON batches for several sources. Reports observations/s accepted *and acknowledged by
 Kafka* (only 202 answers count), request p50/p99, and — in the same run, against the same broker
 and topic configuration — the raw produce rate of the client libraries sending the same events
@@ -28,7 +29,12 @@ import httpx
 import orjson
 from pydantic import SecretStr
 
-from bench.aggregate.worker import busy_share, machine_jiffies, process_cpu_seconds
+from bench.aggregate.worker import (
+    busy_share,
+    family_cpu_seconds,
+    machine_jiffies,
+    process_cpu_seconds,
+)
 from bench.ingest.raw import raw_rates
 from bench.ingest.workload import SOURCES, batches
 from services.ingest.keys import create_key
@@ -84,7 +90,8 @@ async def http_load(
 ) -> dict[str, Any]:
     """Post batches from `clients` concurrent clients; measure after `warmup` seconds.
 
-    `cpu_of` is (server pid, load generator pid): their CPU-seconds over the measured window.
+    `cpu_of` is (server pid, load generator pid): their CPU-seconds over the measured window
+    (the server's with its worker processes').
     """
     out: dict[str, Any] = {"latencies": [], "statuses": {}, "accepted": 0}
     start = time.monotonic() + warmup
@@ -92,14 +99,15 @@ async def http_load(
 
     async def measure() -> tuple[list[float], tuple[int, int]]:
         await asyncio.sleep(max(0.0, start - time.monotonic()))
-        return [process_cpu_seconds(pid) for pid in cpu_of], machine_jiffies()
+        server, generator = cpu_of
+        return [family_cpu_seconds({server}), process_cpu_seconds(generator)], machine_jiffies()
 
     window, *_ = await asyncio.gather(
         measure(), *(_client(url, bodies, keys, until, start, i * 7, out) for i in range(clients))
     )
     elapsed = time.monotonic() - start
     (server0, client0), machine0 = window
-    server_cpu = process_cpu_seconds(cpu_of[0]) - server0
+    server_cpu = family_cpu_seconds({cpu_of[0]}) - server0
     lat = sorted(out["latencies"])
     return {
         "observations_per_s": out["accepted"] / elapsed,
@@ -120,6 +128,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--clients", type=int, default=6)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="STADSPULS_INGEST_WORKERS of the ingest service"
+    )
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--raw-messages", type=int, default=200_000)
     parser.add_argument("--profile", help="write a cProfile of the ingest process to this file")
@@ -161,6 +172,7 @@ def main() -> None:
                     "database_url": settings.database_url,
                     "ingest_port": port,
                     "ingest_raw_validator": "false",
+                    "ingest_workers": args.workers,
                 }.items()
             },
             "STADSPULS_KEY_SECRET": settings.key_secret.get_secret_value(),
@@ -204,6 +216,7 @@ def main() -> None:
             "kafka": "local single-node broker on the same machine" if broker else bootstrap,
             "batch_rows": args.batch,
             "clients": args.clients,
+            "workers": args.workers,
             "sources": len(SOURCES),
             "seconds": args.seconds,
             "ingest": ours,

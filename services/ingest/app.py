@@ -14,6 +14,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -28,7 +29,7 @@ from services.ingest.auth import KeyVerifier
 from services.ingest.dependencies import IngestState, RateLimitedError, UnauthorizedError
 from services.ingest.idempotency import IdempotencyStore
 from services.ingest.idempotency_ledger import IdempotencyLedger
-from services.ingest.metrics import IngestMetrics
+from services.ingest.metrics import IngestMetrics, multiprocess_folder
 from services.ingest.publisher import KafkaPublisher
 from services.ingest.raw_validator import RawValidator
 from services.ingest.routes import router
@@ -71,9 +72,14 @@ def tune_collector() -> None:
 
 
 def create_app(
-    settings: Settings, *, catalog: Catalog | None = None, engine: Engine | None = None
+    settings: Settings,
+    *,
+    catalog: Catalog | None = None,
+    engine: Engine | None = None,
+    throttle_file: Path | None = None,
 ) -> FastAPI:
-    """Build the ingest app from settings, with real adapters unless given."""
+    """Build the ingest app from settings, with real adapters unless given (the source budgets
+    in `throttle_file`, shared with the replica's other workers, if given)."""
     if catalog is None:
         from shared.catalog.loader import load_catalog
 
@@ -92,8 +98,10 @@ def create_app(
         engine, ttl=timedelta(hours=settings.ingest_idempotency_ttl_hours), lease=lease
     )
     keys = IdempotencyLedger(store, metrics.idempotency_failures)
-    metrics.idempotency_deferred.set_function(lambda: keys.deferred)
-    throttle = source_throttle(settings, catalog)
+    shared_metrics = multiprocess_folder() is not None
+    if not shared_metrics:  # a worker's own count, else its file's, set on every flush
+        metrics.idempotency_deferred.set_function(lambda: keys.deferred)
+    throttle = source_throttle(settings, catalog, shared=throttle_file)
     service = IngestService(settings, catalog, publisher, keys, metrics, throttle=throttle)
     verifier = KeyVerifier(engine, settings)
     state = IngestState(settings, catalog, engine, publisher, metrics, service, verifier, throttle)
@@ -105,7 +113,7 @@ def create_app(
         tasks = [
             asyncio.create_task(_ensure_topics(settings, catalog, stop)),
             asyncio.create_task(_purge_idempotency(store, metrics, stop)),
-            asyncio.create_task(_repeat(stop, 1.0, _flushing(keys))),
+            asyncio.create_task(_repeat(stop, 1.0, _flushing(keys, metrics, shared_metrics))),
         ]
         if settings.ingest_raw_validator:
             validator = RawValidator(settings, catalog, publisher, metrics)
@@ -234,9 +242,13 @@ async def _purge_idempotency(
     await _repeat(stop, 3600.0, step)
 
 
-def _flushing(keys: IdempotencyLedger) -> Callable[[], Awaitable[bool]]:
+def _flushing(
+    keys: IdempotencyLedger, metrics: IngestMetrics, count: bool
+) -> Callable[[], Awaitable[bool]]:
     async def step() -> bool:
         await keys.flush()
+        if count:
+            metrics.idempotency_deferred.set(keys.deferred)
         return False
 
     return step

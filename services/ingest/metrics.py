@@ -1,11 +1,19 @@
-"""The ingest service's Prometheus metrics, declared once, in a registry per app instance."""
+"""The ingest service's Prometheus metrics, declared once, in a registry per app instance.
+
+The workers of one replica (`STADSPULS_INGEST_WORKERS` > 1) keep them in files of a folder they
+share (prometheus-client's multiprocess mode, `PROMETHEUS_MULTIPROC_DIR`), and every worker's
+`/metrics` gives the replica's sums, whichever answers the scrape.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from shared.domain.validation import ErrorCode
 from shared.http_metrics import HttpMetrics
@@ -76,6 +84,7 @@ class IngestMetrics:
         self.idempotency_deferred = Gauge(
             "stadspuls_ingest_idempotency_deferred_writes",
             "Idempotency answers and releases kept until the database takes them.",
+            multiprocess_mode="livesum",
             registry=r,
         )
         self.http = HttpMetrics(r, SERVICE)
@@ -92,3 +101,39 @@ class IngestMetrics:
             tally[code.value] = tally.get(code.value, 0) + 1
         for reason, n in tally.items():
             self.rejected.labels(source, reason).inc(n)
+
+
+#: The folder of the worker processes' metric files (set for them by `services.ingest.workers`).
+MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess_folder() -> Path | None:
+    """The folder the replica's workers keep their metrics in; None for a single process."""
+    folder = os.environ.get(MULTIPROCESS)
+    return Path(folder) if folder else None
+
+
+def exposition(registry: CollectorRegistry) -> bytes:
+    """The text `/metrics` answers: the registry's, or the sums of every worker of the replica."""
+    folder = multiprocess_folder()
+    if folder is None:
+        return generate_latest(registry)
+    merged = CollectorRegistry()
+    MultiProcessCollector(merged, path=str(folder))  # type: ignore[no-untyped-call]
+    return generate_latest(merged)
+
+
+def forget_dead_workers(folder: Path) -> list[int]:
+    """Drop the live gauges of worker processes that are gone (a worker that died and was
+    replaced); their counters stay in the sums. The pids forgotten."""
+    gone = []
+    for path in folder.glob("gauge_live*_*.db"):
+        pid = int(path.stem.rsplit("_", 1)[1])
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            mark_process_dead(pid, str(folder))  # type: ignore[no-untyped-call]
+            gone.append(pid)
+        except PermissionError:
+            pass  # alive, another user's
+    return sorted(set(gone))

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Header, Query, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from services.ingest.answers import (
     in_progress,
@@ -21,6 +21,7 @@ from services.ingest.answers import (
 from services.ingest.dependencies import AdmittedSourceDep, State
 from services.ingest.errors import BodyError
 from services.ingest.formats import XLSX, body_form
+from services.ingest.metrics import exposition
 from services.ingest.outcomes import (
     BatchOutcome,
     BodyRefused,
@@ -232,7 +233,7 @@ def _database_ok(state: Any) -> bool:
 @router.get("/metrics", tags=["operations"])
 async def metrics(state: State) -> Response:
     """Prometheus metrics."""
-    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(exposition(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 __all__ = ["ObservationBatch", "router"]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
+from pathlib import Path
+from typing import Any
+
 import pytest
 from pydantic import ValidationError
 
@@ -123,3 +127,68 @@ def test_an_override_for_a_source_the_catalog_lacks_is_refused_naming_it() -> No
     with pytest.raises(RefusedToStartError, match="STADSPULS_INGEST_SOURCE_LIMITS") as raised:
         source_throttle(settings, ingest_catalog())
     assert raised.value.problems == ["'no-such-source' is not a catalog source"]
+
+
+def _shared(path: Path, clock: Clock, **limits: int) -> SourceThrottle:
+    """A worker's throttle over the replica's budgets file `path`."""
+    settings = Settings(ingest_requests_per_minute=0, ingest_rows_per_minute=0, **limits)
+    return source_throttle(settings, ingest_catalog(), clock, shared=path)
+
+
+def test_the_workers_of_a_replica_take_from_one_budget(tmp_path: Path) -> None:
+    clock = Clock()
+    first, second = (
+        _shared(tmp_path / "budgets", clock, ingest_source_limits={SCHOOL: {"rows_per_minute": 60}})
+        for _ in range(2)
+    )
+    assert first.rows(SCHOOL, 40) is None
+    refused = second.rows(SCHOOL, 40)  # 20 left: the other worker took 40
+    assert refused is not None
+    assert refused.retry_after == pytest.approx(20.0)
+    clock.now += 20.0
+    assert second.rows(SCHOOL, 40) is None  # refilled at 1 a second, whoever took
+    assert first.rows(SCHOOL, 1) is not None
+    assert first.rows(LABOUR, 1000) is None  # no budget: unlimited, as before
+
+
+def test_a_shared_bucket_is_refilled_and_capped_as_a_private_one(tmp_path: Path) -> None:
+    clock = Clock()
+    limits = {"ingest_source_limits": {SCHOOL: {"requests_per_minute": 120}}}
+    shared, private = (
+        _shared(tmp_path / "budgets", clock, **limits),
+        SourceThrottle({SCHOOL: {REQUESTS: 120}}, {REQUESTS: 0, ROWS: 0}, clock),
+    )
+    for step in (0.0, 0.25, 0.0, 3600.0, 0.0, 0.0, 0.5):
+        clock.now += step
+        for _ in range(40):
+            mine, theirs = shared.request(SCHOOL), private.request(SCHOOL)
+            assert (mine is None) == (theirs is None)
+            if mine is not None and theirs is not None:
+                assert mine.retry_after == pytest.approx(theirs.retry_after)
+
+
+def _take_rows(path: str, takes: int, granted: Any) -> None:
+    throttle = _shared(
+        Path(path), Clock(), ingest_source_limits={SCHOOL: {"rows_per_minute": 1_000_000}}
+    )
+    for _ in range(takes):
+        if throttle.rows(SCHOOL, 1000) is None:
+            with granted.get_lock():
+                granted.value += 1
+
+
+def test_processes_taking_at_once_never_take_more_than_the_budget(tmp_path: Path) -> None:
+    # A frozen clock: the budget (1 000 takes of 1 000 rows) never refills, so four processes
+    # taking 400 times each must be granted exactly 1 000 between them, if the lock holds.
+    context = multiprocessing.get_context("fork")
+    granted = context.Value("i", 0)
+    workers = [
+        context.Process(target=_take_rows, args=(str(tmp_path / "budgets"), 400, granted))
+        for _ in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+        assert worker.exitcode == 0
+    assert granted.value == 1000

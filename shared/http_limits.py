@@ -19,6 +19,7 @@ class HttpLimits:
     keepalive_timeout: int = 5
     max_connections: int = 1000
     retry_after: int = 5
+    max_requests_per_connection: int = 0  # 0: a kept-alive connection serves any number
 
 
 class RefusalLog:

@@ -44,6 +44,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._timer: asyncio.TimerHandle | None = None
         self._closing = False  # answered for good: whatever else arrives is read and dropped
         self._lingering = False
+        self._requests = 0  # begun on this connection
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         if len(self.connections) >= self.limits.max_connections:
@@ -98,6 +99,13 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._phase = _Phase.BODY
         self._arm(self.limits.body_timeout)
         super().on_headers_complete()
+        self._requests += 1
+        most = self.limits.max_requests_per_connection
+        if most and self._requests >= most and self.cycle is not None:
+            # The answer says `connection: close` and uvicorn closes after it. The client's next
+            # request opens a new connection, which whichever worker is free accepts first:
+            # without this a replica's workers keep the split of the first connections for good.
+            self.cycle.keep_alive = False
 
     def on_body(self, body: bytes) -> None:
         if not self._closing:

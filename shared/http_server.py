@@ -28,6 +28,7 @@ def limits(settings: Settings) -> HttpLimits:
         body_timeout=settings.http_body_timeout_seconds,
         keepalive_timeout=settings.http_keepalive_timeout_seconds,
         max_connections=settings.http_max_connections,
+        max_requests_per_connection=settings.http_max_requests_per_connection,
     )
 
 

@@ -109,6 +109,13 @@ class Settings(BaseSettings):
         ge=1,
         description="Most open connections per HTTP server process; more are answered 503.",
     )
+    http_max_requests_per_connection: int = Field(
+        default=100,
+        ge=0,
+        description="Requests a kept-alive connection serves before the answer says `connection:"
+        " close` (0: no limit). Clients reconnect, so connections spread again over a replica's"
+        " workers and a load balancer's replicas.",
+    )
     aggregate_app_id: str = Field(
         default="stadspuls-aggregate", description="Faust app id / consumer group."
     )

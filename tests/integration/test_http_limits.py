@@ -34,6 +34,7 @@ BODY_TIMEOUT = 2.0
 SECRET = "limits-test-secret-0123456789"
 LIMIT_LINE = "connection limit reached"
 HEAD = b"GET /healthz HTTP/1.1\r\nHost: t\r\n"
+PER_CONNECTION = 3  # the API's requests per kept-alive connection
 
 
 def _limits_env(**extra: object) -> dict[str, str]:
@@ -52,7 +53,8 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     work = tmp_path_factory.mktemp("limits-api")
     url = f"sqlite:///{work / 'api.db'}"
     upgrade(url)
-    service = ServiceProcess("api", _limits_env(database_url=url), work / "api.log").start()
+    env = _limits_env(database_url=url, http_max_requests_per_connection=PER_CONNECTION)
+    service = ServiceProcess("api", env, work / "api.log").start()
     yield service
     service.stop()
 
@@ -215,6 +217,27 @@ def test_an_idle_kept_alive_connection_is_closed_after_the_keepalive_timeout(
         idle_from = time.monotonic()
         assert read_until_closed(sock) == b""
         assert time.monotonic() - idle_from >= TIMEOUT * 0.9
+
+
+def test_a_connection_is_closed_after_its_last_allowed_request_and_the_next_one_is_served(
+    api: ServiceProcess,
+) -> None:
+    with connect(api) as sock:
+        for _ in range(PER_CONNECTION - 1):
+            sock.sendall(HEAD + b"\r\n")
+            answer = read_answer(sock)
+            assert status(answer) == 200
+            assert b"connection: close" not in answer.lower()
+        sock.sendall(HEAD + b"\r\n")
+        last = read_answer(sock)
+        assert status(last) == 200
+        assert b"connection: close" in last.lower()
+        closed_from = time.monotonic()
+        assert read_until_closed(sock) == b""
+        assert time.monotonic() - closed_from < TIMEOUT * 0.9  # at once, not by the idle timer
+    with connect(api) as sock:  # the client's new connection is served as any other
+        sock.sendall(HEAD + b"\r\n")
+        assert status(read_answer(sock)) == 200
 
 
 def _post(key: str, length: int) -> bytes:

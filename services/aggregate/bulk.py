@@ -196,18 +196,31 @@ def replace_read_model(
             f"writing the read model in one transaction: {len(job.versions)} versions, "
             f"{len(job.replay.rows)} series rows"
         )
-        now = utcnow()
+        now, step = utcnow(), time.monotonic()
         RawTable(series_versions, VERSION_COLUMNS, conn.dialect).load(conn, job.versions)
+        step = _took(say, "versions loaded", step)
         store.load(conn, job.replay.rows.values(), now)
         if offsets:
             record_offsets(conn, offsets)
+        step = _took(say, "series rows loaded", step)
         projector = Projector(job.catalog)
         projector.refresh(conn, job.catalog.indicator, now)
+        step = _took(say, "the city's statuses projected", step)
         projector.refresh_areas(conn, None, now)  # every other area's and gender's statuses
+        step = _took(say, "every area's and gender's statuses projected", step)
         bump_state(conn, data_as_of=job.newest, committed_at=now)
         reset_answers(conn, now)  # answer revisions start again, under a new generation
         before_commit()
+        step = time.monotonic()
+    _took(say, "committed", step)
     job.report.versions, job.report.rows = len(job.versions), len(job.replay.rows)
+
+
+def _took(say: Say, what: str, since: float) -> float:
+    """Say how long a step of the write took; the time it ended."""
+    now = time.monotonic()
+    say(f"  {what} in {now - since:.1f}s")
+    return now
 
 
 async def _dead_letter(

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, select
 
 from shared.db.schema import answer_revisions
-from shared.db.upsert import chunks, insert
+from shared.db.upsert import insert
 
 GENERATION = "generation"
 Revisions = dict[str, tuple[int, datetime]]
@@ -47,20 +47,22 @@ RISK = "risk"
 
 
 def bump_answers(conn: Connection, keys: Iterable[str], now: datetime) -> None:
-    """Advance the revision of every key (created at 1), in key order, stamped `now`."""
-    for part in chunks(sorted(set(keys))):
-        stmt = insert(conn, answer_revisions).values(
-            [{"key": k, "revision": 1, "changed_at": now} for k in part]
-        )
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["key"],
-                set_={
-                    "revision": answer_revisions.c.revision + 1,
-                    "changed_at": stmt.excluded.changed_at,
-                },
-            )
-        )
+    """Advance the revision of every key (created at 1), in key order, stamped `now`.
+
+    One statement run over the keys (executemany), not one multi-row VALUES per call: its SQL is
+    the same whatever the number of keys, so SQLAlchemy compiles it once, not at every commit."""
+    rows = [{"key": k, "revision": 1, "changed_at": now} for k in sorted(set(keys))]
+    if not rows:
+        return
+    stmt = insert(conn, answer_revisions)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["key"],
+        set_={
+            "revision": answer_revisions.c.revision + 1,
+            "changed_at": stmt.excluded.changed_at,
+        },
+    )
+    conn.execute(stmt, rows)
 
 
 def reset_answers(conn: Connection, now: datetime) -> None:

@@ -201,13 +201,18 @@ def record_offsets(conn: Connection, offsets: Offsets) -> None:
         {"topic": t, "partition": p, "next_offset": n, "applied_at": now}
         for (t, p), n in sorted(offsets.items())
     ]
-    stmt = insert(conn, applied_offsets).values(rows)
+    if not rows:
+        return
+    stmt = insert(conn, applied_offsets)  # run over the rows: compiled once, whatever their count
     current, new = applied_offsets.c.next_offset, stmt.excluded.next_offset
     stmt = stmt.on_conflict_do_update(
         index_elements=["topic", "partition"],
-        set_={"next_offset": case((new > current, new), else_=current), "applied_at": now},
+        set_={
+            "next_offset": case((new > current, new), else_=current),
+            "applied_at": stmt.excluded.applied_at,
+        },
     )
-    conn.execute(stmt)
+    conn.execute(stmt, rows)
 
 
 def read_offsets(conn: Connection, topic: str | None = None) -> dict[tuple[str, int], int]:

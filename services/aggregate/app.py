@@ -3,9 +3,10 @@
 One agent reads the canonical observation topic in batches; the writer process (`writer.py`)
 decodes each batch and applies it to the read model in one SQL transaction (see `store.py`); only
 then does the agent let faust commit the offsets. Messages that cannot be decoded or placed go to
-the dead-letter topic with the reason; the stream never stalls on them. Projections run at most
-once per `aggregate_projection_seconds`, in a transaction of their own right after a batch's, and
-once more as soon as the stream is idle for IDLE_SECONDS (see `projections.py`).
+the dead-letter topic with the reason; the stream never stalls on them. What each batch changed
+goes to the projector process (`projecting.py`), which projects it beside the writer's next
+batches, at most once per `aggregate_projection_seconds`, and once more as soon as the stream is
+idle for IDLE_SECONDS (see `projections.py`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,14 @@ from services.aggregate.metrics import AggregateMetrics, update_gauges
 from services.aggregate.pipeline import Pipeline
 from services.aggregate.retry import until_done
 from services.aggregate.web import add_pages
-from services.aggregate.writer import Applied, Writer, WriterDiedError, WriterError, dlq_headers
+from services.aggregate.writer import (
+    PROJECT,
+    Applied,
+    Writer,
+    WriterDiedError,
+    WriterError,
+    dlq_headers,
+)
 from shared.domain.catalog import Catalog
 from shared.domain.rollup import Outcome
 from shared.kafka_security import faust_credentials
@@ -39,6 +47,7 @@ from shared.settings import Settings
 
 log = logging.getLogger("stadspuls.aggregate")
 IDLE_SECONDS = 0.2  # no batch for this long: project what is pending now
+HANDOVER_SECONDS = 0.02  # how often what batches changed is handed to the projector process
 PIPELINE_DEPTH = 1  # batches handed to the writer while faust gathers the next
 SESSION_SECONDS = 15.0  # heartbeats every 3 s; five missed ones end a dead worker's membership
 
@@ -83,21 +92,40 @@ def create_app(
         metrics.catalog_taken(start)
     health = Health()
     metrics.ready.set_function(lambda: 0.0 if health.reasons() else 1.0)
-    writer = Writer(
-        settings.database_url,
-        settings.catalog_path,
-        settings.aggregate_projection_seconds,
-        on_restart=metrics.writer_restarts.inc,
-    )
-    run_writer(app, writer)  # started before the agent, ended after it
-    writing = asyncio.Lock()  # one request to the writer at a time: batch, flush or refresh
-    # last batch done; projections may be pending; an assignment asks for all to be projected
+    # last batch done; projections may be pending; an assignment asks for all to be projected;
+    # what batches changed, not yet handed to the projector, and when the oldest of them committed
     state: dict[str, Any] = {
         "last_batch": time.monotonic(),
         "dirty": False,
         "assigned": False,
         "pipeline": None,
+        "changed": set(),
+        "changed_at": None,
     }
+
+    def writer_restarted() -> None:
+        # a batch it committed without answering comes again as a duplicate that changes
+        # nothing: project everything once, as after an assignment
+        metrics.writer_restarts.inc()
+        state["assigned"] = True
+
+    writer = Writer(
+        settings.database_url,
+        settings.catalog_path,
+        settings.aggregate_projection_seconds,
+        on_restart=writer_restarted,
+    )
+    projections = Writer(
+        settings.database_url,
+        settings.catalog_path,
+        settings.aggregate_projection_seconds,
+        on_restart=metrics.projector_restarts.inc,  # the new one projects everything
+        role=PROJECT,
+    )
+    run_writer(app, writer)  # started before the agent, ended after it
+    run_writer(app, projections)
+    writing = asyncio.Lock()  # one batch at a time to the writer
+    projecting = asyncio.Lock()  # one request at a time to the projector: changes, flush, refresh
     observations = app.topic(settings.topic("observations.v1"), value_type=bytes, key_type=bytes)
     dlq = app.topic(settings.topic("observations.dlq.v1"), value_type=bytes, key_type=bytes)
     rollups = app.topic(settings.topic("rollups.v1"), value_type=bytes, key_type=bytes)
@@ -126,7 +154,7 @@ def create_app(
     async def after_assignment() -> None:
         if state["assigned"]:
             state["assigned"] = False
-            await writer.mark_all()
+            await projections.mark_all()
 
     async def apply_batch(
         values: list[bytes], positions: Offsets, deliveries: list[Delivery]
@@ -135,7 +163,6 @@ def create_app(
 
         async def attempt() -> Applied:
             async with writing:
-                await after_assignment()
                 with metrics.batch_seconds.time():
                     return await writer.apply(values, positions, deliveries)
 
@@ -169,8 +196,10 @@ def create_app(
             metrics.events.labels(outcome).inc(n)
         for seconds in applied.freshness:
             metrics.freshness.observe(seconds)
-        _observe_lag(metrics, applied.status_lag)
-        await publish(applied.documents)
+        if applied.changed:  # handed to the projector by `hand_over`
+            state["changed"].update(applied.changed)
+            if state["changed_at"] is None:
+                state["changed_at"] = applied.committed_at
 
     def release(events: Sequence[Any]) -> None:
         """Let faust commit a batch's offsets: its transaction and dead letters are done."""
@@ -236,26 +265,41 @@ def create_app(
         tasks.add(task)  # keep a reference until it is done
         task.add_done_callback(tasks.discard)
 
-    @app.timer(interval=IDLE_SECONDS / 2)
-    async def flush_projections() -> None:
-        """Project what the last batches left pending once the stream has gone idle."""
-        if health.failing or not state["dirty"]:
-            return  # while a batch is being retried the writer is the batch's
-        if time.monotonic() - state["last_batch"] < IDLE_SECONDS:
-            return
-        pipeline = state["pipeline"]
-        if pipeline is not None and pipeline.pending:
-            return  # not idle: a batch is on its way to the writer
+    async def to_projector(request: Any) -> None:
+        """One request to the projector process: publish its documents, observe its lag."""
+        async with projecting:
+            if projections.closed:  # the worker is stopping; the next one projects everything
+                return
+            await after_assignment()
+            with metrics.projection_seconds.time():
+                answer = await request()
+        if isinstance(answer, Applied):
+            _observe_lag(metrics, answer.status_lag)
+            state["dirty"] = state["dirty"] or answer.more
+            answer = answer.documents
+        await publish(answer)
+
+    @app.timer(interval=HANDOVER_SECONDS)
+    async def hand_over() -> None:
+        """Hand what batches changed to the projector (it projects when due), and project what
+        the last batches left pending once the stream has gone idle."""
+        if health.failing:
+            return  # the database refuses the batch; projecting would fail the same way
+        changed, at = state["changed"], state["changed_at"]
         try:
-            async with writing:
-                if writer.closed:  # the worker is stopping; the next one projects everything
-                    return
-                await after_assignment()
-                flushed = await writer.flush()
-                state["dirty"] = flushed.more  # other areas' statuses a batch at a time
-            _observe_lag(metrics, flushed.status_lag)
-            await publish(flushed.documents)
+            if changed or state["assigned"]:
+                state["changed"], state["changed_at"] = set(), None
+                await to_projector(lambda: projections.project(sorted(changed), at))
+                return
+            if not state["dirty"] or time.monotonic() - state["last_batch"] < IDLE_SECONDS:
+                return
+            pipeline = state["pipeline"]
+            if pipeline is not None and pipeline.pending:
+                return  # not idle: a batch is on its way to the writer
+            state["dirty"] = False  # set again by a flush that leaves more, or by a batch
+            await to_projector(projections.flush)
         except Exception:  # a timer that raises would crash the worker; try again next time
+            state["dirty"] = True
             log.exception("projecting the pending summaries failed")
 
     @app.timer(interval=settings.aggregate_refresh_seconds)
@@ -264,11 +308,7 @@ def create_app(
         if health.failing:
             return
         try:
-            async with writing:
-                if writer.closed:  # the worker is stopping
-                    return
-                documents = await writer.refresh()
-            await publish(documents)
+            await to_projector(projections.refresh)
         except Exception:  # a timer that raises would crash the worker; try again next time
             log.exception("refreshing the summaries failed")
 

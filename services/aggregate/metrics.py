@@ -95,6 +95,18 @@ class AggregateMetrics:
             "Times the writer process died and was started again.",
             registry=r,
         )
+        self.projector_restarts = Counter(
+            "stadspuls_aggregate_projector_restarts_total",
+            "Times the projector process died and was started again (it then projects everything).",
+            registry=r,
+        )
+        self.projection_seconds = Histogram(
+            "stadspuls_aggregate_projection_seconds",
+            "Seconds each request to the projector process took (what batches changed, handed "
+            "over and projected when due; idle flushes; refreshes).",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            registry=r,
+        )
         self.ready = Gauge(
             "stadspuls_aggregate_ready",
             "1 when the worker is ready (owns partitions, caught up, writes succeeding), else 0.",

@@ -17,7 +17,6 @@ import asyncio
 import logging
 import multiprocessing
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +34,7 @@ from shared.readmodel.store import Offsets
 from shared.readmodel.versions import Delivery
 
 log = logging.getLogger("stadspuls.aggregate.writer")
+APPLY, PROJECT = "apply", "project"  # the roles: apply batches, or project what they changed
 Documents = list[tuple[str, dict[str, Any]]]
 
 
@@ -46,6 +46,8 @@ class Applied:
     freshness: list[float] = field(default_factory=list)  # seconds, per applied event
     documents: Documents = field(default_factory=list)
     committed_at: datetime | None = None  # of the batch's transaction, in the writer process
+    # the (indicator, area, gender) whose rows the batch changed: for the projector process
+    changed: list[tuple[str, str, str]] = field(default_factory=list)
     more: bool = False  # a flush left work pending: flush again when still idle
     projected_at: datetime | None = None  # the commit of the projection that followed it, if any
     # seconds from the commit of the oldest series change not yet projected to the commit of the
@@ -76,8 +78,12 @@ class Writer:
         catalog_path: Path,
         interval: float,
         on_restart: Callable[[], None] | None = None,
+        role: str = APPLY,
     ) -> None:
-        self._args = (database_url, str(catalog_path), interval)
+        if role not in (APPLY, PROJECT):
+            raise ValueError(f"role: {APPLY!r} or {PROJECT!r}, got {role!r}")
+        self.role = role
+        self._args = (database_url, str(catalog_path), interval, role)
         self._lock = threading.Lock()
         self._on_restart = on_restart
         self._process: BaseProcess | None = None
@@ -98,7 +104,7 @@ class Writer:
         self._process = context.Process(
             target=_serve,
             args=(child, *self._args),
-            name="stadspuls-aggregate-writer",
+            name=f"stadspuls-aggregate-{'writer' if self.role == APPLY else 'projector'}",
             daemon=True,
         )
         self._process.start()
@@ -161,6 +167,14 @@ class Writer:
         answer: Applied = await asyncio.to_thread(self._call, request)
         return answer
 
+    async def project(
+        self, changed: list[tuple[str, str, str]], committed_at: datetime | None
+    ) -> Applied:
+        """Hand over what batches changed (the oldest committed at `committed_at`) and project what
+        is due (the `project` role): the documents and the status lag."""
+        answer: Applied = await asyncio.to_thread(self._call, ("project", changed, committed_at))
+        return answer
+
     async def flush(self) -> Applied:
         """Project whatever batches left pending (the stream is idle): the documents and the
         status lag (`Applied` without outcomes)."""
@@ -190,57 +204,39 @@ class Writer:
                 process.join(5)
 
 
-def _serve(pipe: Pipe, database_url: str, catalog_path: str, interval: float) -> None:
-    """The writer process: answer requests until the pipe closes."""
+def _serve(pipe: Pipe, database_url: str, catalog_path: str, interval: float, role: str) -> None:
+    """The writer or projector process: answer requests until the pipe closes."""
     from shared.catalog.loader import load_catalog
     from shared.db.engine import make_engine
-    from shared.readmodel.projections import AREA_BATCH, AREA_INTERVAL, AREA_REFRESH, Projector
     from shared.readmodel.store import SeriesStore
 
     catalog = load_catalog(Path(catalog_path))
-    engine = make_engine(database_url)
-    store, projector = (
-        SeriesStore(engine, catalog),
-        Projector(catalog, interval=interval, area_interval=AREA_INTERVAL),
-    )
-    projector.area_batch = AREA_BATCH
-    areas_refreshed = -float("inf")  # monotonic time of the last refresh of every area's status
-    lag = StatusLag()
+    if role == PROJECT:
+        from services.aggregate.projecting import ProjectionWork
+
+        work = ProjectionWork(database_url, catalog, interval)
+        handlers: dict[str, Callable[..., Any]] = {
+            "project": work.project,
+            "flush": work.flush,
+            "refresh": work.refresh,
+            "mark_all": work.mark_all,
+        }
+    else:
+        store = SeriesStore(make_engine(database_url), catalog)
+        handlers = {
+            "apply": lambda *args: _apply(store, None, *args),
+            "mark_all": lambda: None,  # what is pending lives in the projector process
+        }
     while True:
         try:
             request = pipe.recv()
         except EOFError:
             return
         try:
-            kind = request[0]
-            if kind == "apply":
-                answer: Any = _apply(store, projector, *request[1:])
-                answer.status_lag = lag.after_batch(answer, projector.pending)
-            elif kind == "flush":
-                with engine.begin() as conn:
-                    projected, documents = projector.flush(conn)
-                projector.done(projected)
-                answer = Applied(
-                    documents=documents,
-                    status_lag=lag.projected(utcnow()),
-                    more=projector.idle_work,  # the next idle flush goes on with the rest
-                )
-            elif kind == "refresh":
-                with engine.begin() as conn:
-                    now = utcnow()
-                    answer = projector.refresh(conn, catalog.indicator, now)
-                if time.monotonic() - areas_refreshed >= AREA_REFRESH:
-                    # staleness moves with time, slowly: every other area's status is due again,
-                    # projected a batch of them at a time like any other change
-                    areas_refreshed = time.monotonic()
-                    with engine.connect() as conn:
-                        projector.mark_areas(conn)
-            else:
-                projector.mark_all()
-                answer = None
-            reply: tuple[str, Any] = ("ok", answer)
+            kind, *args = request
+            reply: tuple[str, Any] = ("ok", handlers[kind](*args))
         except Exception as exc:
-            log.exception("aggregate writer request failed")
+            log.exception("aggregate %s request failed", role)
             reply = ("error", repr(exc)[:2000])
         try:
             pipe.send(reply)
@@ -305,6 +301,7 @@ def _apply(
             applied.freshness.append(max(0.0, (committed - obs.received_at).total_seconds()))
     applied.documents = result.documents
     applied.committed_at = committed
+    applied.changed = sorted({(i, a, g) for i, a, _, g in result.changed})
     return applied
 
 

@@ -99,18 +99,33 @@ class Projector:
 
     def __call__(self, conn: Connection, result: BatchResult) -> None:
         """Run inside the batch's transaction; the documents go on `result` for the rollups topic."""
-        self.pending |= {k[0] for k in result.changed if k[3] == TOTAL}
+        self.mark_changed((i, a, g) for i, a, _, g in result.changed)
+        projected, documents = self.project_due(conn)
+        result.projected |= projected
+        if any(isinstance(p, str) for p in projected):
+            result.documents = documents
+
+    def mark_changed(self, changed: Iterable[Triple]) -> None:
+        """Rows of these (indicator, area, gender) changed: their summaries are pending."""
+        changed = list(changed)
+        self.pending |= {i for i, _, g in changed if g == TOTAL}
         if self.every_area:
             root = self.catalog.root
-            self.pending_areas |= {
-                (i, a, g) for i, a, _, g in result.changed if a != root or g != TOTAL
-            }
+            self.pending_areas |= {(i, a, g) for i, a, g in changed if a != root or g != TOTAL}
+
+    def project_due(
+        self, conn: Connection
+    ) -> tuple[set[Projected], list[tuple[str, dict[str, Any]]]]:
+        """Project what is pending and due by the intervals; return what and the documents."""
+        projected: set[Projected] = set()
+        documents: list[tuple[str, dict[str, Any]]] = []
         now = time.monotonic()
         if self.pending and now - self._last >= self.interval:
-            result.projected |= set(self.pending)
-            result.documents = self._project(conn, set(self.pending))
+            projected |= set(self.pending)
+            documents = self._project(conn, set(self.pending))
         if self._areas_due() and now - self._area_last >= self.area_interval:
-            result.projected |= self._project_areas(conn, utcnow())
+            projected |= self._project_areas(conn, utcnow())
+        return projected, documents
 
     def flush(self, conn: Connection) -> tuple[set[Projected], list[tuple[str, dict[str, Any]]]]:
         """Project everything pending now (the stream is idle); return what and the documents."""

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Engine
 
 from services.aggregate.app import create_app
-from services.aggregate.writer import Writer, WriterDiedError, WriterError
+from services.aggregate.writer import PROJECT, Writer, WriterDiedError, WriterError
 from shared.catalog.loader import default_catalog
 from shared.db.engine import make_engine, upgrade
 from shared.domain.catalog import Catalog
@@ -65,12 +65,12 @@ def test_a_killed_writer_is_restarted_and_the_retried_batch_applies_once(tmp_pat
         writer.close()
 
 
-def test_a_writer_killed_during_a_request_raises_and_the_next_request_restarts_it(
+def test_a_projector_killed_during_a_request_raises_and_the_next_request_restarts_it(
     tmp_path: Path,
 ) -> None:
     url = f"sqlite:///{tmp_path / 'read.db'}"
     upgrade(url)
-    writer = Writer(url, DEFAULT_CATALOG, 0.0)
+    writer = Writer(url, DEFAULT_CATALOG, 0.0, role=PROJECT)
     try:
         writer.start()
         pid = writer.pid
@@ -82,7 +82,7 @@ def test_a_writer_killed_during_a_request_raises_and_the_next_request_restarts_i
         with pytest.raises(WriterDiedError, match="died during 'refresh'"):
             loop.run_until_complete(pending)
         loop.close()
-        # the new writer knows nothing of what the old one had pending: it projects everything
+        # the new projector knows nothing of what the old one had pending: it projects everything
         documents = asyncio.run(writer.flush()).documents
         projected = {
             d["indicator"] for rollup_id, d in documents if rollup_id.startswith("indikator:")
@@ -98,15 +98,15 @@ def test_a_closed_writer_refuses_requests_and_is_not_started_again(tmp_path: Pat
     upgrade(url)
     writer = Writer(url, DEFAULT_CATALOG, 0.0)
     with pytest.raises(WriterError, match="not started"):
-        asyncio.run(writer.flush())
+        asyncio.run(writer.apply([], {}))
     assert writer.pid is None
     writer.start()
     [process] = multiprocessing.active_children()
-    assert asyncio.run(writer.flush()).documents == []  # running: it answers
+    assert asyncio.run(writer.apply([], {})).outcomes == []  # running: it answers
     writer.close()
     assert process.exitcode is not None
     with pytest.raises(WriterError, match="closed"):
-        asyncio.run(writer.flush())
+        asyncio.run(writer.apply([], {}))
     with pytest.raises(WriterError, match="closed"):
         writer.start()
     assert multiprocessing.active_children() == []
@@ -132,21 +132,24 @@ def test_the_worker_starts_its_writer_and_ends_it_when_it_stops(
     events = StreamMaker(catalog, seed=5).stream(200)
     app = create_app(settings, catalog, engine)
 
-    async def run() -> BaseProcess:
+    async def run() -> list[BaseProcess]:
         await app.start()
         try:
-            [process] = multiprocessing.active_children()
-            assert process.name == "stadspuls-aggregate-writer"
+            processes = multiprocessing.active_children()
+            assert sorted(p.name for p in processes) == [
+                "stadspuls-aggregate-projector",
+                "stadspuls-aggregate-writer",
+            ]
             await asyncio.to_thread(
                 produce, settings.kafka_bootstrap or "", settings.topic("observations.v1"), events
             )
             await asyncio.to_thread(wait_until_oracle, engine, catalog, events, 120)
         finally:
             await app.stop()
-        return process
+        return processes
 
-    process = asyncio.run(run())
-    assert process.exitcode is not None, "the stopped worker's writer must have ended"
+    for process in asyncio.run(run()):
+        assert process.exitcode is not None, f"the stopped worker's {process.name} must have ended"
     assert multiprocessing.active_children() == []
 
 

@@ -15,8 +15,11 @@ is told to project everything (`Writer._restart`), as after a partition assignme
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +34,18 @@ from shared.readmodel.area_status import Triple
 from shared.readmodel.deferred import project_with
 from shared.readmodel.projections import AREA_BATCH, AREA_INTERVAL, AREA_REFRESH, Projector
 
+# A projection computes on a thread of lower CPU priority than the worker and its writer: where
+# they share too few cores, a batch is not held back by a projection's computing (freshness), and
+# a status waits a little longer for its series instead. Its writes run on the process's main
+# thread at the normal priority: a thread that holds SQLite's write lock must not be the one the
+# scheduler leaves waiting, or the writer waits behind it.
+COMPUTE_NICENESS = 5
+
+
+def _lower_priority() -> None:
+    """Lower the calling thread's priority (on Linux the nice value is the thread's own)."""
+    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), COMPUTE_NICENESS)
+
 
 class ProjectionWork:
     """The projector process's state and requests (`mark_all`, `project`, `flush`, `refresh`)."""
@@ -43,10 +58,11 @@ class ProjectionWork:
         self.projector = Projector(catalog, interval=interval, area_interval=AREA_INTERVAL)
         self.projector.area_batch = AREA_BATCH
         self.lag = StatusLag()
+        self._computing = ThreadPoolExecutor(1, "projection-compute", _lower_priority)
         self.areas_refreshed = -float("inf")  # monotonic time of the last refresh of every area
 
     def _run(self, work: Any) -> Any:
-        return project_with(self.engine, self.reader, work)
+        return project_with(self.engine, self.reader, work, self._computing)
 
     def project(self, changed: Iterable[Triple], committed_at: datetime | None) -> Applied:
         """Take what batches changed (the oldest committed at `committed_at`) and project what is
@@ -54,15 +70,14 @@ class ProjectionWork:
         self.projector.mark_changed(changed)
         if self.projector.pending and self.lag.since is None:
             self.lag.since = committed_at  # they wait from their commit, if this one fails too
-        projected, documents = self._run(self.projector.project_due)
-        self.projector.done(projected)
-        city = any(isinstance(p, str) for p in projected)
+        # the city's summaries first, in a transaction of their own: a status does not wait
+        # for the statuses of other areas
+        city, documents = self._run(self.projector.project_city_due)
+        self.projector.done(city)
         batch = Applied(committed_at=committed_at, projected_at=utcnow() if city else None)
-        return Applied(
-            documents=documents,
-            status_lag=self.lag.after_batch(batch, self.projector.pending),
-            more=self.projector.idle_work,
-        )
+        lag = self.lag.after_batch(batch, self.projector.pending)
+        self.projector.done(self._run(self.projector.project_areas_due))
+        return Applied(documents=documents, status_lag=lag, more=self.projector.idle_work)
 
     def flush(self) -> Applied:
         """Project everything pending now (the stream is idle)."""

@@ -12,6 +12,7 @@ PostgreSQL both run in one transaction, and the rows it writes are locked only a
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Executor
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine
@@ -45,19 +46,31 @@ class DeferredWrites:
             conn.execute(statement, parameters)
 
 
-def project_with(engine: Engine, reader: Engine | None, work: Callable[[Connection], T]) -> T:
+def project_with(
+    engine: Engine,
+    reader: Engine | None,
+    work: Callable[[Connection], T],
+    computing: Executor | None = None,
+) -> T:
     """Run a projection `work`: its reads in a snapshot of `reader` (SQLite's read-only engine)
     and its writes in a transaction of `engine` after it; with no `reader`, both in one
-    transaction of `engine`, the writes at its end."""
+    transaction of `engine`, the writes at its end. With `computing`, the reads and what is
+    computed from them run on its thread, the writes on the caller's."""
+
+    def compute(conn: Connection) -> tuple[T, DeferredWrites]:
+        deferred = DeferredWrites(conn)
+        return work(cast(Connection, deferred)), deferred
+
+    def on_thread(conn: Connection) -> tuple[T, DeferredWrites]:
+        return compute(conn) if computing is None else computing.submit(compute, conn).result()
+
     if reader is None:
         with engine.begin() as conn:
-            deferred = DeferredWrites(conn)
-            answer = work(cast(Connection, deferred))
+            answer, deferred = on_thread(conn)
             deferred.apply(conn)
         return answer
     with reader.begin() as conn:
-        deferred = DeferredWrites(conn)
-        answer = work(cast(Connection, deferred))
+        answer, deferred = on_thread(conn)
     if deferred.writes:
         with engine.begin() as conn:
             deferred.apply(conn)

@@ -117,15 +117,23 @@ class Projector:
         self, conn: Connection
     ) -> tuple[set[Projected], list[tuple[str, dict[str, Any]]]]:
         """Project what is pending and due by the intervals; return what and the documents."""
-        projected: set[Projected] = set()
-        documents: list[tuple[str, dict[str, Any]]] = []
-        now = time.monotonic()
-        if self.pending and now - self._last >= self.interval:
-            projected |= set(self.pending)
-            documents = self._project(conn, set(self.pending))
-        if self._areas_due() and now - self._area_last >= self.area_interval:
-            projected |= self._project_areas(conn, utcnow())
-        return projected, documents
+        projected, documents = self.project_city_due(conn)
+        return projected | self.project_areas_due(conn), documents
+
+    def project_city_due(
+        self, conn: Connection
+    ) -> tuple[set[str], list[tuple[str, dict[str, Any]]]]:
+        """Project the city's pending summaries if `interval` has passed; what and the documents."""
+        if not self.pending or time.monotonic() - self._last < self.interval:
+            return set(), []
+        projected = set(self.pending)
+        return projected, self._project(conn, set(projected))
+
+    def project_areas_due(self, conn: Connection) -> set[Projected]:
+        """Project other areas' pending statuses if `area_interval` has passed; return what."""
+        if not self._areas_due() or time.monotonic() - self._area_last < self.area_interval:
+            return set()
+        return self._project_areas(conn, utcnow())
 
     def flush(self, conn: Connection) -> tuple[set[Projected], list[tuple[str, dict[str, Any]]]]:
         """Project everything pending now (the stream is idle); return what and the documents."""

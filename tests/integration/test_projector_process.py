@@ -142,7 +142,8 @@ def test_a_failed_projection_keeps_what_it_was_handed_and_the_next_one_projects_
 
     work.projector.refresh = refresh  # type: ignore[method-assign]
     flushed = work.flush()
-    assert flushed.status_lag is not None and flushed.status_lag > 0  # it waited for this one
+    assert flushed.status_lag is not None
+    assert flushed.status_lag > 0  # it waited for this one
     assert not work.projector.pending
     _flush_all(work)
     assert current(engine) == reference(engine, catalog)

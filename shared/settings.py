@@ -126,7 +126,7 @@ class Settings(BaseSettings):
         default=0.1, description="Longest wait to fill an aggregator batch."
     )
     aggregate_projection_seconds: float = Field(
-        default=0.5,
+        default=0.1,
         ge=0,
         description="Under a steady stream, the longest a status waits for its series' batch to be "
         "projected (summaries are recomputed at most this often).",

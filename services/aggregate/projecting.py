@@ -15,6 +15,7 @@ is told to project everything (`Writer._restart`), as after a partition assignme
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
 import time
@@ -53,8 +54,12 @@ class ProjectionWork:
     def __init__(self, database_url: str, catalog: Catalog, interval: float) -> None:
         self.catalog = catalog
         self.engine = make_engine(database_url)
-        sqlite = make_url(database_url).get_backend_name() == "sqlite"
+        url = make_url(database_url)
+        sqlite = url.get_backend_name() == "sqlite"
         self.reader = make_engine(database_url, read_only=True) if sqlite else None
+        # Projectors of two workers on one SQLite file take turns (PostgreSQL: an advisory lock
+        # in the projection's transaction): each reads only after the one before has written.
+        self._turns = _FileLock(f"{url.database}.projections.lock") if sqlite else None
         self.projector = Projector(catalog, interval=interval, area_interval=AREA_INTERVAL)
         self.projector.area_batch = AREA_BATCH
         self.lag = StatusLag()
@@ -62,7 +67,10 @@ class ProjectionWork:
         self.areas_refreshed = -float("inf")  # monotonic time of the last refresh of every area
 
     def _run(self, work: Any) -> Any:
-        return project_with(self.engine, self.reader, work, self._computing)
+        if self._turns is None:
+            return project_with(self.engine, self.reader, work, self._computing)
+        with self._turns:
+            return project_with(self.engine, self.reader, work, self._computing)
 
     def project(self, changed: Iterable[Triple], committed_at: datetime | None) -> Applied:
         """Take what batches changed (the oldest committed at `committed_at`) and project what is
@@ -106,3 +114,16 @@ class ProjectionWork:
     def mark_all(self) -> None:
         """Project every indicator and area at the next opportunity."""
         self.projector.mark_all()
+
+
+class _FileLock:
+    """An exclusive `flock` on a file beside the database, held by one process at a time."""
+
+    def __init__(self, path: str) -> None:
+        self._file = open(path, "a+b")  # noqa: SIM115 - held for the process's life
+
+    def __enter__(self) -> None:
+        fcntl.flock(self._file, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self._file, fcntl.LOCK_UN)

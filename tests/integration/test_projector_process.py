@@ -6,6 +6,7 @@ keeps what it was handed."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -146,5 +147,33 @@ def test_a_failed_projection_keeps_what_it_was_handed_and_the_next_one_projects_
     assert flushed.status_lag > 0  # it waited for this one
     assert not work.projector.pending
     _flush_all(work)
+    assert current(engine) == reference(engine, catalog)
+    engine.dispose()
+
+
+def test_projectors_of_two_workers_on_one_sqlite_file_take_turns(
+    sqlite_url: str, catalog: Catalog
+) -> None:
+    """The second reads only once the first has written: it waits for the file lock."""
+    upgrade(sqlite_url)
+    engine = make_engine(sqlite_url)
+    events = [e.to_json() for e in StreamMaker(catalog, seed=14).stream(300)]
+    applied = _apply(SeriesStore(engine, catalog), None, events, {("t", 0): 300})
+    first = ProjectionWork(sqlite_url, catalog, interval=0.0)
+    second = ProjectionWork(sqlite_url, catalog, interval=0.0)
+    done = threading.Event()
+
+    def project() -> None:
+        second.project(applied.changed, applied.committed_at)
+        done.set()
+
+    assert first._turns is not None
+    with first._turns:  # the first worker's projection is under way
+        thread = threading.Thread(target=project)
+        thread.start()
+        assert not done.wait(0.5), "the second projected while the first held its turn"
+    assert done.wait(30), "the second never got its turn"
+    thread.join()
+    _flush_all(second)
     assert current(engine) == reference(engine, catalog)
     engine.dispose()

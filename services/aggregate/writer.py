@@ -14,6 +14,7 @@ started from a worker thread.)
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import multiprocessing
 import threading
@@ -35,6 +36,8 @@ from shared.readmodel.versions import Delivery
 
 log = logging.getLogger("stadspuls.aggregate.writer")
 APPLY, PROJECT = "apply", "project"  # the roles: apply batches, or project what they changed
+# each role's process name as ps, top and /proc/<pid>/comm show it (at most 15 bytes)
+COMMANDS = {APPLY: "sp-writer", PROJECT: "sp-projector"}
 Documents = list[tuple[str, dict[str, Any]]]
 
 
@@ -206,6 +209,7 @@ class Writer:
 
 def _serve(pipe: Pipe, database_url: str, catalog_path: str, interval: float, role: str) -> None:
     """The writer or projector process: answer requests until the pipe closes."""
+    _name_process(COMMANDS[role])
     from shared.catalog.loader import load_catalog
     from shared.db.engine import make_engine
     from shared.readmodel.store import SeriesStore
@@ -349,6 +353,15 @@ class StatusLag:
         """Everything pending was projected, committed at `at`: the lag it ended."""
         since, self.since = self.since, None
         return 0.0 if since is None else max(0.0, (at - since).total_seconds())
+
+
+def _name_process(name: str) -> None:
+    """Name the calling process for operators (Linux `prctl(PR_SET_NAME)`; elsewhere, nothing)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(15, name.encode()[:15], 0, 0, 0)  # 15: PR_SET_NAME
+    except (OSError, AttributeError):
+        log.debug("cannot name the %s process on this system", name)
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psycopg
 
+from services.aggregate.writer import APPLY, COMMANDS, PROJECT
 from shared.infra.kafka import LocalKafka
 from shared.infra.postgres import USER, LocalPostgres
 from shared.infra.wait import wait_for
@@ -109,14 +110,25 @@ def children(pid: int) -> list[int]:
 
 
 def writer_pid(worker_pid: int) -> int:
-    """The aggregate writer: the worker's multiprocessing child started by `spawn_main`
-    (its process name `stadspuls-aggregate-writer` lives inside Python, not in /proc)."""
-    spawned = [
-        c for c in children(worker_pid) if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()
+    """The aggregate worker's writer process (named `sp-writer` in /proc)."""
+    return aggregate_child(worker_pid, COMMANDS[APPLY])
+
+
+def projector_pid(worker_pid: int) -> int:
+    """The aggregate worker's projector process (named `sp-projector` in /proc)."""
+    return aggregate_child(worker_pid, COMMANDS[PROJECT])
+
+
+def aggregate_child(worker_pid: int, name: str) -> int:
+    """The one child process of the worker called `name`."""
+    found = [
+        c
+        for c in children(worker_pid)
+        if Path(f"/proc/{c}/comm").read_text().strip() == name  # the process names itself
     ]
-    if len(spawned) != 1:
-        raise RuntimeError(f"expected one writer process under {worker_pid}, found {spawned}")
-    return spawned[0]
+    if len(found) != 1:
+        raise RuntimeError(f"expected one {name} process under {worker_pid}, found {found}")
+    return found[0]
 
 
 def kill(pid: int) -> None:

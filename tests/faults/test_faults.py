@@ -124,6 +124,19 @@ def test_writer_process_killed(pg_url: str, stack_on: StackOn, kafka: KafkaEndpo
     survives(stack, lambda: fault.kill(fault.writer_pid(worker)))
 
 
+@pytest.mark.slow  # CI keeps the writer's kill; the projector's restart: test_aggregate_writer
+def test_projector_process_killed(pg_url: str, stack_on: StackOn, kafka: KafkaEndpoint) -> None:
+    """Statuses stop moving only until the next request starts a new projector, which projects
+    everything: the statuses end equal to the oracle's."""
+    stack = stack_on(kafka.bootstrap, pg_url)
+    assert stack.aggregate.proc is not None
+    worker = stack.aggregate.proc.pid
+    old = fault.projector_pid(worker)
+    survives(stack, lambda: fault.kill(old))
+    assert fault.projector_pid(worker) != old
+    assert stack.aggregate.metric("stadspuls_aggregate_projector_restarts_total") >= 1
+
+
 def test_worker_killed_and_restarted(pg_url: str, stack_on: StackOn, kafka: KafkaEndpoint) -> None:
     stack = stack_on(kafka.bootstrap, pg_url)
     # The group waits out the dead member's session (15 s) before it hands its partitions on.

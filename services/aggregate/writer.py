@@ -1,5 +1,8 @@
 """The aggregator's writer: a child process that decodes batches and applies them to the read model.
 
+The same `Writer` handle, with the `project` role, runs the projector process beside it
+(`projecting.py`): the writer says what each batch changed, the projector projects it.
+
 faust spends about as much of the interpreter lock on each message before our agent sees it as
 decoding, rollups and SQL spend after; in one process the two share one lock and so one core. The
 writer gives the read-model work a process, and a core, of its own. The transaction boundary does

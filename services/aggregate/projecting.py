@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -59,7 +60,9 @@ class ProjectionWork:
         self.reader = make_engine(database_url, read_only=True) if sqlite else None
         # Projectors of two workers on one SQLite file take turns (PostgreSQL: an advisory lock
         # in the projection's transaction): each reads only after the one before has written.
-        self._turns = _FileLock(f"{url.database}.projections.lock") if sqlite else None
+        self._turns: AbstractContextManager[None] = (
+            _FileLock(f"{url.database}.projections.lock") if sqlite else nullcontext()
+        )
         self.projector = Projector(catalog, interval=interval, area_interval=AREA_INTERVAL)
         self.projector.area_batch = AREA_BATCH
         self.lag = StatusLag()
@@ -67,8 +70,6 @@ class ProjectionWork:
         self.areas_refreshed = -float("inf")  # monotonic time of the last refresh of every area
 
     def _run(self, work: Any) -> Any:
-        if self._turns is None:
-            return project_with(self.engine, self.reader, work, self._computing)
         with self._turns:
             return project_with(self.engine, self.reader, work, self._computing)
 

@@ -32,7 +32,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from shared.domain.observation import Observation, utcnow
+from shared.domain.observation import Observation
 from shared.domain.rollup import InvalidObservationError, Outcome, RollupEngine
 from shared.readmodel.store import Offsets
 from shared.readmodel.versions import Delivery
@@ -74,8 +74,8 @@ class Writer:
 
     `start` spawns the process and `close` ends it (the worker's lifecycle calls both, see
     `lifecycle.py`). A writer process that dies (killed, out of memory) is started again on the
-    next request; the new one first marks every indicator for projection, since the dead one's
-    pending set is lost. A closed writer refuses requests and is never started again.
+    next request; a new projector first marks every indicator for projection, since the dead
+    one's pending set is lost. A closed writer refuses requests and is never started again.
     """
 
     def __init__(
@@ -126,7 +126,8 @@ class Writer:
         self._spawn()
         if self._on_restart is not None:
             self._on_restart()
-        self._exchange(("mark_all",))
+        if self.role == PROJECT:
+            self._exchange(("mark_all",))
 
     def _exchange(self, request: tuple[Any, ...]) -> Any:
         assert self._process is not None
@@ -230,10 +231,7 @@ def _serve(pipe: Pipe, database_url: str, catalog_path: str, interval: float, ro
         }
     else:
         store = SeriesStore(make_engine(database_url), catalog)
-        handlers = {
-            "apply": lambda *args: _apply(store, None, *args),
-            "mark_all": lambda: None,  # what is pending lives in the projector process
-        }
+        handlers = {"apply": lambda *args: _apply(store, *args)}
     while True:
         try:
             request = pipe.recv()
@@ -276,7 +274,6 @@ def dlq_headers(raw: Any, error: str) -> list[tuple[str, bytes]]:
 
 def _apply(
     store: Any,
-    projector: Any,
     values: list[bytes],
     offsets: Offsets,
     deliveries: list[Delivery] | None = None,
@@ -300,38 +297,13 @@ def _apply(
     if not batch:
         return applied
     committed = result.committed_at
-    if projector is not None:
-        applied.projected_at = _project(store, projector, result)
     for i, obs, outcome in zip(where, batch, result.outcomes, strict=True):
         applied.outcomes[i] = (outcome.value, None)
         if outcome is Outcome.APPLIED:
             applied.freshness.append(max(0.0, (committed - obs.received_at).total_seconds()))
-    applied.documents = result.documents
     applied.committed_at = committed
     applied.changed = sorted({(i, a, g) for i, a, _, g in result.changed})
     return applied
-
-
-def _project(store: Any, projector: Any, result: Any) -> datetime | None:
-    """Project what the batch changed, when due, in a transaction of its own after the batch's.
-
-    Not inside it: the batch's events are then visible (and fresh) before the projection starts,
-    and the projection's work no longer adds to theirs. A projection that fails leaves what it
-    would have projected pending (the next batch or the idle flush projects it) and does not
-    fail the batch, which has committed. Returns when the projection committed (None: none ran).
-    """
-    try:
-        with store.engine.begin() as conn:
-            projector(conn, result)
-    except Exception:
-        log.exception("projecting after a batch failed; it stays pending")
-        result.projected, result.documents = set(), []
-        return None
-    if not result.projected:
-        return None
-    projector.done(result.projected)
-    # the city's statuses (indicator ids; other areas' are (indicator, area, gender) triples)
-    return utcnow() if any(isinstance(p, str) for p in result.projected) else None
 
 
 class StatusLag:

@@ -100,10 +100,10 @@ class Projector:
     def __call__(self, conn: Connection, result: BatchResult) -> None:
         """Run inside the batch's transaction; the documents go on `result` for the rollups topic."""
         self.mark_changed((i, a, g) for i, a, _, g in result.changed)
-        projected, documents = self.project_due(conn)
-        result.projected |= projected
-        if any(isinstance(p, str) for p in projected):
+        city, documents = self.project_city_due(conn)
+        if city:
             result.documents = documents
+        result.projected |= city | self.project_areas_due(conn)
 
     def mark_changed(self, changed: Iterable[Triple]) -> None:
         """Rows of these (indicator, area, gender) changed: their summaries are pending."""
@@ -112,13 +112,6 @@ class Projector:
         if self.every_area:
             root = self.catalog.root
             self.pending_areas |= {(i, a, g) for i, a, g in changed if a != root or g != TOTAL}
-
-    def project_due(
-        self, conn: Connection
-    ) -> tuple[set[Projected], list[tuple[str, dict[str, Any]]]]:
-        """Project what is pending and due by the intervals; return what and the documents."""
-        projected, documents = self.project_city_due(conn)
-        return projected | self.project_areas_due(conn), documents
 
     def project_city_due(
         self, conn: Connection

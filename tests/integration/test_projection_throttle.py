@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import Connection, Engine, select
 
 from bench.aggregate.workload import sweeps
-from services.aggregate.writer import _apply
 from shared.catalog.loader import default_catalog
 from shared.db.engine import make_engine, upgrade
 from shared.db.schema import etappmal_status, indicator_status, namnd_rollup, series
@@ -111,39 +110,6 @@ def test_throttle_holds_projections_back_and_flush_completes_them(
     assert not projector.pending
     assert not projector.pending_areas
     assert {d for d, _ in documents} >= {f"indikator:{i}" for i in catalog.indicator}
-    assert current(engine) == reference(engine, catalog)
-
-
-def test_the_writer_projects_after_the_batch_and_a_failed_projection_stays_pending(
-    engine: Engine, catalog: Catalog
-) -> None:
-    """The writer commits a batch, then projects in a transaction of its own; a projection that
-    fails does not fail the committed batch, and what it would have projected stays pending."""
-    events = StreamMaker(catalog, seed=7).stream(400)
-    values = [e.to_json() for e in events]
-
-    class Failing(Projector):
-        def refresh(self, conn: Connection, indicators: Any, now: Any) -> Any:
-            raise RuntimeError("the projection's database went away")
-
-    store, failing = SeriesStore(engine, catalog), Failing(catalog, interval=0.0)
-    applied = _apply(store, failing, values[:200], {("t", 0): 200})
-    assert all(error is None for _, error in applied.outcomes)  # the batch stands
-    assert sum(o == "applied" for o, _ in applied.outcomes) > 150
-    assert applied.projected_at is None
-    assert applied.documents == []
-    assert failing.pending, "what the failed projection would have covered waits"
-    with engine.connect() as conn:
-        assert conn.execute(select(series)).first() is not None  # the batch's rows committed
-    assert current(engine) != reference(engine, catalog)
-
-    projector = Projector(catalog, interval=0.0)
-    projector.pending = set(failing.pending)  # the city's and every other area's statuses
-    projector.pending_areas = set(failing.pending_areas)
-    applied = _apply(store, projector, values[200:], {("t", 0): 400})
-    assert applied.projected_at is not None
-    assert applied.projected_at >= applied.committed_at
-    assert not projector.pending
     assert current(engine) == reference(engine, catalog)
 
 

@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import Connection, Engine, select, text
 
 from services.aggregate.projecting import ProjectionWork
-from services.aggregate.writer import _apply
+from services.aggregate.writer import Applied, _apply
 from shared.catalog.loader import default_catalog
 from shared.db.engine import make_engine, upgrade
-from shared.db.schema import read_model_state
+from shared.db.schema import read_model_state, series
 from shared.domain.catalog import Catalog
 from shared.readmodel.store import SeriesStore, bump_state
 from tests.integration.test_projection_throttle import current, reference
@@ -49,7 +49,7 @@ def test_what_batches_changed_handed_over_is_projected_as_a_full_refresh_compute
     store, work = SeriesStore(engine, catalog), ProjectionWork(db_url, catalog, interval=0.0)
     lags = []
     for start in range(0, len(events), 300):
-        applied = _apply(store, None, events[start : start + 300], {("t", 0): start + 300})
+        applied = _apply(store, events[start : start + 300], {("t", 0): start + 300})
         assert applied.changed, "the writer says what the batch changed"
         assert applied.documents == []  # the writer projects nothing itself
         answer = work.project(applied.changed, applied.committed_at)
@@ -79,7 +79,7 @@ def test_a_projection_holds_no_write_lock_while_it_computes(
     its end: another writer bumping the state row meanwhile commits at once, and nothing is lost."""
     events = [e.to_json() for e in StreamMaker(catalog, seed=12).stream(600)]
     store, work = SeriesStore(engine, catalog), ProjectionWork(db_url, catalog, interval=0.0)
-    applied = _apply(store, None, events, {("t", 0): 600})
+    applied = _apply(store, events, {("t", 0): 600})
     refresh = work.projector.refresh
     bumped: list[int] = []
 
@@ -122,14 +122,19 @@ def _bump_without_waiting(engine: Engine) -> int:
         other.dispose()
 
 
+def _applied_on_sqlite(url: str, catalog: Catalog, seed: int, n: int) -> tuple[Engine, Applied]:
+    """A fresh SQLite read model with one batch of `n` events applied by the writer."""
+    upgrade(url)
+    engine = make_engine(url)
+    events = [e.to_json() for e in StreamMaker(catalog, seed=seed).stream(n)]
+    return engine, _apply(SeriesStore(engine, catalog), events, {("t", 0): n})
+
+
 def test_a_failed_projection_keeps_what_it_was_handed_and_the_next_one_projects_it(
     sqlite_url: str, catalog: Catalog
 ) -> None:
-    upgrade(sqlite_url)
-    engine = make_engine(sqlite_url)
-    events = [e.to_json() for e in StreamMaker(catalog, seed=13).stream(400)]
-    store, work = SeriesStore(engine, catalog), ProjectionWork(sqlite_url, catalog, interval=0.0)
-    applied = _apply(store, None, events, {("t", 0): 400})
+    engine, applied = _applied_on_sqlite(sqlite_url, catalog, seed=13, n=400)
+    work = ProjectionWork(sqlite_url, catalog, interval=0.0)
     refresh = work.projector.refresh
 
     def failing(conn: Connection, indicators: Any, now: Any) -> Any:
@@ -139,6 +144,8 @@ def test_a_failed_projection_keeps_what_it_was_handed_and_the_next_one_projects_
     with pytest.raises(RuntimeError, match="went away"):
         work.project(applied.changed, applied.committed_at)
     assert work.projector.pending == {i for i, _, g in applied.changed if g == "T"}
+    with engine.connect() as conn:
+        assert conn.execute(select(series)).first() is not None  # the batch's rows stand
     assert current(engine) != reference(engine, catalog)
 
     work.projector.refresh = refresh  # type: ignore[method-assign]
@@ -155,10 +162,7 @@ def test_projectors_of_two_workers_on_one_sqlite_file_take_turns(
     sqlite_url: str, catalog: Catalog
 ) -> None:
     """The second reads only once the first has written: it waits for the file lock."""
-    upgrade(sqlite_url)
-    engine = make_engine(sqlite_url)
-    events = [e.to_json() for e in StreamMaker(catalog, seed=14).stream(300)]
-    applied = _apply(SeriesStore(engine, catalog), None, events, {("t", 0): 300})
+    engine, applied = _applied_on_sqlite(sqlite_url, catalog, seed=14, n=300)
     first = ProjectionWork(sqlite_url, catalog, interval=0.0)
     second = ProjectionWork(sqlite_url, catalog, interval=0.0)
     done = threading.Event()
@@ -167,7 +171,6 @@ def test_projectors_of_two_workers_on_one_sqlite_file_take_turns(
         second.project(applied.changed, applied.committed_at)
         done.set()
 
-    assert first._turns is not None
     with first._turns:  # the first worker's projection is under way
         thread = threading.Thread(target=project)
         thread.start()

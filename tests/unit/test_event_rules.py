@@ -190,7 +190,7 @@ def test_a_canonical_event_needs_the_value_ingest_computes() -> None:
 def test_the_writer_dead_letters_a_rogue_event_with_the_codes_as_json() -> None:
     store = SimpleNamespace(rollup=ENGINE)  # every event refused: the store is never written
     value = rogue(share_row(numerator=600, denominator=300, value=200), SCHOOL).to_json()
-    applied = _apply(store, None, [value, b"not json"], {})
+    applied = _apply(store, [value, b"not json"], {})
     (first, error), (second, _) = applied.outcomes
     assert (first, second) == ("invalid", "malformed")
     assert [(e["field"], e["code"]) for e in orjson.loads(error or "")] == [

@@ -73,11 +73,15 @@ def project_topics(settings: Settings, sources: Iterable[str]) -> list[tuple[str
 
 
 def ensure_topics(
-    settings: Settings, partitions: int | None = None, catalog: Catalog | None = None
+    settings: Settings,
+    partitions: int | None = None,
+    catalog: Catalog | None = None,
+    connect_seconds: float = 30.0,
 ) -> list[str]:
     """Create every project topic that is missing (existing ones are left as they are).
 
-    The sources are the catalog's (`settings.catalog_path` unless given)."""
+    The sources are the catalog's (`settings.catalog_path` unless given); an unreachable
+    cluster raises after `connect_seconds`."""
     options = client_options(settings)
     if catalog is None:
         from shared.catalog.loader import load_catalog
@@ -95,5 +99,5 @@ def ensure_topics(
     for name, spec in topics:
         groups.setdefault((spec.partitions, tuple(sorted(spec.config.items()))), []).append(name)
     for (count, config), names in groups.items():
-        create_topics(options, names, partitions or count, dict(config))
+        create_topics(options, names, partitions or count, dict(config), connect_seconds)
     return [name for name, _ in topics]

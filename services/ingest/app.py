@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 #: has been answered by then, or died without releasing it (a takeover repeats the same ids).
 LEASE_MARGIN_SECONDS = 5.0
 
+#: Until the topics exist, ingest tries to create them this often, each try bounded by it.
+TOPICS_EVERY = 5.0
+
 DESCRIPTION = """Source systems push observations here, as JSON, CSV or .xlsx batches of up to 10 000 rows.
 
 Every row is validated against the catalog; the answer lists every error of every rejected row as
@@ -214,7 +217,9 @@ async def _ensure_topics(settings: Settings, catalog: Catalog, stop: asyncio.Eve
         from shared.topics import ensure_topics
 
         try:
-            await asyncio.to_thread(ensure_topics, settings, None, catalog)
+            # Each try gives up within its period, so a stop never waits on a thread that is
+            # still trying to reach an absent cluster (that held a shutdown for 30 s).
+            await asyncio.to_thread(ensure_topics, settings, None, catalog, TOPICS_EVERY)
         except TopicAuthorizationFailedError as exc:
             # Least privilege: where ACLs keep ingest from creating topics, an operator does.
             log.info("%s: topics are left to `stadspuls topics`", exc)
@@ -225,7 +230,7 @@ async def _ensure_topics(settings: Settings, catalog: Catalog, stop: asyncio.Eve
         return True
 
     if settings.kafka_bootstrap:
-        await _repeat(stop, 5.0, step)
+        await _repeat(stop, TOPICS_EVERY, step)
 
 
 async def _purge_idempotency(

@@ -36,14 +36,17 @@ def create_topics(
     names: list[str],
     partitions: int = 4,
     config: dict[str, str] | None = None,
+    connect_seconds: float = 30.0,
 ) -> None:
     """Create `names` on the cluster and wait for leaders; existing ones are fine.
 
     `cluster` is a plaintext bootstrap address or kafka-python options
-    (`shared.kafka_security.client_options`).
+    (`shared.kafka_security.client_options`). An unreachable cluster raises
+    `KafkaTimeoutError` after `connect_seconds`.
     """
     spec = {"num_partitions": partitions, "replication_factor": 1, "configs": config or {}}
-    with KafkaAdminClient(**admin_options(cluster), client_id="stadspuls-infra") as admin:
+    options = {**admin_options(cluster), "bootstrap_timeout_ms": int(connect_seconds * 1000)}
+    with KafkaAdminClient(**options, client_id="stadspuls-infra") as admin:
         result = admin.create_topics({name: dict(spec) for name in names}, raise_errors=False)
         for topic in result["topics"]:
             code = topic["error_code"]

@@ -98,7 +98,8 @@ def db_url(request: pytest.FixtureRequest) -> str:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark tests by the real servers they need, so `-m "not kafka"` selects the rest."""
+    """Mark tests by the real servers they need, so `-m "not kafka"` selects the rest; a test
+    marked `slow_on("sqlite")` is slow (left out of CI) on that dialect only."""
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         callspec = getattr(item, "callspec", None)
@@ -107,6 +108,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.kafka)
         if "postgres" in names or params.get("db_url") == "postgres":
             item.add_marker(pytest.mark.postgres)
+        dialects = {v for v in params.values() if v in ("sqlite", "postgres")}
+        for mark in item.iter_markers("slow_on"):
+            if dialects & set(mark.args):
+                item.add_marker(pytest.mark.slow)
 
 
 @pytest.hookimpl(wrapper=True)

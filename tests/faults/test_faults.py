@@ -137,6 +137,8 @@ def test_projector_process_killed(pg_url: str, stack_on: StackOn, kafka: KafkaEn
     assert stack.aggregate.metric("stadspuls_aggregate_projector_restarts_total") >= 1
 
 
+# CI keeps worker kills: test_aggregate_kafka kills a stalled worker, test_two_workers one of two
+@pytest.mark.slow
 def test_worker_killed_and_restarted(pg_url: str, stack_on: StackOn, kafka: KafkaEndpoint) -> None:
     stack = stack_on(kafka.bootstrap, pg_url)
     # The group waits out the dead member's session (15 s) before it hands its partitions on.

@@ -53,7 +53,7 @@ def test_a_stalled_writer_holds_back_the_offsets_of_the_batches_taken_meanwhile(
 ) -> None:
     """faust takes the next batch while the writer applies one: while the read model takes no
     commit, no offset beyond what it applied may be committed; a kill -9 then loses nothing."""
-    events = StreamMaker(catalog, seed=12).stream(20_000)
+    events = StreamMaker(catalog, seed=12).stream(10_000)
     produce(settings.kafka_bootstrap or "", settings.topic("observations.v1"), events)
     topic = settings.topic("observations.v1")
     (worker,) = workers(settings, tmp_path, 1)

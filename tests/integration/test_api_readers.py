@@ -250,6 +250,7 @@ def allowed(url: str, name: str) -> str | None:
     return "preliminary" if name == "status" and series else None
 
 
+@pytest.mark.slow_on("sqlite")  # the walk of every endpoint, four times; CI: PostgreSQL
 def test_anonymous_under_final_sees_no_preliminary_value_a_token_holder_sees_all(
     model: Model, keys: KeySet
 ) -> None:

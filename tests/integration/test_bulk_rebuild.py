@@ -161,6 +161,7 @@ def cli_rebuild(settings: Settings) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.slow_on("sqlite")  # CI: the first test rebuilds on both
 def test_a_log_no_worker_has_read_is_rebuilt_and_its_refused_events_dead_lettered_once(
     settings: Settings, engine: Engine, catalog: Catalog, tmp_path: Path
 ) -> None:
@@ -195,6 +196,7 @@ def test_a_log_no_worker_has_read_is_rebuilt_and_its_refused_events_dead_lettere
         worker.stop()
 
 
+@pytest.mark.slow_on("sqlite")
 def test_a_rebuild_killed_mid_way_leaves_the_old_read_model(
     settings: Settings, engine: Engine, catalog: Catalog
 ) -> None:

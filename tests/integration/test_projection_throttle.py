@@ -234,7 +234,7 @@ def test_worker_projects_the_last_batches_once_the_stream_is_idle(
     ensure_topics(settings)
     upgrade(pg_url)
     engine = make_engine(pg_url)
-    events = StreamMaker(catalog, seed=8).stream(20_000)
+    events = StreamMaker(catalog, seed=8).stream(6_000)
     worker = ServiceProcess("aggregate", env_of(settings), tmp_path / "aggregate.log")
     try:
         worker.start()

@@ -15,9 +15,10 @@ from starlette.concurrency import run_in_threadpool
 from services.api.answers import Answers, Paging
 from services.api.auth import View, reader_of
 from services.api.caching import ReadState
-from services.api.errors import bad_parameter, unknown_parameters
+from services.api.errors import bad_parameter, query_refused
 from services.api.metrics import ApiMetrics
 from shared.domain.catalog import Catalog
+from shared.http_params import DeclaredParameters
 
 if TYPE_CHECKING:
     from services.api.moments import PastContexts
@@ -129,27 +130,16 @@ async def get_paging(
 
 
 class KnownParameters:
-    """A dependency of every /v1 route: 400 naming each query parameter its OpenAPI does not list.
-
-    A mistyped filter (`?aera=rinkeby`) would otherwise filter nothing and answer every row.
-    """
+    """A dependency of every /v1 route: 400 naming each query parameter its OpenAPI does not list,
+    and each single-valued one given more than once (shared/http_params.py)."""
 
     def __init__(self) -> None:
-        self._known: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._declared = DeclaredParameters()
 
     async def __call__(self, request: Request) -> None:
-        if not request.query_params:
-            return
-        path = getattr(request.scope.get("route"), "path", request.url.path)
-        key = (request.method.lower(), path)
-        if key not in self._known:
-            operation = request.app.openapi()["paths"].get(path, {}).get(key[0], {})
-            parameters = operation.get("parameters", [])
-            self._known[key] = tuple(sorted(p["name"] for p in parameters if p["in"] == "query"))
-        known = self._known[key]
-        unknown = [name for name in dict.fromkeys(request.query_params) if name not in known]
-        if unknown:
-            raise unknown_parameters(unknown, known)
+        faults, known = self._declared.judge(request)
+        if faults:
+            raise query_refused(faults, known)
 
 
 def split(

@@ -7,7 +7,7 @@ client sends may cause a 5xx.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection
 from http import HTTPStatus
 from typing import Any
 
@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from services.api.caching import NO_STORE
 from services.api.schemas.common import Problem
+from shared.http_params import QueryFaults
 
 PROBLEM_TYPE = "application/problem+json"
 JSON_TYPE = "application/json"
@@ -50,21 +51,21 @@ def bad_parameter(name: str, message: str, location: str = "query") -> ApiError:
     )
 
 
-def unknown_parameters(names: Sequence[str], known: Sequence[str]) -> ApiError:
-    """400 for query parameters the endpoint does not take, naming those it does."""
-    takes = (
-        f"this endpoint takes {', '.join(known)}"
-        if known
-        else "this endpoint takes no query parameters"
-    )
-    listed = ", ".join(repr(name) for name in names)
-    plural = "s" if len(names) > 1 else ""
-    message = f"unknown query parameter; {takes}"
-    return ApiError(
-        400,
-        f"unknown query parameter{plural} {listed}; {takes}",
-        [{"parameter": name, "location": "query", "message": message} for name in names],
-    )
+def query_refused(faults: QueryFaults, known: Collection[str]) -> ApiError:
+    """400 for query parameters the endpoint does not take (naming those it does) and for
+    single-valued ones given more than once."""
+    entries = [
+        {"parameter": name, "location": "query", "message": message}
+        for name, message in faults.messages(known)
+    ]
+    parts = []
+    if faults.unknown:
+        listed = ", ".join(repr(name) for name in faults.unknown)
+        plural = "s" if len(faults.unknown) > 1 else ""
+        takes = entries[0]["message"].removeprefix("unknown query parameter; ")
+        parts.append(f"unknown query parameter{plural} {listed}; {takes}")
+    parts += [f"{name}: given {count} times; it takes one value" for name, count in faults.repeated]
+    return ApiError(400, "; ".join(parts), entries)
 
 
 def problem(status: int, detail: str, errors: list[dict[str, str]] | None = None) -> Response:

@@ -35,6 +35,7 @@ from shared.catalog.loader import catalog_document, load_catalog_text
 from shared.db.catalog_versions import catalog_in_force, catalog_text
 from shared.domain.catalog import Catalog
 from shared.domain.observation import as_utc, utcnow
+from shared.domain.validation import EARLIEST, rfc3339
 
 KEPT = 4  # built read models kept
 GRACE = 30.0  # seconds a retired model stays on disk for the requests still reading it…
@@ -49,15 +50,16 @@ def catalog_tag(document: dict[str, Any]) -> str:
 
 def parse_as_of(text: str, now: datetime) -> datetime:
     """An RFC 3339 time not in the future, in UTC; else 400 naming `as_of`."""
-    try:
-        moment = datetime.fromisoformat(_OFFSET_SPACE.sub(r"+\1", text.strip()))
-    except ValueError:
-        raise bad_parameter("as_of", f"{text!r} is not an RFC 3339 time") from None
-    if moment.tzinfo is None:
-        raise bad_parameter("as_of", "give a time zone offset or Z (RFC 3339)")
+    cleaned = _OFFSET_SPACE.sub(r"+\1", text.strip())
+    moment = rfc3339(cleaned)
+    if moment is None:
+        naive = rfc3339(cleaned + "Z")
+        hint = "give a time zone offset or Z" if naive is not None else "e.g. 2025-05-01T00:00:00Z"
+        raise bad_parameter("as_of", f"{text!r} is not an RFC 3339 time; {hint}")
     if moment > now:
         raise bad_parameter("as_of", f"{text} is in the future; the present is the answer")
-    return as_utc(moment)
+    # Nothing was known before 1970; the clamp spares converting a year-1 time (out of range in UTC)
+    return as_utc(max(moment, EARLIEST))
 
 
 def _moment(engine: Engine, as_of: datetime) -> Moment:

@@ -44,12 +44,7 @@ def parse_json(body: bytes, max_rows: int) -> Rows:
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise BodyError(
-            "malformed_json",
-            f"line {exc.lineno}, column {exc.colno}: {exc.msg}",
-            line=exc.lineno,
-            column=exc.colno,
-        ) from None
+        document = _unreadable_json(body, exc)
     if not isinstance(document, dict) or not isinstance(document.get("observations"), list):
         raise BodyError("invalid_body", 'the body must be an object {"observations": [ ... ]}')
     extra = sorted(set(document) - {"observations"})
@@ -58,6 +53,32 @@ def parse_json(body: bytes, max_rows: int) -> Rows:
     rows: list[object] = document["observations"]
     check_count(len(rows), max_rows)
     return Rows(rows)
+
+
+def _unreadable_json(body: bytes, exc: orjson.JSONDecodeError) -> Any:
+    """The document of a body orjson refused if only its UTF-8 byte order mark was in the way;
+    else the BodyError: `bad_encoding` for a body that is not UTF-8 (UTF-16 with or without its
+    mark: JSON has no NUL outside an escape), `malformed_json` saying where."""
+    wide = body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    if wide or (b"\x00" in body[:4] and not body.startswith(codecs.BOM_UTF8)):
+        raise BodyError(
+            "bad_encoding",
+            "line 1, column 1: the body is UTF-16 or UTF-32; send JSON as UTF-8",
+            line=1,
+            column=1,
+        )
+    text = decode(body)  # raises bad_encoding where the body stops being UTF-8
+    if body.startswith(codecs.BOM_UTF8):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError as inner:
+            exc = inner
+    raise BodyError(
+        "malformed_json",
+        f"line {exc.lineno}, column {exc.colno}: {exc.msg}",
+        line=exc.lineno,
+        column=exc.colno,
+    ) from None
 
 
 def check_count(count: int, max_rows: int) -> None:

@@ -36,6 +36,7 @@ from services.ingest.outcomes import (
 )
 from services.ingest.schemas import CSV_EXAMPLE, BatchReport, ObservationBatch, Problem
 from shared.db.engine import ping
+from shared.http_params import DeclaredParameters
 
 router = APIRouter()
 
@@ -75,6 +76,20 @@ def refused(error: BodyError) -> Response:
         column=error.column,
         cell=error.cell,
     )
+
+
+def query_refused(request: Request) -> Response | None:
+    """400 for a query parameter the route does not take (a mistyped `dry_run` would publish)
+    or a single-valued one given twice; None when the query is fine."""
+    faults, known = _DECLARED.judge(request)
+    if not faults:
+        return None
+    code = "unknown_parameter" if faults.unknown else "invalid_request"
+    message = "; ".join(f"{name}: {text}" for name, text in faults.messages(known))
+    return problem(400, code, message)
+
+
+_DECLARED = DeclaredParameters()
 
 
 def _problem(description: str) -> dict[str, Any]:
@@ -176,6 +191,9 @@ async def post_observations(
     ] = None,
 ) -> Response:
     """Receive a batch of observations (JSON, CSV or .xlsx); answer what happened to each row."""
+    wrong = query_refused(request)
+    if wrong is not None:
+        return wrong
     try:
         form = body_form(request.headers.get("content-type", ""), indicator, gender, sheet)
     except BodyError as exc:

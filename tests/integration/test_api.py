@@ -487,6 +487,26 @@ def test_every_unknown_parameter_is_named_beside_valid_ones(api: Api) -> None:
 
 
 @pytest.mark.parametrize(
+    ("path", "named"),
+    [
+        ("/v1/omraden/kista?gender=K&gender=M", "gender"),
+        ("/v1/indikatorer/behorighet-gymnasiet-ak9?area=kista&area=husby", "area"),
+        ("/v1/indikatorer/behorighet-gymnasiet-ak9/historik?area=kista&area=husby", "area"),
+        ("/v1/etappmal?limit=5&limit=6", "limit"),
+    ],
+)
+def test_a_single_valued_parameter_given_twice_is_400_naming_it(
+    api: Api, path: str, named: str
+) -> None:
+    response = api.http.get(path)
+    assert response.status_code == 400, response.text
+    assert [e["parameter"] for e in response.json()["errors"]] == [named]
+    assert "given 2 times" in response.json()["detail"]
+    # a list parameter may be repeated: its values add up
+    assert api.get("/v1/etappmal?status=forsamring&status=i_fas").status_code == 200
+
+
+@pytest.mark.parametrize(
     "path",
     [
         "/v1/etappmal/nope",

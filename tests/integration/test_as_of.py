@@ -140,6 +140,12 @@ def test_as_of_edges(model: Model) -> None:
     assert "future" in future.text
     assert model.get(path, as_of="2025-01-01T00:00:00").status_code == 400
     assert model.get(path, as_of="soon").status_code == 400
+    assert (
+        model.get(path, as_of="2025-W05-6T08:00:00Z").status_code == 400
+    )  # ISO 8601, not RFC 3339
+    # before year 1 in UTC (it once overflowed into a 500): nothing was known then
+    ancient = model.get(path, as_of="0001-01-01T00:00:00+14:00")
+    assert (ancient.status_code, ancient.json()["total"]) == (200, 0)
     assert model.get(path, rapport="no-such").status_code == 404
     freeze(model.engine, "R", obs.received_at, None, datetime.now(UTC))
     both = model.get(path, rapport="R", as_of=_rfc(before))

@@ -189,6 +189,16 @@ def test_a_bad_changed_since_is_400_naming_it(model: Model, value: str, reason: 
     assert reason in response.text.lower()
 
 
+def test_changed_since_long_ago_is_every_row(model: Model) -> None:
+    maker = StreamMaker(model.catalog, seed=5)
+    model.deliver([maker.observation(model.catalog.indicator[SHARE], "kista", "2024", "T")])
+    wait_for(lambda: model.get(SERIES).json()["total"] > 0, timeout=30, what="the read state")
+    every = model.get(SERIES).json()["total"]
+    for value in ("1900-01-01T00:00:00Z", "0001-01-01T00:00:00+14:00"):  # the last once a 500
+        response = model.get(SERIES, changed_since=value)
+        assert (response.status_code, response.json()["total"]) == (200, every), value
+
+
 @pytest.mark.parametrize("moment", ["as_of", "rapport"])
 def test_changed_since_with_a_past_moment_is_400_naming_both(model: Model, moment: str) -> None:
     now = datetime.now(UTC)

@@ -133,6 +133,39 @@ def test_dry_run_publishes_nothing_and_answers_200(
     assert canonical(settings) == []
 
 
+@pytest.mark.parametrize(
+    ("query", "code", "named"),
+    [
+        ("dryrun=true", "unknown_parameter", "dryrun"),  # a typo must not publish for real
+        ("dry_run=true&dry_run=false", "invalid_request", "dry_run"),
+        ("dry_run=true&atomic=true&atomic=false", "invalid_request", "atomic"),
+    ],
+)
+def test_an_unknown_or_repeated_query_parameter_is_400_and_publishes_nothing(
+    client: TestClient,
+    school: dict[str, str],
+    settings: Settings,
+    query: str,
+    code: str,
+    named: str,
+) -> None:
+    answer = client.post(
+        f"{URL}?{query}", content=json_body(share_rows(2)), headers={**JSON, **school}
+    )
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["code"] == code
+    assert answer.json()["message"].startswith(f"{named}: ")
+    if code == "unknown_parameter":  # it names what the endpoint does take
+        assert all(name in answer.json()["message"] for name in ("dry_run", "atomic", "sheet"))
+    assert (
+        client.post(
+            f"{URL}?dry_run=true", content=json_body(share_rows(2)), headers={**JSON, **school}
+        ).status_code
+        == 200
+    )
+    assert canonical(settings) == []
+
+
 def test_atomic_batch_with_a_bad_row_is_rejected_whole(
     client: TestClient, school: dict[str, str], settings: Settings
 ) -> None:
@@ -227,6 +260,33 @@ def test_malformed_bodies(
     answer = client.post(URL, content=body, headers={"Content-Type": content_type, **school})
     assert answer.status_code == status, answer.text
     assert answer.json()["code"] == code
+
+
+@pytest.mark.parametrize(
+    ("body", "column"),
+    [
+        ('{"observations": []}'.encode("utf-16"), 1),  # Windows' "Unicode", with its mark
+        ('{"observations": []}'.encode("utf-16-le"), 1),  # and without
+        (b"\xff\xfe", 1),
+        ('{"observations": [{"comment": "å'.encode("cp1252") + b'"}]}', 32),
+    ],
+)
+def test_a_json_body_that_is_not_utf8_is_bad_encoding_saying_where(
+    client: TestClient, school: dict[str, str], body: bytes, column: int
+) -> None:
+    answer = client.post(URL, content=body, headers={**JSON, **school})
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["code"] == "bad_encoding"
+    assert (answer.json()["line"], answer.json()["column"]) == (1, column)
+
+
+def test_a_json_body_with_a_utf8_byte_order_mark_is_read(
+    client: TestClient, school: dict[str, str], settings: Settings
+) -> None:
+    body = b"\xef\xbb\xbf" + json_body(share_rows(1))
+    answer = client.post(URL, content=body, headers={**JSON, **school})
+    assert answer.status_code == 202, answer.text
+    assert len(canonical(settings)) == 1
 
 
 def test_malformed_json_says_where(client: TestClient, school: dict[str, str]) -> None:

@@ -286,6 +286,47 @@ def test_updated_at_must_be_rfc3339_with_offset(stamp: object) -> None:
     assert codes(share_row(updated_at=stamp)) == {("updated_at", "bad_timestamp")}
 
 
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "2025-W05-6T08:00:00Z",  # an ISO week date
+        "2025-02-01T08:00:00+0100",  # offset without its colon
+        "2025-02-01T08:00:00+01",
+        "2025-02-01T08:00:00+01:00:30",
+        "٢٠٢٥-02-01T08:00:00Z",  # Arabic-Indic digits
+        "2025-02-30T08:00:00Z",
+        "2025-02-01T24:00:00Z",
+    ],
+)
+def test_updated_at_is_rfc3339_not_any_iso_8601(stamp: str) -> None:
+    assert codes(share_row(updated_at=stamp)) == {("updated_at", "bad_timestamp")}
+
+
+@pytest.mark.parametrize(
+    ("stamp", "stored"),
+    [
+        ("2025-02-01t08:00:00z", "2025-02-01T08:00:00Z"),  # RFC 3339 allows lower case
+        ("2025-02-01 09:00:00+01:00", "2025-02-01T08:00:00Z"),  # and a space (its note)
+        ("2025-02-01T08:00:00.25-00:30", "2025-02-01T08:30:00.250000Z"),
+        ("1970-01-01T00:00:00Z", "1970-01-01T00:00:00Z"),
+    ],
+)
+def test_updated_at_is_stored_in_utc(stamp: str, stored: str) -> None:
+    assert valid(share_row(updated_at=stamp))["updated_at"] == stored
+
+
+@pytest.mark.parametrize(
+    "stamp", ["0001-01-01T00:00:00+14:00", "0001-01-01T00:00:00Z", "1969-12-31T23:59:59Z"]
+)
+def test_updated_at_before_1970_is_refused_naming_the_field(stamp: str) -> None:
+    # the first of these lies before year 1 in UTC: converting it overflowed into a 500
+    outcome = judge(share_row(updated_at=stamp), SCHOOL)
+    assert isinstance(outcome, list)
+    [error] = outcome
+    assert (error.field, error.code.value) == ("updated_at", "bad_timestamp")
+    assert "1970" in error.message
+
+
 def test_updated_at_may_not_be_in_the_future_beyond_clock_skew() -> None:
     assert valid(share_row(updated_at=(NOW + timedelta(minutes=4)).isoformat()))
     ahead = (NOW + timedelta(minutes=6)).isoformat()

@@ -23,6 +23,7 @@ from shared.domain.observation import ObservationStatus, as_utc, utcnow
 from shared.domain.periods import PeriodError, parse_period
 from shared.domain.rollup import SERIES_LEVELS, Origin
 from shared.domain.status import StatusCode
+from shared.domain.validation import EARLIEST
 
 router = APIRouter(tags=["indikatorer"])
 
@@ -149,7 +150,8 @@ def _not_future(name: str, moment: datetime | None) -> datetime | None:
         return None
     if moment > utcnow():
         raise bad_parameter(name, "is in the future; the read model knows only the past")
-    return as_utc(moment)
+    # Every row changed after 1970; the clamp spares converting a year-1 time (out of range in UTC)
+    return as_utc(max(moment, EARLIEST))
 
 
 def _period_bound(name: str, text: str | None, end: bool) -> float | None:

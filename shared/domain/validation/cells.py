@@ -18,6 +18,12 @@ Row = Mapping[Any, Any]
 
 #: How far `updated_at` may lie ahead of the server clock (clock skew between systems).
 CLOCK_SKEW = timedelta(minutes=5)
+#: The earliest `updated_at` taken: a source's modification time before it is a mistake.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+#: RFC 3339's date-time (section 5.6; a space for the `T` as its note allows), ASCII digits only.
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _NOT_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
 _TRUE = frozenset({"true", "1", "yes"})
@@ -106,13 +112,8 @@ def timestamp(
     )
     if known is not None:
         return known
-    moment = None
-    if isinstance(value, str) and len(value) >= 20 and value[10] in "Tt ":
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            moment = None
-    if moment is None or moment.tzinfo is None:
+    moment = rfc3339(value) if isinstance(value, str) else None
+    if moment is None:
         errors.add(
             name,
             ErrorCode.BAD_TIMESTAMP,
@@ -122,10 +123,24 @@ def timestamp(
     if moment > now + CLOCK_SKEW:
         errors.add(name, ErrorCode.FUTURE_TIMESTAMP, f"{name} {value} is in the future")
         return None
+    if moment < EARLIEST:
+        errors.add(name, ErrorCode.BAD_TIMESTAMP, f"{name} {value} is before 1970-01-01T00:00:00Z")
+        return None
     normalised = iso_utc(moment)
     if memo is not None:
         memo[("ts", value)] = normalised
     return normalised
+
+
+def rfc3339(text: str) -> datetime | None:
+    """The moment of an RFC 3339 date-time (`2025-02-01T08:00:00+01:00`), or None if `text` is
+    not one (no offset, a week date, `+0100`, non-ASCII digits, or a day or hour out of range)."""
+    if not _RFC3339.fullmatch(text):
+        return None
+    try:
+        return datetime.fromisoformat(text.upper().replace(" ", "T"))
+    except ValueError:
+        return None
 
 
 def uuid(raw: Row, name: str, errors: Errors) -> str | None:

@@ -177,6 +177,11 @@ def up(
         if stopping.is_set():
             return
         typer.echo(f"Kafka       {settings.kafka_bootstrap}")
+        if "STADSPULS_KAFKA_BOOTSTRAP" not in os.environ:  # the broker's port is new each time
+            typer.echo(
+                "            other stadspuls commands that use Kafka here:"
+                f" export STADSPULS_KAFKA_BOOTSTRAP={settings.kafka_bootstrap}"
+            )
         shown = make_url(settings.database_url).render_as_string(hide_password=True)
         typer.echo(f"read model  {shown}")
         for name, url in urls.items():
@@ -241,7 +246,11 @@ def _kafka_settings() -> Settings:
     """Settings of a command that uses Kafka: the cluster is named and answers as configured."""
     settings = _settings()
     if not settings.kafka_bootstrap:
-        typer.echo("set STADSPULS_KAFKA_BOOTSTRAP to the Kafka cluster", err=True)
+        typer.echo(
+            "set STADSPULS_KAFKA_BOOTSTRAP to the Kafka cluster (for the broker `stadspuls up`"
+            " started: the address on its `Kafka` line)",
+            err=True,
+        )
         raise typer.Exit(2)
     _probe(settings)
     return settings
@@ -267,6 +276,7 @@ def catalog_check(file: Annotated[Path, typer.Argument(help="A catalog YAML file
     typer.echo(f"{file}: OK")
 
 
+NEEDS_REBUILD = 3  # the exit status of `catalog diff` when the change needs `stadspuls rebuild`
 _NEEDS = {
     "rebuild": "needs stadspuls rebuild (an indicator's kind, unit, levels, genders or period type"
     " changed); the aggregator's next start re-projects the rest",
@@ -283,7 +293,8 @@ def catalog_diff_command(
     new: Annotated[Path, typer.Argument(help="The catalog to change to.")],
 ) -> None:
     """Say what changing from OLD to NEW will change: per change, whether the aggregator
-    re-projects it at start or it needs `stadspuls rebuild`."""
+    re-projects it at start or it needs `stadspuls rebuild`. Exits 0 when restarting with NEW
+    suffices, 3 when it needs a rebuild, 1 when a file cannot be read."""
     from shared.catalog.diff import catalog_diff, needs
     from shared.catalog.loader import CatalogLoadError, load_catalog
 
@@ -295,7 +306,10 @@ def catalog_diff_command(
     changes = catalog_diff(before, after)
     for change in changes:
         typer.echo(str(change))
-    typer.echo(f"{len(changes)} change(s); {new} {_NEEDS[needs(changes).value]}")
+    needed = needs(changes).value
+    typer.echo(f"{len(changes)} change(s); {new} {_NEEDS[needed]}")
+    if needed == "rebuild":  # a deploy script must not just restart the services with it
+        raise typer.Exit(NEEDS_REBUILD)
 
 
 @db_app.command("upgrade")

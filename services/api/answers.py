@@ -56,6 +56,39 @@ def _route(request: Request) -> str:
     return path if isinstance(path, str) else request.url.path
 
 
+#: What an answer can be: JSON, CSV for lists (`format=` or `Accept`).
+OFFERED = (JSON_TYPE, "text/csv")
+_SERVABLE = frozenset({JSON_TYPE, "application/*", "text/csv", "text/*", "*/*"})
+
+
+def _accept_weights(accept: str) -> dict[str, float]:
+    weights: dict[str, float] = {}
+    for part in accept.split(","):
+        media, _, params = part.strip().partition(";")
+        q = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        media = media.strip().lower()
+        if media:
+            weights[media] = max(q, weights.get(media, 0.0))
+    return weights
+
+
+def acceptable(request: Request) -> bool:
+    """False when `Accept` asks only for types no answer is (`application/xml`): a 406, not JSON
+    the client did not ask for. No header, or one refusing everything it names, takes JSON."""
+    accept = request.headers.get("accept")
+    if not accept or "json" in accept or "*" in accept or "csv" in accept:
+        return True
+    wanted = [media for media, q in _accept_weights(accept).items() if q > 0]
+    return not wanted or any(media in _SERVABLE for media in wanted)
+
+
 def wants_csv(request: Request, fmt: str | None) -> bool:
     """CSV when `format=csv`, or when Accept prefers text/csv to application/json."""
     if fmt is not None:
@@ -63,18 +96,7 @@ def wants_csv(request: Request, fmt: str | None) -> bool:
     accept = request.headers.get("accept", "")
     if "csv" not in accept:
         return False
-    weights: dict[str, float] = {}
-    for part in accept.split(","):
-        media, _, params = part.strip().partition(";")
-        q = 1.0
-        for param in params.split(";"):
-            key, _, value = param.strip().partition("=")
-            if key == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        weights[media.strip().lower()] = max(q, weights.get(media.strip().lower(), 0.0))
+    weights = _accept_weights(accept)
     csv_q = weights.get("text/csv", 0.0)
     return csv_q > 0 and csv_q >= weights.get(JSON_TYPE, 0.0)
 
@@ -225,6 +247,8 @@ class Answers:
         formats = request.query_params.getlist("format")
         if state is None or len(formats) > 1 or not set(formats) <= {"json", "csv"}:
             return None
+        if not formats and not acceptable(request):
+            return None  # the route answers 406
         as_csv = wants_csv(request, formats[0] if formats else None)
         variant = _variant(request, as_csv)
         rendered = self.memo.get(self._memo_key(variant))

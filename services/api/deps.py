@@ -12,10 +12,10 @@ from fastapi import Depends, Query, Request
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from services.api.answers import Answers, Paging
+from services.api.answers import OFFERED, Answers, Paging, acceptable
 from services.api.auth import View, reader_of
 from services.api.caching import ReadState
-from services.api.errors import bad_parameter, query_refused
+from services.api.errors import ApiError, bad_parameter, query_refused
 from services.api.metrics import ApiMetrics
 from shared.domain.catalog import Catalog
 from shared.http_params import DeclaredParameters
@@ -131,7 +131,8 @@ async def get_paging(
 
 class KnownParameters:
     """A dependency of every /v1 route: 400 naming each query parameter its OpenAPI does not list,
-    and each single-valued one given more than once (shared/http_params.py)."""
+    and each single-valued one given more than once (shared/http_params.py); 406 for an `Accept`
+    that names only types no answer is in."""
 
     def __init__(self) -> None:
         self._declared = DeclaredParameters()
@@ -140,6 +141,12 @@ class KnownParameters:
         faults, known = self._declared.judge(request)
         if faults:
             raise query_refused(faults, known)
+        if "format" not in request.query_params and not acceptable(request):
+            raise ApiError(
+                406,
+                f"Accept: {request.headers.get('accept')} names no type this endpoint answers in;"
+                f" it answers {' or '.join(OFFERED)} (lists; or give format=json|csv)",
+            )
 
 
 def split(

@@ -486,6 +486,22 @@ def test_every_unknown_parameter_is_named_beside_valid_ones(api: Api) -> None:
     assert api.get("/v1/etappmal?area=rinkeby-kista&limit=2").status_code == 200
 
 
+def test_an_accept_of_only_xml_is_406_even_for_an_answer_memoised(api: Api) -> None:
+    path = "/v1/etappmal"
+    assert api.get(path).status_code == 200  # rendered, so memoised for replays
+    for _ in range(2):
+        refused = api.http.get(path, headers={"Accept": "application/xml"})
+        assert refused.status_code == 406, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert "application/json or text/csv" in refused.json()["detail"]
+    assert api.http.get("/v1/catalog", headers={"Accept": "application/xml"}).status_code == 406
+    fallback = api.http.get(path, headers={"Accept": "application/xml, */*;q=0.1"})
+    assert (fallback.status_code, fallback.headers["content-type"]) == (200, "application/json")
+    chosen = api.http.get(path + "?format=csv", headers={"Accept": "application/xml"})
+    assert chosen.status_code == 200
+    assert chosen.headers["content-type"].startswith("text/csv")
+
+
 @pytest.mark.parametrize(
     ("path", "named"),
     [

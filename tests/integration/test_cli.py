@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from services.cli import app
+from services.cli import NEEDS_REBUILD, app
 from services.ingest.keys import list_keys
 from shared.catalog.loader import CATALOG_PATH
 from shared.db.engine import make_engine
@@ -57,6 +57,18 @@ def test_catalog_diff_says_per_change_what_takes_effect_at_start(tmp_path: Path)
     assert lines[1].startswith("[summaries re-projected at start] etappmål behorighet-gymnasiet")
     assert "2 change(s)" in lines[-1]
     assert "re-projected when the aggregator starts" in lines[-1]
+
+
+def test_catalog_diff_exits_3_when_the_change_needs_a_rebuild(tmp_path: Path) -> None:
+    text = CATALOG_PATH.read_text(encoding="utf-8")
+    assert "    kind: ratio" in text
+    path = tmp_path / "kind.yaml"
+    path.write_text(text.replace("    kind: ratio", "    kind: level", 1), "utf-8")
+    result = runner.invoke(app, ["catalog", "diff", str(CATALOG_PATH), str(path)])
+    assert result.exit_code == NEEDS_REBUILD == 3, result.output
+    assert "needs stadspuls rebuild" in result.output.splitlines()[-1]
+    same = runner.invoke(app, ["catalog", "diff", str(CATALOG_PATH), str(CATALOG_PATH)])
+    assert same.exit_code == 0, same.output
 
 
 def test_keys_create_prints_the_key_once_and_stores_only_its_hash(env: str) -> None:

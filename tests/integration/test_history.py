@@ -189,6 +189,19 @@ def test_a_bad_changed_since_is_400_naming_it(model: Model, value: str, reason: 
     assert reason in response.text.lower()
 
 
+@pytest.mark.parametrize(
+    ("period", "reason"), [("2024-03", "per year"), ("2024-13", "not a period")]
+)
+def test_historik_of_a_period_the_indicator_cannot_have_is_400(
+    model: Model, period: str, reason: str
+) -> None:
+    assert model.catalog.indicator[SHARE].period_type.value == "year"
+    response = model.get(HISTORIK, period=period)
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["parameter"] == "period"
+    assert reason in response.json()["detail"]
+
+
 def test_changed_since_long_ago_is_every_row(model: Model) -> None:
     maker = StreamMaker(model.catalog, seed=5)
     model.deliver([maker.observation(model.catalog.indicator[SHARE], "kista", "2024", "T")])

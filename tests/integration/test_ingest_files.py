@@ -95,7 +95,6 @@ def test_a_libreoffice_workbook_is_accepted_and_its_bad_cell_named(
     assert (body["received"], body["accepted"], body["rejected"]) == (4, 3, 1)
     assert cells(body) == [
         (4, "denominator", "bad_number", "Blad1!F6"),
-        (4, "denominator", "missing_denominator", "Blad1!F6"),
     ]
     assert landed(settings) == sorted(GOOD)
     assert {e["gender"] for e in canonical(settings)} == {"K"}

@@ -4,7 +4,10 @@ SQLite file and work folder, its parts killed with SIGKILL, stopped with SIGINT.
 from __future__ import annotations
 
 import os
+import re
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,6 +51,19 @@ def test_a_killed_aggregate_worker_is_named_and_restarted_alone(stack: Up) -> No
     assert {part: stack.pid_of(part) for part in others} == others  # the rest kept running
     assert stack.answers("ingest", "/healthz")
     assert stack.answers("api", "/healthz")
+
+
+def test_up_says_how_other_commands_reach_its_broker(stack: Up) -> None:
+    found = re.search(r"export (STADSPULS_KAFKA_BOOTSTRAP=(127\.0\.0\.1:\d+))", stack.output())
+    assert found is not None, stack.output()
+    command = [sys.executable, "-m", "services.cli", "verify"]
+    without = subprocess.run(command, env=stack.env, capture_output=True, text=True, timeout=120)
+    assert without.returncode == 2
+    assert "the address on its `Kafka` line" in without.stderr
+    env = stack.env | {"STADSPULS_KAFKA_BOOTSTRAP": found.group(2)}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "the read model equals the log" in done.stdout
 
 
 def test_a_killed_part_is_named_on_a_console_that_stays_quiet(stack: Up) -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from starlette.requests import Request
 
-from services.api.answers import wants_csv
+from services.api.answers import acceptable, wants_csv
 from services.api.caching import AnswerMemo, ReadState, Rendered, make_etag, matches, rfc3339
 
 STATE = ReadState(
@@ -101,6 +101,27 @@ def test_if_none_match(header: str | None, expected: bool) -> None:
 )
 def test_content_negotiation(accept: str | None, fmt: str | None, expected: bool) -> None:
     assert wants_csv(request(accept), fmt) is expected
+
+
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        (None, True),
+        ("*/*", True),
+        ("application/json", True),
+        ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", True),  # a browser
+        ("application/*", True),
+        ("text/*;q=0.3", True),
+        ("TEXT/CSV", True),
+        ("application/xml", False),
+        ("application/xml, text/html;q=0.5", False),
+        ("application/xml;q=0", True),  # refuses what it names and asks for nothing
+    ],
+)
+def test_an_accept_naming_only_types_not_answered_is_not_acceptable(
+    accept: str | None, expected: bool
+) -> None:
+    assert acceptable(request(accept)) is expected
 
 
 def test_x_data_as_of_is_rfc3339_utc() -> None:

@@ -53,6 +53,12 @@ def test_a_share_of_600_in_300_is_refused() -> None:
     )
 
 
+def test_a_value_just_above_the_maximum_is_shown_with_the_digits_that_make_it_so() -> None:
+    found = errors({**SCHOOL_ROW, "area": "stockholm", "value": 100.00001})
+    message = found[("value", "value_out_of_range")]
+    assert message.startswith("value 100.00001 is above the maximum 100 ")  # not "100 … 100"
+
+
 def test_a_whole_share_is_plausible() -> None:
     outcome = judge({**SCHOOL_ROW, "numerator": 300, "denominator": 300})
     assert isinstance(outcome, ValidRow)

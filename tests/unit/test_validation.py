@@ -190,6 +190,11 @@ def test_numbers_in_json_must_be_json_numbers(value: object) -> None:
     assert ("value", "bad_number") in codes(share_row(value=value))
 
 
+def test_a_number_not_read_is_one_error_not_also_a_missing_one() -> None:
+    assert codes(count_row(value="many"), LABOUR, text=True) == {("value", "bad_number")}
+    assert codes(share_row(denominator="abc"), text=True) == {("denominator", "bad_number")}
+
+
 @pytest.mark.parametrize("cell", ["nan", "NaN", "inf", "-Infinity"])
 def test_numbers_must_be_finite(cell: str) -> None:
     assert ("value", "not_finite") in codes({**share_row(), "value": cell}, text=True)

@@ -18,6 +18,7 @@ from services.api.routers.indikatorer import IdPath, check_indicator
 from services.api.schemas.series import VersionPage, VersionRow
 from shared.domain.catalog import Gender
 from shared.domain.periods import PeriodError, parse_period
+from shared.domain.validation.event import period_type_problem
 
 router = APIRouter(tags=["indikatorer"])
 
@@ -52,10 +53,13 @@ async def list_historik(
         where["area"] = ctx.area_param("area", area)
     if period is not None:
         try:
-            parse_period(period)
+            parsed = parse_period(period)
         except PeriodError as exc:
             raise bad_parameter("period", str(exc)) from None
-        where["period"] = period
+        wrong = period_type_problem(ctx.catalog.indicator[id], parsed)
+        if wrong is not None:  # no series of it can exist: say so rather than answer none
+            raise bad_parameter("period", wrong.message)
+        where["period"] = parsed.text
     if gender is not None:
         where["gender"] = gender.value
 

@@ -25,6 +25,13 @@ MAX_MAGNITUDE = 1e15
 RATIO_TOLERANCE = 0.05
 
 
+def shown(number: float) -> str:
+    """A number as a message shows it: short (`1e+15`, `71.33`) where that is exact, else every
+    digit it needs (340.00001, which `%g` would round to 340)."""
+    short = f"{number:g}"
+    return short if float(short) == number else repr(float(number))
+
+
 def judge_numbers(
     ind: Indikator,
     value: float | None,
@@ -43,11 +50,11 @@ def judge_numbers(
     out = Problems()
     # Unrolled, not a loop: this runs for every row of every batch.
     if value is not None and not -MAX_MAGNITUDE <= value <= MAX_MAGNITUDE:
-        out.add("value", ErrorCode.NUMBER_TOO_LARGE, too_large(f"value {value:g}"))
+        out.add("value", ErrorCode.NUMBER_TOO_LARGE, too_large(f"value {shown(value)}"))
     if numerator is not None and not -MAX_MAGNITUDE <= numerator <= MAX_MAGNITUDE:
-        out.add("numerator", ErrorCode.NUMBER_TOO_LARGE, too_large(f"numerator {numerator:g}"))
+        out.add("numerator", ErrorCode.NUMBER_TOO_LARGE, too_large(f"numerator {shown(numerator)}"))
     if denominator is not None and not -MAX_MAGNITUDE <= denominator <= MAX_MAGNITUDE:
-        what = f"denominator {denominator:g}"
+        what = f"denominator {shown(denominator)}"
         out.add("denominator", ErrorCode.NUMBER_TOO_LARGE, too_large(what))
     if ind.kind is Kind.RATIO:
         bare = numerator is None and denominator is None and value is not None
@@ -80,12 +87,12 @@ def needs_parts(root: str, area: str) -> bool:
 
 
 def _outside(ind: Indikator, value: float, where: str, bound: float) -> str:
-    return f"value {value:g} is {where} {bound:g} of {ind.id!r}"
+    return f"value {shown(value)} is {where} {shown(bound)} of {ind.id!r}"
 
 
 def too_large(what: str) -> str:
     """The message for a number beyond MAX_MAGNITUDE."""
-    return f"{what} is beyond ±{MAX_MAGNITUDE:g}, the bound that keeps sums up the area tree finite"
+    return f"{what} is beyond ±{shown(MAX_MAGNITUDE)}, the bound that keeps sums up the area tree finite"
 
 
 def _not_ratio(
@@ -103,7 +110,7 @@ def _not_ratio(
     if value is None and not retract:
         out.add("value", ErrorCode.MISSING_VALUE, "value is required unless retract is true")
     elif value is not None and ind.kind is Kind.COUNT and value < 0:
-        out.add("value", ErrorCode.NEGATIVE_COUNT, f"a count cannot be negative ({value:g})")
+        out.add("value", ErrorCode.NEGATIVE_COUNT, f"a count cannot be negative ({shown(value)})")
 
 
 def _ratio(
@@ -117,10 +124,14 @@ def _ratio(
     """Ratio rules; the value, computed from the parts when absent and the unit has a scale."""
     if num is not None and num < 0:
         out.add(
-            "numerator", ErrorCode.NEGATIVE_NUMERATOR, f"numerator cannot be negative ({num:g})"
+            "numerator",
+            ErrorCode.NEGATIVE_NUMERATOR,
+            f"numerator cannot be negative ({shown(num)})",
         )
     if den is not None and den <= 0:
-        out.add("denominator", ErrorCode.BAD_DENOMINATOR, f"denominator must be positive ({den:g})")
+        out.add(
+            "denominator", ErrorCode.BAD_DENOMINATOR, f"denominator must be positive ({shown(den)})"
+        )
     if retract:
         return value
     if num is None:
@@ -135,15 +146,15 @@ def _ratio(
         return value
     if ind.is_share and num > den:
         message = (
-            f"numerator {num:g} is greater than denominator {den:g}: a share (unit"
-            f" {ind.unit!r}) cannot exceed its whole ({ind.ratio_scale:g})"
+            f"numerator {shown(num)} is greater than denominator {shown(den)}: a share (unit"
+            f" {ind.unit!r}) cannot exceed its whole ({shown(ind.ratio_scale)})"
         )
         out.add("numerator", ErrorCode.NUMERATOR_EXCEEDS_DENOMINATOR, message)
     if num > MAX_MAGNITUDE or den > MAX_MAGNITUDE:
         return value
     expected = ind.ratio_scale * num / den
     if not expected <= MAX_MAGNITUDE:
-        what = f"{ind.ratio_scale:g}·numerator/denominator = {expected:g} (a tiny denominator)"
+        what = f"{shown(ind.ratio_scale)}·numerator/denominator = {shown(expected)} (a tiny denominator)"
         out.add("denominator", ErrorCode.NUMBER_TOO_LARGE, too_large(what))
         return value
     if scale is None:
@@ -152,7 +163,7 @@ def _ratio(
         return expected
     if abs(value - expected) > RATIO_TOLERANCE:
         message = (
-            f"value {value:g} differs from {scale:g}·numerator/denominator = {expected:.4f}"
+            f"value {shown(value)} differs from {shown(scale)}·numerator/denominator = {expected:.4f}"
             f" by more than {RATIO_TOLERANCE}"
         )
         out.add("value", ErrorCode.INCONSISTENT_VALUE, message)

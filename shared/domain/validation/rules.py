@@ -77,8 +77,11 @@ def validate_row(
             parts_required=required,
         )
         numbers["value"] = value
+        # a number that could not be read has its error already: not also `missing_*`
+        unread = {e.field for e in errors.items} if errors.items else ()
         for problem in problems:
-            errors.add(*problem)
+            if problem.field not in unread:
+                errors.add(*problem)
     updated_at = cells.timestamp(raw, "updated_at", scope.now, errors, scope.memo)
     comment = raw.get("comment")
     if comment is not None and not isinstance(comment, str):

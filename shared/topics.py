@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from shared.domain.catalog import Catalog
-from shared.infra.kafka_admin import create_topics
+from shared.infra.kafka_admin import CONNECT_SECONDS, create_topics
 from shared.kafka_security import client_options
 from shared.settings import Settings
 
@@ -76,7 +76,7 @@ def ensure_topics(
     settings: Settings,
     partitions: int | None = None,
     catalog: Catalog | None = None,
-    connect_seconds: float = 30.0,
+    connect_seconds: float = CONNECT_SECONDS,
 ) -> list[str]:
     """Create every project topic that is missing (existing ones are left as they are).
 

@@ -9,6 +9,9 @@ from typing import Any, Protocol
 from kafka import KafkaAdminClient
 from kafka.errors import TopicAlreadyExistsError, TopicAuthorizationFailedError
 
+#: How long an admin call waits for an unreachable cluster by default (kafka-python's own).
+CONNECT_SECONDS = 30.0
+
 
 class KafkaEndpoint(Protocol):
     """Anything that tells clients where a Kafka cluster is."""
@@ -36,7 +39,7 @@ def create_topics(
     names: list[str],
     partitions: int = 4,
     config: dict[str, str] | None = None,
-    connect_seconds: float = 30.0,
+    connect_seconds: float = CONNECT_SECONDS,
 ) -> None:
     """Create `names` on the cluster and wait for leaders; existing ones are fine.
 

@@ -42,7 +42,7 @@ def omrade_items(
     Former areas too, with their validity; `on` keeps the tree of that day (parents of then);
     `only` keeps that one area (a profile's).
     """
-    risk = queries.risk_rows(conn)
+    risk = queries.risk_rows(conn, only)
     owners = {
         n.area: n.id
         for n in catalog.namnder
@@ -86,6 +86,13 @@ def omrade_items(
     return items
 
 
+def _points(rows: list[dict[str, Any]]) -> list[Point]:
+    return [
+        Point.of(r["period"], float(r["value"]), r["origin"], r["coverage"], r["preliminary"])
+        for r in rows
+    ]
+
+
 def profile_keys(catalog: Catalog, area: str, gender: str) -> list[str]:
     """The answer keys an area profile reads: its and the city's rows, its statuses."""
     from services.api.views import status_keys
@@ -124,12 +131,8 @@ def profile_rows(
         if not own and level not in {lv.value for lv in ind.area_levels}:
             continue
         latest = max(own, key=lambda r: (r["period_start"], r["period"]), default=None)
-        own_points = [
-            Point.of(r["period"], float(r["value"]), r["origin"], r["coverage"], r["preliminary"])
-            for r in own
-        ]
         found = stored.get(ind.id)  # not yet projected: its rows say (they are among its keys)
-        summary = found[0] if found else indikator_summary(catalog, ind.id, own_points, now)
+        summary = found[0] if found else indikator_summary(catalog, ind.id, _points(own), now)
         value = None if latest is None else float(latest["value"])
         city_value, city_preliminary = (
             (None, False) if latest is None else city.get((ind.id, latest["period"]), (None, False))

@@ -278,13 +278,16 @@ def namnd_documents(conn: Connection) -> dict[str, tuple[NamndDocument, Any]]:
     return {row.namnd: (row.document, row.computed_at) for row in rows}
 
 
-def risk_rows(conn: Connection) -> dict[str, dict[str, Any]]:
-    """The social-risk index by area."""
+def risk_rows(conn: Connection, area: str | None = None) -> dict[str, dict[str, Any]]:
+    """The social-risk index by area (`area`: that area's alone, its rank among all included)."""
     projected = rows_of(conn, risk_index)
     if projected is not None:
-        return {r["area"]: dict(r) for r in projected}
+        return {r["area"]: dict(r) for r in projected if area in (None, r["area"])}
     names = [c.name for c in risk_index.columns]
-    rows = conn.execute(select(risk_index))
+    query = select(risk_index)
+    if area is not None:  # a profile: not every area's JSON lists decoded for one
+        query = query.where(risk_index.c.area == area)
+    rows = conn.execute(query)
     return {row.area: dict(zip(names, row, strict=True)) for row in rows}
 
 

@@ -196,6 +196,15 @@ def create_app(
             metrics.events.labels(outcome).inc(n)
         for seconds in applied.freshness:
             metrics.freshness.observe(seconds)
+        for source, observation_id, series_id in applied.conflicts:
+            metrics.reused_ids.labels(source).inc()
+            log.warning(
+                "source %s reused observation_id %s of series %s for other numbers: recorded as a"
+                " duplicate and not shown; each version needs an observation_id of its own",
+                source,
+                observation_id,
+                series_id,
+            )
         if applied.changed:  # handed to the projector by `hand_over`
             state["changed"].update(applied.changed)
             if state["changed_at"] is None:

@@ -130,6 +130,13 @@ class AggregateMetrics:
             ["topic", "partition"],
             registry=r,
         )
+        self.reused_ids = Counter(
+            "stadspuls_aggregate_reused_ids_total",
+            "Versions whose observation_id their series had received before with other numbers:"
+            " recorded as duplicates and not shown (a source's mistake; see the log).",
+            ["source"],
+            registry=r,
+        )
         self.dlq = Counter(
             "stadspuls_aggregate_dlq_total",
             "Messages the aggregator could not use and sent to the dead-letter topic.",

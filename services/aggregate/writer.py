@@ -59,6 +59,8 @@ class Applied:
     # seconds from the commit of the oldest series change not yet projected to the commit of the
     # projection that covered it; None: no projection ran
     status_lag: float | None = None
+    # (source, observation_id, series) of versions that reused an id for other numbers
+    conflicts: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 class WriterError(RuntimeError):
@@ -303,6 +305,10 @@ def _apply(
             applied.freshness.append(max(0.0, (committed - obs.received_at).total_seconds()))
     applied.committed_at = committed
     applied.changed = sorted({(i, a, g) for i, a, _, g in result.changed})
+    applied.conflicts = [
+        (o.source, str(o.observation_id), "/".join((o.indicator, o.area, o.period, o.gender.value)))
+        for o in result.conflicts
+    ]
     return applied
 
 

@@ -27,19 +27,40 @@ def series_of(key: VersionKey) -> SeriesId:
     return key[:4]
 
 
-class History:
-    """The outcomes of versions as they arrive, given the versions received before."""
+# What a version says: a repeat of its observation_id that says otherwise is a source's mistake
+Content = tuple[float | None, float | None, float | None, bool, str]
 
-    def __init__(self, seen: Iterable[VersionKey] = ()) -> None:
+
+def content_of(obs: Observation) -> Content:
+    """The numbers and flags a version shows (a producer's retry repeats them exactly)."""
+    return (obs.value, obs.numerator, obs.denominator, bool(obs.retract), obs.status.value)
+
+
+class History:
+    """The outcomes of versions as they arrive, given the versions received before.
+
+    `content` (of versions received before, by key) lets it tell a producer's retry from an
+    observation_id reused for other numbers: both are duplicates and change nothing, but the
+    latter is in `conflicts`, so it can be reported instead of vanishing behind a 202."""
+
+    def __init__(
+        self, seen: Iterable[VersionKey] = (), content: dict[VersionKey, Content] | None = None
+    ) -> None:
         self.seen = set(seen)
+        self.content = content if content is not None else {}
+        self.conflicts: list[Observation] = []
 
     def record(self, obs: Observation, applied: Outcome) -> Outcome:
         """The version's outcome from the engine's answer; a repeated id is a duplicate even
         when the engine saw it outranked (it compares with the winner only)."""
         key = version_key(obs)
         if key in self.seen:
+            known = self.content.get(key)
+            if known is not None and known != content_of(obs):
+                self.conflicts.append(obs)
             return Outcome.DUPLICATE
         self.seen.add(key)
+        self.content[key] = content_of(obs)
         return applied
 
 

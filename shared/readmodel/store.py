@@ -58,6 +58,8 @@ class BatchResult:
     projected: set[Projected] = field(default_factory=set)  # what was projected with it
     documents: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     committed_at: datetime | None = None  # just after the commit: freshness is measured to here
+    # versions whose observation_id the series had received before with other numbers
+    conflicts: list[Observation] = field(default_factory=list)
 
 
 # A projection run inside the batch's transaction, after the series rows are written.
@@ -112,6 +114,7 @@ class SeriesStore:
                 outcome = self.rollup.apply(rows, obs, checked)
                 result.outcomes.append(outcome)
                 versions.append(history.record(obs, outcome))
+            result.conflicts = history.conflicts
             now = utcnow()
             record_versions(
                 conn, observations, versions, deliveries or [None] * len(observations), now

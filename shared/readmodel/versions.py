@@ -10,18 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection
 
 from shared.db.schema import series_versions
 from shared.db.upsert import RawTable, chunks
-from shared.domain.history import History, VersionKey
+from shared.domain.history import Content, History, VersionKey
 from shared.domain.observation import Observation
 from shared.domain.rollup import Outcome
 
 # (topic, partition, offset) of one event in the canonical topic
 Delivery = tuple[str, int, int]
 _KEY = ("indicator", "area", "period", "gender", "observation_id")
+_CONTENT = ("value", "numerator", "denominator", "retract", "status")  # `history.content_of`
 # The columns of a version row, in the order `version_values` gives them.
 VERSION_COLUMNS = (
     *(*_KEY, "source", "value", "numerator", "denominator", "retract", "status", "comment"),
@@ -34,23 +36,33 @@ _TABLES: dict[str, RawTable] = {}
 def history_of(conn: Connection, observations: Sequence[Observation]) -> History:
     """A history that knows which of the batch's versions were received before."""
     ids = sorted({str(o.observation_id) for o in observations})
-    names = ", ".join(_KEY)
+    names = ", ".join((*_KEY, *_CONTENT))
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    seen: set[VersionKey] = set()
+    found: list[tuple[Any, ...]] = []
     try:  # on the driver: SQLAlchemy's statement and row handling cost more than the lookup
         if conn.dialect.name == "postgresql":
             cursor.execute(
-                f"SELECT {names} FROM series_versions WHERE observation_id = ANY(%s)", [ids]
+                f"SELECT {names} FROM series_versions WHERE observation_id = ANY(%s)"
+                " ORDER BY version_id",
+                [ids],
             )
-            seen.update(tuple(r) for r in cursor.fetchall())
+            found.extend(cursor.fetchall())
         else:
             for part in chunks(ids):
                 marks = ", ".join("?" for _ in part)
-                query = f"SELECT {names} FROM series_versions WHERE observation_id IN ({marks})"
-                seen.update(tuple(r) for r in cursor.execute(query, list(part)).fetchall())
+                query = (
+                    f"SELECT {names} FROM series_versions WHERE observation_id IN ({marks})"
+                    " ORDER BY version_id"
+                )
+                found.extend(cursor.execute(query, list(part)).fetchall())
     finally:
         cursor.close()
-    return History(seen)
+    content: dict[VersionKey, Content] = {}
+    for row in found:  # the first version received with each key says what it holds
+        key: VersionKey = tuple(row[: len(_KEY)])
+        value, numerator, denominator, retract, status = row[len(_KEY) :]
+        content.setdefault(key, (value, numerator, denominator, bool(retract), status))
+    return History(content, content)
 
 
 def version_values(

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, text
 
 from services.aggregate.lag import OffsetReader
 from shared.domain.catalog import Catalog
+from shared.domain.observation import ObservationStatus
 from shared.infra.wait import wait_for
 from shared.readmodel.store import read_offsets
 from shared.settings import Settings
@@ -22,6 +23,11 @@ from tests.services import produce
 from tests.streams import StreamMaker
 
 pytestmark = pytest.mark.kafka
+
+
+def _other_status(status: ObservationStatus) -> ObservationStatus:
+    final = ObservationStatus.FINAL
+    return ObservationStatus.PRELIMINARY if status is final else final
 
 
 @pytest.mark.slow  # CI's subset: tests/faults kills a worker under load, test_two_workers one of two
@@ -125,8 +131,19 @@ def test_malformed_message_goes_to_dlq_and_processing_goes_on(
             settings.topic("observations.v1"), key=b"unknown-area", value=unknown.to_json()
         )
         producer.flush()
-        produce(bootstrap, settings.topic("observations.v1"), after)
-        wait_until_oracle(engine, catalog, before + after, timeout=120)
+        # an observation_id the series received before, sent again with other numbers: a
+        # duplicate that changes nothing (the oracle keeps the first), reported, not silent
+        first = before[0]
+        reused = first.model_copy(update={"status": _other_status(first.status)})
+        produce(bootstrap, settings.topic("observations.v1"), [*after, reused])
+        wait_until_oracle(engine, catalog, before + after + [reused], timeout=120)
+        wait_for(
+            lambda: worker.metric("stadspuls_aggregate_reused_ids_total") == 1,
+            timeout=30,
+            what="the reused observation_id counted",
+        )
+        logged = (tmp_path / "aggregate-0.log").read_text()
+        assert f"reused observation_id {first.observation_id}" in logged
 
         consumer = KafkaConsumer(
             settings.topic("observations.dlq.v1"),

@@ -27,7 +27,7 @@ from shared.domain.observation import Observation
 from shared.infra.wait import wait_for
 from shared.readmodel import store as store_module
 from shared.readmodel.projections import Projector
-from shared.readmodel.store import SeriesStore
+from shared.readmodel.store import BatchResult, SeriesStore
 from shared.readmodel.versions import Delivery
 from shared.settings import Settings
 from tests.streams import StreamMaker
@@ -49,12 +49,14 @@ class Model:
     http: httpx.Client
     offset: int = 0
 
-    def deliver(self, events: list[Observation], again: list[Delivery] | None = None) -> None:
+    def deliver(
+        self, events: list[Observation], again: list[Delivery] | None = None
+    ) -> BatchResult:
         """Apply one batch as the agent does: each event at its next offset (or at `again`)."""
         if again is None:
             again = [(TOPIC, 0, self.offset + i) for i in range(len(events))]
             self.offset += len(events)
-        self.store.apply(events, self.projector, {(TOPIC, 0): self.offset}, again)
+        return self.store.apply(events, self.projector, {(TOPIC, 0): self.offset}, again)
 
     def get(self, path: str, **params: Any) -> httpx.Response:
         """GET, failing the test on any 5xx."""
@@ -187,6 +189,35 @@ def test_a_bad_changed_since_is_400_naming_it(model: Model, value: str, reason: 
     assert response.status_code == 400
     assert "changed_since" in response.text
     assert reason in response.text.lower()
+
+
+def test_an_observation_id_reused_for_other_numbers_is_a_conflict_not_a_retry(
+    model: Model,
+) -> None:
+    maker = StreamMaker(model.catalog, seed=9)
+    first = maker.observation(model.catalog.indicator[SHARE], "husby", "2024", "T")
+    other = maker.observation(model.catalog.indicator[SHARE], "kista", "2024", "T")
+    assert model.deliver([first, other]).conflicts == []
+    retry = first.model_copy(update={"received_at": first.received_at + timedelta(minutes=1)})
+    assert model.deliver([retry]).conflicts == []  # a producer's retry: the same numbers
+    reused = first.model_copy(
+        update={
+            "value": 12.5,
+            "numerator": 25.0,
+            "denominator": 200.0,
+            "updated_at": first.updated_at + timedelta(days=1),
+        }
+    )
+    twice = reused.model_copy(update={"value": 13.0, "numerator": 26.0})
+    result = model.deliver([reused, twice])  # the second also differs from the first received
+    assert [str(o.observation_id) for o in result.conflicts] == [str(first.observation_id)] * 2
+    versions, _ = model.every(HISTORIK, area="husby")
+    assert [v["outcome"] for v in versions] == ["applied", "duplicate", "duplicate", "duplicate"]
+    with model.engine.connect() as conn:
+        shown = conn.execute(
+            select(series.c.value).where(series.c.indicator == SHARE, series.c.area == "husby")
+        ).scalar_one()
+    assert shown == first.value  # changes nothing, as the contract says; now it is reported
 
 
 @pytest.mark.parametrize(

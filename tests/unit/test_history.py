@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.domain.history import History
-from shared.domain.observation import Observation
+from shared.domain.observation import Observation, ObservationStatus
 from shared.domain.rollup import RollupEngine, SeriesId, SeriesState
 from tests.oracle import oracle_versions, version, winners
 from tests.strategies import CATALOG, streams
@@ -53,3 +53,20 @@ def test_the_greatest_version_listed_is_the_winner(events: list[Observation]) ->
         if key not in greatest or version(obs) > version(greatest[key]):
             greatest[key] = obs
     assert greatest == winners(events)
+
+
+@SETTINGS
+@given(streams())
+def test_a_retry_is_no_conflict_and_other_numbers_under_a_seen_id_are(
+    events: list[Observation],
+) -> None:
+    history = History()
+    outcomes(events + events, history)
+    assert history.conflicts == []
+    flip = {ObservationStatus.FINAL: ObservationStatus.PRELIMINARY}
+    changed = [
+        obs.model_copy(update={"status": flip.get(obs.status, ObservationStatus.FINAL)})
+        for obs in events
+    ]
+    outcomes(changed, history)
+    assert [version(o) for o in history.conflicts] == [version(o) for o in changed]

@@ -21,6 +21,7 @@ import multiprocessing
 import random
 import tempfile
 import time
+from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass
 from multiprocessing.sharedctypes import Synchronized
@@ -28,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
 from bench.api.dataset import Dataset
@@ -178,7 +181,9 @@ def main() -> None:
         stack.callback(process.wait, 20)
         stack.callback(process.terminate)
         measure("warm-up", base, args.readers, min(2.0, args.seconds))
+        renders = [_renders(base)]
         quiet = measure("quiet", base, args.readers, args.seconds)
+        renders.append(_renders(base))
         spawn = multiprocessing.get_context("spawn")
         applied = spawn.Value("d", 0.0)
         ready, go = spawn.Event(), spawn.Event()
@@ -191,6 +196,7 @@ def main() -> None:
             raise SystemExit("the writer did not start within 120 s")
         go.set()
         loaded = measure("while writing", base, args.readers, args.seconds)
+        renders.append(_renders(base))
         writer.join(60)
         if writer.is_alive():
             writer.terminate()
@@ -207,8 +213,24 @@ def main() -> None:
         print(
             f"\nwrites applied: {written:,.0f} observations/s (asked {args.rate:,.0f})\n"
             f"loaded p99 / quiet p99: {p99_ratio:.2f} (target ≤ 3)\n"
-            f"loaded answers/s / quiet: {rate_ratio:.0%} (target ≥ 50 %)"
+            f"loaded answers/s / quiet: {rate_ratio:.0%} (target ≥ 50 %)\n"
+            f"answers rendered (not the memo's): quiet {renders[1].total() - renders[0].total():,.0f},"
+            f" while writing {renders[2].total() - renders[1].total():,.0f}"
+            f" ({(renders[2].total() - renders[1].total()) / args.seconds:,.0f}/s: "
+            + ", ".join(f"{r} {n:,.0f}" for r, n in (renders[2] - renders[1]).most_common())
+            + ")"
         )
+
+
+def _renders(base: str) -> Counter[str]:
+    """Answers the API has rendered so far, by route (`stadspuls_api_renders_total`)."""
+    text = httpx.get(f"{base}/metrics", timeout=10).text
+    found: Counter[str] = Counter()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "stadspuls_api_renders_total":
+                found[sample.labels["route"]] += sample.value
+    return found
 
 
 if __name__ == "__main__":

@@ -169,9 +169,11 @@ class Answers:
         memo: AnswerMemo,
         state: StateCache,
         keyed: bool = True,
+        on_render: Callable[[str], None] | None = None,
     ) -> None:
         self.engine = engine
         self.keyed = keyed  # False: a past moment's, whose one revision names what it counted
+        self.on_render = on_render  # told the route of every answer rendered (not memoised)
         self.catalog_tag = catalog_tag
         self.memo = memo
         self.state = state
@@ -278,6 +280,8 @@ class Answers:
         try:
             rendered = await run_in_threadpool(self._render, state, as_csv, render)
             rendered = replace(rendered, etag=etag, keys=keys)
+            if self.on_render is not None:
+                self.on_render(rendered.route)
             self.memo.put(self._memo_key(variant), rendered)
             future.set_result(rendered)
             return rendered

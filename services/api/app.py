@@ -89,7 +89,13 @@ def create_app(
     app.state.context = ApiContext(
         catalog=catalog,
         engine=engine,
-        answers=Answers(engine, tag, AnswerMemo(), state),
+        answers=Answers(
+            engine,
+            tag,
+            AnswerMemo(),
+            state,
+            on_render=lambda route: metrics.renders.labels(route).inc(),
+        ),
         metrics=metrics,
         catalog_document=document,
         indicator_entries={entry["id"]: entry for entry in document["indikatorer"]},

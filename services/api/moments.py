@@ -215,7 +215,14 @@ class PastContexts:
             document = catalog_document(catalog)
             tag = catalog_tag(document)
         state = FixedState(model.state)
-        answers = Answers(model.engine, tag, base.answers.memo, state, keyed=False)
+        answers = Answers(
+            model.engine,
+            tag,
+            base.answers.memo,
+            state,
+            keyed=False,
+            on_render=base.answers.on_render,
+        )
         return replace(
             base,
             catalog=catalog,

@@ -27,6 +27,7 @@ from shared.db.schema import etappmal_status, namnd_rollup, series
 from shared.domain.catalog import Catalog
 from shared.domain.observation import Observation
 from shared.infra.postgres import LocalPostgres
+from shared.infra.wait import wait_for
 from shared.settings import Settings
 
 YEARS = range(2022, 2026)
@@ -540,6 +541,24 @@ def test_unknown_ids_are_404_with_a_clear_message(api: Api, path: str) -> None:
     assert response.headers["content-type"] == "application/problem+json"
     detail = response.json()["detail"]
     assert "nope" in detail or "nothing-here" in detail
+
+
+def _renders(api: Api, route: str) -> float:
+    text = api.get("/metrics").text
+    prefix = f'stadspuls_api_renders_total{{route="{route}"}}'
+    return sum(float(x.split()[-1]) for x in text.splitlines() if x.startswith(prefix))
+
+
+def test_renders_count_answers_rendered_not_those_from_the_memo(api: Api) -> None:
+    path, route = "/v1/namnder/rinkeby-kista-sdn", "/v1/namnder/{id}"
+    before = _renders(api, route)
+    first = api.get(path)
+    wait_for(lambda: _renders(api, route) >= before + 1, timeout=10, what="the render counted")
+    for _ in range(3):  # the same read state: the memo's answer, or a 304
+        assert api.get(path).content == first.content
+        again = api.http.get(path, headers={"If-None-Match": first.headers["ETag"]})
+        assert again.status_code == 304
+    assert _renders(api, route) == before + 1
 
 
 def test_metrics_count_requests_by_route_template(api: Api) -> None:

@@ -130,6 +130,7 @@ def test_the_expected_alerts_exist() -> None:
         "StadspulsAggregateBatchFailing",
         "StadspulsAggregatorNotReady",
         "StadspulsEventsSkipped",
+        "StadspulsSourceReusesObservationIds",
         "StadspulsConnectorNotSucceeding",
     }
 

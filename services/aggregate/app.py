@@ -88,6 +88,8 @@ def create_app(
         datadir=str(settings.aggregate_data_dir / "{conf.name}-data"),
     )
     metrics = AggregateMetrics()
+    for source in catalog.source:  # at 0 from the start: an alert's increase() sees the first
+        metrics.reused_ids.labels(source)
     if start is not None:
         metrics.catalog_taken(start)
     health = Health()
@@ -196,14 +198,18 @@ def create_app(
             metrics.events.labels(outcome).inc(n)
         for seconds in applied.freshness:
             metrics.freshness.observe(seconds)
+        reused: dict[str, list[str]] = {}
         for source, observation_id, series_id in applied.conflicts:
-            metrics.reused_ids.labels(source).inc()
+            reused.setdefault(source, []).append(f"{observation_id} ({series_id})")
+        for source, which in reused.items():  # one line per source and batch, however many
+            metrics.reused_ids.labels(source).inc(len(which))
             log.warning(
-                "source %s reused observation_id %s of series %s for other numbers: recorded as a"
-                " duplicate and not shown; each version needs an observation_id of its own",
+                "source %s reused %d observation_id(s) for other numbers, e.g. reused"
+                " observation_id %s: recorded as duplicates and not shown; each version needs an"
+                " observation_id of its own",
                 source,
-                observation_id,
-                series_id,
+                len(which),
+                ", ".join(which[:5]),
             )
         if applied.changed:  # handed to the projector by `hand_over`
             state["changed"].update(applied.changed)

@@ -58,7 +58,6 @@ def _route(request: Request) -> str:
 
 #: What an answer can be: JSON, CSV for lists (`format=` or `Accept`).
 OFFERED = (JSON_TYPE, "text/csv")
-_SERVABLE = frozenset({JSON_TYPE, "application/*", "text/csv", "text/*", "*/*"})
 
 
 def _accept_weights(accept: str) -> dict[str, float]:
@@ -80,13 +79,24 @@ def _accept_weights(accept: str) -> dict[str, float]:
 
 
 def acceptable(request: Request) -> bool:
-    """False when `Accept` asks only for types no answer is (`application/xml`): a 406, not JSON
-    the client did not ask for. No header, or one refusing everything it names, takes JSON."""
+    """False when `Accept` asks only for types no answer is (`application/xml`, `image/*`): a 406,
+    not JSON the client did not ask for. No header, or one refusing everything it names, takes
+    JSON; a type named outweighs the wildcards that cover it (`*/*;q=0` refuses the rest)."""
     accept = request.headers.get("accept")
-    if not accept or "json" in accept or "*" in accept or "csv" in accept:
+    if not accept or accept == "*/*":
         return True
-    wanted = [media for media, q in _accept_weights(accept).items() if q > 0]
-    return not wanted or any(media in _SERVABLE for media in wanted)
+    weights = _accept_weights(accept)
+    if not any(q > 0 for q in weights.values()):
+        return True
+
+    def takes(media: str) -> bool:
+        kind = media.split("/", 1)[0]
+        for named in (media, f"{kind}/*", "*/*"):  # the most specific range named decides
+            if named in weights:
+                return weights[named] > 0
+        return False
+
+    return any(takes(media) for media in OFFERED)
 
 
 def wants_csv(request: Request, fmt: str | None) -> bool:
@@ -148,13 +158,14 @@ def _respond(request: Request, state: ReadState, etag: str, rendered: Rendered |
 
 def _links(request: Request, paging: Paging, total: int) -> str | None:
     links = []
-    query = dict(request.query_params)
+    # every value of a repeated list filter (`?area=kista&area=husby`), in the order given
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "offset"]
     for rel, offset in (
         ("prev", max(0, paging.offset - paging.limit) if paging.offset > 0 else None),
         ("next", paging.offset + paging.limit if paging.offset + paging.limit < total else None),
     ):
         if offset is not None:
-            url = request.url.path + "?" + urlencode(query | {"offset": str(offset)})
+            url = request.url.path + "?" + urlencode([*query, ("offset", str(offset))])
             links.append(f'<{url}>; rel="{rel}"')
     return ", ".join(links) or None
 

@@ -35,7 +35,7 @@ from shared.catalog.loader import catalog_document, load_catalog_text
 from shared.db.catalog_versions import catalog_in_force, catalog_text
 from shared.domain.catalog import Catalog
 from shared.domain.observation import as_utc, utcnow
-from shared.domain.validation import EARLIEST, rfc3339
+from shared.domain.validation import EARLIEST
 
 KEPT = 4  # built read models kept
 GRACE = 30.0  # seconds a retired model stays on disk for the requests still reading it…
@@ -50,12 +50,13 @@ def catalog_tag(document: dict[str, Any]) -> str:
 
 def parse_as_of(text: str, now: datetime) -> datetime:
     """An RFC 3339 time not in the future, in UTC; else 400 naming `as_of`."""
-    cleaned = _OFFSET_SPACE.sub(r"+\1", text.strip())
-    moment = rfc3339(cleaned)
-    if moment is None:
-        naive = rfc3339(cleaned + "Z")
-        hint = "give a time zone offset or Z" if naive is not None else "e.g. 2025-05-01T00:00:00Z"
-        raise bad_parameter("as_of", f"{text!r} is not an RFC 3339 time; {hint}")
+    # Lenient, as BI tools write times (`+0100`, no seconds): ISO 8601 with an offset.
+    try:
+        moment = datetime.fromisoformat(_OFFSET_SPACE.sub(r"+\1", text.strip()))
+    except ValueError:
+        raise bad_parameter("as_of", f"{text!r} is not an RFC 3339 time") from None
+    if moment.tzinfo is None:
+        raise bad_parameter("as_of", "give a time zone offset or Z (RFC 3339)")
     if moment > now:
         raise bad_parameter("as_of", f"{text} is in the future; the present is the answer")
     # Nothing was known before 1970; the clamp spares converting a year-1 time (out of range in UTC)

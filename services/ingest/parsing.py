@@ -93,25 +93,27 @@ def check_count(count: int, max_rows: int) -> None:
 
 def decode(body: bytes, encoding: str = "utf-8") -> str:
     """The text of a body in `encoding`; a UTF-8 byte order mark wins over the declared charset."""
+    text = body
     if body.startswith(codecs.BOM_UTF8):
-        encoding = "utf-8-sig"
-    elif body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        text, encoding = body[len(codecs.BOM_UTF8) :], "utf-8"  # positions count after the mark
+    elif body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in body[:4]:
+        # with its mark or without (text has no NUL byte in its first four): UTF-16 or UTF-32
         raise BodyError(
             "bad_encoding",
-            'line 1, column 1: the body is UTF-16 (Excel\'s "Unicode text"); save it as'
-            ' "CSV UTF-8 (kommaavgränsad)" or "CSV (kommaavgränsad)"',
+            'line 1, column 1: the body is UTF-16 (Excel\'s "Unicode text") or UTF-32; save it'
+            ' as "CSV UTF-8 (kommaavgränsad)" or "CSV (kommaavgränsad)"',
             line=1,
             column=1,
         )
     try:
-        return body.decode(encoding)
+        return text.decode(encoding)
     except UnicodeDecodeError as exc:
-        line = body.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (body.rfind(b"\n", 0, exc.start) + 1) + 1
+        line = text.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (text.rfind(b"\n", 0, exc.start) + 1) + 1
         name = "UTF-8" if encoding.startswith("utf-8") else "windows-1252"
         raise BodyError(
             "bad_encoding",
-            f"line {line}, column {column}: the body is not {name} (byte 0x{body[exc.start]:02X})",
+            f"line {line}, column {column}: the body is not {name} (byte 0x{text[exc.start]:02X})",
             line=line,
             column=column,
         ) from None

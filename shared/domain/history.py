@@ -33,7 +33,21 @@ Content = tuple[float | None, float | None, float | None, bool, str]
 
 def content_of(obs: Observation) -> Content:
     """The numbers and flags a version shows (a producer's retry repeats them exactly)."""
-    return (obs.value, obs.numerator, obs.denominator, bool(obs.retract), obs.status.value)
+    return content(obs.value, obs.numerator, obs.denominator, obs.retract, obs.status.value)
+
+
+def content(
+    value: float | None,
+    numerator: float | None,
+    denominator: float | None,
+    retract: bool,
+    status: str,
+) -> Content:
+    """What a version shows: a retraction shows no numbers, whatever it carried (a stored one
+    may have had them dropped), so two retractions differ only in their status."""
+    if retract:
+        return (None, None, None, True, status)
+    return (value, numerator, denominator, False, status)
 
 
 class History:

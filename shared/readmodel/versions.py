@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 
 from shared.db.schema import series_versions
 from shared.db.upsert import RawTable, chunks
-from shared.domain.history import Content, History, VersionKey
+from shared.domain.history import Content, History, VersionKey, content
 from shared.domain.observation import Observation
 from shared.domain.rollup import Outcome
 
@@ -36,33 +36,29 @@ _TABLES: dict[str, RawTable] = {}
 def history_of(conn: Connection, observations: Sequence[Observation]) -> History:
     """A history that knows which of the batch's versions were received before."""
     ids = sorted({str(o.observation_id) for o in observations})
-    names = ", ".join((*_KEY, *_CONTENT))
+    names = ", ".join(("version_id", *_KEY, *_CONTENT))
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     found: list[tuple[Any, ...]] = []
     try:  # on the driver: SQLAlchemy's statement and row handling cost more than the lookup
         if conn.dialect.name == "postgresql":
             cursor.execute(
-                f"SELECT {names} FROM series_versions WHERE observation_id = ANY(%s)"
-                " ORDER BY version_id",
-                [ids],
+                f"SELECT {names} FROM series_versions WHERE observation_id = ANY(%s)", [ids]
             )
             found.extend(cursor.fetchall())
         else:
             for part in chunks(ids):
                 marks = ", ".join("?" for _ in part)
-                query = (
-                    f"SELECT {names} FROM series_versions WHERE observation_id IN ({marks})"
-                    " ORDER BY version_id"
-                )
+                query = f"SELECT {names} FROM series_versions WHERE observation_id IN ({marks})"
                 found.extend(cursor.execute(query, list(part)).fetchall())
     finally:
         cursor.close()
-    content: dict[VersionKey, Content] = {}
-    for row in found:  # the first version received with each key says what it holds
-        key: VersionKey = tuple(row[: len(_KEY)])
-        value, numerator, denominator, retract, status = row[len(_KEY) :]
-        content.setdefault(key, (value, numerator, denominator, bool(retract), status))
-    return History(content, content)
+    seen: dict[VersionKey, Content] = {}
+    # sorted here, not by the query: the planner must keep using the observation_id index
+    for row in sorted(found, key=lambda r: r[0]):  # the first received says what the id holds
+        key: VersionKey = tuple(row[1 : 1 + len(_KEY)])
+        value, numerator, denominator, retract, status = row[1 + len(_KEY) :]
+        seen.setdefault(key, content(value, numerator, denominator, bool(retract), status))
+    return History(seen, seen)
 
 
 def version_values(

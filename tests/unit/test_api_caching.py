@@ -116,6 +116,10 @@ def test_content_negotiation(accept: str | None, fmt: str | None, expected: bool
         ("application/xml", False),
         ("application/xml, text/html;q=0.5", False),
         ("application/xml;q=0", True),  # refuses what it names and asks for nothing
+        ("image/*", False),
+        ("application/xml, */*;q=0", False),
+        ("application/xml, */*;q=0.1", True),
+        ("application/*, application/json;q=0", False),  # JSON refused by name, CSV not asked
     ],
 )
 def test_an_accept_naming_only_types_not_answered_is_not_acceptable(

@@ -6,11 +6,12 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.domain.history import History
+from shared.domain.history import History, content, version_key
 from shared.domain.observation import Observation, ObservationStatus
-from shared.domain.rollup import RollupEngine, SeriesId, SeriesState
+from shared.domain.rollup import Outcome, RollupEngine, SeriesId, SeriesState
 from tests.oracle import oracle_versions, version, winners
 from tests.strategies import CATALOG, streams
+from tests.streams import StreamMaker
 
 SETTINGS = settings(max_examples=200, deadline=None)
 
@@ -70,3 +71,22 @@ def test_a_retry_is_no_conflict_and_other_numbers_under_a_seen_id_are(
     ]
     outcomes(changed, history)
     assert [version(o) for o in history.conflicts] == [version(o) for o in changed]
+
+
+def test_a_retried_retraction_is_no_conflict_whatever_numbers_it_carries() -> None:
+    maker = StreamMaker(CATALOG, seed=4)
+    indicator = CATALOG.indikatorer[0]
+    first = maker.observation(indicator, "rinkeby", "2024", "T").model_copy(
+        update={"retract": True}
+    )
+    key = version_key(first)
+    # as stored: a retracted winner's numbers dropped (a backfill), its status kept
+    stored = {key: content(None, None, None, True, first.status.value)}
+    history = History(stored, stored)
+    assert history.record(first, Outcome.DUPLICATE) is Outcome.DUPLICATE
+    assert history.conflicts == []
+    other_status = first.model_copy(
+        update={"status": next(s for s in ObservationStatus if s is not first.status)}
+    )
+    history.record(other_status, Outcome.DUPLICATE)
+    assert history.conflicts == [other_status]

@@ -230,6 +230,24 @@ def test_a_cp1252_csv_with_a_bom_or_without_keeps_its_swedish_letters(rig: Inges
     assert "UTF-16" in caught.value.message
 
 
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        (b"\xef\xbb\xbfindicator,area\nx,\xe5\n", (2, 3)),  # after a BOM: counted after it
+        (b"indicator,area\nx,\xe5\n", (2, 3)),
+        ("indicator,area\n".encode("utf-16-le"), (1, 1)),  # UTF-16 without its mark
+        ("indicator,area\n".encode("utf-32-be"), (1, 1)),
+    ],
+)
+def test_a_csv_not_in_its_encoding_says_where(body: bytes, where: tuple[int, int]) -> None:
+    with pytest.raises(BodyError) as caught:
+        parse_body(body, body_form("text/csv"), 10, 10**6)
+    assert caught.value.code == "bad_encoding"
+    assert (caught.value.line, caught.value.column) == where
+    if where != (1, 1):
+        assert "0xE5" in caught.value.message
+
+
 def test_a_wide_csv_reads_its_title_and_header_block_and_names_cells() -> None:
     text = (
         "Arbetsplatser i ytterstaden, 2023 och 2024\r\n"  # a comma: the header row decides `;`

@@ -45,6 +45,6 @@ DETAIL_RESPONSES: dict[int | str, dict[str, Any]] = {
     304: _NOT_MODIFIED,
     400: problem_response("A parameter is malformed, out of range or unknown."),
     404: problem_response("The id is unknown."),
-    406: problem_response("`Accept` names neither JSON nor a wildcard."),
+    406: problem_response("`Accept` names neither JSON, CSV nor a wildcard."),
     503: problem_response("The read model is unreachable; retry after `Retry-After` seconds."),
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 from sqlalchemy import Engine, text
@@ -131,6 +132,10 @@ def test_malformed_message_goes_to_dlq_and_processing_goes_on(
             settings.topic("observations.v1"), key=b"unknown-area", value=unknown.to_json()
         )
         producer.flush()
+        # counted from 0 for every source of the catalog, so an alert's increase() sees the first
+        exposed = httpx.get(f"{worker.url}/metrics", timeout=10).text
+        for source in catalog.source:
+            assert f'stadspuls_aggregate_reused_ids_total{{source="{source}"}} 0.0' in exposed
         # an observation_id the series received before, sent again with other numbers: a
         # duplicate that changes nothing (the oracle keeps the first), reported, not silent
         first = before[0]

@@ -103,12 +103,16 @@ def wants_csv(request: Request, fmt: str | None) -> bool:
     """CSV when `format=csv`, or when Accept prefers text/csv to application/json."""
     if fmt is not None:
         return fmt == "csv"
-    accept = request.headers.get("accept", "")
-    if "csv" not in accept:
+    accept = request.headers.get("accept", "").lower()  # media types are case-insensitive
+    if "csv" not in accept and "text/*" not in accept:
         return False
     weights = _accept_weights(accept)
-    csv_q = weights.get("text/csv", 0.0)
-    return csv_q > 0 and csv_q >= weights.get(JSON_TYPE, 0.0)
+    if "text/csv" in weights:  # named: it wins a tie with JSON
+        csv_q = weights["text/csv"]
+        return csv_q > 0 and csv_q >= weights.get(JSON_TYPE, 0.0)
+    # only `text/*` covers it: CSV when JSON is not taken at least as gladly
+    json_q = next((weights[m] for m in (JSON_TYPE, "application/*", "*/*") if m in weights), 0.0)
+    return weights.get("text/*", 0.0) > json_q
 
 
 def accepts_gzip(request: Request) -> bool:

@@ -37,6 +37,7 @@ from services.api.routers import (
 from shared.catalog.loader import catalog_document, load_catalog
 from shared.db.engine import alembic_config, make_engine
 from shared.domain.catalog import Catalog
+from shared.http_head import HeadAsGet
 from shared.http_metrics import HttpMetricsMiddleware
 from shared.production import check_production
 from shared.settings import Settings
@@ -113,7 +114,8 @@ def create_app(
     app.add_middleware(ReaderMiddleware, auth=ReaderAuth(engine, settings))
     app.add_middleware(
         HttpMetricsMiddleware, metrics=metrics.http
-    )  # outermost: replays are counted too
+    )  # outside the replays: they are counted too
+    app.add_middleware(HeadAsGet)  # outermost: a HEAD is its GET everywhere inside
     _document_problems(app)
     return app
 

@@ -38,6 +38,7 @@ from services.ingest.service import IngestService
 from services.ingest.throttle import source_throttle
 from shared.domain.catalog import Catalog
 from shared.domain.observation import utcnow
+from shared.http_head import HeadAsGet
 from shared.http_metrics import HttpMetricsMiddleware
 from shared.settings import Settings
 
@@ -134,6 +135,7 @@ def create_app(
     app.state.ingest = state
     app.include_router(router)
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics.http)
+    app.add_middleware(HeadAsGet)  # outermost: a HEAD is its GET everywhere inside
     app.add_exception_handler(UnauthorizedError, _unauthorized)
     app.add_exception_handler(RateLimitedError, _rate_limited)
     app.add_exception_handler(RequestValidationError, _invalid_request)

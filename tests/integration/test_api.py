@@ -591,6 +591,17 @@ def test_metrics_count_requests_by_route_template(api: Api) -> None:
     assert "stadspuls_http_request_duration_seconds_bucket{" in text
 
 
+def test_head_is_the_get_without_its_body(api: Api) -> None:
+    for path in ("/healthz", "/metrics", "/v1/etappmal", "/v1/omraden/rinkeby?gender=K"):
+        got = api.http.get(path)
+        head = api.http.head(path)
+        assert (head.status_code, head.content) == (200, b""), path
+        assert head.headers["content-type"] == got.headers["content-type"], path
+        if "etag" in got.headers:
+            assert head.headers["etag"] == got.headers["etag"], path
+    assert api.http.head("/v1/etappmal/nope").status_code == 404
+
+
 def test_health(api: Api) -> None:
     assert api.get("/healthz").json() == {"status": "ok"}
     ready = api.get("/readyz").json()

@@ -362,6 +362,9 @@ def test_health_and_readiness(client: TestClient) -> None:
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json() == {"status": "ready", "kafka": True, "database": True}
+    head = client.head("/healthz")  # as load balancers check it: the GET's answer, no body
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers["content-length"] == client.get("/healthz").headers["content-length"]
 
 
 def test_openapi_documents_bodies_codes_and_examples(client: TestClient) -> None:

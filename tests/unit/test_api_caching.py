@@ -97,6 +97,10 @@ def test_if_none_match(header: str | None, expected: bool) -> None:
         ("text/csv", "json", False),
         ("application/json", "csv", True),
         ("text/csv;q=0", None, False),
+        ("TEXT/CSV", None, True),  # media types are case-insensitive
+        ("text/*", None, True),  # covers CSV, not JSON
+        ("text/*, application/json", None, False),
+        ("text/*;q=0.9, */*;q=0.5", None, True),
     ],
 )
 def test_content_negotiation(accept: str | None, fmt: str | None, expected: bool) -> None:

@@ -78,6 +78,16 @@ def _accept_weights(accept: str) -> dict[str, float]:
     return weights
 
 
+def _quality(weights: dict[str, float], ranges: Sequence[str]) -> float | None:
+    """The q of the first of `ranges` (most specific first) that `Accept` names; None if none."""
+    return next((weights[r] for r in ranges if r in weights), None)
+
+
+def _ranges(media: str) -> tuple[str, str, str]:
+    """A media type and the ranges that cover it, most specific first."""
+    return (media, f"{media.split('/', 1)[0]}/*", "*/*")
+
+
 def acceptable(request: Request) -> bool:
     """False when `Accept` asks only for types no answer is (`application/xml`, `image/*`): a 406,
     not JSON the client did not ask for. No header, or one refusing everything it names, takes
@@ -88,15 +98,8 @@ def acceptable(request: Request) -> bool:
     weights = _accept_weights(accept)
     if not any(q > 0 for q in weights.values()):
         return True
-
-    def takes(media: str) -> bool:
-        kind = media.split("/", 1)[0]
-        for named in (media, f"{kind}/*", "*/*"):  # the most specific range named decides
-            if named in weights:
-                return weights[named] > 0
-        return False
-
-    return any(takes(media) for media in OFFERED)
+    # the most specific range named decides
+    return any((_quality(weights, _ranges(media)) or 0.0) > 0 for media in OFFERED)
 
 
 def wants_csv(request: Request, fmt: str | None) -> bool:
@@ -111,8 +114,7 @@ def wants_csv(request: Request, fmt: str | None) -> bool:
         csv_q = weights["text/csv"]
         return csv_q > 0 and csv_q >= weights.get(JSON_TYPE, 0.0)
     # only `text/*` covers it: CSV when JSON is not taken at least as gladly
-    json_q = next((weights[m] for m in (JSON_TYPE, "application/*", "*/*") if m in weights), 0.0)
-    return weights.get("text/*", 0.0) > json_q
+    return weights.get("text/*", 0.0) > (_quality(weights, _ranges(JSON_TYPE)) or 0.0)
 
 
 def accepts_gzip(request: Request) -> bool:

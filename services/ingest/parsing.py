@@ -59,8 +59,7 @@ def _unreadable_json(body: bytes, exc: orjson.JSONDecodeError) -> Any:
     """The document of a body orjson refused if only its UTF-8 byte order mark was in the way;
     else the BodyError: `bad_encoding` for a body that is not UTF-8 (UTF-16 with or without its
     mark: JSON has no NUL outside an escape), `malformed_json` saying where."""
-    wide = body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
-    if wide or (b"\x00" in body[:4] and not body.startswith(codecs.BOM_UTF8)):
+    if _wide(body):
         raise BodyError(
             "bad_encoding",
             "line 1, column 1: the body is UTF-16 or UTF-32; send JSON as UTF-8",
@@ -81,6 +80,13 @@ def _unreadable_json(body: bytes, exc: orjson.JSONDecodeError) -> Any:
     ) from None
 
 
+def _wide(body: bytes) -> bool:
+    """UTF-16 or UTF-32, with its mark or without (text has no NUL byte in its first four)."""
+    if body.startswith(codecs.BOM_UTF8):
+        return False
+    return body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in body[:4]
+
+
 def check_count(count: int, max_rows: int) -> None:
     """Refuse an empty batch (400) and one over `max_rows` (413)."""
     if count == 0:
@@ -96,8 +102,7 @@ def decode(body: bytes, encoding: str = "utf-8") -> str:
     text = body
     if body.startswith(codecs.BOM_UTF8):
         text, encoding = body[len(codecs.BOM_UTF8) :], "utf-8"  # positions count after the mark
-    elif body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in body[:4]:
-        # with its mark or without (text has no NUL byte in its first four): UTF-16 or UTF-32
+    elif _wide(body):
         raise BodyError(
             "bad_encoding",
             'line 1, column 1: the body is UTF-16 (Excel\'s "Unicode text") or UTF-32; save it'

@@ -8,8 +8,6 @@ version applied and later outranked stays `applied`; the winner is the greatest 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from shared.domain.catalog import Catalog
 from shared.domain.observation import Observation
 from shared.domain.rollup import Outcome, RollupEngine, SeriesId, SeriesState
@@ -57,23 +55,19 @@ class History:
     observation_id reused for other numbers: both are duplicates and change nothing, but the
     latter is in `conflicts`, so it can be reported instead of vanishing behind a 202."""
 
-    def __init__(
-        self, seen: Iterable[VersionKey] = (), content: dict[VersionKey, Content] | None = None
-    ) -> None:
-        self.seen = set(seen)
-        self.content = content if content is not None else {}
+    def __init__(self, content: dict[VersionKey, Content] | None = None) -> None:
+        self.content = content if content is not None else {}  # its keys: the versions seen
         self.conflicts: list[Observation] = []
 
     def record(self, obs: Observation, applied: Outcome) -> Outcome:
         """The version's outcome from the engine's answer; a repeated id is a duplicate even
         when the engine saw it outranked (it compares with the winner only)."""
         key = version_key(obs)
-        if key in self.seen:
-            known = self.content.get(key)
-            if known is not None and known != content_of(obs):
+        known = self.content.get(key)
+        if known is not None:
+            if known != content_of(obs):
                 self.conflicts.append(obs)
             return Outcome.DUPLICATE
-        self.seen.add(key)
         self.content[key] = content_of(obs)
         return applied
 

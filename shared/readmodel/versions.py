@@ -58,7 +58,7 @@ def history_of(conn: Connection, observations: Sequence[Observation]) -> History
         key: VersionKey = tuple(row[1 : 1 + len(_KEY)])
         value, numerator, denominator, retract, status = row[1 + len(_KEY) :]
         seen.setdefault(key, content(value, numerator, denominator, bool(retract), status))
-    return History(seen, seen)
+    return History(seen)
 
 
 def version_values(

@@ -82,7 +82,7 @@ def test_a_retried_retraction_is_no_conflict_whatever_numbers_it_carries() -> No
     key = version_key(first)
     # as stored: a retracted winner's numbers dropped (a backfill), its status kept
     stored = {key: content(None, None, None, True, first.status.value)}
-    history = History(stored, stored)
+    history = History(stored)
     assert history.record(first, Outcome.DUPLICATE) is Outcome.DUPLICATE
     assert history.conflicts == []
     other_status = first.model_copy(

@@ -7,7 +7,7 @@ an exception. Pure: no I/O; the clock comes in through `Scope`.
 """
 
 from shared.domain.validation.batch import Judgement, validate_batch
-from shared.domain.validation.cells import CLOCK_SKEW, EARLIEST, iso_utc, rfc3339
+from shared.domain.validation.cells import CLOCK_SKEW, EARLIEST, iso_utc
 from shared.domain.validation.codes import (
     DESCRIPTIONS,
     ErrorCode,
@@ -52,7 +52,6 @@ __all__ = [
     "iso_utc",
     "judge_event",
     "judge_numbers",
-    "rfc3339",
     "validate_batch",
     "validate_row",
 ]

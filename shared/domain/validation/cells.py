@@ -112,7 +112,7 @@ def timestamp(
     )
     if known is not None:
         return known
-    moment = rfc3339(value) if isinstance(value, str) else None
+    moment = parse_rfc3339(value) if isinstance(value, str) else None
     if moment is None:
         errors.add(
             name,
@@ -132,7 +132,7 @@ def timestamp(
     return normalised
 
 
-def rfc3339(text: str) -> datetime | None:
+def parse_rfc3339(text: str) -> datetime | None:
     """The moment of an RFC 3339 date-time (`2025-02-01T08:00:00+01:00`), or None if `text` is
     not one (no offset, a week date, `+0100`, non-ASCII digits, or a day or hour out of range)."""
     if not _RFC3339.fullmatch(text):

@@ -40,7 +40,8 @@ JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 Rows = Sequence[dict[str, Any]]
 Producer = Callable[[Connection, ReadState], Any]
 Renderer = Callable[[Connection, ReadState, bool], Rendered]
-Keys = Sequence[str] | None  # the answer keys an answer reads (None: the global revision)
+# the answer keys an answer reads (None: the global revision), or what names them in a read state
+Keys = Sequence[str] | Callable[[ReadState], Sequence[str]] | None
 
 
 @dataclass(frozen=True)
@@ -237,21 +238,22 @@ class Answers:
 
         return await self._answer(request, False, render, keys)
 
-    def _etag(self, state: ReadState, variant: str, keys: Keys) -> str:
+    def _etag(self, state: ReadState, variant: str, keys: Sequence[str] | None) -> str:
         return make_etag(state, self.catalog_tag, variant, keys if self.keyed else None)
 
     async def _answer(
         self, request: Request, as_csv: bool, render: Renderer, keys: Keys
     ) -> Response:
         state = await self.state.current()
+        named = keys(state) if callable(keys) else keys
         variant = _variant(request, as_csv)
-        etag = self._etag(state, variant, keys)
+        etag = self._etag(state, variant, named)
         if matches(request.headers.get("if-none-match"), etag):
             return _respond(request, state, etag, None)
         memoised = self.memo.get(self._memo_key(variant))
         if memoised is not None and memoised.etag == etag:
             return _respond(request, state, etag, memoised)
-        fixed = None if keys is None else tuple(keys)
+        fixed = None if named is None else tuple(named)
         rendered = await self._render_once(variant, etag, fixed, state, as_csv, render)
         return _respond(request, state, etag, rendered)
 

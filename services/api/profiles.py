@@ -8,15 +8,15 @@ from typing import Any
 from sqlalchemy import Connection
 
 from services.api import queries
+from services.api.caching import ReadState
 from shared.domain.catalog import Catalog, NamndType
 from shared.domain.rollup import FOKUSOMRADEN, VIRTUAL, YTTERSTADEN
-from shared.domain.status import Point
-from shared.domain.summary import indikator_summary
-from shared.readmodel.revisions import rows_key
+from shared.readmodel.profiles import VIRTUAL_AREAS, split_rows
+from shared.readmodel.profiles import profile_rows as shared_profile_rows
+from shared.readmodel.revisions import profile_key, rows_key
 
 Document = dict[str, Any]
 _LISTS = ("missing_indicators", "missing_groups", "groups")
-VIRTUAL_AREAS = {YTTERSTADEN: "Ytterstaden", FOKUSOMRADEN: "Fokusområden"}
 RISK_COLUMNS = (
     "sociala_riskfaktorer",
     "halsa",
@@ -86,91 +86,38 @@ def omrade_items(
     return items
 
 
-def _points(rows: list[dict[str, Any]]) -> list[Point]:
-    return [
-        Point.of(r["period"], float(r["value"]), r["origin"], r["coverage"], r["preliminary"])
-        for r in rows
-    ]
-
-
-def profile_keys(catalog: Catalog, area: str, gender: str) -> list[str]:
-    """The answer keys an area profile reads: its and the city's rows, its statuses."""
+def profile_keys(catalog: Catalog, area: str, gender: str, state: ReadState | None) -> list[str]:
+    """The answer keys an area profile reads: its projected profile once the aggregator has
+    projected one (the key is in the read `state`; None: none is read), else its and the city's
+    rows and statuses."""
+    key = profile_key(area, gender)
+    if state is not None and key in state.revisions:
+        return [key]
     from services.api.views import status_keys
 
-    return [rows_key(area), rows_key(catalog.root), *status_keys(catalog, area, gender)]
+    return [key, rows_key(area), rows_key(catalog.root), *status_keys(catalog, area, gender)]
 
 
 def profile_rows(
     conn: Connection,
     catalog: Catalog,
     area: str,
-    level: str,
     gender: str,
     now: datetime,
-    projected: bool = True,
+    state: ReadState | None = None,
 ) -> list[Document]:
     """One row per indicator reported at the area's level or with data for it, catalog order.
 
-    The status is the projected one (`projected`), else computed now from the area's rows.
+    With a read `state` that has the profile's key, the projected profile; else made here from
+    the area's and the city's rows and, with a `state` (not in a moment of the past, whose
+    statuses are judged at it), the stored statuses; a status not stored is computed `now`.
     """
-    stored = queries.indikator_documents(conn, area, gender) if projected else {}
+    if state is not None and profile_key(area, gender) in state.revisions:
+        stored = queries.profile_document(conn, area, gender)
+        if stored is not None:
+            return [dict(row) for row in stored["indikatorer"]]
+    found = queries.indikator_documents(conn, area, gender) if state is not None else {}
+    statuses = {i: d for i, (d, _) in found.items()}
     rows = queries.latest_rows(conn, sorted({area, catalog.root}), gender)
-    mine: dict[str, list[dict[str, Any]]] = {}
-    city: dict[tuple[str, str], tuple[float, bool]] = {}
-    for row in rows:
-        if row["area"] == area:
-            mine.setdefault(row["indicator"], []).append(row)
-        if row["area"] == catalog.root:
-            city[(row["indicator"], row["period"])] = (
-                float(row["value"]),
-                bool(row["preliminary"]),
-            )
-    result = []
-    for ind in catalog.indikatorer:
-        own = mine.get(ind.id, [])
-        if not own and level not in {lv.value for lv in ind.area_levels}:
-            continue
-        latest = max(own, key=lambda r: (r["period_start"], r["period"]), default=None)
-        found = stored.get(ind.id)  # not yet projected: its rows say (they are among its keys)
-        summary = found[0] if found else indikator_summary(catalog, ind.id, _points(own), now)
-        value = None if latest is None else float(latest["value"])
-        city_value, city_preliminary = (
-            (None, False) if latest is None else city.get((ind.id, latest["period"]), (None, False))
-        )
-        gap = None if value is None or city_value is None else value - city_value
-        result.append(
-            {
-                "indicator": ind.id,
-                "name": ind.name,
-                "unit": ind.unit,
-                "direction": ind.direction.value,
-                "area": area,
-                "gender": gender,
-                "period": latest["period"] if latest else None,
-                "value": value,
-                "numerator": latest["numerator"] if latest else None,
-                "denominator": latest["denominator"] if latest else None,
-                "origin": latest["origin"] if latest else None,
-                "city_value": city_value,
-                "gap": gap,
-                "compared_to_city": _compare(gap, ind.direction.sign),
-                "status": summary["status"],
-                "trend": summary["trend"],
-                "inputs": summary["inputs"],
-                "received_at": latest["received_at"] if latest else None,
-                # read by `redaction.profile_row`, which replaces them with `published`
-                "value_preliminary": bool(latest and latest["preliminary"]),
-                "city_preliminary": city_preliminary,
-                "status_preliminary": not summary["published"],
-            }
-        )
-    return result
-
-
-def _compare(gap: float | None, sign: int) -> str | None:
-    if gap is None:
-        return None
-    better = sign * gap
-    if abs(better) < 1e-9:
-        return "lika"
-    return "battre" if better > 0 else "samre"
+    by_area, city = split_rows(rows, catalog.root)
+    return shared_profile_rows(catalog, area, gender, by_area.get(area, {}), city, statuses, now)

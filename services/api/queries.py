@@ -25,6 +25,7 @@ from sqlalchemy import (
 
 from services.api.projected import moment_of, rows_of
 from shared.db.schema import (
+    area_profiles,
     etappmal_status,
     indicator_status,
     namnd_rollup,
@@ -35,6 +36,7 @@ from shared.db.schema import (
 )
 from shared.domain.documents import EtappmalDocument, IndikatorDocument, NamndDocument
 from shared.domain.status import Point
+from shared.readmodel.profiles import PROFILE_COLUMNS
 
 TIMES = frozenset({"updated_at", "received_at", "committed_at"})
 EPSILON = 1e-9  # decimal-year positions are sums of twelfths: compare with a little slack
@@ -82,21 +84,6 @@ VERSION_COLUMNS = (
     "updated_at",
     "received_at",
     "outcome",
-)
-
-
-PROFILE_COLUMNS = (
-    "indicator",
-    "area",
-    "period",
-    "period_start",
-    "value",
-    "numerator",
-    "denominator",
-    "origin",
-    "coverage",
-    "received_at",
-    "preliminary",
 )
 
 
@@ -243,6 +230,13 @@ def latest_rows(conn: Connection, areas: Sequence[str], gender: str) -> list[dic
         c.area.in_(areas), c.gender == gender, c.value.is_not(None)
     )
     return _dicts(conn, PROFILE_COLUMNS, query)
+
+
+def profile_document(conn: Connection, area: str, gender: str) -> dict[str, Any] | None:
+    """The projected profile of one area and gender (`shared.readmodel.profiles`), if any."""
+    t = area_profiles.c
+    query = select(t.document).where(t.area == area, t.gender == gender)
+    return conn.execute(query).scalar()
 
 
 def indikator_documents(

@@ -180,6 +180,17 @@ namnd_rollup = Table(
     _ts("computed_at", nullable=False),
 )
 
+# An area profile's rows per (area, gender), projected with the statuses they show
+# (`shared.readmodel.profiles`)
+area_profiles = Table(
+    "area_profiles",
+    metadata,
+    Column("area", String(100), primary_key=True),
+    Column("gender", String(1), primary_key=True),
+    Column("document", JSON, nullable=False),
+    _ts("computed_at", nullable=False),
+)
+
 risk_index = Table(
     "risk_index",
     metadata,

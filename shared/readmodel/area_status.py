@@ -25,7 +25,8 @@ from shared.domain.summary import indikator_summary, status_fields
 
 Triple = tuple[str, str, str]  # (indicator, area, gender)
 ALL_AREAS: Triple = ("*", "*", "*")  # in what was projected: every other area's statuses
-Projected = str | Triple  # an indicator (its city summaries) or one other area's status
+# an indicator (its city summaries), one other area's status or one (area, gender) profile
+Projected = str | Triple | tuple[str, str]
 
 
 def status_row(doc: IndikatorDocument, area: str, gender: str, now: datetime) -> dict[str, Any]:
@@ -59,13 +60,16 @@ def project_area_statuses(
     thresholds: Thresholds,
     triples: Iterable[Triple] | None,
     now: datetime,
-) -> set[str]:
-    """Recompute the statuses of `triples` (None: every area's); return the areas rewritten."""
+) -> tuple[set[str], dict[Triple, IndikatorDocument | None]]:
+    """Recompute the statuses of `triples` (None: every area's); return the areas rewritten and
+    what each status became (None: deleted), for what is projected from them in the same
+    transaction (its writes may be deferred, `shared.readmodel.deferred`)."""
     found = _points(conn, catalog, triples)
-    rows = [
-        status_row(indikator_summary(catalog, i, pts, now, thresholds), a, g, now)
-        for (i, a, g), pts in sorted(found.items())
-    ]
+    docs: dict[Triple, IndikatorDocument | None] = {
+        key: indikator_summary(catalog, key[0], pts, now, thresholds)
+        for key, pts in sorted(found.items())
+    }
+    rows = [status_row(doc, a, g, now) for (_, a, g), doc in docs.items() if doc is not None]
     upsert(conn, indicator_status, rows)
     t = indicator_status.c
     not_city = not_(and_(t.area == catalog.root, t.gender == TOTAL))
@@ -83,7 +87,8 @@ def project_area_statuses(
                 or_(*(and_(t.indicator == i, t.area == a, t.gender == g) for i, a, g in part))
             )
         )
-    return {a for _, a, _ in found} | {a for _, a, _ in gone}
+    docs.update(dict.fromkeys(gone))
+    return {a for _, a, _ in found} | {a for _, a, _ in gone}, docs
 
 
 def _points(

@@ -52,7 +52,15 @@ from shared.readmodel.area_status import (
     project_area_statuses,
     status_row,
 )
-from shared.readmodel.revisions import NAMNDER, RISK, areas_key, bump_answers, status_key
+from shared.readmodel.profiles import Pair, all_pairs, project_profiles
+from shared.readmodel.revisions import (
+    NAMNDER,
+    RISK,
+    areas_key,
+    bump_answers,
+    profile_key,
+    status_key,
+)
 from shared.readmodel.store import BatchResult, bump_state
 
 AREA_INTERVAL = 5.0  # the aggregator's seconds between projections of other areas' statuses
@@ -90,6 +98,13 @@ class Projector:
         self.area_interval = area_interval
         self.pending: set[str] = set()  # indicators some of whose totals changed, not yet projected
         self.pending_areas: set[Triple] = set()  # other statuses whose rows changed, likewise
+        self.pending_profiles: set[Pair] = set()  # area profiles whose inputs changed, likewise
+        self._profiles_of = {  # every profile of one gender: the city's rows of it changed
+            g: {(a, gg) for a, gg in all_pairs(catalog) if gg == g} for g in ("T", "K", "M")
+        }
+        # statuses this projector computed and the profiles have not been projected from yet
+        # (a projection's writes may be deferred to its end, so they cannot be read back)
+        self._fresh: dict[Triple, IndikatorDocument | None] = {}
         self.area_batch: int | None = None  # most pending ones per projection (None: all)
         self._all_areas = False  # every other status is due (after an assignment)
         self._last = -float("inf")
@@ -112,6 +127,9 @@ class Projector:
         if self.every_area:
             root = self.catalog.root
             self.pending_areas |= {(i, a, g) for i, a, g in changed if a != root or g != TOTAL}
+            # a profile compares its area with the city: the city's rows are every one's input
+            for g in {g for _, a, g in changed if a == root}:
+                self.pending_profiles |= self._profiles_of.get(g, set())
 
     def project_city_due(
         self, conn: Connection
@@ -143,6 +161,8 @@ class Projector:
                 self.pending.discard(item)
             elif item == ALL_AREAS:
                 self._all_areas = False
+            elif len(item) == 2:
+                self.pending_profiles.discard(item)
             else:
                 self.pending_areas.discard(item)
 
@@ -150,6 +170,8 @@ class Projector:
         """Project every indicator next time (after an assignment: other workers' work may wait)."""
         self.pending |= set(self.catalog.indicator)
         self._all_areas = self.every_area
+        if self.every_area:
+            self.pending_profiles |= all_pairs(self.catalog)
         self._last = self._area_last = -float("inf")
 
     def mark_areas(self, conn: Connection) -> None:
@@ -158,7 +180,9 @@ class Projector:
             self.pending_areas |= all_triples(conn, self.catalog.root)
 
     def _areas_due(self) -> bool:
-        return self.every_area and (self._all_areas or bool(self.pending_areas))
+        return self.every_area and (
+            self._all_areas or bool(self.pending_areas) or bool(self.pending_profiles)
+        )
 
     def _project(self, conn: Connection, indicators: set[str]) -> list[tuple[str, dict[str, Any]]]:
         self._last = time.monotonic()
@@ -168,15 +192,15 @@ class Projector:
         """Project the pending statuses of other areas (all when due); return what was."""
         self._area_last = time.monotonic()
         if self._all_areas and self.area_batch is None:
-            self.refresh_areas(conn, None, now)
-            return {*self.pending_areas, ALL_AREAS}
+            profiles = self.refresh_areas(conn, None, now)
+            return {*self.pending_areas, ALL_AREAS, *profiles}
         projected: set[Projected] = set()
         if self._all_areas:  # every one, named: then a batch of them at a time
             self.pending_areas |= all_triples(conn, self.catalog.root)
             projected.add(ALL_AREAS)
         chosen = sorted(self.pending_areas)[: self.area_batch]
-        self.refresh_areas(conn, chosen, now)
-        return projected | set(chosen)
+        profiles = self.refresh_areas(conn, chosen, now)
+        return projected | set(chosen) | profiles
 
     @property
     def idle_work(self) -> bool:
@@ -185,13 +209,22 @@ class Projector:
 
     def refresh_areas(
         self, conn: Connection, triples: Iterable[Triple] | None, now: datetime
-    ) -> None:
-        """Recompute the statuses of other areas: of `triples`, or of every one (None)."""
+    ) -> set[Pair]:
+        """Recompute the statuses of other areas: of `triples`, or of every one (None); then the
+        profiles of their areas and every pending one (every profile: None). Return the
+        profiles projected."""
         _lock(conn)
-        areas = project_area_statuses(conn, self.catalog, self.thresholds, triples, now)
-        if areas:
+        chosen = None if triples is None else list(triples)
+        areas, docs = project_area_statuses(conn, self.catalog, self.thresholds, chosen, now)
+        self._fresh.update(docs)
+        pairs = None if chosen is None else self.pending_profiles | {(a, g) for _, a, g in chosen}
+        profiles = project_profiles(conn, self.catalog, pairs, self._fresh, now)
+        self._fresh.clear()
+        if areas or profiles:
             bump_state(conn, refreshed_at=now)
-            bump_answers(conn, {areas_key(a) for a in areas}, now)
+            keys = {areas_key(a) for a in areas} | {profile_key(a, g) for a, g in profiles}
+            bump_answers(conn, keys, now)
+        return all_pairs(self.catalog) if pairs is None else pairs
 
     def refresh(
         self, conn: Connection, indicators: Iterable[str], now: datetime
@@ -202,6 +235,10 @@ class Projector:
             return []
         _lock(conn)
         ind_docs = {i: self._indikator_summary(conn, i, now) for i in touched}
+        if self.every_area:  # the city's profile shows them
+            root = self.catalog.root
+            self._fresh.update({(i, root, TOTAL): d for i, d in ind_docs.items()})
+            self.pending_profiles.add((root, TOTAL))
         upsert(
             conn,
             indicator_status,

@@ -2,7 +2,8 @@
 
 Keys name what answers read: `status:<indicator>` (the city's total status of an indicator and
 the etappmål and nämnder judged from it), `areas:<area>` (the projected statuses of an area other
-than the city's total), `rows:<area>` (an area's series rows), `series:<indicator>`, `namnder` and
+than the city's total), `rows:<area>` (an area's series rows),
+`profile:<area>:<gender>` (an area's projected profile), `series:<indicator>`, `namnder` and
 `risk`. A transaction bumps its keys after it holds the state row's lock (`bump_state`), so
 concurrent writers bump them in the state row's order and never wait on each other in a cycle.
 `generation` moves on when a rebuild empties the table, so no revision is ever reused.
@@ -35,6 +36,11 @@ def areas_key(area: str) -> str:
 def rows_key(area: str) -> str:
     """The key of the series rows of `area`."""
     return f"rows:{area}"
+
+
+def profile_key(area: str, gender: str) -> str:
+    """The key of the projected profile of `area` in `gender`."""
+    return f"profile:{area}:{gender}"
 
 
 def series_key(indicator: str) -> str:

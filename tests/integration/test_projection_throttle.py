@@ -120,10 +120,14 @@ def test_without_interval_every_batch_is_projected(engine: Engine, catalog: Cata
         result = store.apply(events[start : start + 200], projector)
         touched = {o.indicator for o in events[start : start + 200]}
         assert result.projected
-        assert {p if isinstance(p, str) else p[0] for p in result.projected} <= touched
+        statuses = {p for p in result.projected if isinstance(p, str) or len(p) == 3}
+        assert {p if isinstance(p, str) else p[0] for p in statuses} <= touched
+        profiles = {p[:2] for p in result.projected if len(p) == 2}
+        assert profiles >= {(o.area, o.gender) for o in events[start : start + 200]}
         projector.done(result.projected)
         assert not projector.pending
         assert not projector.pending_areas
+        assert not projector.pending_profiles
     assert current(engine) == reference(engine, catalog)
 
 

@@ -33,16 +33,16 @@ def _area(ctx: ApiContext, area_id: str) -> None:
         raise not_found("område", area_id, "GET /v1/omraden")
 
 
-def _level(ctx: ApiContext, area_id: str) -> str:
-    area = ctx.catalog.area.get(area_id)
-    return area.level.value if area else "virtual"
+def _shown(ctx: ApiContext, state: ReadState) -> ReadState | None:
+    """The read state whose projections a profile shows; None in a moment of the past (or an app
+    told to compute on request), whose profiles are made from its rows, judged at its as_of."""
+    return state if ctx.projected else None
 
 
 def _profile(
     ctx: ApiContext, conn: Connection, state: ReadState, area: str, gender: str
 ) -> list[dict[str, Any]]:
-    level = _level(ctx, area)
-    return profile_rows(conn, ctx.catalog, area, level, gender, ctx.as_of(state), ctx.projected)
+    return profile_rows(conn, ctx.catalog, area, gender, ctx.as_of(state), _shown(ctx, state))
 
 
 @router.get(
@@ -133,7 +133,9 @@ async def get_omrade(
         shown = [redaction.profile_row(row, view) for row in rows]
         return redaction.risk(item, view) | {"indikatorer": shown}
 
-    keys = [RISK, *profile_keys(ctx.catalog, id, gender.value)]
+    def keys(state: ReadState) -> list[str]:
+        return [RISK, *profile_keys(ctx.catalog, id, gender.value, _shown(ctx, state))]
+
     return await ctx.answers.one(request, produce, keys)
 
 
@@ -159,5 +161,7 @@ async def list_profile(
         rows = _profile(ctx, conn, state, id, gender.value)
         return [redaction.profile_row(row, view) for row in rows]
 
-    keys = profile_keys(ctx.catalog, id, gender.value)
+    def keys(state: ReadState) -> list[str]:
+        return profile_keys(ctx.catalog, id, gender.value, _shown(ctx, state))
+
     return await ctx.answers.page(request, fmt, ProfileRow, paging, produce, keys)

@@ -59,6 +59,7 @@ from shared.readmodel.revisions import (
     areas_key,
     bump_answers,
     profile_key,
+    risk_key,
     status_key,
 )
 from shared.readmodel.store import BatchResult, bump_state
@@ -275,9 +276,9 @@ class Projector:
             ],
         )
         risk = self._risk(conn, now) if self.risk_ids & set(touched) else None
-        risk_docs = risk or []
+        risk_docs, risk_areas = risk or ([], set())
         bump_state(conn, refreshed_at=now)  # answers changed, perhaps without a batch: new ETags
-        risky = {RISK} if risk is not None else set()
+        risky = {RISK} | {risk_key(a) for a in risk_areas} if risk is not None else set()
         bump_answers(conn, {status_key(i) for i in touched} | {NAMNDER} | risky, now)
         documents: list[tuple[str, Mapping[str, Any]]] = [
             *((f"indikator:{i}", d) for i, d in ind_docs.items()),
@@ -287,23 +288,26 @@ class Projector:
         ]
         return cast(list[tuple[str, dict[str, Any]]], documents)  # the store takes any document
 
-    def _risk(self, conn: Connection, now: datetime) -> list[RiskDocument] | None:
-        """Recompute the social-risk index of every stadsdel and stadsdelsområde; None when it
-        is what the table holds (a risk indicator's older period changed, say): then nothing is
-        written and the answers that read it keep their revision."""
+    def _risk(self, conn: Connection, now: datetime) -> tuple[list[RiskDocument], set[str]] | None:
+        """Recompute the social-risk index of every stadsdel and stadsdelsområde; return it and
+        the areas whose row changed, or None when it is what the table holds (a risk indicator's
+        older period changed, say). Only the rows that changed are written (an area's row keeps
+        its `computed_at` while it stays the same), so the answers that read only unchanged
+        rows (an area profile reads its own) keep their revision."""
         docs, preliminary = self.risk_documents(conn)
         t = risk_index_table.c
         stored = {
             r.area: (r.document, r.preliminary)
             for r in conn.execute(select(t.area, t.document, t.preliminary))
         }
-        if len(stored) == len(docs) and all(
-            stored.get(d["area"]) == (d, preliminary) for d in docs
-        ):
+        changed = [d for d in docs if stored.get(d["area"]) != (d, preliminary)]
+        gone = sorted(set(stored) - {d["area"] for d in docs})
+        if not changed and not gone:
             return None
-        conn.execute(delete(risk_index_table))
-        upsert(conn, risk_index_table, [_risk_row(d, now, preliminary) for d in docs])
-        return docs
+        if gone:
+            conn.execute(delete(risk_index_table).where(t.area.in_(gone)))
+        upsert(conn, risk_index_table, [_risk_row(d, now, preliminary) for d in changed])
+        return docs, {d["area"] for d in changed} | set(gone)
 
     def risk_documents(self, conn: Connection) -> tuple[list[RiskDocument], bool]:
         """The social-risk index of every stadsdel and stadsdelsområde, and whether it is

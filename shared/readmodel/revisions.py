@@ -2,10 +2,11 @@
 
 Keys name what answers read: `status:<indicator>` (the city's total status of an indicator and
 the etappmål and nämnder judged from it), `areas:<area>` (the projected statuses of an area other
-than the city's total), `rows:<area>` (an area's series rows),
-`profile:<area>:<gender>` (an area's projected profile), `series:<indicator>`, `namnder` and
-`risk`. A transaction bumps its keys after it holds the state row's lock (`bump_state`), so
-concurrent writers bump them in the state row's order and never wait on each other in a cycle.
+than the city's total), `rows:<area>` (an area's series rows), `profile:<area>:<gender>` (an
+area's projected profile), `series:<indicator>`, `namnder`, `risk` (the social-risk index) and
+`risk:<area>` (one area's row of it). A transaction bumps its keys after it holds the state row's
+lock (`bump_state`), so concurrent writers bump them in the state row's order and never wait on
+each other in a cycle.
 `generation` moves on when a rebuild empties the table, so no revision is ever reused.
 """
 
@@ -41,6 +42,11 @@ def rows_key(area: str) -> str:
 def profile_key(area: str, gender: str) -> str:
     """The key of the projected profile of `area` in `gender`."""
     return f"profile:{area}:{gender}"
+
+
+def risk_key(area: str) -> str:
+    """The key of `area`'s row of the social-risk index (`risk`: of the whole index)."""
+    return f"risk:{area}"
 
 
 def series_key(indicator: str) -> str:

@@ -4,6 +4,8 @@
   profile's answer, its ETag and the memo as they were until the aggregator projects profiles;
   then the answer is what the API computes from the rows at that moment, byte for byte.
 - A projection that finds a profile as stored does not move its answer key.
+- A projection of the social-risk index rewrites, and moves the keys of, only the areas' rows
+  that changed (a profile reads its own area's row).
 - A read model with no profile projected (before the aggregator's first projection of them, or
   after a rebuild reset the answer keys) is answered from the rows, and follows them.
 """
@@ -17,17 +19,23 @@ from dataclasses import replace
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from bench.api.server import serving
 from services.api.app import create_app
 from shared.catalog.loader import default_catalog
 from shared.db.engine import make_engine, upgrade
-from shared.db.schema import area_profiles
+from shared.db.schema import area_profiles, risk_index
 from shared.domain.observation import Observation, utcnow
 from shared.infra.wait import wait_for
 from shared.readmodel.projections import Projector
-from shared.readmodel.revisions import profile_key, read_revisions, reset_answers
+from shared.readmodel.revisions import (
+    RISK,
+    profile_key,
+    read_revisions,
+    reset_answers,
+    risk_key,
+)
 from shared.readmodel.store import SeriesStore
 from shared.settings import Settings
 from tests.streams import StreamMaker
@@ -195,3 +203,29 @@ def test_without_a_projected_profile_the_answer_follows_the_rows(
         assert _row(after)["period"] == PERIOD
         assert _row(after) != _row(before)
         assert _revision(engine, PARENT) == 0  # read from the rows, not the stored profile
+
+
+def test_a_risk_projection_rewrites_only_the_rows_that_changed(engine: Engine) -> None:
+    _, projector = _build(engine)
+    t = risk_index.c
+    with engine.begin() as conn:
+        rows = {r.area: r for r in conn.execute(select(t.area, t.document, t.computed_at))}
+        assert len(rows) > 10
+        altered, kept = sorted(rows)[:2]
+        wrong = rows[altered].document | {"rank": 999}
+        conn.execute(update(risk_index).where(t.area == altered).values(document=wrong))
+        before = read_revisions(conn)
+    now = utcnow()
+    with engine.begin() as conn:
+        projector.refresh(conn, sorted(projector.risk_ids)[:1], now)
+    with engine.connect() as conn:
+        after = {r.area: r for r in conn.execute(select(t.area, t.document, t.computed_at))}
+        revisions = read_revisions(conn)
+    assert after[altered].document == rows[altered].document  # made right again, now
+    assert after[altered].computed_at != rows[altered].computed_at
+    assert {a: r.computed_at for a, r in after.items() if a != altered} == {
+        a: r.computed_at for a, r in rows.items() if a != altered
+    }
+    assert revisions[risk_key(altered)][0] == before.get(risk_key(altered), (0, None))[0] + 1
+    assert revisions.get(risk_key(kept)) == before.get(risk_key(kept))
+    assert revisions[RISK][0] == before[RISK][0] + 1

@@ -18,7 +18,7 @@ from services.api.routers.common import DETAIL_RESPONSES, LIST_RESPONSES
 from services.api.schemas.areas import OmradeOut, OmradePage, OmradeProfile, ProfilePage, ProfileRow
 from shared.domain.catalog import Gender
 from shared.domain.rollup import SERIES_LEVELS
-from shared.readmodel.revisions import RISK
+from shared.readmodel.revisions import RISK, risk_key
 
 router = APIRouter(tags=["områden"])
 
@@ -134,7 +134,7 @@ async def get_omrade(
         return redaction.risk(item, view) | {"indikatorer": shown}
 
     def keys(state: ReadState) -> list[str]:
-        return [RISK, *profile_keys(ctx.catalog, id, gender.value, _shown(ctx, state))]
+        return [risk_key(id), *profile_keys(ctx.catalog, id, gender.value, _shown(ctx, state))]
 
     return await ctx.answers.one(request, produce, keys)
 

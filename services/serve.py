@@ -106,7 +106,7 @@ def _run(
         serve_workers(settings, f"{__name__}:ingest_worker", context)
     elif name == "ingest":
         from services.ingest.app import create_app as create_ingest
-        from services.ingest.app import tune_collector
+        from shared.collector import tune_collector
 
         ingest = create_ingest(settings, catalog=catalog, engine=engine)
         tune_collector()

@@ -4,13 +4,20 @@ The aggregator's workers must be stopped (the job refuses while its consumer gro
 The job takes the topic's end offsets at its start and reads every partition up to them with a
 plain consumer (no group). Each event is decoded and judged as the aggregator's writer judges it
 and applied in memory by the same rollup engine in topic order, each version recorded with the
-outcome it has on arrival (`shared.domain.history.Replay`). Then one transaction empties every
-read-model table and bulk-loads the series rows, the versions (with their topic positions), the
+outcome it has on arrival (`shared.domain.history.Replay`). One transaction empties every
+read-model table and bulk-loads the versions (with their topic positions), the series rows, the
 applied offsets (the end offsets) and the projections; only after it commits is the consumer
 group handed the end offsets, so a worker started after continues with the next event: no gap,
 no event twice. Killed before the commit, the job leaves the old read model and offsets as they
 were; killed after it, the group still holds its old offsets and a worker replays from them onto
 a read model that already counts those events (each found recorded, nothing changes).
+
+On PostgreSQL that transaction is opened before the topic is read, and the versions (final the
+moment they are computed) are copied into it by a thread while the reading goes on, so the
+server parses and indexes them on its own core meanwhile; its readers keep reading the old read
+model (MVCC) and nothing else writes these tables while the workers are stopped. On SQLite a
+write transaction holds the database's one write lock, which ingest needs too, so the versions
+are kept in memory and the transaction opens only once the topic is read.
 
 Dead letters keep the live path's meaning: an event the rules refuse is sent to the dead-letter
 topic only at or beyond the group's committed offset, where no live worker has sent it yet (the
@@ -20,9 +27,11 @@ live worker sends before it commits), after the read model commits and before th
 from __future__ import annotations
 
 import asyncio
+import queue
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -30,7 +39,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from kafka import KafkaAdminClient
 from kafka import TopicPartition as KafkaPartition
-from sqlalchemy import Engine, delete
+from sqlalchemy import Connection, Engine, delete
 
 from services.aggregate.rebuild import (
     READ_MODEL_TABLES,
@@ -39,6 +48,7 @@ from services.aggregate.rebuild import (
     refuse_if_active,
 )
 from services.aggregate.writer import dlq_headers, judge
+from shared.collector import collecting_rarely
 from shared.db.engine import make_engine
 from shared.db.schema import series_versions
 from shared.db.upsert import RawTable
@@ -53,6 +63,8 @@ from shared.readmodel.versions import VERSION_COLUMNS, version_values
 from shared.settings import Settings
 
 FETCHED = 10_000  # records per fetch
+CHUNK = 5_000  # version rows handed to the thread that copies them in at a time
+QUEUED = 8  # chunks waiting for that thread before the reading waits for it
 READ_TIMEOUT = 600.0  # seconds without reaching the end offsets before the job gives up
 Say = Callable[[str], None]
 
@@ -71,6 +83,75 @@ class Rebuilt:
     write_seconds: float = 0.0  # the transaction that replaces the read model
 
 
+class _Streamed:
+    """Version rows copied into an open transaction by a thread of their own while they are
+    computed (`append`); `close` waits until every row is in and raises what the copying raised."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.count = 0
+        self._chunk: list[tuple[object, ...]] = []
+        self._queue: queue.Queue[list[tuple[object, ...]] | None] = queue.Queue(QUEUED)
+        self._ended = False  # the copying has taken the end of the rows
+        self._error: BaseException | None = None
+        table = RawTable(series_versions, VERSION_COLUMNS, conn.dialect)
+        self._thread = threading.Thread(
+            target=self._copy, args=(conn, table), name="rebuild-versions", daemon=True
+        )
+        self._thread.start()
+
+    def _rows(self) -> Iterator[tuple[object, ...]]:
+        while (chunk := self._queue.get()) is not None:
+            yield from chunk
+        self._ended = True
+
+    def _copy(self, conn: Connection, table: RawTable) -> None:
+        try:
+            table.load(conn, self._rows())
+        except BaseException as exc:  # handed to the reading thread
+            self._error = exc
+            while not self._ended and self._queue.get() is not None:
+                pass  # whatever is still handed over is dropped: the transaction rolls back
+
+    def append(self, row: tuple[object, ...]) -> None:
+        self._chunk.append(row)
+        self.count += 1
+        if len(self._chunk) >= CHUNK:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(self._chunk)
+        self._chunk = []
+
+    def close(self) -> None:
+        if self._chunk:
+            self._hand_over()
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def abandon(self) -> None:
+        """Stop copying (the transaction is rolled back); the connection is free after it."""
+        self._queue.put(None)
+        self._thread.join()
+
+
+class _Kept:
+    """Version rows kept in memory until the transaction opens."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[object, ...]] = []
+
+    def append(self, row: tuple[object, ...]) -> None:
+        self.rows.append(row)
+
+    @property
+    def count(self) -> int:
+        return len(self.rows)
+
+
 @dataclass
 class _Job:
     """The read model being computed from the log, in memory."""
@@ -80,7 +161,7 @@ class _Job:
     handled: dict[int, int]  # partition -> the group's committed offset (refusals sent below)
     started_at: datetime
     replay: Replay = field(init=False)
-    versions: list[tuple[object, ...]] = field(default_factory=list)
+    versions: _Kept | _Streamed = field(default_factory=_Kept)
     dead: list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]] = field(default_factory=list)
     newest: datetime | None = None  # the newest received_at of a valid event
     report: Rebuilt = field(default_factory=Rebuilt)
@@ -122,15 +203,18 @@ def rebuild_bulk(settings: Settings, catalog: Catalog, say: Say = lambda _: None
             tp.partition: m.offset for tp, m in done.items() if tp.topic == topic and m.offset >= 0
         }
         job = _Job(catalog, topic, handled, utcnow())
-        started = time.monotonic()
-        asyncio.run(_read(settings, partitions, job, say))
-        job.report.read_seconds = time.monotonic() - started
-        say(
-            f"read {job.report.events} events up to the end offsets in {job.report.read_seconds:.1f}s"
-        )
-        started = time.monotonic()
-        replace_read_model(engine, job, lambda: refuse_if_active(admin, group, after=True), say)
-        job.report.write_seconds = time.monotonic() - started
+        before_commit = lambda: refuse_if_active(admin, group, after=True)  # noqa: E731
+        with collecting_rarely():  # the job keeps what it computes: collections rescanned it all
+            if engine.dialect.name == "postgresql":
+                _rebuild_streaming(settings, engine, partitions, job, before_commit, say)
+            else:
+                started = time.monotonic()
+                asyncio.run(_read(settings, partitions, job, say))
+                job.report.read_seconds = time.monotonic() - started
+                _said_read(job, say)
+                started = time.monotonic()
+                replace_read_model(engine, job, before_commit, say)
+                job.report.write_seconds = time.monotonic() - started
         if job.dead:
             asyncio.run(_dead_letter(settings, job.dead))
             job.report.dead_lettered = len(job.dead)
@@ -140,6 +224,40 @@ def rebuild_bulk(settings: Settings, catalog: Catalog, say: Say = lambda _: None
     finally:
         engine.dispose()
         admin.close()
+
+
+def _said_read(job: _Job, say: Say) -> None:
+    say(f"read {job.report.events} events up to the end offsets in {job.report.read_seconds:.1f}s")
+
+
+def _rebuild_streaming(
+    settings: Settings,
+    engine: Engine,
+    partitions: list[TopicPartition],
+    job: _Job,
+    before_commit: Callable[[], None],
+    say: Say,
+) -> None:
+    """Read the topic into a transaction opened first, the versions copied in meanwhile."""
+    started = time.monotonic()
+    with engine.begin() as conn:
+        _empty(conn)
+        say("writing the read model in one transaction while the topic is read")
+        job.versions = streamed = _Streamed(conn)
+        try:
+            asyncio.run(_read(settings, partitions, job, say))
+            job.report.read_seconds = time.monotonic() - started
+            _said_read(job, say)
+            step = time.monotonic()
+            streamed.close()
+        except BaseException:
+            streamed.abandon()
+            raise
+        step = _took(say, f"the last of {streamed.count} versions copied in", step)
+        _finish(conn, job, before_commit, say, step)
+        step = time.monotonic()
+    _took(say, "committed", step)
+    job.report.write_seconds = time.monotonic() - started - job.report.read_seconds
 
 
 async def _read(settings: Settings, partitions: list[TopicPartition], job: _Job, say: Say) -> None:
@@ -187,33 +305,47 @@ def replace_read_model(
 ) -> None:
     """Empty every read-model table and load the computed one, in one transaction;
     `before_commit` may still refuse (and so roll everything back)."""
-    store = SeriesStore(engine, job.catalog)
-    offsets = {(job.topic, p): n for p, n in job.report.ends.items() if n > 0}
+    assert isinstance(job.versions, _Kept)
     with engine.begin() as conn:
-        for table in READ_MODEL_TABLES:
-            conn.execute(delete(table))
+        _empty(conn)
         say(
-            f"writing the read model in one transaction: {len(job.versions)} versions, "
+            f"writing the read model in one transaction: {job.versions.count} versions, "
             f"{len(job.replay.rows)} series rows"
         )
-        now, step = utcnow(), time.monotonic()
-        RawTable(series_versions, VERSION_COLUMNS, conn.dialect).load(conn, job.versions)
+        step = time.monotonic()
+        RawTable(series_versions, VERSION_COLUMNS, conn.dialect).load(conn, job.versions.rows)
         step = _took(say, "versions loaded", step)
-        store.load(conn, job.replay.rows.values(), now)
-        if offsets:
-            record_offsets(conn, offsets)
-        step = _took(say, "series rows loaded", step)
-        projector = Projector(job.catalog)
-        projector.refresh(conn, job.catalog.indicator, now)
-        step = _took(say, "the city's statuses projected", step)
-        projector.refresh_areas(conn, None, now)  # every other area's and gender's statuses
-        step = _took(say, "every area's and gender's statuses projected", step)
-        bump_state(conn, data_as_of=job.newest, committed_at=now)
-        reset_answers(conn, now)  # answer revisions start again, under a new generation
-        before_commit()
+        _finish(conn, job, before_commit, say, step)
         step = time.monotonic()
     _took(say, "committed", step)
-    job.report.versions, job.report.rows = len(job.versions), len(job.replay.rows)
+
+
+def _empty(conn: Connection) -> None:
+    for table in READ_MODEL_TABLES:
+        conn.execute(delete(table))
+
+
+def _finish(
+    conn: Connection, job: _Job, before_commit: Callable[[], None], say: Say, step: float
+) -> None:
+    """Everything after the versions, in their transaction: the series rows, the offsets, the
+    projections, the state; then `before_commit`, which may still refuse."""
+    store = SeriesStore(conn.engine, job.catalog)
+    offsets = {(job.topic, p): n for p, n in job.report.ends.items() if n > 0}
+    now = utcnow()
+    store.load(conn, job.replay.rows.values(), now)
+    if offsets:
+        record_offsets(conn, offsets)
+    step = _took(say, "series rows loaded", step)
+    projector = Projector(job.catalog)
+    projector.refresh(conn, job.catalog.indicator, now)
+    step = _took(say, "the city's statuses projected", step)
+    projector.refresh_areas(conn, None, now)  # every other area's and gender's statuses
+    _took(say, "every area's and gender's statuses projected", step)
+    bump_state(conn, data_as_of=job.newest, committed_at=now)
+    reset_answers(conn, now)  # answer revisions start again, under a new generation
+    before_commit()
+    job.report.versions, job.report.rows = job.versions.count, len(job.replay.rows)
 
 
 def _took(say: Say, what: str, since: float) -> float:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
@@ -60,19 +59,6 @@ whether nothing was accepted (`not_accepted`) or some rows may have been (`unkno
 the same `Idempotency-Key` is safe).
 Authenticate with `Authorization: Bearer <source key>` (`stadspuls keys create SOURCE`).
 """
-
-
-#: Container allocations between young-generation collections (CPython's default: 700). A
-#: 1 000-row batch allocates ~6 000 that stay alive until its answer, so at the default each batch
-#: was scanned and promoted several times over; they die by reference count, not by collection.
-GC_YOUNG_THRESHOLD = 50_000
-
-
-def tune_collector() -> None:
-    """Collect garbage for a process serving batches: the start-up heap frozen, young objects rare."""
-    gc.collect()
-    gc.freeze()  # catalog, libraries, app: never garbage, so no full collection rescans them
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def create_app(

@@ -84,8 +84,9 @@ def told() -> dict[str, Any]:
 
 def worker_app() -> FastAPI:
     """The app of one worker, made in the worker's own process (its logging already set up)."""
-    from services.ingest.app import create_app, tune_collector
+    from services.ingest.app import create_app
     from shared.catalog.loader import load_catalog
+    from shared.collector import tune_collector
     from shared.db.engine import make_engine
 
     settings = Settings()

@@ -17,7 +17,7 @@ VersionKey = tuple[str, str, str, str, str]  # indicator, area, period, gender, 
 
 def version_key(obs: Observation) -> VersionKey:
     """The series and observation_id of a version: what makes a repeat a duplicate."""
-    return (obs.indicator, obs.area, obs.period, obs.gender.value, str(obs.observation_id))
+    return (obs.indicator, obs.area, obs.period, obs.gender.value, obs.id_text)
 
 
 def series_of(key: VersionKey) -> SeriesId:

@@ -7,13 +7,13 @@ topic, keyed by its series key.
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cached_property
 from typing import Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.domain.catalog import Gender
 
@@ -84,7 +84,8 @@ class ObservationIn(BaseModel):
 class Observation(BaseModel):
     """A validated observation as published on `stadspuls.observations.v1`."""
 
-    model_config = ConfigDict(frozen=True, populate_by_name=True)
+    # numbers must be finite (NaN and infinities are refused while the JSON is parsed)
+    model_config = ConfigDict(frozen=True, populate_by_name=True, allow_inf_nan=False)
 
     schema_: Literal["observation.v1"] = Field(
         default="observation.v1", alias="schema", description="Event schema."
@@ -106,12 +107,10 @@ class Observation(BaseModel):
     comment: str | None = None
     retract: bool = False
 
-    @field_validator("value", "numerator", "denominator")
-    @classmethod
-    def _finite(cls, value: float | None) -> float | None:
-        if value is not None and not math.isfinite(value):
-            raise ValueError("must be a finite number")
-        return value
+    @cached_property
+    def id_text(self) -> str:
+        """`observation_id` as text, made once (the aggregator's keys and rows use it)."""
+        return str(self.observation_id)
 
     @property
     def series_key(self) -> str:
@@ -121,7 +120,7 @@ class Observation(BaseModel):
     @property
     def version(self) -> tuple[datetime, str]:
         """Version order within a series: greatest (updated_at, observation_id) wins."""
-        return version_of(self.updated_at, self.observation_id)
+        return version_of(self.updated_at, self.id_text)
 
     def to_json(self) -> bytes:
         """Serialise for Kafka (with `schema`, UTC times)."""

@@ -26,7 +26,7 @@ from shared.domain.areas import FOKUSOMRADEN as FOKUSOMRADEN
 from shared.domain.areas import YTTERSTADEN as YTTERSTADEN
 from shared.domain.areas import AreaTree, tree_of_period
 from shared.domain.catalog import AreaLevel, Catalog, Indikator, Kind
-from shared.domain.observation import Observation, ObservationStatus, version_of
+from shared.domain.observation import Observation, ObservationStatus
 from shared.domain.periods import parse_period
 from shared.domain.validation.codes import Problem
 from shared.domain.validation.event import judge_event
@@ -154,11 +154,12 @@ def ratio_value(indicator: Indikator, numerator: float, denominator: float) -> f
 
 def contribution(indicator: Indikator, row: SeriesState) -> Contribution | None:
     """A row's contribution to its parents: reported if any, else computed, else nothing."""
-    if indicator.kind is Kind.LEVEL:
+    kind = indicator.kind
+    if kind is Kind.LEVEL:
         return None
-    if row.has_reported:
-        preliminary = row.reported_preliminary
-        if indicator.kind is Kind.RATIO:
+    if row.observation_id is not None and not row.retracted:  # `has_reported`, on the hot path
+        preliminary = row.reported_status == PRELIMINARY
+        if kind is Kind.RATIO:
             return Contribution(
                 row.reported_numerator or 0.0, row.reported_denominator or 0.0, 0.0, preliminary
             )
@@ -208,6 +209,7 @@ class RollupEngine:
         # per tree version (its first day): each area's tree parent and virtual areas
         self._parents: dict[object, dict[str, tuple[str, ...]]] = {}
         self._trees: dict[str, AreaTree] = {}  # per period (the catalog never changes here)
+        self._parents_of: dict[tuple[str, str], tuple[str, ...]] = {}  # per (area, period)
 
     def tree(self, period: str) -> AreaTree:
         """The area tree the period rolls up in: the one valid on its last day."""
@@ -218,11 +220,14 @@ class RollupEngine:
 
     def parents(self, area_id: str, period: str) -> tuple[str, ...]:
         """Tree parent and virtual areas an area contributes to directly in a period's tree."""
-        tree = self.tree(period)
-        table = self._parents.get(tree.since)
-        if table is None:
-            table = self._parents[tree.since] = _parents_in(tree)
-        return table.get(area_id, ())
+        found = self._parents_of.get((area_id, period))
+        if found is None:
+            tree = self.tree(period)
+            table = self._parents.get(tree.since)
+            if table is None:
+                table = self._parents[tree.since] = _parents_in(tree)
+            found = self._parents_of[(area_id, period)] = table.get(area_id, ())
+        return found
 
     def keys_for(self, indicator: str, area: str, period: str, gender: str) -> list[SeriesId]:
         """Every row that applying an observation of this series may read or write."""
@@ -270,12 +275,12 @@ class RollupEngine:
         row = self._row(rows, (obs.indicator, obs.area, obs.period, obs.gender.value))
         if row.observation_id is not None:
             assert row.updated_at is not None
-            winner = version_of(row.updated_at, row.observation_id)
-            outcome = arrival(winner, obs.version)
+            # aware times compare as instants, whatever their offsets: no need to convert
+            outcome = arrival((row.updated_at, row.observation_id), (obs.updated_at, obs.id_text))
             if outcome is not Outcome.APPLIED:
                 return outcome
         before = contribution(indicator, row)
-        row.observation_id = str(obs.observation_id)
+        row.observation_id = obs.id_text
         row.source, row.updated_at, row.received_at = obs.source, obs.updated_at, obs.received_at
         row.retracted, row.comment, row.reported_status = obs.retract, obs.comment, obs.status.value
         if obs.retract:

@@ -66,7 +66,7 @@ def version_values(
 ) -> tuple[object, ...]:
     """One delivered version's row, in `VERSION_COLUMNS` order."""
     return (
-        *(o.indicator, o.area, o.period, o.gender.value, str(o.observation_id), o.source),
+        *(o.indicator, o.area, o.period, o.gender.value, o.id_text, o.source),
         *(o.value, o.numerator, o.denominator, o.retract, o.status.value, o.comment),
         *(o.updated_at, o.received_at, *(d if d else (None, None, None))),
         *(outcome.value, now),

@@ -199,6 +199,19 @@ def test_the_writer_dead_letters_a_rogue_event_with_the_codes_as_json() -> None:
     ]
 
 
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
+@pytest.mark.parametrize("field", ["value", "numerator", "denominator"])
+def test_a_rogue_event_with_a_number_that_is_not_finite_is_dead_lettered_naming_it(
+    field: str, number: str
+) -> None:
+    store = SimpleNamespace(rollup=ENGINE)
+    good = orjson.loads(rogue(share_row(numerator=60, denominator=300, value=20), SCHOOL).to_json())
+    text = orjson.dumps(good).decode().replace(f'"{field}":{good[field]}', f'"{field}":{number}')
+    assert number in text  # the number replaced is in the event sent
+    applied = _apply(store, [text.encode()], {})
+    assert applied.outcomes == [("malformed", f"{field}: Input should be a finite number")]
+
+
 def test_the_engine_checks_texts_the_row_rules_never_see() -> None:
     obs = rogue(share_row(), "evil\x1b[2J")
     with pytest.raises(InvalidObservationError) as refused:

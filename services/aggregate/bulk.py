@@ -65,6 +65,7 @@ from shared.settings import Settings
 FETCHED = 10_000  # records per fetch
 CHUNK = 5_000  # version rows handed to the thread that copies them in at a time
 QUEUED = 8  # chunks waiting for that thread before the reading waits for it
+SQLITE_CACHE_KIB = 512 * 1024  # the SQLite page cache of the job's connection
 READ_TIMEOUT = 600.0  # seconds without reaching the end offsets before the job gives up
 Say = Callable[[str], None]
 
@@ -194,7 +195,9 @@ def rebuild_bulk(settings: Settings, catalog: Catalog, say: Say = lambda _: None
         raise ValueError("STADSPULS_KAFKA_BOOTSTRAP must be set to rebuild the read model")
     group, topic = settings.aggregate_app_id, settings.topic("observations.v1")
     admin = KafkaAdminClient(**client_options(settings), client_id="stadspuls-rebuild")
-    engine = make_engine(settings.database_url)
+    # SQLite: a page cache that holds the versions' indexes while a million rows go in (its
+    # default of 2 MiB made each index insert a read of the file); an upper bound, not allocated
+    engine = make_engine(settings.database_url, pragmas=(f"cache_size=-{SQLITE_CACHE_KIB}",))
     try:
         refuse_if_active(admin, group)
         partitions = [TopicPartition(tp.topic, tp.partition) for tp in partitions_of(admin, topic)]

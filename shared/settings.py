@@ -138,6 +138,12 @@ class Settings(BaseSettings):
     aggregate_lag_seconds: float = Field(
         default=10.0, description="How often consumer lag is measured."
     )
+    rebuild_processes: int = Field(
+        default=0,
+        ge=0,
+        description="Processes `stadspuls rebuild` computes the read model in, each a share of the"
+        " (indicator, period, gender) groups (0: one per CPU core, at most 4).",
+    )
     aggregate_data_dir: Path = Field(
         default=Path(tempfile.gettempdir()) / "stadspuls-aggregate",
         description="Folder for the faust worker's local files (the read model is its real state).",

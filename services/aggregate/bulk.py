@@ -27,20 +27,33 @@ live worker sends before it commits), after the read model commits and before th
 from __future__ import annotations
 
 import asyncio
+import os
 import queue
 import threading
 import time
+import traceback
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from multiprocessing.connection import Connection as PipeEnd
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from kafka import KafkaAdminClient
 from kafka import TopicPartition as KafkaPartition
-from sqlalchemy import Connection, Engine, delete
+from sqlalchemy import Connection, Dialect, Engine, delete
+from sqlalchemy.engine import make_url
 
+from services.aggregate.bulk_shards import (
+    Dead,
+    Helper,
+    MisroutedError,
+    ShardDone,
+    group_shard,
+    processes,
+    shard_of,
+)
 from services.aggregate.rebuild import (
     READ_MODEL_TABLES,
     commit_offsets,
@@ -55,6 +68,7 @@ from shared.db.upsert import RawTable
 from shared.domain.catalog import Catalog
 from shared.domain.history import Replay
 from shared.domain.observation import utcnow
+from shared.domain.rollup import SeriesState
 from shared.kafka_security import client_options
 from shared.readmodel.projections import Projector
 from shared.readmodel.revisions import reset_answers
@@ -68,6 +82,7 @@ QUEUED = 8  # chunks waiting for that thread before the reading waits for it
 SQLITE_CACHE_KIB = 512 * 1024  # the SQLite page cache of the job's connection
 READ_TIMEOUT = 600.0  # seconds without reaching the end offsets before the job gives up
 Say = Callable[[str], None]
+Encode = Callable[[tuple[object, ...]], Sequence[object]]
 
 
 @dataclass
@@ -86,13 +101,15 @@ class Rebuilt:
 
 class _Streamed:
     """Version rows copied into an open transaction by a thread of their own while they are
-    computed (`append`); `close` waits until every row is in and raises what the copying raised."""
+    computed (`append`, and a helper's chunks `take`n by the thread that receives them); `close`
+    waits until every row is in and raises what the copying raised."""
 
     def __init__(self, conn: Connection) -> None:
-        self.count = 0
-        self._chunk: list[tuple[object, ...]] = []
-        self._queue: queue.Queue[list[tuple[object, ...]] | None] = queue.Queue(QUEUED)
+        self._appended = self._taken = 0
+        self._chunk: list[Sequence[object]] = []
+        self._queue: queue.Queue[list[Sequence[object]] | None] = queue.Queue(QUEUED)
         self._ended = False  # the copying has taken the end of the rows
+        self._abandoned = False
         self._error: BaseException | None = None
         table = RawTable(series_versions, VERSION_COLUMNS, conn.dialect)
         self._thread = threading.Thread(
@@ -100,7 +117,7 @@ class _Streamed:
         )
         self._thread.start()
 
-    def _rows(self) -> Iterator[tuple[object, ...]]:
+    def _rows(self) -> Iterator[Sequence[object]]:
         while (chunk := self._queue.get()) is not None:
             yield from chunk
         self._ended = True
@@ -113,11 +130,26 @@ class _Streamed:
             while not self._ended and self._queue.get() is not None:
                 pass  # whatever is still handed over is dropped: the transaction rolls back
 
+    @property
+    def count(self) -> int:
+        return self._appended + self._taken
+
     def append(self, row: tuple[object, ...]) -> None:
         self._chunk.append(row)
-        self.count += 1
+        self._appended += 1
         if len(self._chunk) >= CHUNK:
             self._hand_over()
+
+    def take(self, chunk: list[Sequence[object]]) -> None:
+        """A helper's chunk of rows, from the thread that receives them (dropped once the copy
+        failed or was abandoned: the transaction rolls back)."""
+        while self._error is None and not self._abandoned:
+            try:
+                self._queue.put(chunk, timeout=0.2)
+            except queue.Full:
+                continue
+            self._taken += len(chunk)
+            return
 
     def _hand_over(self) -> None:
         if self._error is not None:
@@ -135,18 +167,25 @@ class _Streamed:
 
     def abandon(self) -> None:
         """Stop copying (the transaction is rolled back); the connection is free after it."""
+        self._abandoned = True
         self._queue.put(None)
         self._thread.join()
 
 
 class _Kept:
-    """Version rows kept in memory until the transaction opens."""
+    """Version rows kept in memory until the transaction opens, as the driver is handed them
+    (`encode`d while they are computed: in each shard's process, and cheaper to send)."""
 
-    def __init__(self) -> None:
-        self.rows: list[tuple[object, ...]] = []
+    def __init__(self, encode: Encode = tuple) -> None:
+        self.rows: list[Sequence[object]] = []
+        self.encode = encode
 
     def append(self, row: tuple[object, ...]) -> None:
-        self.rows.append(row)
+        self.rows.append(self.encode(row))
+
+    def take(self, chunk: list[Sequence[object]]) -> None:
+        """A helper's chunk of rows (from the thread that receives them)."""
+        self.rows.extend(chunk)
 
     @property
     def count(self) -> int:
@@ -161,9 +200,11 @@ class _Job:
     topic: str
     handled: dict[int, int]  # partition -> the group's committed offset (refusals sent below)
     started_at: datetime
+    shard: int = 0  # this process's share of the groups (`bulk_shards`), of `shards`
+    shards: int = 1
     replay: Replay = field(init=False)
-    versions: _Kept | _Streamed = field(default_factory=_Kept)
-    dead: list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]] = field(default_factory=list)
+    versions: _Kept | _Streamed | _Piped = field(default_factory=_Kept)
+    dead: list[Dead] = field(default_factory=list)
     newest: datetime | None = None  # the newest received_at of a valid event
     report: Rebuilt = field(default_factory=Rebuilt)
 
@@ -171,7 +212,10 @@ class _Job:
         self.replay = Replay(self.catalog)
 
     def take(self, partition: int, record: ConsumerRecord[bytes, bytes]) -> None:
-        """Judge and apply one event as the aggregator's writer does."""
+        """Judge and apply one event as the aggregator's writer does (if it is this shard's)."""
+        sharded = self.shards > 1
+        if sharded and shard_of(record.key, self.shards) != self.shard:
+            return
         self.report.events += 1
         value = record.value or b""
         obs = judge(self.replay.engine, value)
@@ -179,13 +223,53 @@ class _Job:
             reason, error = obs
             self.report.refused[reason] += 1
             if record.offset >= self.handled.get(partition, 0):
-                self.dead.append((record.key, value, dlq_headers(record.headers, error)))
+                headers = dlq_headers(record.headers, error)
+                self.dead.append((partition, record.offset, record.key, value, headers))
             return
+        if (
+            sharded
+            and group_shard(obs.indicator, obs.period, obs.gender.value, self.shards) != self.shard
+        ):
+            raise MisroutedError(
+                f"the event at offset {record.offset} of partition {partition} is keyed "
+                f"{record.key!r} but is of {obs.series_key}"
+            )
         outcome = self.replay.apply(obs, checked=True)  # `judge` ran the rules
         delivery = (self.topic, partition, record.offset)
         self.versions.append(version_values(obs, outcome, delivery, self.started_at))
         if self.newest is None or obs.received_at > self.newest:
             self.newest = obs.received_at
+
+    def merge(self, done: ShardDone) -> None:
+        """Add what a helper computed of the other groups (its versions are in already)."""
+        for values in done.rows:
+            row = SeriesState(*values)  # type: ignore[arg-type]
+            self.replay.rows[row.id] = row
+        self.report.events += done.events
+        self.report.refused.update(done.refused)
+        self.dead = sorted([*self.dead, *done.dead], key=lambda d: (d[0], d[1]))
+        if done.newest is not None and (self.newest is None or done.newest > self.newest):
+            self.newest = done.newest
+
+
+class _Piped:
+    """A helper's version rows, sent to the main process in chunks while they are computed
+    (`encode`d as the main process keeps them)."""
+
+    def __init__(self, pipe: PipeEnd, encode: Encode) -> None:
+        self.pipe, self.encode, self.count = pipe, encode, 0
+        self._chunk: list[Sequence[object]] = []
+
+    def append(self, row: tuple[object, ...]) -> None:
+        self._chunk.append(self.encode(row))
+        self.count += 1
+        if len(self._chunk) >= CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._chunk:
+            self.pipe.send(("versions", self._chunk))
+            self._chunk = []
 
 
 def rebuild_bulk(settings: Settings, catalog: Catalog, say: Say = lambda _: None) -> Rebuilt:
@@ -193,7 +277,19 @@ def rebuild_bulk(settings: Settings, catalog: Catalog, say: Say = lambda _: None
     now, then hand the aggregator's consumer group those offsets; `say` hears of progress."""
     if not settings.kafka_bootstrap:
         raise ValueError("STADSPULS_KAFKA_BOOTSTRAP must be set to rebuild the read model")
+    postgres = make_url(settings.database_url).get_backend_name() == "postgresql"
+    shards = processes(settings.rebuild_processes, os.cpu_count(), postgres)
+    if shards > 1:
+        try:
+            return _rebuild(settings, catalog, say, shards)
+        except MisroutedError as exc:
+            say(f"{exc}: computing every group in one process instead")
+    return _rebuild(settings, catalog, say, 1)
+
+
+def _rebuild(settings: Settings, catalog: Catalog, say: Say, shards: int) -> Rebuilt:
     group, topic = settings.aggregate_app_id, settings.topic("observations.v1")
+    helpers: list[Helper] = []
     admin = KafkaAdminClient(**client_options(settings), client_id="stadspuls-rebuild")
     # SQLite: a page cache that holds the versions' indexes while a million rows go in (its
     # default of 2 MiB made each index insert a read of the file); an upper bound, not allocated
@@ -205,14 +301,22 @@ def rebuild_bulk(settings: Settings, catalog: Catalog, say: Say = lambda _: None
         handled = {
             tp.partition: m.offset for tp, m in done.items() if tp.topic == topic and m.offset >= 0
         }
-        job = _Job(catalog, topic, handled, utcnow())
+        job = _Job(catalog, topic, handled, utcnow(), shards=shards)
+        if engine.dialect.name != "postgresql":  # kept until the transaction opens, encoded
+            job.versions = _Kept(_encoder(engine.dialect))
+        where = [(tp.topic, tp.partition) for tp in partitions]
+        for shard in range(1, shards):
+            args = (settings, catalog, topic, handled, job.started_at, shard, shards, where)
+            helpers.append(Helper(_serve_shard, args, name=f"stadspuls-rebuild-{shard}"))
+        if helpers:
+            say(f"computing the groups in {shards} processes")
         before_commit = lambda: refuse_if_active(admin, group, after=True)  # noqa: E731
         with collecting_rarely():  # the job keeps what it computes: collections rescanned it all
             if engine.dialect.name == "postgresql":
-                _rebuild_streaming(settings, engine, partitions, job, before_commit, say)
+                _rebuild_streaming(settings, engine, partitions, job, helpers, before_commit, say)
             else:
                 started = time.monotonic()
-                asyncio.run(_read(settings, partitions, job, say))
+                _read_all(settings, partitions, job, helpers, say)
                 job.report.read_seconds = time.monotonic() - started
                 _said_read(job, say)
                 started = time.monotonic()
@@ -225,8 +329,69 @@ def rebuild_bulk(settings: Settings, catalog: Catalog, say: Say = lambda _: None
         commit_offsets(admin, group, ends)
         return job.report
     finally:
+        for helper in helpers:
+            helper.stop()
         engine.dispose()
         admin.close()
+
+
+def _read_all(
+    settings: Settings, partitions: list[TopicPartition], job: _Job, helpers: list[Helper], say: Say
+) -> None:
+    """Read the topic into `job`, the helpers each computing their own groups meanwhile (their
+    versions handed to `job.versions` as they come), then add what they computed."""
+    versions = job.versions
+    assert not isinstance(versions, _Piped)
+
+    def begin(ends: dict[int, int]) -> None:
+        for helper in helpers:
+            helper.begin(ends, versions.take)
+
+    asyncio.run(_read(settings, partitions, job, say, on_ends=begin))
+    for helper in helpers:
+        job.merge(helper.finish())
+
+
+def _serve_shard(
+    pipe: PipeEnd,
+    settings: Settings,
+    catalog: Catalog,
+    topic: str,
+    handled: dict[int, int],
+    started_at: datetime,
+    shard: int,
+    shards: int,
+    partitions: list[tuple[str, int]],
+) -> None:
+    """A helper process (`bulk_shards.Helper`): compute one shard of the job once the main
+    process sends the end offsets, sending back its versions, then its series rows and refusals."""
+    try:
+        ends: dict[int, int] = pipe.recv()
+        job = _Job(catalog, topic, handled, started_at, shard=shard, shards=shards)
+        dialect = make_url(settings.database_url).get_dialect()()
+        encode = _encoder(dialect) if dialect.name != "postgresql" else tuple
+        job.versions = piped = _Piped(pipe, encode)
+        where = [TopicPartition(t, p) for t, p in partitions]
+        with collecting_rarely():
+            asyncio.run(_read(settings, where, job, lambda _: None, ends=ends))
+            piped.flush()
+            rows = [tuple(vars(row).values()) for row in job.replay.rows.values()]
+        for at in range(0, len(rows), CHUNK):
+            pipe.send(("rows", rows[at : at + CHUNK]))
+        pipe.send(("done", (job.report.events, job.report.refused, job.dead, job.newest)))
+    except (EOFError, BrokenPipeError):
+        return  # the main process has ended: nobody waits for this shard
+    except MisroutedError as exc:
+        pipe.send(("misrouted", str(exc)))
+    except BaseException:
+        pipe.send(("failed", traceback.format_exc()))
+    finally:
+        pipe.close()
+
+
+def _encoder(dialect: Dialect) -> Encode:
+    """How a version row is handed to the driver (SQLite's storage formats)."""
+    return RawTable(series_versions, VERSION_COLUMNS, dialect).encode
 
 
 def _said_read(job: _Job, say: Say) -> None:
@@ -238,6 +403,7 @@ def _rebuild_streaming(
     engine: Engine,
     partitions: list[TopicPartition],
     job: _Job,
+    helpers: list[Helper],
     before_commit: Callable[[], None],
     say: Say,
 ) -> None:
@@ -248,7 +414,7 @@ def _rebuild_streaming(
         say("writing the read model in one transaction while the topic is read")
         job.versions = streamed = _Streamed(conn)
         try:
-            asyncio.run(_read(settings, partitions, job, say))
+            _read_all(settings, partitions, job, helpers, say)
             job.report.read_seconds = time.monotonic() - started
             _said_read(job, say)
             step = time.monotonic()
@@ -263,8 +429,16 @@ def _rebuild_streaming(
     job.report.write_seconds = time.monotonic() - started - job.report.read_seconds
 
 
-async def _read(settings: Settings, partitions: list[TopicPartition], job: _Job, say: Say) -> None:
-    """Read every partition from its start up to its end offset as of now into `job`."""
+async def _read(
+    settings: Settings,
+    partitions: list[TopicPartition],
+    job: _Job,
+    say: Say,
+    ends: dict[int, int] | None = None,
+    on_ends: Callable[[dict[int, int]], None] = lambda _: None,
+) -> None:
+    """Read every partition from its start up to its end offset into `job`: `ends` (partition ->
+    offset), else those as of now, which `on_ends` hears of before the reading starts."""
     consumer = AIOKafkaConsumer(
         **client_options(settings),
         client_id="stadspuls-rebuild",
@@ -274,22 +448,26 @@ async def _read(settings: Settings, partitions: list[TopicPartition], job: _Job,
     )
     await consumer.start()
     try:
-        ends = await consumer.end_offsets(partitions)
-        job.report.ends = {tp.partition: ends[tp] for tp in partitions}
+        if ends is None:
+            ends = {tp.partition: n for tp, n in (await consumer.end_offsets(partitions)).items()}
+            on_ends(ends)
+        job.report.ends = {tp.partition: ends[tp.partition] for tp in partitions}
+        ends_at = {tp: ends[tp.partition] for tp in partitions}
         starts = await consumer.beginning_offsets(partitions)
         consumer.assign(partitions)
-        remaining = {tp for tp in partitions if ends[tp] > starts[tp]}
+        remaining = {tp for tp in partitions if ends_at[tp] > starts[tp]}
         for tp in partitions:
             consumer.seek(tp, starts[tp])
         deadline, reported = time.monotonic() + READ_TIMEOUT, time.monotonic()
         while remaining:
             fetched = await consumer.getmany(*remaining, timeout_ms=1000, max_records=FETCHED)
             for tp, records in fetched.items():
+                end, partition = ends_at[tp], tp.partition
                 for record in records:
-                    if record.offset < ends[tp]:
-                        job.take(tp.partition, record)
+                    if record.offset < end:
+                        job.take(partition, record)
             for tp in list(remaining):
-                if await consumer.position(tp) >= ends[tp]:
+                if await consumer.position(tp) >= ends_at[tp]:
                     remaining.discard(tp)
                     consumer.pause(tp)
             if fetched:
@@ -298,7 +476,7 @@ async def _read(settings: Settings, partitions: list[TopicPartition], job: _Job,
                 raise TimeoutError(f"reading {job.topic} did not reach its end offsets {ends}")
             if time.monotonic() - reported > 5:
                 reported = time.monotonic()
-                say(f"read {job.report.events} of {sum(ends.values())} events")
+                say(f"read {job.report.events} of {sum(ends.values())} events (of this process)")
     finally:
         await consumer.stop()
 
@@ -316,8 +494,16 @@ def replace_read_model(
             f"{len(job.replay.rows)} series rows"
         )
         step = time.monotonic()
-        RawTable(series_versions, VERSION_COLUMNS, conn.dialect).load(conn, job.versions.rows)
+        # the secondary indexes built once over the loaded rows, not row by row (a random
+        # observation_id per row made each insert a walk of a large index)
+        for index in series_versions.indexes:
+            index.drop(conn)
+        versions = RawTable(series_versions, VERSION_COLUMNS, conn.dialect)
+        versions.load(conn, job.versions.rows, encoded=True)
         step = _took(say, "versions loaded", step)
+        for index in series_versions.indexes:
+            index.create(conn)
+        step = _took(say, "their indexes built", step)
         _finish(conn, job, before_commit, say, step)
         step = time.monotonic()
     _took(say, "committed", step)
@@ -358,9 +544,7 @@ def _took(say: Say, what: str, since: float) -> float:
     return now
 
 
-async def _dead_letter(
-    settings: Settings, dead: list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]
-) -> None:
+async def _dead_letter(settings: Settings, dead: list[Dead]) -> None:
     """Send refused events to the dead-letter topic as the aggregator does, and wait for it."""
     producer = AIOKafkaProducer(**client_options(settings), acks="all")
     await producer.start()
@@ -369,7 +553,7 @@ async def _dead_letter(
             await producer.send(
                 settings.topic("observations.dlq.v1"), value=v, key=k, headers=headers
             )
-            for k, v, headers in dead
+            for _, _, k, v, headers in dead
         ]
         await asyncio.gather(*sent)
     finally:

@@ -177,7 +177,7 @@ class RawTable:
     def _write(self, conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
             return
-        encoded = [self._encode(row) for row in rows]
+        encoded = [self.encode(row) for row in rows]
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             if self.postgres:  # one statement over arrays instead of one per row
@@ -187,9 +187,10 @@ class RawTable:
         finally:
             cursor.close()
 
-    def load(self, conn: Connection, rows: Iterable[Sequence[Any]]) -> None:
+    def load(self, conn: Connection, rows: Iterable[Sequence[Any]], encoded: bool = False) -> None:
         """Insert rows in bulk, none of whose keys exist (into an emptied table, say): COPY on
-        PostgreSQL, one prepared INSERT run over them all on SQLite."""
+        PostgreSQL, one prepared INSERT run over them all on SQLite (`encoded`: each row has
+        been through `encode`)."""
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             if self.postgres:
@@ -198,11 +199,14 @@ class RawTable:
                     for row in rows:
                         copy.write_row(row)
             else:
-                cursor.executemany(self.insert_sql, (self._encode(row) for row in rows))
+                cursor.executemany(
+                    self.insert_sql, rows if encoded else (self.encode(row) for row in rows)
+                )
         finally:
             cursor.close()
 
-    def _encode(self, row: Sequence[Any]) -> Sequence[Any]:
+    def encode(self, row: Sequence[Any]) -> Sequence[Any]:
+        """A row as the driver is handed it (SQLite's storage formats applied)."""
         if not self.bind_at:
             return row
         values = list(row)

@@ -3,7 +3,8 @@ builds equals the oracle and, table by table, the one the live aggregator builds
 (corrections, retractions, duplicates, malformed and invalid events), and a report frozen before
 it answers the same bytes after it; a live worker started after it continues with no gap and no
 event twice; refused events reach the dead-letter topic once; a rebuild killed mid-way leaves the
-old read model and the group's offsets as they were."""
+old read model and the group's offsets as they were; one computed in several processes equals one
+computed in one, and an event keyed as another group's makes it compute in one instead."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from sqlalchemy import Engine, func, select
 
 from services.aggregate.bulk import rebuild_bulk
+from services.aggregate.bulk_shards import group_shard, shard_of
 from services.aggregate.rebuild import ActiveWorkersError
 from services.aggregate.verify import verify
 from services.api.rapporter import freeze
@@ -221,3 +223,46 @@ def test_a_rebuild_killed_mid_way_leaves_the_old_read_model(
 
     rebuild_bulk(settings, catalog)
     wait_until_oracle(engine, catalog, old + new, timeout=5)
+
+
+def test_a_rebuild_in_several_processes_equals_one_in_one_and_a_misrouted_key_falls_back(
+    settings: Settings, engine: Engine, catalog: Catalog
+) -> None:
+    maker = StreamMaker(catalog, seed=34)
+    events = maker.stream(2_000)
+    refused = send_refused(settings, catalog, maker)
+    publish(settings, events)
+    one = rebuild_bulk(settings.model_copy(update={"rebuild_processes": 1}), catalog)
+    single = tables(engine)
+
+    said: list[str] = []
+    three = rebuild_bulk(
+        settings.model_copy(update={"rebuild_processes": 3}), catalog, say=said.append
+    )
+    assert "computing the groups in 3 processes" in said
+    assert differences(single, tables(engine)) == []
+    assert (three.events, three.versions, three.rows) == (one.events, one.versions, one.rows)
+    assert three.refused == one.refused
+    assert sum(three.refused.values()) == refused
+    assert_equals_the_log(settings, catalog, engine)
+
+    # an event keyed by hand as another group's series: the shard of its group never sees it
+    stray = maker.stream(1)[0]
+    own = group_shard(stray.indicator, stray.period, stray.gender.value, 3)
+    key = next(
+        k
+        for obs in events
+        if shard_of(k := obs.series_key.encode(), 3) not in (0, own)  # a helper's shard
+    )
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer.send(settings.topic("observations.v1"), key=key, value=stray.to_json())
+    producer.flush()
+    producer.close()
+    said.clear()
+    again = rebuild_bulk(
+        settings.model_copy(update={"rebuild_processes": 3}), catalog, say=said.append
+    )
+    assert any("computing every group in one process instead" in line for line in said), said
+    assert again.events == one.events + 1
+    wait_until_oracle(engine, catalog, [*events, stray], timeout=5)
+    assert_equals_the_log(settings, catalog, engine)

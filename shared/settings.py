@@ -142,7 +142,8 @@ class Settings(BaseSettings):
         default=0,
         ge=0,
         description="Processes `stadspuls rebuild` computes the read model in, each a share of the"
-        " (indicator, period, gender) groups (0: one per CPU core, at most 4).",
+        " (indicator, period, gender) groups (0: one per CPU core, at most 4, on SQLite; one on"
+        " PostgreSQL, whose server copies the versions in on the other core).",
     )
     aggregate_data_dir: Path = Field(
         default=Path(tempfile.gettempdir()) / "stadspuls-aggregate",

@@ -43,12 +43,17 @@ def shard_of(key: bytes | None, shards: int) -> int:
     parts = key.split(b"|")
     if len(parts) != 4:
         return 0
-    return zlib.crc32(b"|".join((parts[0], parts[2], parts[3]))) % shards
+    return _shard(b"|".join((parts[0], parts[2], parts[3])), shards)
 
 
 def group_shard(indicator: str, period: str, gender: str, shards: int) -> int:
     """The shard of an observation's (indicator, period, gender) group, as `shard_of` its key."""
-    return zlib.crc32(f"{indicator}|{period}|{gender}".encode()) % shards
+    return _shard(f"{indicator}|{period}|{gender}".encode(), shards)
+
+
+def _shard(group: bytes, shards: int) -> int:
+    """The shard of a group named `indicator|period|gender` (the same in every process)."""
+    return zlib.crc32(group) % shards
 
 
 def processes(configured: int, cores: int | None, postgres: bool) -> int:
@@ -69,7 +74,6 @@ class ShardDone:
     dead: list[Dead] = field(default_factory=list)
     newest: datetime | None = None
     rows: list[Row] = field(default_factory=list)  # series rows, their fields in order
-    versions: int = 0
 
 
 class Helper:
@@ -100,7 +104,6 @@ class Helper:
             while True:
                 kind, payload = self._pipe.recv()
                 if kind == "versions":
-                    self._done.versions += len(payload)
                     self._sink(payload)
                 elif kind == "rows":
                     self._done.rows.extend(payload)

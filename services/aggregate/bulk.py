@@ -63,7 +63,8 @@ from services.aggregate.rebuild import (
 from services.aggregate.writer import dlq_headers, judge
 from shared.collector import collecting_rarely
 from shared.db.engine import make_engine
-from shared.db.schema import series_versions
+from shared.db.schema import series, series_versions
+from shared.db.statistics import analyze
 from shared.db.upsert import RawTable
 from shared.domain.catalog import Catalog
 from shared.domain.history import Replay
@@ -526,6 +527,9 @@ def _finish(
     if offsets:
         record_offsets(conn, offsets)
     step = _took(say, "series rows loaded", step)
+    if conn.dialect.name == "postgresql":  # the projections' plans, and the live worker's after
+        analyze(conn, [series.name, series_versions.name])  # (else none until autovacuum)
+        step = _took(say, "planner statistics gathered", step)
     projector = Projector(job.catalog)
     projector.refresh(conn, job.catalog.indicator, now)
     step = _took(say, "the city's statuses projected", step)

@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 
 from services.aggregate.writer import Applied, StatusLag
 from shared.db.engine import make_engine
+from shared.db.statistics import Statistics
 from shared.domain.catalog import Catalog
 from shared.domain.observation import utcnow
 from shared.readmodel.area_status import Triple
@@ -68,8 +69,10 @@ class ProjectionWork:
         self.lag = StatusLag()
         self._computing = ThreadPoolExecutor(1, "projection-compute", _lower_priority)
         self.areas_refreshed = -float("inf")  # monotonic time of the last refresh of every area
+        self.statistics = Statistics(self.engine)
 
     def _run(self, work: Any) -> Any:
+        self.statistics.keep()  # the projections' queries are planned from them (PostgreSQL)
         with self._turns:
             return project_with(self.engine, self.reader, work, self._computing)
 

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, and_, bindparam, case, delete, func, select, text
+from sqlalchemy import Connection, Select, and_, bindparam, case, delete, func, select, text
 
 from shared.db.schema import etappmal_status, indicator_status, namnd_rollup, series
 from shared.db.schema import risk_index as risk_index_table
@@ -400,11 +400,19 @@ class Projector:
         return {r.etappmal: r.document for r in conn.execute(select(etappmal_status))}
 
     def _area_values(self, conn: Connection) -> dict[str, dict[str, AreaValue]]:
-        """Each stadsdelsnämnd area's latest value per indicator beside the city's, same period.
+        """Each stadsdelsnämnd area's latest value per indicator beside the city's, same period."""
+        result: dict[str, dict[str, AreaValue]] = {}
+        for r in conn.execute(self.area_values_query()):
+            result.setdefault(r.area, {})[r.indicator] = AreaValue(
+                r.period, r.value, r.city_value, not r.preliminary
+            )
+        return result
 
-        The latest period the city also has a value for, else the area's latest: ranked in SQL so
-        that one row per (indicator, area) comes back, however long the history.
-        """
+    def area_values_query(self) -> Select[Any]:
+        """The query of `_area_values`: the latest period the city also has a value for, else
+        the area's latest, ranked in SQL so that one row per (indicator, area) comes back,
+        however long the history (on PostgreSQL planned well only from statistics:
+        `shared.db.statistics`)."""
         areas = [
             n.area for n in self.catalog.namnder if n.type is NamndType.STADSDELSNAMND and n.area
         ]
@@ -442,12 +450,7 @@ class Projector:
             )
             .subquery()
         )
-        result: dict[str, dict[str, AreaValue]] = {}
-        for r in conn.execute(select(ranked).where(ranked.c.rank == 1)):
-            result.setdefault(r.area, {})[r.indicator] = AreaValue(
-                r.period, r.value, r.city_value, not r.preliminary
-            )
-        return result
+        return select(ranked).where(ranked.c.rank == 1)
 
 
 def _etappmal_row(goal: str, doc: EtappmalDocument, now: datetime) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -102,6 +103,21 @@ def revision(engine: Engine) -> int:
         return int(conn.execute(select(read_model_state.c.revision)).scalar_one())
 
 
+def _server_now(engine: Engine) -> Any:
+    with engine.connect() as conn:
+        return conn.execute(select(func.now())).scalar_one()
+
+
+def _analyzed_since(engine: Engine, since: Any) -> set[str]:
+    """The tables analyzed (by hand, not autovacuum) at `since` or after (PostgreSQL)."""
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT relname FROM pg_stat_user_tables WHERE last_analyze >= %(since)s",
+            {"since": since},
+        )
+        return {r.relname for r in rows}
+
+
 def assert_equals_the_log(settings: Settings, catalog: Catalog, engine: Engine) -> None:
     """`stadspuls verify`: every series and every delivery's version row as replayed."""
     report = verify(settings, catalog, engine)
@@ -128,8 +144,11 @@ def test_batch_rebuild_equals_the_live_read_model_and_a_worker_after_it_continue
         freeze(engine, "R", utcnow(), None, utcnow())  # a report counts its versions by position
         frozen = report_answers(settings, engine, catalog)
 
+        started = _server_now(engine)
         done = rebuild_bulk(settings, catalog)
         assert done.events == len(first) + refused
+        if engine.dialect.name == "postgresql":  # the loaded tables planned from statistics
+            assert _analyzed_since(engine, started) >= {"series", "series_versions"}
         assert sum(done.refused.values()) == refused
         assert done.dead_lettered == 0, "the live worker sent them already"
         assert dead_letters(settings) == refused

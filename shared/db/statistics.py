@@ -23,6 +23,7 @@ import time
 from collections.abc import Sequence
 
 from sqlalchemy import Connection, Engine, Table, text
+from sqlalchemy.exc import DBAPIError
 
 from shared.db import schema
 
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 MIN_ROWS = 1000  # a table smaller than this is planned well enough without statistics
 CHECK_SECONDS = 2.0  # at most one look at the tables' counts per this many seconds
+LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lock timeout
 LOCK_TIMEOUT = "1s"  # an ANALYZE waiting longer (another one, a migration) is skipped this time
 # The tables the projections and the API read, in the order they are analyzed.
 NAMES = "series series_versions indicator_status etappmal_status namnd_rollup risk_index"
@@ -95,8 +97,14 @@ class Statistics:
                 ", ".join(names),
                 time.monotonic() - started,
             )
-        except Exception:
-            log.warning("gathering planner statistics failed; trying again later", exc_info=True)
+        except DBAPIError as exc:  # a lock timeout, a lost connection: try again later
+            if getattr(exc.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:  # another worker's
+                log.info("planner statistics: another ANALYZE holds the table; later, then")
+            else:
+                log.warning("gathering planner statistics failed; trying again later: %s", exc)
+            return []
+        except Exception:  # a bug here must not fail the projections
+            log.exception("gathering planner statistics failed; trying again later")
             return []
         self.analyzed.extend(names)
         return names

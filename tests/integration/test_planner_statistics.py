@@ -81,6 +81,25 @@ def test_the_projector_gathers_statistics_of_a_table_filled_since_it_had_any(
     assert not _stale(engine, "series")
 
 
+def test_a_table_another_analyze_holds_is_left_for_later(
+    engine: Engine, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers' projectors, or autovacuum: the one that waits gives up after its lock
+    timeout, raises nothing, and analyzes the table once it is free."""
+    monkeypatch.setattr(statistics, "MIN_ROWS", 200)
+    store = SeriesStore(engine, catalog)
+    _apply(store, [e.to_json() for e in StreamMaker(catalog, seed=44).stream(800)], {})
+    wait_for(lambda: _stale(engine, "series"), timeout=20, interval=0.1, what="series counted")
+    kept = Statistics(engine, every=0.0)
+    with engine.connect() as other:
+        other.exec_driver_sql("LOCK TABLE series IN SHARE UPDATE EXCLUSIVE MODE")
+        assert kept.keep() == []
+        assert "series" not in _analyzed(engine)
+        other.rollback()
+    assert "series" in kept.keep()
+    assert "series" in _analyzed(engine)
+
+
 def test_statistics_change_the_plan_of_the_namnd_areas_values(
     engine: Engine, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -39,13 +39,16 @@ TABLES: tuple[Table, ...] = tuple(getattr(schema, name) for name in NAMES.split(
 
 
 def stale_tables(conn: Connection, tables: Sequence[Table] = TABLES) -> list[str]:
-    """The tables of `tables` whose statistics describe less than half of them (see module)."""
+    """The tables of `tables` whose statistics describe less than half of them (see module) and
+    that this role may analyze (it owns them, or is a superuser)."""
     rows = conn.execute(
         text(
-            "SELECT relname, n_live_tup, n_mod_since_analyze, "
-            "last_analyze IS NULL AND last_autoanalyze IS NULL AS never "
-            "FROM pg_stat_user_tables WHERE schemaname = current_schema() "
-            "AND relname = ANY(:names)"
+            "SELECT s.relname, s.n_live_tup, s.n_mod_since_analyze, "
+            "s.last_analyze IS NULL AND s.last_autoanalyze IS NULL AS never "
+            "FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid "
+            "WHERE s.schemaname = current_schema() AND s.relname = ANY(:names) "
+            # only the tables' owner may analyze them (PostgreSQL skips the others, warning)
+            "AND pg_has_role(c.relowner, 'USAGE')"
         ),
         {"names": [t.name for t in tables]},
     ).all()

@@ -5,6 +5,7 @@ then planned from them. SQLite is left alone."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -98,6 +99,31 @@ def test_a_table_another_analyze_holds_is_left_for_later(
         other.rollback()
     assert "series" in kept.keep()
     assert "series" in _analyzed(engine)
+
+
+def test_a_role_that_does_not_own_the_tables_leaves_them_alone(
+    pg_url: str, engine: Engine, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL skips, with a warning, a table the role may not analyze: not tried at all."""
+    monkeypatch.setattr(statistics, "MIN_ROWS", 200)
+    _apply(
+        SeriesStore(engine, catalog), [e.to_json() for e in StreamMaker(catalog).stream(800)], {}
+    )
+    wait_for(lambda: _stale(engine, "series"), timeout=20, interval=0.1, what="series counted")
+    role = f"reader_{uuid.uuid4().hex[:8]}"
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE ROLE {role}")
+        conn.exec_driver_sql(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+    other = make_engine(pg_url, connect_args={"options": f"-c role={role}"})
+    try:
+        assert Statistics(other, every=0.0).keep() == []
+        assert "series" not in _analyzed(engine)
+    finally:
+        other.dispose()
+        with engine.begin() as conn:  # roles are the cluster's, not the database's
+            conn.exec_driver_sql(f"DROP OWNED BY {role}")
+            conn.exec_driver_sql(f"DROP ROLE {role}")
+    assert "series" in Statistics(engine, every=0.0).keep()
 
 
 def test_statistics_change_the_plan_of_the_namnd_areas_values(

@@ -423,15 +423,19 @@ def rapport_freeze(
     from datetime import UTC, datetime
 
     from services.api.rapporter import RapportError, freeze
+    from shared.db.catalog_versions import record_catalog
     from shared.db.engine import make_engine, upgrade
+    from shared.domain.knowledge_time import parse_knowledge_time
 
     settings = _settings()
     upgrade(settings.database_url)
-    try:
-        moment = datetime.fromisoformat(as_of)
-        rapport = freeze(make_engine(settings.database_url), id, moment, title, datetime.now(UTC))
+    engine = make_engine(settings.database_url)
+    try:  # the time read as `as_of=` reads it, and the catalog pinned as it answers with
+        moment = parse_knowledge_time(as_of)
+        record_catalog(engine, settings.catalog_path, datetime.now(UTC), only_if_none=True)
+        rapport = freeze(engine, id, moment, title, datetime.now(UTC))
     except ValueError as exc:  # RapportError too
-        reason = exc if isinstance(exc, RapportError) else f"--as-of: {as_of!r} is not RFC 3339"
+        reason = exc if isinstance(exc, RapportError) else f"--as-of: {exc}"
         typer.echo(str(reason), err=True)
         raise typer.Exit(1) from None
     typer.echo(f"froze report {rapport.id} as of {rapport.as_of.isoformat()}")

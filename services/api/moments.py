@@ -13,7 +13,6 @@ the groups whose counted versions differ are computed again), and built from the
 from __future__ import annotations
 
 import hashlib
-import re
 import threading
 import time
 from collections import OrderedDict
@@ -32,15 +31,14 @@ from services.api.past import Moment, PastModel, build, derive, last_version_id
 from services.api.profiles import known_areas
 from services.api.rapporter import find
 from shared.catalog.loader import catalog_document, load_catalog_text
-from shared.db.catalog_versions import catalog_in_force, catalog_text
+from shared.db.catalog_versions import catalog_answering, catalog_text
 from shared.domain.catalog import Catalog
-from shared.domain.observation import as_utc, utcnow
-from shared.domain.validation import EARLIEST
+from shared.domain.knowledge_time import TimeTextError, parse_knowledge_time
+from shared.domain.observation import utcnow
 
 KEPT = 4  # built read models kept
 GRACE = 30.0  # seconds a retired model stays on disk for the requests still reading it…
 RETIRED = 4  # …unless more retired ones than this wait
-_OFFSET_SPACE = re.compile(r" (\d\d:?\d\d)$")  # an unencoded '+' of the offset reads as a space
 
 
 def catalog_tag(document: dict[str, Any]) -> str:
@@ -49,18 +47,15 @@ def catalog_tag(document: dict[str, Any]) -> str:
 
 
 def parse_as_of(text: str, now: datetime) -> datetime:
-    """An RFC 3339 time not in the future, in UTC; else 400 naming `as_of`."""
-    # Lenient, as BI tools write times (`+0100`, no seconds): ISO 8601 with an offset.
+    """An RFC 3339 time not in the future, in UTC (`shared.domain.knowledge_time`); else 400
+    naming `as_of`."""
     try:
-        moment = datetime.fromisoformat(_OFFSET_SPACE.sub(r"+\1", text.strip()))
-    except ValueError:
-        raise bad_parameter("as_of", f"{text!r} is not an RFC 3339 time") from None
-    if moment.tzinfo is None:
-        raise bad_parameter("as_of", "give a time zone offset or Z (RFC 3339)")
+        moment = parse_knowledge_time(text)
+    except TimeTextError as exc:
+        raise bad_parameter("as_of", str(exc)) from None
     if moment > now:
         raise bad_parameter("as_of", f"{text} is in the future; the present is the answer")
-    # Nothing was known before 1970; the clamp spares converting a year-1 time (out of range in UTC)
-    return as_utc(max(moment, EARLIEST))
+    return moment
 
 
 def _moment(engine: Engine, as_of: datetime) -> Moment:
@@ -120,7 +115,7 @@ class PastContexts:
         else:
             assert as_of is not None
             moment = _moment(engine, parse_as_of(as_of, utcnow()))
-            in_force = catalog_in_force(engine, moment.as_of)
+            in_force = catalog_answering(engine, moment.as_of)
             sha = in_force[0] if in_force else None
         key = (moment, sha)
         with self._lock:

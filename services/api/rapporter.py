@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Engine, insert, select, update
 
 from services.api.past import Position, last_version_id, positions
-from shared.db.catalog_versions import catalog_in_force
+from shared.db.catalog_versions import catalog_answering
 from shared.db.schema import rapporter, read_model_state
 from shared.domain.observation import as_utc
 
@@ -55,7 +55,7 @@ def freeze(engine: Engine, id: str, as_of: datetime, title: str | None, now: dat
         raise RapportError(f"--as-of: {as_of.isoformat()} is in the future")
     if find(engine, id) is not None:
         raise RapportError(f"ID: report {id!r} is frozen already; a report never changes")
-    in_force = catalog_in_force(engine, as_of)
+    in_force = catalog_answering(engine, as_of)
     # every version recorded now is counted if received by as_of; a later one never is
     sha = in_force[0] if in_force else None
     last = last_version_id(engine)

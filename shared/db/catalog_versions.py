@@ -21,12 +21,15 @@ class CatalogVersion(NamedTuple):
     path: str
 
 
-def record_catalog(engine: Engine, path: Path, now: datetime) -> CatalogVersion:
-    """Record the catalog at `path` unless it is the one in force already; return the one in force."""
+def record_catalog(
+    engine: Engine, path: Path, now: datetime, only_if_none: bool = False
+) -> CatalogVersion:
+    """Record the catalog at `path` unless it is the one in force already (or, `only_if_none`,
+    unless any is recorded); return the one in force."""
     text = path.read_text(encoding="utf-8")
     with engine.begin() as conn:
         newest = newest_catalog(conn)
-        if newest is not None and newest.sha256 == digest_of(text):
+        if newest is not None and (only_if_none or newest.sha256 == digest_of(text)):
             return CatalogVersion(newest.sha256, as_utc(newest.effective_at), newest.path)
         return insert_catalog(conn, path, text, now)
 
@@ -64,10 +67,25 @@ def catalog_in_force(engine: Engine, moment: datetime) -> tuple[str, str] | None
     c = catalog_versions.c
     query = (
         select(c.sha256, c.text)
-        .where(c.effective_at <= moment)
+        .where(c.effective_at <= as_utc(moment))  # stored in UTC (as text, on SQLite)
         .order_by(c.effective_at.desc(), c.version_id.desc())
         .limit(1)
     )
+    with engine.connect() as conn:
+        row = conn.execute(query).first()
+    return (row.sha256, row.text) if row is not None else None
+
+
+def catalog_answering(engine: Engine, moment: datetime) -> tuple[str, str] | None:
+    """(sha256, text) of the catalog the answers of `moment` are computed with: the one in force
+    then, else the first recorded (a moment before the services recorded any: the nearest known
+    to it, and one that no later catalog changes, so a report frozen then keeps its bytes); None
+    when none was ever recorded."""
+    found = catalog_in_force(engine, moment)
+    if found is not None:
+        return found
+    c = catalog_versions.c
+    query = select(c.sha256, c.text).order_by(c.effective_at, c.version_id).limit(1)
     with engine.connect() as conn:
         row = conn.execute(query).first()
     return (row.sha256, row.text) if row is not None else None

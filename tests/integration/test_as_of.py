@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 import re
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from uuid import uuid4
 
@@ -274,3 +274,57 @@ def test_retired_models_wait_for_their_grace_unless_too_many_wait(model: Model) 
     finally:
         past.close()
     assert not any(f.exists() for f in held)
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "2025-05-01T00:00:00z",
+        "2025-05-01t00:00:00Z",
+        "2025-05-01T00:00:00 01:00",  # an unencoded '+'
+        "2025-05-01T00:00+0100",
+        "2016-12-31T23:59:60Z",
+        "2025-W18-4T00:00:00Z",
+        "20250501T000000Z",
+        "2025-05-01T00Z",
+        "2025-05-01T00:00:00Z\x00garbage",
+        "2025-05-01T00:00:00",
+    ],
+)
+def test_as_of_and_changed_since_read_a_time_alike(model: Model, written: str) -> None:
+    as_of = model.get(f"/v1/indikatorer/{SHARE}/observationer", as_of=written)
+    since = model.get(f"/v1/indikatorer/{SHARE}/observationer", changed_since=written)
+    assert as_of.status_code == since.status_code, (as_of.text, since.text)
+    if as_of.status_code == 400:
+        assert as_of.json()["errors"][0]["parameter"] == "as_of"
+        assert since.json()["errors"][0]["parameter"] == "changed_since"
+        assert as_of.json()["errors"][0]["message"] == since.json()["errors"][0]["message"]
+
+
+def test_a_report_keeps_the_catalog_it_was_frozen_with(model: Model, tmp_path: Path) -> None:
+    """Frozen with an offset other than UTC's, it counts the catalog in force at that instant
+    (SQLite compares stored times as text); frozen before any catalog was recorded, it keeps the
+    first recorded, not whichever one the API runs with, and answers as `as_of` does."""
+    text = shared.catalog.CATALOG_PATH.read_text(encoding="utf-8")
+    block = text.index(f"  - id: {SHARE}\n")
+    bounds = text.index("    max: 100\n", block)
+    files = {}
+    for maximum in (95, 90):
+        files[maximum] = tmp_path / f"max-{maximum}.yaml"
+        changed = text[:bounds] + f"    max: {maximum}\n" + text[bounds + 13 :]
+        files[maximum].write_text(changed, encoding="utf-8")
+    now = datetime.now(UTC)
+    first = record_catalog(model.engine, files[95], now - timedelta(minutes=15))
+    second = record_catalog(model.engine, files[90], now - timedelta(minutes=5))
+    two_hours_east = timezone(timedelta(hours=2))
+    between = (now - timedelta(minutes=10)).astimezone(two_hours_east)
+    assert freeze(model.engine, "EAST", between, None, now).catalog_sha256 == first.sha256
+    assert freeze(model.engine, "LATER", now, None, now).catalog_sha256 == second.sha256
+
+    early = freeze(model.engine, "EARLY", now - timedelta(hours=1), None, now)
+    assert early.catalog_sha256 == first.sha256
+    shown = model.get("/v1/catalog", rapport="EARLY").json()
+    same = model.get("/v1/catalog", as_of=_rfc(early.as_of)).json()
+    assert shown == same
+    (entry,) = [i for i in shown["indikatorer"] if i["id"] == SHARE]
+    assert "95" in str(entry), "the first recorded catalog, not the running one (max 100)"

@@ -141,3 +141,23 @@ def test_topics_acls_prints_them_and_refuses_what_does_not_go_together(
     shared = runner.invoke(app, ["topics", "--acls", "--aggregate-principal", "User:scb"])
     assert shared.exit_code == 2
     assert "'User:scb' is the principal of both" in shared.output
+
+
+def test_rapport_freeze_reads_times_as_as_of_does_and_pins_a_catalog(env: str) -> None:
+    """A lowercase `z`, a year-1 time (once a traceback) and a time without an offset; with no
+    catalog recorded yet, the running one is recorded, so the report has one to keep."""
+    early = runner.invoke(app, ["rapport", "freeze", "Y1", "--as-of", "0001-01-01T00:00:00+14:00"])
+    assert early.exit_code == 0, early.output
+    assert "1970-01-01T00:00:00+00:00" in early.output
+    lower = runner.invoke(app, ["rapport", "freeze", "LOW", "--as-of", "2025-05-01t00:00:00z"])
+    assert lower.exit_code == 0, lower.output
+    naive = runner.invoke(app, ["rapport", "freeze", "N", "--as-of", "2025-05-01T00:00:00"])
+    assert naive.exit_code == 1
+    assert "--as-of" in naive.output
+    assert "time zone" in naive.output
+    assert "Traceback" not in naive.output
+    with make_engine(env).connect() as conn:
+        pinned = conn.exec_driver_sql("SELECT DISTINCT catalog_sha256 FROM rapporter").all()
+        recorded = conn.exec_driver_sql("SELECT sha256 FROM catalog_versions").all()
+    assert len(recorded) == 1
+    assert pinned == recorded

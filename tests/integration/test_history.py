@@ -180,8 +180,8 @@ def test_every_version_is_kept_with_its_outcome_and_changes_are_exact(model: Mod
     ("value", "reason"),
     [
         ("2999-01-01T00:00:00Z", "future"),
-        ("yesterday", "datetime"),
-        ("2025-01-01T00:00:00", "timezone"),
+        ("yesterday", "rfc 3339"),
+        ("2025-01-01T00:00:00", "time zone"),
     ],
 )
 def test_a_bad_changed_since_is_400_naming_it(model: Model, value: str, reason: str) -> None:

@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import AwareDatetime
 from sqlalchemy import Connection
 from starlette.responses import Response
 
@@ -19,11 +18,11 @@ from services.api.schemas.catalog import IndikatorOut, IndikatorPage
 from services.api.schemas.series import SeriesPage, SeriesRow
 from shared.domain.areas import last_day
 from shared.domain.catalog import Gender, RiskGroup
-from shared.domain.observation import ObservationStatus, as_utc, utcnow
+from shared.domain.knowledge_time import TimeTextError, parse_knowledge_time
+from shared.domain.observation import ObservationStatus, utcnow
 from shared.domain.periods import PeriodError, parse_period
 from shared.domain.rollup import SERIES_LEVELS, Origin
 from shared.domain.status import StatusCode
-from shared.domain.validation import EARLIEST
 
 router = APIRouter(tags=["indikatorer"])
 
@@ -145,13 +144,16 @@ async def get_indikator(
     return await ctx.answers.one(request, produce, keys)
 
 
-def _not_future(name: str, moment: datetime | None) -> datetime | None:
-    if moment is None:
+def _not_future(name: str, text: str | None) -> datetime | None:
+    if text is None:
         return None
+    try:  # as `as_of` is read (`shared.domain.knowledge_time`)
+        moment = parse_knowledge_time(text)
+    except TimeTextError as exc:
+        raise bad_parameter(name, str(exc)) from None
     if moment > utcnow():
         raise bad_parameter(name, "is in the future; the read model knows only the past")
-    # Every row changed after 1970; the clamp spares converting a year-1 time (out of range in UTC)
-    return as_utc(max(moment, EARLIEST))
+    return moment
 
 
 def _period_bound(name: str, text: str | None, end: bool) -> float | None:
@@ -229,11 +231,11 @@ async def list_observationer(
         ),
     ] = False,
     changed_since: Annotated[
-        AwareDatetime | None,
+        str | None,
         Query(
-            description="Only rows that changed at or after this time (RFC 3339), rows without "
-            "a value included (retracted: true when withdrawn); the answer's X-Data-As-Of is "
-            "the next changed_since. Not with as_of or rapport.",
+            description="Only rows that changed at or after this time (RFC 3339, read as as_of "
+            "is), rows without a value included (retracted: true when withdrawn); the answer's "
+            "X-Data-As-Of is the next changed_since. Not with as_of or rapport.",
             examples=["2025-02-01T08:00:00Z"],
         ),
     ] = None,

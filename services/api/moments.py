@@ -27,7 +27,7 @@ from services.api.answers import Answers
 from services.api.caching import ReadState, StateCache
 from services.api.deps import ApiContext
 from services.api.errors import bad_parameter, not_found
-from services.api.past import Moment, PastModel, build, derive, last_version_id
+from services.api.past import Moment, PastModel, build, counted_by, derive
 from services.api.profiles import known_areas
 from services.api.rapporter import find
 from shared.catalog.loader import catalog_document, load_catalog_text
@@ -60,7 +60,8 @@ def parse_as_of(text: str, now: datetime) -> datetime:
 
 def _moment(engine: Engine, as_of: datetime) -> Moment:
     """The moment of `as_of`: the versions received by then, as many as are recorded now."""
-    return Moment(as_of, last_version_id(engine, received_by=as_of))
+    last, counted = counted_by(engine, as_of)
+    return Moment(as_of, last, counted=counted)
 
 
 class FixedState(StateCache):
@@ -172,7 +173,11 @@ class PastContexts:
         built from the versions. Called under `_building`, so no kept model is retired meanwhile."""
         engine = self.base.engine
         with self._lock:
-            kept = [(key[0], model) for key, model in self._closers.items() if key[1] == sha]
+            kept = [
+                (model.moment or key[0], model)
+                for key, model in self._closers.items()
+                if key[1] == sha
+            ]
         if not kept or not self.deriving:
             return build(engine, moment, catalog, self.eager)
         self.base.metrics.past_derived.inc()

@@ -25,7 +25,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,10 @@ class Moment:
     as_of: datetime
     last_version_id: int
     positions: tuple[Position, ...] | None = None
+    # of a moment of `as_of` alone: how many versions it counts. Version ids are handed out as
+    # rows are inserted, so on PostgreSQL a batch of lower ids can commit after one of higher
+    # ids: the count tells the moment before from the one after (its key and its revision).
+    counted: int | None = None
 
 
 @dataclass
@@ -110,6 +114,7 @@ class PastModel:
     folder: Path
     # the summaries, projected as answers read them; None: projected into the file when built
     projections: Projections | None = None
+    moment: Moment | None = None  # what it counts, read in the snapshot it was computed from
 
     @property
     def path(self) -> Path:
@@ -120,6 +125,24 @@ class PastModel:
         """Dispose of the engine and delete the files."""
         self.engine.dispose()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def counted_by(engine: Engine, as_of: datetime) -> tuple[int, int]:
+    """The newest version received by `as_of` and how many were (0, 0 when none)."""
+    t = series_versions.c
+    query = select(func.max(t.version_id), func.count()).where(t.received_at <= as_of)
+    with engine.connect() as conn:
+        last, count = conn.execute(query).one()
+    return int(last or 0), int(count or 0)
+
+
+def _in_snapshot(conn: Connection, moment: Moment) -> Moment:
+    """`moment` with the versions it counts in this snapshot (a moment of `as_of` alone: a batch
+    of lower ids may have committed since it was named)."""
+    if moment.counted is None:
+        return moment
+    found = conn.execute(select(func.count()).where(*known(moment))).scalar()
+    return replace(moment, counted=int(found or 0))
 
 
 def last_version_id(engine: Engine, received_by: datetime | None = None) -> int:
@@ -165,10 +188,12 @@ def changed_groups(conn: Connection, moment: Moment, other: Moment, after: int =
 
 def nearest(
     conn: Connection, moment: Moment, others: Sequence[Moment]
-) -> tuple[int, set[Group], datetime | None]:
+) -> tuple[int | None, set[Group], datetime | None]:
     """The index of the one of `others` that differs from `moment` by the fewest versions (one
     scan counts them for all), the groups they differ in, and `moment`'s `newest_known` (on the
-    same scan). `others` is not empty."""
+    same scan). `others` is not empty. A moment of `as_of` alone that counts more versions now
+    than when its model was computed (a batch of lower ids committed after it) is no base: its
+    model lacks them; None when no other is one."""
     mine = _counted(moment)
     differing = [func.sum(case((_counted(o) != mine, 1), else_=0)) for o in others]
     t = series_versions.c
@@ -178,9 +203,18 @@ def nearest(
     # received by then (the newest of them, found on this scan), they differ only after it.
     lows = [_shared_prefix(moment, o) for o in others]
     below = [func.max(case((t.version_id <= low, t.received_at), else_=None)) for low in lows]
-    found = conn.execute(select(newest, *differing, *below)).one()
-    latest, counts = _received(found[0]), [int(n or 0) for n in found[1 : len(others) + 1]]
-    best = min(range(len(others)), key=counts.__getitem__)
+    now_counted = [func.sum(_counted(o)) for o in others]
+    found = conn.execute(select(newest, *differing, *below, *now_counted)).one()
+    n = len(others)
+    latest, counts = _received(found[0]), [int(v or 0) for v in found[1 : n + 1]]
+    whole = [
+        o.counted is None or int(v or 0) == o.counted
+        for o, v in zip(others, found[2 * n + 1 : 3 * n + 1], strict=True)
+    ]
+    bases = [i for i in range(n) if whole[i]]
+    if not bases:
+        return None, set(), latest
+    best = min(bases, key=counts.__getitem__)
     if not counts[best]:
         return best, set(), latest
     received, other = _received(found[len(others) + 1 + best]), others[best]
@@ -313,6 +347,7 @@ def build(source: Engine, moment: Moment, catalog: Catalog, eager: bool = False)
     """Compute what was known at `moment` into a new SQLite read model and return it (its
     summaries projected as answers read them, or now if `eager`)."""
     with _snapshot(source) as conn:
+        moment = _in_snapshot(conn, moment)
         rows = replay(conn, moment, catalog)
         newest = newest_known(conn, moment)
     return _written(moment, catalog, rows, newest, eager=eager)
@@ -331,7 +366,11 @@ def derive(
     same rows as `build`'s, since a group's rows depend on its own versions alone, applied in
     the same order either way."""
     with _snapshot(source) as conn:  # which groups differ, and their versions, read together
+        moment = _in_snapshot(conn, moment)
         best, groups, newest = nearest(conn, moment, [of for of, _ in kept])
+        if best is None:  # none counts now what it counted when it was computed
+            rows = replay(conn, moment, catalog)
+            return _written(moment, catalog, rows, newest, eager=eager)
         rows = replay(conn, moment, catalog, groups)
     return _written(moment, catalog, rows, newest, (kept[best][1].path, groups), eager)
 
@@ -379,16 +418,21 @@ def _written(
             if eager:  # only the city's: other statuses are computed on request
                 Projector(catalog, every_area=False).refresh(conn, catalog.indicator, as_of)
             stamps = dict(committed_at=as_of, refreshed_at=as_of, data_as_of=newest)
-            upsert(
-                conn, read_model_state, [{"id": 1, "revision": moment.last_version_id, **stamps}]
-            )
+            upsert(conn, read_model_state, [{"id": 1, "revision": revision_of(moment), **stamps}])
     finally:
         writer.dispose()
     # the revision names what was counted, so ETags differ when a late version joins `as_of`
-    state = ReadState(moment.last_version_id, newest, as_of, as_of)
+    state = ReadState(revision_of(moment), newest, as_of, as_of)
     engine = make_engine(url, read_only=True)
     lazy = None if eager else Projections(engine, catalog, as_of)
-    return PastModel(engine, state, folder, lazy)
+    return PastModel(engine, state, folder, lazy, moment)
+
+
+def revision_of(moment: Moment) -> int:
+    """What names a moment's counted versions in its ETags: for a moment of `as_of` alone their
+    number (versions are only ever added, so at one `as_of` a number is one set), for a report
+    its last version id (which with its positions it was frozen with)."""
+    return moment.last_version_id if moment.counted is None else moment.counted
 
 
 def _keep_copied(conn: Connection, groups: set[Group], as_of: datetime | None) -> None:

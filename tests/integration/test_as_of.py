@@ -13,6 +13,7 @@ from uuid import uuid4
 
 import httpx
 import pytest
+from sqlalchemy import delete, insert, select
 
 import shared.catalog
 from bench.api.server import serving
@@ -21,6 +22,7 @@ from services.api.deps import ApiContext
 from services.api.moments import RETIRED
 from services.api.rapporter import RapportError, freeze
 from shared.db.catalog_versions import record_catalog
+from shared.db.schema import series_versions
 from shared.domain.observation import Observation, ObservationStatus
 from shared.settings import Settings
 from tests.integration.test_history import SHARE, Model
@@ -328,3 +330,46 @@ def test_a_report_keeps_the_catalog_it_was_frozen_with(model: Model, tmp_path: P
     assert shown == same
     (entry,) = [i for i in shown["indikatorer"] if i["id"] == SHARE]
     assert "95" in str(entry), "the first recorded catalog, not the running one (max 100)"
+
+
+def test_a_batch_of_lower_version_ids_committed_later_joins_the_as_of_answers(
+    model: Model,
+) -> None:
+    """On PostgreSQL two workers' batches may commit out of the order of their version ids: a
+    moment asked for in between counts the later batch only. Once the earlier one is in, the
+    same `as_of` answers with it, under another ETag, and a moment derived after does too."""
+    maker = StreamMaker(model.catalog, seed=15)
+    now = datetime.now(UTC)
+    early, late = (
+        maker.observation(model.catalog.indicator[SHARE], area, "2024", "T").model_copy(
+            update={"received_at": now - timedelta(minutes=minutes)}
+        )
+        for area, minutes in (("rinkeby", 3), ("kista", 2))
+    )
+    model.deliver([early])
+    model.deliver([late])
+    versions = series_versions
+    with model.engine.begin() as conn:  # the earlier batch, not committed yet
+        held = [
+            dict(r._mapping)
+            for r in conn.execute(select(versions).where(versions.c.area == "rinkeby"))
+        ]
+        conn.execute(delete(versions).where(versions.c.area == "rinkeby"))
+    path = f"/v1/indikatorer/{SHARE}/observationer"
+    moment = _rfc(now - timedelta(minutes=1))
+    before = model.get(path, as_of=moment, area="rinkeby,kista")
+    assert {r["area"] for r in before.json()["items"]} == {"kista"}
+
+    with model.engine.begin() as conn:  # …commits now, with its lower ids
+        conn.execute(insert(versions), held)
+    after = model.get(path, as_of=moment, area="rinkeby,kista")
+    assert {r["area"] for r in after.json()["items"]} == {"rinkeby", "kista"}
+    assert after.headers["ETag"] != before.headers["ETag"]
+    again = model.http.get(
+        path,
+        params={"as_of": moment, "area": "rinkeby,kista"},
+        headers={"If-None-Match": before.headers["ETag"]},
+    )
+    assert again.status_code == 200
+    later = model.get(path, as_of=_rfc(now), area="rinkeby,kista")  # derived from a kept one
+    assert {r["area"] for r in later.json()["items"]} == {"rinkeby", "kista"}

@@ -26,6 +26,7 @@ from services.api.past import (
     PastModel,
     build,
     changed_groups,
+    counted_by,
     derive,
     last_version_id,
     nearest,
@@ -54,7 +55,8 @@ def _dump(engine: Engine) -> Dump:
 
 
 def _moment(engine: Engine, as_of: datetime) -> Moment:
-    return Moment(as_of, last_version_id(engine, received_by=as_of))
+    last, counted = counted_by(engine, as_of)
+    return Moment(as_of, last, counted=counted)
 
 
 def _same(model: Model, moment: Moment, base: PastModel, of: Moment) -> None:

@@ -108,6 +108,8 @@ class PastContexts:
         if as_of is not None and rapport is not None:
             raise bad_parameter("rapport", "give as_of or rapport, not both")
         if rapport is not None:
+            if not rapport:
+                raise bad_parameter("rapport", "give a report's id (GET /v1/rapporter lists them)")
             found = find(engine, rapport)
             if found is None:
                 raise not_found("rapport", rapport, "GET /v1/rapporter")

@@ -30,15 +30,22 @@ class TimeTextError(ValueError):
     """Not a knowledge time; the message says why."""
 
 
+def _shown(text: str, most: int = 60) -> str:
+    """`text` quoted in an error, cut short (a client's 5 000 characters are not echoed back)."""
+    return repr(text) if len(text) <= most else repr(text[:most]) + f"… ({len(text)} characters)"
+
+
 def parse_knowledge_time(text: str) -> datetime:
     """The time `text` names, in UTC and not before 1970 (module docstring); else
     `TimeTextError` with the reason."""
     found = _FORM.fullmatch(_OFFSET_SPACE.sub(r"+\1", text.strip()))
     if found is None:
-        raise TimeTextError(f"{text!r} is not an RFC 3339 time (e.g. {EXAMPLE})")
+        raise TimeTextError(f"{_shown(text)} is not an RFC 3339 time (e.g. {EXAMPLE})")
     day, hour, minute, second, fraction, offset = found.groups()
     if offset is None:
-        raise TimeTextError(f"{text!r} has no time zone: give an offset or Z (e.g. {EXAMPLE})")
+        raise TimeTextError(
+            f"{_shown(text)} has no time zone: give an offset or Z (e.g. {EXAMPLE})"
+        )
     seconds, micros = int(second or 0), int((fraction or "0")[:6].ljust(6, "0"))
     if seconds == 60:  # a leap second
         seconds, micros = 59, 999_999
@@ -49,5 +56,5 @@ def parse_knowledge_time(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(f"{day}T{hour}:{minute}:{seconds:02d}.{micros:06d}{offset}")
     except ValueError as exc:  # a 13th month, a 25th hour, an offset of 24 hours
-        raise TimeTextError(f"{text!r} is not a valid time: {exc}") from None
+        raise TimeTextError(f"{_shown(text)} is not a valid time: {exc}") from None
     return as_utc(max(moment, EARLIEST))

@@ -149,6 +149,8 @@ def test_as_of_edges(model: Model) -> None:
     ancient = model.get(path, as_of="0001-01-01T00:00:00+14:00")
     assert (ancient.status_code, ancient.json()["total"]) == (200, 0)
     assert model.get(path, rapport="no-such").status_code == 404
+    empty_id = model.get(path, rapport="")
+    assert (empty_id.status_code, empty_id.json()["errors"][0]["parameter"]) == (400, "rapport")
     freeze(model.engine, "R", obs.received_at, None, datetime.now(UTC))
     both = model.get(path, rapport="R", as_of=_rfc(before))
     assert both.status_code == 400

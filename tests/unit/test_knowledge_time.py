@@ -64,3 +64,10 @@ def test_anything_else_is_refused_with_the_reason(text: str, reason: str) -> Non
     with pytest.raises(TimeTextError) as refused:
         parse_knowledge_time(text)
     assert reason in str(refused.value).lower()
+
+
+def test_a_long_text_is_not_echoed_back_whole() -> None:
+    with pytest.raises(TimeTextError) as refused:
+        parse_knowledge_time("x" * 5000)
+    assert len(str(refused.value)) < 200
+    assert "5000 characters" in str(refused.value)

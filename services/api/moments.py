@@ -26,11 +26,11 @@ from sqlalchemy import Engine
 from services.api.answers import Answers
 from services.api.caching import ReadState, StateCache
 from services.api.deps import ApiContext
-from services.api.errors import bad_parameter, not_found
+from services.api.errors import ApiError, bad_parameter, not_found
 from services.api.past import Moment, PastModel, build, counted_by, derive
 from services.api.profiles import known_areas
 from services.api.rapporter import find
-from shared.catalog.loader import catalog_document, load_catalog_text
+from shared.catalog.loader import CatalogLoadError, catalog_document, load_catalog_text
 from shared.db.catalog_versions import catalog_answering, catalog_text
 from shared.domain.catalog import Catalog
 from shared.domain.knowledge_time import TimeTextError, parse_knowledge_time
@@ -207,7 +207,15 @@ class PastContexts:
             return self.base.catalog
         if sha not in self._catalogs:
             text = catalog_text(self.base.engine, sha)
-            self._catalogs[sha] = load_catalog_text(text) if text else self.base.catalog
+            try:
+                self._catalogs[sha] = load_catalog_text(text) if text else self.base.catalog
+            except CatalogLoadError as exc:  # recorded by an older version, refused by this one
+                raise ApiError(
+                    500,
+                    f"the catalog in force then (sha256 {sha[:12]}…) was recorded by a version "
+                    f"that read it and cannot be read by this one, so answers of that time "
+                    f"cannot be computed here: {str(exc)[:300]}",
+                ) from None
         return self._catalogs[sha]
 
     def _context(self, model: PastModel, moment: Moment, catalog: Catalog) -> ApiContext:

@@ -22,7 +22,7 @@ from services.api.deps import ApiContext
 from services.api.moments import RETIRED
 from services.api.rapporter import RapportError, freeze
 from shared.db.catalog_versions import record_catalog
-from shared.db.schema import series_versions
+from shared.db.schema import catalog_versions, series_versions
 from shared.domain.observation import Observation, ObservationStatus
 from shared.settings import Settings
 from tests.integration.test_history import SHARE, Model
@@ -375,3 +375,21 @@ def test_a_batch_of_lower_version_ids_committed_later_joins_the_as_of_answers(
     assert again.status_code == 200
     later = model.get(path, as_of=_rfc(now), area="rinkeby,kista")  # derived from a kept one
     assert {r["area"] for r in later.json()["items"]} == {"rinkeby", "kista"}
+
+
+def test_a_recorded_catalog_this_version_cannot_read_is_said_so(model: Model) -> None:
+    """An upgrade that tightens the catalog's rules may refuse a catalog recorded before: the
+    answers of its time say why instead of failing unexplained; today's still answer."""
+    text = shared.catalog.CATALOG_PATH.read_text(encoding="utf-8") + "\nno_such_field: 1\n"
+    now = datetime.now(UTC)
+    with model.engine.begin() as conn:
+        conn.execute(
+            insert(catalog_versions).values(
+                sha256="f" * 64, effective_at=now - timedelta(hours=1), path="old.yaml", text=text
+            )
+        )
+    path = f"/v1/indikatorer/{SHARE}/observationer"
+    refused = model.http.get(path, params={"as_of": _rfc(now - timedelta(minutes=30))})
+    assert refused.status_code == 500
+    assert "cannot be read by this one" in refused.json()["detail"]
+    assert model.get(path).status_code == 200

@@ -11,7 +11,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from services.logs import logging_config
+from services.logs import configure, logging_config
 from shared.production import EXIT_CONFIG, RefusedToStartError, check_production
 from shared.settings import Settings
 
@@ -37,7 +37,7 @@ def serve_service(
     connector: str | None = None,
 ) -> None:
     """Run the named service (for `connector`, the named connector) until signalled to stop."""
-    logging.config.dictConfig(logging_config(name, log_file, verbose))
+    configure(logging_config(name, log_file, verbose))
     try:
         check_production(settings)  # before any port is bound or any connection made
         _run(name, settings, log_file, verbose, connector)
@@ -131,5 +131,5 @@ def ingest_worker() -> Any:
 
     context = told()
     log_file = Path(context["log_file"]) if context["log_file"] else None
-    logging.config.dictConfig(logging_config("ingest", log_file, context["verbose"]))
+    configure(logging_config("ingest", log_file, context["verbose"]))
     return worker_app()

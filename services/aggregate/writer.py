@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import logging
+import logging.config
 import multiprocessing
 import threading
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from services.logs import active
 from shared.domain.observation import Observation
 from shared.domain.rollup import InvalidObservationError, Outcome, RollupEngine
 from shared.readmodel.store import Offsets
@@ -111,7 +113,7 @@ class Writer:
         self._pipe = parent
         self._process = context.Process(
             target=_serve,
-            args=(child, *self._args),
+            args=(child, *self._args, active()),
             name=f"stadspuls-aggregate-{'writer' if self.role == APPLY else 'projector'}",
             daemon=True,
         )
@@ -213,8 +215,18 @@ class Writer:
                 process.join(5)
 
 
-def _serve(pipe: Pipe, database_url: str, catalog_path: str, interval: float, role: str) -> None:
-    """The writer or projector process: answer requests until the pipe closes."""
+def _serve(
+    pipe: Pipe,
+    database_url: str,
+    catalog_path: str,
+    interval: float,
+    role: str,
+    logging_config: dict[str, Any] | None = None,
+) -> None:
+    """The writer or projector process: answer requests until the pipe closes (logging as the
+    worker does, `logging_config`: a spawned process inherits none of it)."""
+    if logging_config is not None:
+        logging.config.dictConfig(logging_config)
     _name_process(COMMANDS[role])
     from shared.catalog.loader import load_catalog
     from shared.db.engine import make_engine

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 MIN_ROWS = 1000  # a table smaller than this is planned well enough without statistics
 CHECK_SECONDS = 2.0  # at most one look at the tables' counts per this many seconds
+QUIET_SECONDS = 60.0  # a table analyzed this recently is left alone (autovacuum's naptime)
 LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lock timeout
 LOCK_TIMEOUT = "1s"  # an ANALYZE waiting longer (another one, a migration) is skipped this time
 # The tables the projections and the API read, in the order they are analyzed.
@@ -48,9 +49,13 @@ def stale_tables(conn: Connection, tables: Sequence[Table] = TABLES) -> list[str
             "FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid "
             "WHERE s.schemaname = current_schema() AND s.relname = ANY(:names) "
             # only the tables' owner may analyze them (PostgreSQL skips the others, warning)
-            "AND pg_has_role(c.relowner, 'USAGE')"
+            "AND pg_has_role(c.relowner, 'USAGE') "
+            # analyzed a moment ago: a rebuild's ANALYZE in its load's transaction leaves the
+            # rows it loaded counted as changed since, and the worker after it would go again
+            "AND coalesce(greatest(s.last_analyze, s.last_autoanalyze) "
+            "< now() - make_interval(secs => :quiet), true)"
         ),
-        {"names": [t.name for t in tables]},
+        {"names": [t.name for t in tables], "quiet": QUIET_SECONDS},
     ).all()
     counts = {r.relname: r for r in rows}
     stale = []

@@ -5,6 +5,7 @@ It lives as long as the worker runs: none before the worker starts, none after i
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import os
 import signal
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from services import logs
 from services.aggregate.app import create_app
 from services.aggregate.writer import PROJECT, Writer, WriterDiedError, WriterError
 from shared.catalog.loader import default_catalog
@@ -158,3 +160,33 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
     except FileNotFoundError:
         return True
+
+
+def test_the_writer_process_logs_where_the_worker_logs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A spawned process inherits no logging: the writer's and projector's lines (their errors
+    with tracebacks, the projector's statistics) once went to raw stderr or nowhere."""
+    log_file = tmp_path / "aggregate.log"
+    root = logging.getLogger()
+    before = (root.handlers[:], root.level)
+    monkeypatch.setattr(logs, "_active", None)
+    logs.configure(logs.logging_config("aggregate", log_file))
+    url = f"sqlite:///{tmp_path / 'not-upgraded.db'}"  # no tables: the batch fails
+    writer = Writer(url, DEFAULT_CATALOG, 0.0)
+    try:
+        writer.start()
+        events = [e.to_json() for e in StreamMaker(default_catalog(), seed=2).stream(3)]
+        with pytest.raises(WriterError, match="no such table"):
+            asyncio.run(writer.apply(events, {("t", 0): 3}))
+        written = log_file.read_text(encoding="utf-8")
+        assert "aggregate apply request failed" in written
+        assert "Traceback" in written  # the whole of it in the file, as the worker's own
+    finally:
+        writer.close()
+        for handler in root.handlers[:]:
+            if handler not in before[0]:
+                root.removeHandler(handler)
+                handler.close()
+        root.handlers[:] = before[0]
+        root.setLevel(before[1])

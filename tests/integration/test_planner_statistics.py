@@ -58,6 +58,7 @@ def test_the_projector_gathers_statistics_of_a_table_filled_since_it_had_any(
     pg_url: str, engine: Engine, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(statistics, "MIN_ROWS", 200)
+    monkeypatch.setattr(statistics, "QUIET_SECONDS", 0.0)  # the doubling comes at once here
     maker, store = StreamMaker(catalog, seed=41), SeriesStore(engine, catalog)
     applied = _apply(store, [e.to_json() for e in maker.stream(800)], {("t", 0): 800})
     assert "series" not in _analyzed(engine)
@@ -158,3 +159,28 @@ def test_sqlite_is_left_without_statistics(sqlite_url: str, catalog: Catalog) ->
         assert "sqlite_stat1" not in inspect(engine).get_table_names()
     finally:
         engine.dispose()
+
+
+def test_a_table_analyzed_a_moment_ago_is_left_alone(
+    engine: Engine, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch rebuild analyzes in its load's transaction, which leaves every row it loaded
+    counted as changed since: the worker started after it does not analyze them all again."""
+    monkeypatch.setattr(statistics, "MIN_ROWS", 200)
+    store = SeriesStore(engine, catalog)
+    _apply(store, [e.to_json() for e in StreamMaker(catalog, seed=45).stream(800)], {})
+    with engine.begin() as conn:
+        statistics.analyze(conn, ["series"])
+    _apply(store, [e.to_json() for e in StreamMaker(catalog, seed=46).stream(2_000)], {})
+    wait_for(lambda: _counts(engine)["series"] > 0, timeout=20, interval=0.1, what="counted")
+    assert "series" not in Statistics(engine, every=0.0).keep()
+    monkeypatch.setattr(statistics, "QUIET_SECONDS", 0.0)
+    assert "series" in Statistics(engine, every=0.0).keep()
+
+
+def _counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT relname, n_mod_since_analyze FROM pg_stat_user_tables"
+        ).all()
+    return {r.relname: int(r.n_mod_since_analyze) for r in rows}

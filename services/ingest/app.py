@@ -163,7 +163,11 @@ def _database_unavailable(
     settings: Settings,
 ) -> Callable[[Request, Exception], Awaitable[Response]]:
     async def handler(request: Request, exc: Exception) -> Response:
-        log.warning("database error: %s", type(exc).__name__)
+        # the driver's own first line (the server refusing, a lock): not SQLAlchemy's text,
+        # which quotes the statement's parameters (key hashes, a request's values)
+        cause = getattr(exc, "orig", None) or exc
+        said = (str(cause).strip().splitlines() or [""])[0][:200]
+        log.warning("database error: %s: %s", type(cause).__name__, said)
         return unavailable(
             "database_unavailable",
             "The key store is unreachable, so the request was not processed: nothing was"

@@ -146,6 +146,7 @@ def create_app(
         metrics.batch_failures.labels(reason).inc()
         metrics.batch_failing.set(1)
         health.failed(str(exc)[:300])
+        state["failing_since"] = state.get("failing_since") or time.monotonic()
         log.error(
             "applying a batch failed (attempt %d; it is kept and retried, offsets are not "
             "committed): %s",
@@ -172,6 +173,11 @@ def create_app(
         applied = await until_done(attempt, batch_failed)
         health.succeeded(positions)
         metrics.batch_failing.set(0)
+        if failing_since := state.pop("failing_since", None):  # the operator's "it is back"
+            log.warning(
+                "applying batches again: the read model took a batch after %.0fs of failures",
+                time.monotonic() - failing_since,
+            )
         state["last_batch"], state["dirty"] = time.monotonic(), True
         return applied
 

@@ -72,6 +72,11 @@ def test_sqlite_locked_for_50_seconds(
         what="the aggregator ready again",
     )
     assert stack.aggregate.metric("stadspuls_aggregate_batch_failing") == 0
+    wait_for(  # the operator is told it is back, not only that it failed
+        lambda: "applying batches again" in stack.aggregate.log_path.read_text(errors="replace"),
+        timeout=10,
+        what="the aggregator's log to say it applies batches again",
+    )
 
 
 def _not_ready_because_writes_fail(stack: Stack, seen: list[str]) -> bool:

@@ -4,7 +4,6 @@ every line to its log file and its warnings and errors, named and without repeat
 from __future__ import annotations
 
 import logging
-import logging.config
 import re
 import traceback
 from pathlib import Path
@@ -64,23 +63,6 @@ class NamedFormatter(logging.Formatter):
                 error = traceback.format_exception_only(record.exc_info[1])[-1].strip()
                 text += f" ({error}; the traceback is in the log file)"
         return "\n".join(self.prefix + line for line in text.splitlines())
-
-
-_active: dict[str, Any] | None = None  # the configuration this process's logging was given
-
-
-def configure(config: dict[str, Any]) -> None:
-    """Configure logging with `config` (`logging_config`) and remember it, so that the child
-    processes a service spawns (the aggregator's writer and projector) log the same way: to the
-    same file, named, warnings on the console."""
-    global _active
-    logging.config.dictConfig(config)
-    _active = config
-
-
-def active() -> dict[str, Any] | None:
-    """The configuration `configure` was given in this process, if any."""
-    return _active
 
 
 def logging_config(

@@ -11,7 +11,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from services.logs import configure, logging_config
+from services.logs import logging_config
+from shared.log_config import configure
 from shared.production import EXIT_CONFIG, RefusedToStartError, check_production
 from shared.settings import Settings
 

@@ -33,9 +33,9 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from services.logs import active
 from shared.domain.observation import Observation
 from shared.domain.rollup import InvalidObservationError, Outcome, RollupEngine
+from shared.log_config import active
 from shared.readmodel.store import Offsets
 from shared.readmodel.versions import Delivery
 

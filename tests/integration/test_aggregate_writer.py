@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from services import logs
 from services.aggregate.app import create_app
 from services.aggregate.writer import PROJECT, Writer, WriterDiedError, WriterError
+from shared import log_config
 from shared.catalog.loader import default_catalog
 from shared.db.engine import make_engine, upgrade
 from shared.domain.catalog import Catalog
@@ -170,8 +171,8 @@ def test_the_writer_process_logs_where_the_worker_logs(
     log_file = tmp_path / "aggregate.log"
     root = logging.getLogger()
     before = (root.handlers[:], root.level)
-    monkeypatch.setattr(logs, "_active", None)
-    logs.configure(logs.logging_config("aggregate", log_file))
+    monkeypatch.setattr(log_config, "_active", None)
+    log_config.configure(logs.logging_config("aggregate", log_file))
     url = f"sqlite:///{tmp_path / 'not-upgraded.db'}"  # no tables: the batch fails
     writer = Writer(url, DEFAULT_CATALOG, 0.0)
     try:

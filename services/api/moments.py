@@ -46,15 +46,15 @@ def catalog_tag(document: dict[str, Any]) -> str:
     return hashlib.blake2b(orjson.dumps(document), digest_size=8).hexdigest()
 
 
-def parse_as_of(text: str, now: datetime) -> datetime:
-    """An RFC 3339 time not in the future, in UTC (`shared.domain.knowledge_time`); else 400
-    naming `as_of`."""
+def parse_past_time(name: str, text: str, now: datetime, future: str) -> datetime:
+    """Query parameter `name`: an RFC 3339 time not after `now`, in UTC
+    (`shared.domain.knowledge_time`); else 400 naming it, saying `future` of a later one."""
     try:
         moment = parse_knowledge_time(text)
     except TimeTextError as exc:
-        raise bad_parameter("as_of", str(exc)) from None
+        raise bad_parameter(name, str(exc)) from None
     if moment > now:
-        raise bad_parameter("as_of", f"{text} is in the future; the present is the answer")
+        raise bad_parameter(name, f"{text} is in the future; {future}")
     return moment
 
 
@@ -117,7 +117,8 @@ class PastContexts:
             sha = found.catalog_sha256
         else:
             assert as_of is not None
-            moment = _moment(engine, parse_as_of(as_of, utcnow()))
+            told = parse_past_time("as_of", as_of, utcnow(), "the present is the answer")
+            moment = _moment(engine, told)
             in_force = catalog_answering(engine, moment.as_of)
             sha = in_force[0] if in_force else None
         key = (moment, sha)
@@ -175,11 +176,7 @@ class PastContexts:
         built from the versions. Called under `_building`, so no kept model is retired meanwhile."""
         engine = self.base.engine
         with self._lock:
-            kept = [
-                (model.moment or key[0], model)
-                for key, model in self._closers.items()
-                if key[1] == sha
-            ]
+            kept = [(model.moment, model) for key, model in self._closers.items() if key[1] == sha]
         if not kept or not self.deriving:
             return build(engine, moment, catalog, self.eager)
         self.base.metrics.past_derived.inc()

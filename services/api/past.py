@@ -112,9 +112,9 @@ class PastModel:
     engine: Engine
     state: ReadState
     folder: Path
+    moment: Moment  # what it counts, read in the snapshot it was computed from
     # the summaries, projected as answers read them; None: projected into the file when built
     projections: Projections | None = None
-    moment: Moment | None = None  # what it counts, read in the snapshot it was computed from
 
     @property
     def path(self) -> Path:
@@ -425,7 +425,7 @@ def _written(
     state = ReadState(revision_of(moment), newest, as_of, as_of)
     engine = make_engine(url, read_only=True)
     lazy = None if eager else Projections(engine, catalog, as_of)
-    return PastModel(engine, state, folder, lazy, moment)
+    return PastModel(engine, state, folder, moment, lazy)
 
 
 def revision_of(moment: Moment) -> int:

@@ -12,8 +12,9 @@ statistics, it takes 9 ms, so every city status waited on it.
 of it: never analyzed (by anyone), or changed since in more than half as many rows as it holds
 (rows inserted or updated since; a table that has more than doubled). Autovacuum's own threshold
 is a tenth of the table, so where it keeps up this adds little: under a steady 1 000 updates/s of
-the 65 000 series rows, one `ANALYZE` of 30–50 ms each half a minute. SQLite needs none of it (its planner prefers the longest index prefix with no
-statistics at all, and plans our queries by them), so there it does nothing.
+the 65 000 series rows, one `ANALYZE` of 30–50 ms each half a minute. SQLite needs none of it
+(its planner prefers the longest index prefix with no statistics at all, and plans our queries
+by them), so there it does nothing.
 """
 
 from __future__ import annotations
@@ -35,8 +36,14 @@ QUIET_SECONDS = 60.0  # a table analyzed this recently is left alone (autovacuum
 LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lock timeout
 LOCK_TIMEOUT = "1s"  # an ANALYZE waiting longer (another one, a migration) is skipped this time
 # The tables the projections and the API read, in the order they are analyzed.
-NAMES = "series series_versions indicator_status etappmal_status namnd_rollup risk_index"
-TABLES: tuple[Table, ...] = tuple(getattr(schema, name) for name in NAMES.split())
+TABLES: tuple[Table, ...] = (
+    schema.series,
+    schema.series_versions,
+    schema.indicator_status,
+    schema.etappmal_status,
+    schema.namnd_rollup,
+    schema.risk_index,
+)
 
 
 def stale_tables(conn: Connection, tables: Sequence[Table] = TABLES) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -13,12 +12,12 @@ from services.api import queries, redaction, views
 from services.api.caching import ReadState
 from services.api.deps import ApiContext, Ctx, FormatParam, PagingDep, ViewDep, split
 from services.api.errors import bad_parameter, not_found
+from services.api.moments import parse_past_time
 from services.api.routers.common import DETAIL_RESPONSES, LIST_RESPONSES
 from services.api.schemas.catalog import IndikatorOut, IndikatorPage
 from services.api.schemas.series import SeriesPage, SeriesRow
 from shared.domain.areas import last_day
 from shared.domain.catalog import Gender, RiskGroup
-from shared.domain.knowledge_time import TimeTextError, parse_knowledge_time
 from shared.domain.observation import ObservationStatus, utcnow
 from shared.domain.periods import PeriodError, parse_period
 from shared.domain.rollup import SERIES_LEVELS, Origin
@@ -144,18 +143,6 @@ async def get_indikator(
     return await ctx.answers.one(request, produce, keys)
 
 
-def _not_future(name: str, text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    try:  # as `as_of` is read (`shared.domain.knowledge_time`)
-        moment = parse_knowledge_time(text)
-    except TimeTextError as exc:
-        raise bad_parameter(name, str(exc)) from None
-    if moment > utcnow():
-        raise bad_parameter(name, "is in the future; the read model knows only the past")
-    return moment
-
-
 def _period_bound(name: str, text: str | None, end: bool) -> float | None:
     if text is None:
         return None
@@ -258,7 +245,11 @@ async def list_observationer(
         start=_period_bound("from", start, end=False),
         end=_period_bound("to", to, end=True),
         include_missing=missing,
-        changed_since=_not_future("changed_since", changed_since),
+        changed_since=None
+        if changed_since is None
+        else parse_past_time(
+            "changed_since", changed_since, utcnow(), "the read model knows only the past"
+        ),
     )
     unit = ctx.catalog.indicator[id].unit
 
